@@ -1,0 +1,111 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "laterbase",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Laterbase", targets: ["LaterbaseServer"]),
+        .library(name: "LaterbaseCore", targets: ["LaterbaseCore"]),
+        .library(name: "LMDB", targets: ["LMDB"]),
+        .executable(name: "laterbase", targets: ["laterbase"]),
+        .executable(name: "laterbase-bench", targets: ["LaterbaseBench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+    ],
+    targets: [
+        // C libraries from Debian: liblmdb-dev and libzmq3-dev.
+        .systemLibrary(name: "CLMDB", providers: [.apt(["liblmdb-dev"])]),
+        .systemLibrary(name: "CZMQ", providers: [.apt(["libzmq3-dev"])]),
+
+        // A thin, typed Swift wrapper over LMDB.
+        .target(name: "LMDB", dependencies: ["CLMDB"], swiftSettings: swiftSettings),
+
+        // Clock, dots, version vectors, events, schemas, the store and its single writer.
+        .target(
+            name: "LaterbaseCore",
+            dependencies: [
+                "LMDB",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // HTTP API, metrics endpoint and service wiring: what an application calls to serve.
+        .target(
+            name: "LaterbaseServer",
+            dependencies: [
+                "LaterbaseCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // The supply-chain demo application: shipments and inventory.
+        .target(name: "LaterbaseDemo", dependencies: ["LaterbaseServer"], swiftSettings: swiftSettings),
+
+        .executableTarget(
+            name: "laterbase",
+            dependencies: [
+                "LaterbaseDemo",
+                "LaterbaseServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        .executableTarget(
+            name: "LaterbaseBench",
+            dependencies: [
+                "LMDB",
+                "LaterbaseDemo",
+                "LaterbaseServer",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        .testTarget(name: "LMDBTests", dependencies: ["LMDB"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "LaterbaseCoreTests",
+            dependencies: [
+                "LaterbaseCore",
+                "LaterbaseDemo",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "LaterbaseServerTests",
+            dependencies: [
+                "LaterbaseServer",
+                "LaterbaseDemo",
+                "laterbase",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

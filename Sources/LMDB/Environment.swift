@@ -1,0 +1,131 @@
+import CLMDB
+import Synchronization
+
+/// An LMDB environment: one memory-mapped file holding named databases.
+///
+/// Open every ``Database`` once at start-up and keep it; LMDB handles are never closed here.
+/// Read transactions use `MDB_NOTLS`, so they may be used from any thread and are pooled.
+public final class Environment: @unchecked Sendable {
+    let handle: OpaquePointer
+    private let readerPool = Mutex<[PooledReader]>([])
+    private let maxPooledReaders: Int
+
+    /// Options for opening an environment.
+    public struct Options: Sendable {
+        /// The largest size the data file may grow to; the map is sparse, so large is cheap.
+        public var mapSize: Int = 64 << 30
+        /// How many named databases may exist.
+        public var maxDatabases: UInt32 = 64
+        /// How many read transactions may be open at once.
+        public var maxReaders: UInt32 = 256
+        /// Skip fsync on commit. Only for benchmarks and tests of non-durable paths.
+        public var noSync: Bool = false
+        public init() {}
+    }
+
+    /// Opens (creating if needed) the environment in the folder `path`.
+    /// - Parameters:
+    ///   - path: a folder that exists.
+    ///   - options: map size, database and reader limits.
+    public init(path: String, options: Options = Options()) throws(LMDBError) {
+        var env: OpaquePointer?
+        try check(mdb_env_create(&env), "mdb_env_create")
+        guard let env else { throw LMDBError(code: -1, operation: "mdb_env_create") }
+        do {
+            try check(mdb_env_set_mapsize(env, options.mapSize), "mdb_env_set_mapsize")
+            try check(mdb_env_set_maxdbs(env, options.maxDatabases), "mdb_env_set_maxdbs")
+            try check(mdb_env_set_maxreaders(env, options.maxReaders), "mdb_env_set_maxreaders")
+            var flags = UInt32(MDB_NOTLS)
+            if options.noSync { flags |= UInt32(MDB_NOSYNC) }
+            try check(mdb_env_open(env, path, flags, 0o644), "mdb_env_open \(path)")
+        } catch {
+            mdb_env_close(env)
+            throw error
+        }
+        self.handle = env
+        self.maxPooledReaders = Int(options.maxReaders / 2)
+    }
+
+    deinit {
+        for reader in readerPool.withLock({ $0 }) { mdb_txn_abort(reader.txn) }
+        mdb_env_close(handle)
+    }
+
+    /// Opens a named database, creating it if needed. Call once per name at start-up.
+    public func openDatabase(_ name: String) throws(LMDBError) -> Database {
+        var txn = try beginWrite()
+        var dbi: MDB_dbi = 0
+        try check(mdb_dbi_open(txn.handle, name, UInt32(MDB_CREATE), &dbi), "mdb_dbi_open \(name)")
+        try txn.commit()
+        return Database(dbi: dbi, name: name)
+    }
+
+    /// Begins the (single) write transaction. Blocks while another write transaction is open.
+    /// The transaction must be committed or aborted on the thread that began it.
+    public func beginWrite() throws(LMDBError) -> WriteTransaction {
+        var txn: OpaquePointer?
+        try check(mdb_txn_begin(handle, nil, 0, &txn), "mdb_txn_begin")
+        return WriteTransaction(handle: txn!)
+    }
+
+    /// Runs `body` in a short read-only transaction taken from the pool.
+    /// Values read are valid only inside `body`: copy what must outlive it.
+    public func read<R, E: Error>(_ body: (borrowing ReadTransaction) throws(E) -> R) throws(E) -> R {
+        let txn: ReadTransaction
+        do {
+            txn = try beginRead()
+        } catch {
+            // Beginning a read only fails when the environment is unusable; that is a programming
+            // or resource error the caller cannot act on.
+            fatalError("LMDB read transaction could not begin: \(error)")
+        }
+        return try body(txn)
+    }
+
+    /// Begins a read-only transaction; prefer ``read(_:)``.
+    public func beginRead() throws(LMDBError) -> ReadTransaction {
+        if let pooled = readerPool.withLock({ $0.popLast() })?.txn {
+            if mdb_txn_renew(pooled) == 0 { return ReadTransaction(handle: pooled, environment: self) }
+            mdb_txn_abort(pooled)
+        }
+        var txn: OpaquePointer?
+        try check(mdb_txn_begin(handle, nil, UInt32(MDB_RDONLY), &txn), "mdb_txn_begin(read)")
+        return ReadTransaction(handle: txn!, environment: self)
+    }
+
+    func recycle(reader txn: OpaquePointer) {
+        mdb_txn_reset(txn)
+        let kept = readerPool.withLock { pool -> Bool in
+            guard pool.count < maxPooledReaders else { return false }
+            pool.append(PooledReader(txn: txn))
+            return true
+        }
+        if !kept { mdb_txn_abort(txn) }
+    }
+
+    /// Flushes the data file to disk (only needed with `noSync`).
+    public func sync() throws(LMDBError) {
+        try check(mdb_env_sync(handle, 1), "mdb_env_sync")
+    }
+
+    /// Bytes of the data file in use: last used page × page size.
+    public func usedBytes() -> Int {
+        var info = MDB_envinfo()
+        var stat = MDB_stat()
+        mdb_env_info(handle, &info)
+        mdb_env_stat(handle, &stat)
+        return (info.me_last_pgno + 1) * Int(stat.ms_psize)
+    }
+}
+
+/// A named database inside an ``Environment``. Opened once; valid for the environment's life.
+public struct Database: Sendable, Hashable {
+    let dbi: MDB_dbi
+    /// The database's name.
+    public let name: String
+}
+
+/// A reset read transaction waiting in the pool; `MDB_NOTLS` lets any thread renew it.
+private struct PooledReader: @unchecked Sendable {
+    let txn: OpaquePointer
+}

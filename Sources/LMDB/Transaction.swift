@@ -1,0 +1,105 @@
+import CLMDB
+
+/// What read-only and write transactions share: lookups and cursors.
+public protocol Transaction: ~Copyable {
+    /// The raw `MDB_txn`.
+    var handle: OpaquePointer { get }
+}
+
+extension Transaction where Self: ~Copyable {
+    /// The value stored under `key`, without a copy: valid only until the transaction ends or,
+    /// in a write transaction, until the next write.
+    /// - Returns: the value, or nil when the key is absent.
+    public func get(_ db: Database, _ key: UnsafeRawBufferPointer) throws(LMDBError) -> UnsafeRawBufferPointer? {
+        var k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
+        var v = MDB_val()
+        let rc = mdb_get(handle, db.dbi, &k, &v)
+        if rc == MDB_NOTFOUND { return nil }
+        try check(rc, "mdb_get \(db.name)")
+        return UnsafeRawBufferPointer(start: v.mv_data, count: v.mv_size)
+    }
+
+    /// The value stored under `key`, without a copy. See ``get(_:_:)-(Database,UnsafeRawBufferPointer)``.
+    public func get(_ db: Database, _ key: [UInt8]) throws(LMDBError) -> UnsafeRawBufferPointer? {
+        try withBytes(key) { (k) throws(LMDBError) in try get(db, k) }
+    }
+
+    /// Runs `body` with a cursor over `db`; the cursor is closed when `body` returns.
+    public func withCursor<R, E: Error>(_ db: Database, _ body: (inout Cursor) throws(E) -> R) throws(E) -> R {
+        var cursor: OpaquePointer?
+        let rc = mdb_cursor_open(handle, db.dbi, &cursor)
+        precondition(rc == 0, "mdb_cursor_open \(db.name): \(LMDBError(code: rc, operation: "mdb_cursor_open"))")
+        var c = Cursor(handle: cursor!)
+        defer { mdb_cursor_close(cursor) }
+        return try body(&c)
+    }
+
+    /// Number of entries in `db`.
+    public func count(_ db: Database) throws(LMDBError) -> Int {
+        var stat = MDB_stat()
+        try check(mdb_stat(handle, db.dbi, &stat), "mdb_stat \(db.name)")
+        return stat.ms_entries
+    }
+}
+
+/// A read-only transaction (`MDB_NOTLS`, so any thread). Keep it short: it pins pages.
+/// Ends, returning to the environment's pool, when it goes out of scope.
+public struct ReadTransaction: Transaction, ~Copyable {
+    public let handle: OpaquePointer
+    let environment: Environment
+
+    deinit { environment.recycle(reader: handle) }
+}
+
+/// The single write transaction. Commit or abort consumes it, so it cannot be used afterwards;
+/// dropping it aborts. A failed commit has already freed the transaction, and is never aborted.
+///
+/// LMDB requires a write transaction to stay on the thread that began it: never `await` while
+/// one is open.
+public struct WriteTransaction: Transaction, ~Copyable {
+    public let handle: OpaquePointer
+
+    init(handle: OpaquePointer) { self.handle = handle }
+
+    deinit { mdb_txn_abort(handle) }
+
+    /// Stores `value` under `key`. `append: true` asserts the key sorts after every key in `db`.
+    public func put(_ db: Database, _ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, append: Bool = false) throws(LMDBError) {
+        var k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
+        var v = MDB_val(mv_size: value.count, mv_data: UnsafeMutableRawPointer(mutating: value.baseAddress))
+        try check(mdb_put(handle, db.dbi, &k, &v, append ? UInt32(MDB_APPEND) : 0), "mdb_put \(db.name)")
+    }
+
+    /// Stores `value` under `key`.
+    public func put(_ db: Database, _ key: [UInt8], _ value: [UInt8], append: Bool = false) throws(LMDBError) {
+        try withBytes(key) { (k) throws(LMDBError) in
+            try withBytes(value) { (v) throws(LMDBError) in try put(db, k, v, append: append) }
+        }
+    }
+
+    /// Removes `key`. - Returns: whether it was there.
+    @discardableResult
+    public func delete(_ db: Database, _ key: [UInt8]) throws(LMDBError) -> Bool {
+        try withBytes(key) { (kb) throws(LMDBError) -> Bool in
+            var k = MDB_val(mv_size: kb.count, mv_data: UnsafeMutableRawPointer(mutating: kb.baseAddress))
+            let rc = mdb_del(handle, db.dbi, &k, nil)
+            if rc == MDB_NOTFOUND { return false }
+            try check(rc, "mdb_del \(db.name)")
+            return true
+        }
+    }
+
+    /// Commits, making every write durable (fsync) unless the environment was opened `noSync`.
+    public consuming func commit() throws(LMDBError) {
+        let h = handle
+        discard self
+        try check(mdb_txn_commit(h), "mdb_txn_commit")
+    }
+
+    /// Abandons every write of this transaction.
+    public consuming func abort() {
+        let h = handle
+        discard self
+        mdb_txn_abort(h)
+    }
+}

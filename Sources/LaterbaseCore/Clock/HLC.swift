@@ -1,0 +1,54 @@
+/// A hybrid logical clock reading: high 48 bits milliseconds since the Unix epoch, low 16 bits a
+/// logical counter. On the wire it is exactly 16 lowercase hex digits, so text order is clock order.
+public struct HLC: Hashable, Comparable, Sendable, CustomStringConvertible {
+    /// The packed 64-bit value.
+    public let rawValue: UInt64
+
+    public init(rawValue: UInt64) { self.rawValue = rawValue }
+
+    /// A reading from its parts. `counter` must fit in 16 bits.
+    public init(milliseconds: UInt64, counter: UInt16) {
+        rawValue = milliseconds << 16 | UInt64(counter)
+    }
+
+    /// Milliseconds since the Unix epoch.
+    public var milliseconds: UInt64 { rawValue >> 16 }
+    /// The logical counter.
+    public var counter: UInt16 { UInt16(truncatingIfNeeded: rawValue) }
+
+    public static func < (lhs: HLC, rhs: HLC) -> Bool { lhs.rawValue < rhs.rawValue }
+
+    /// The 16-hex-digit wire form.
+    public var description: String {
+        var out: [UInt8] = []
+        out.reserveCapacity(16)
+        appendHex(to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static let digits: [UInt8] = Array("0123456789abcdef".utf8)
+
+    /// Appends the 16-hex-digit wire form.
+    public func appendHex(to out: inout [UInt8]) {
+        var shift = 60
+        while shift >= 0 {
+            out.append(Self.digits[Int((rawValue >> UInt64(shift)) & 0xF)])
+            shift -= 4
+        }
+    }
+
+    /// Parses exactly 16 lowercase hex digits.
+    public init?(wire text: String) {
+        let utf8 = Array(text.utf8)
+        guard utf8.count == 16 else { return nil }
+        var v: UInt64 = 0
+        for b in utf8 {
+            switch b {
+            case 0x30...0x39: v = v << 4 | UInt64(b - 0x30)
+            case 0x61...0x66: v = v << 4 | UInt64(b - 0x61 + 10)
+            default: return nil
+            }
+        }
+        rawValue = v
+    }
+}

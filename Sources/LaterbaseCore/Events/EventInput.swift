@@ -1,0 +1,101 @@
+/// An event as a client or replica writes it, checked for shape and names.
+public struct EventInput: Sendable {
+    /// What a recorded event carries beyond a new one: its dot and hlc.
+    public struct Recorded: Sendable, Equatable {
+        public let origin: String
+        public let seq: UInt64
+        public let hlc: HLC
+    }
+
+    public let id: EventID?
+    public let aggregate: String
+    public let type: String
+    public let version: Int
+    public let data: JSON
+    /// The data as compact JSON, as stored.
+    public let dataBytes: [UInt8]
+    /// Valid time in ms, when the writer gave one.
+    public let time: Int64?
+    /// Present for an event recorded elsewhere and replicated as it is.
+    public let recorded: Recorded?
+
+    public init(id: EventID?, aggregate: String, type: String, version: Int = 1, data: JSON, time: Int64? = nil, recorded: Recorded? = nil) {
+        self.id = id
+        self.aggregate = aggregate
+        self.type = type
+        self.version = version
+        self.data = data
+        self.dataBytes = data.bytes
+        self.time = time
+        self.recorded = recorded
+    }
+
+    /// Reads a POST body: one event object or an array of them.
+    /// - Throws: `bad_request` naming the event's index for wrong shapes and bad names;
+    ///   `too_large` for more than `maxEvents` events.
+    public static func batch(from body: JSON, maxEvents: Int) throws(LaterbaseError) -> [EventInput] {
+        let items: [JSON]
+        switch body {
+        case .array(let a): items = a
+        case .object: items = [body]
+        default: throw LaterbaseError(.badRequest, "the body must be an event object or an array of them")
+        }
+        guard items.count <= maxEvents else {
+            throw LaterbaseError(.tooLarge, "a batch holds at most \(maxEvents) events; this one has \(items.count)")
+        }
+        guard !items.isEmpty else { throw LaterbaseError(.badRequest, "the batch is empty") }
+        var out: [EventInput] = []
+        out.reserveCapacity(items.count)
+        for (index, item) in items.enumerated() { out.append(try parse(item, index: index)) }
+        return out
+    }
+
+    private static let knownFields: Set<String> = ["id", "aggregate", "type", "version", "data", "time", "hlc", "origin", "seq"]
+
+    static func parse(_ json: JSON, index: Int) throws(LaterbaseError) -> EventInput {
+        func bad(_ field: String, _ reason: String) -> LaterbaseError {
+            .event(.badRequest, index: index, "\(field): \(reason)", extra: [("field", .string(field))])
+        }
+        guard case .object(let members) = json else { throw bad("event", "must be a JSON object") }
+        if let unknown = members.first(where: { !knownFields.contains($0.key) }) {
+            throw bad(unknown.key, "unknown field")
+        }
+        var id: EventID? = nil
+        if let v = json["id"], v != .null {
+            guard let s = v.stringValue, let parsed = EventID(s) else { throw bad("id", "must be a UUID in canonical text form") }
+            id = parsed
+        }
+        guard let aggregate = json["aggregate"]?.stringValue else { throw bad("aggregate", "a string is required") }
+        guard Names.isValidAggregateID(aggregate) else { throw bad("aggregate", "must be 1 to 256 bytes of UTF-8 without control characters") }
+        guard let type = json["type"]?.stringValue else { throw bad("type", "a string is required") }
+        guard Names.isValidEventType(type) else { throw bad("type", "must match ^[A-Za-z][A-Za-z0-9_.-]{0,127}$") }
+        var version = 1
+        if let v = json["version"], v != .null {
+            guard let n = v.int64Value, Names.versions.contains(Int(n)) else { throw bad("version", "must be an integer from 1 to 65535") }
+            version = Int(n)
+        }
+        let data = json["data"] ?? .object([])
+        var time: Int64? = nil
+        if let v = json["time"], v != .null {
+            switch v {
+            case .string(let s):
+                guard let ms = EventTime.parse(s) else { throw bad("time", "must be an RFC 3339 timestamp or integer milliseconds") }
+                time = ms
+            case .number:
+                guard let ms = v.int64Value else { throw bad("time", "must be an RFC 3339 timestamp or integer milliseconds") }
+                time = ms
+            default: throw bad("time", "must be an RFC 3339 timestamp or integer milliseconds")
+            }
+        }
+        let origin = json["origin"], seq = json["seq"], hlc = json["hlc"]
+        var recorded: Recorded? = nil
+        if origin != nil || seq != nil || hlc != nil {
+            guard let o = origin?.stringValue, Names.isValidOrigin(o) else { throw bad("origin", "a recorded event needs a valid origin") }
+            guard let sv = seq?.int64Value, sv >= 1 else { throw bad("seq", "a recorded event needs a seq of 1 or more") }
+            guard let hs = hlc?.stringValue, let h = HLC(wire: hs) else { throw bad("hlc", "a recorded event needs an hlc of 16 lowercase hex digits") }
+            guard id != nil else { throw bad("id", "a recorded event needs its id") }
+            recorded = Recorded(origin: o, seq: UInt64(sv), hlc: h)
+        }
+        return EventInput(id: id, aggregate: aggregate, type: type, version: version, data: data, time: time, recorded: recorded)
+    }
+}

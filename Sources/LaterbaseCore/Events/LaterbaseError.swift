@@ -1,0 +1,55 @@
+/// A refusal the wire contract names: its code, HTTP status, a message for people, and details
+/// naming the offending event by its index in the batch.
+public struct LaterbaseError: Error, CustomStringConvertible, Sendable {
+    /// The contract's error codes.
+    public enum Code: String, Sendable, CaseIterable {
+        case badRequest = "bad_request"
+        case unknownRoot = "unknown_root"
+        case notFound = "not_found"
+        case tooLarge = "too_large"
+        case invalidEvent = "invalid_event"
+        case gap
+        case conflict
+        case overloaded
+        case storageFull = "storage_full"
+        case unavailable
+        case `internal`
+
+        /// The HTTP status for this code.
+        public var status: Int {
+            switch self {
+            case .badRequest: 400
+            case .unknownRoot, .notFound: 404
+            case .tooLarge: 413
+            case .invalidEvent: 422
+            case .gap, .conflict: 409
+            case .overloaded, .unavailable: 503
+            case .storageFull: 507
+            case .internal: 500
+            }
+        }
+    }
+
+    public let code: Code
+    public let message: String
+    /// JSON objects, e.g. `{"index": 2, "field": "time", "reason": "..."}`.
+    public let details: [JSON]
+
+    public init(_ code: Code, _ message: String, details: [JSON] = []) {
+        self.code = code
+        self.message = message
+        self.details = details
+    }
+
+    /// An error about event `index` of the batch.
+    public static func event(_ code: Code, index: Int, _ message: String, extra: [(key: String, value: JSON)] = []) -> LaterbaseError {
+        LaterbaseError(code, "event \(index): \(message)", details: [.object([("index", .integer(index)), ("reason", .string(message))] + extra)])
+    }
+
+    public var description: String { "\(code.rawValue): \(message)" }
+
+    /// The contract's error body: `{"error", "message", "details"}`.
+    public var body: [UInt8] {
+        JSON.object([("error", .string(code.rawValue)), ("message", .string(message)), ("details", .array(details))]).bytes
+    }
+}

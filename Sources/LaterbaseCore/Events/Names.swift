@@ -1,0 +1,37 @@
+/// The name rules of the wire contract.
+public enum Names {
+    /// A root: `^[a-z][a-z0-9_-]{0,63}$`.
+    public static func isValidRoot(_ s: String) -> Bool {
+        let u = Array(s.utf8)
+        guard (1...64).contains(u.count), isLower(u[0]) else { return false }
+        return u.dropFirst().allSatisfy { isLower($0) || isDigit($0) || $0 == 0x5F || $0 == 0x2D }
+    }
+
+    /// An aggregate id: 1 to 256 bytes of UTF-8, no control characters.
+    public static func isValidAggregateID(_ s: String) -> Bool {
+        let n = s.utf8.count
+        guard n >= 1, n <= 256 else { return false }
+        return !s.unicodeScalars.contains { $0.properties.generalCategory == .control }
+    }
+
+    /// An event type: `^[A-Za-z][A-Za-z0-9_.-]{0,127}$`.
+    public static func isValidEventType(_ s: String) -> Bool {
+        let u = Array(s.utf8)
+        guard (1...128).contains(u.count), isLetter(u[0]) else { return false }
+        return u.dropFirst().allSatisfy { isLetter($0) || isDigit($0) || $0 == 0x5F || $0 == 0x2E || $0 == 0x2D }
+    }
+
+    /// An origin (replica id): `^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`.
+    public static func isValidOrigin(_ s: String) -> Bool {
+        let u = Array(s.utf8)
+        guard (1...64).contains(u.count), isLetter(u[0]) || isDigit(u[0]) else { return false }
+        return u.dropFirst().allSatisfy { isLetter($0) || isDigit($0) || $0 == 0x5F || $0 == 0x2E || $0 == 0x2D }
+    }
+
+    /// An event version: 1 to 65535.
+    public static let versions: ClosedRange<Int> = 1...65535
+
+    @inline(__always) static func isLower(_ b: UInt8) -> Bool { b >= 0x61 && b <= 0x7A }
+    @inline(__always) static func isLetter(_ b: UInt8) -> Bool { isLower(b) || (b >= 0x41 && b <= 0x5A) }
+    @inline(__always) static func isDigit(_ b: UInt8) -> Bool { b >= 0x30 && b <= 0x39 }
+}

@@ -1,0 +1,86 @@
+import Foundation
+
+/// A root as the store sees it: a name and a type-erased fold. Make one from an
+/// ``AggregateRoot`` with ``typed(_:)``, or a schema-less one with ``jsonMerge(_:)``.
+public struct RootDefinition: Sendable {
+    /// The root's name.
+    public let name: String
+    let fold: any Fold
+
+    /// A root whose events are checked against `root`'s schema and folded by its `fold`.
+    public static func typed<R: AggregateRoot>(_ root: R.Type) -> RootDefinition {
+        precondition(Names.isValidRoot(R.name), "invalid root name '\(R.name)'")
+        return RootDefinition(name: R.name, fold: TypedFold<R>())
+    }
+
+    /// A schema-less root: any event type is accepted, and the aggregate is the RFC 7386 merge
+    /// of every event's `data`, in fold order.
+    public static func jsonMerge(_ name: String) -> RootDefinition {
+        precondition(Names.isValidRoot(name), "invalid root name '\(name)'")
+        return RootDefinition(name: name, fold: MergeFold())
+    }
+}
+
+/// The type-erased seam between the store and an application's fold.
+protocol Fold: Sendable {
+    /// Checks an event against the schema; returns what ``Accumulator/apply(_:_:)`` takes.
+    /// `data` is the parsed `dataBytes` where the caller has it.
+    func decode(type: String, version: Int, data: JSON?, dataBytes: [UInt8]) throws(SchemaViolation) -> any Sendable
+    /// A fresh accumulator at the initial state, or at a stored state.
+    func accumulator(state: [UInt8]?) throws -> any Accumulator
+}
+
+/// A state being folded. Owned by one thread at a time.
+protocol Accumulator: AnyObject {
+    func apply(_ event: any Sendable, _ context: EventContext)
+    /// The state as JSON.
+    func encoded() -> [UInt8]
+    func copy() -> any Accumulator
+}
+
+struct TypedFold<R: AggregateRoot>: Fold {
+    func decode(type: String, version: Int, data: JSON?, dataBytes: [UInt8]) throws(SchemaViolation) -> any Sendable {
+        try R.schema.decode(type: type, version: version, data: dataBytes)
+    }
+
+    func accumulator(state: [UInt8]?) throws -> any Accumulator {
+        guard let state else { return TypedAccumulator<R>(R.initialState) }
+        return TypedAccumulator<R>(try JSONDecoder().decode(R.State.self, from: Data(state)))
+    }
+}
+
+final class TypedAccumulator<R: AggregateRoot>: Accumulator {
+    var state: R.State
+    init(_ state: R.State) { self.state = state }
+
+    func apply(_ event: any Sendable, _ context: EventContext) {
+        R.fold(&state, event as! R.Event, context)
+    }
+
+    func encoded() -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? Array(encoder.encode(state))) ?? Array("null".utf8)
+    }
+
+    func copy() -> any Accumulator { TypedAccumulator(state) }
+}
+
+struct MergeFold: Fold {
+    func decode(type: String, version: Int, data: JSON?, dataBytes: [UInt8]) throws(SchemaViolation) -> any Sendable {
+        if let data { return data }
+        do { return try JSONParser.parse(dataBytes) } catch { throw SchemaViolation(field: "data", reason: error.description) }
+    }
+
+    func accumulator(state: [UInt8]?) throws -> any Accumulator {
+        MergeAccumulator(try state.map { try JSONParser.parse($0) } ?? .object([]))
+    }
+}
+
+final class MergeAccumulator: Accumulator {
+    var state: JSON
+    init(_ state: JSON) { self.state = state }
+    func apply(_ event: any Sendable, _ context: EventContext) { state = state.merged(with: event as! JSON) }
+    func encoded() -> [UInt8] { state.bytes }
+    func copy() -> any Accumulator { MergeAccumulator(state) }
+}

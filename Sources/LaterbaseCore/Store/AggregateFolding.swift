@@ -1,0 +1,124 @@
+import LMDB
+
+/// An aggregate folded up to a position, kept decoded between commits.
+final class FoldedAggregate {
+    let accumulator: any Accumulator
+    var count: UInt64
+    var time: Int64
+    var hlc: HLC
+    var position: FoldPosition?
+
+    init(accumulator: any Accumulator, snapshot: AggregateSnapshot?) {
+        self.accumulator = accumulator
+        count = snapshot?.count ?? 0
+        time = snapshot?.time ?? 0
+        hlc = snapshot?.hlc ?? HLC(rawValue: 0)
+        position = snapshot?.position
+    }
+
+    func apply(_ event: RecordedEvent, _ decoded: any Sendable) {
+        accumulator.apply(decoded, event.foldContext)
+        count += 1
+        time = event.time
+        hlc = max(hlc, event.hlc)
+        position = FoldPosition(event)
+    }
+
+    var snapshot: AggregateSnapshot? {
+        position.map { AggregateSnapshot(count: count, time: time, hlc: hlc, position: $0, state: accumulator.encoded()) }
+    }
+}
+
+/// Decoded aggregates the writer folded lately, so a hot aggregate is not decoded on every
+/// commit. Bounded; emptied whenever a transaction fails, since it may hold uncommitted folds.
+final class AggregateCache {
+    private var entries: [String: FoldedAggregate] = [:]
+    private let capacity: Int
+
+    init(capacity: Int = 10_000) { self.capacity = capacity }
+
+    subscript(root: String, aggregate: String) -> FoldedAggregate? {
+        get { entries[root + "\u{0}" + aggregate] }
+        set {
+            if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
+            entries[root + "\u{0}" + aggregate] = newValue
+        }
+    }
+
+    func removeAll() { entries.removeAll() }
+}
+
+extension StoreWriter {
+    /// Folds a commit's new events into their aggregates. Events after an aggregate's folded
+    /// position fold on top; a back-dated one refolds from the nearest earlier checkpoint.
+    /// Checkpoints are kept every `checkpointEvery` events.
+    func fold(_ added: [(event: RecordedEvent, decoded: any Sendable)], root r: RootDatabases, _ txn: borrowing WriteTransaction) throws {
+        var byAggregate: [String: [(event: RecordedEvent, decoded: any Sendable)]] = [:]
+        for item in added { byAggregate[item.event.aggregate, default: []].append(item) }
+        let every = store.options.checkpointEvery
+        for (aggregate, items) in byAggregate {
+            let sorted = items.sorted { FoldPosition($0.event) < FoldPosition($1.event) }
+            let first = FoldPosition(sorted[0].event)
+            var folded = try cachedOrStored(aggregate, root: r, txn)
+            if let at = folded.position, first < at {
+                folded = try refold(aggregate, from: first, root: r, newlyDecoded: sorted, txn)
+            } else {
+                for (event, decoded) in sorted {
+                    folded.apply(event, decoded)
+                    if folded.count % every == 0 { try writeCheckpoint(folded, aggregate, r, txn) }
+                }
+            }
+            if let snapshot = folded.snapshot {
+                try txn.put(r.aggs, Array(aggregate.utf8), snapshot.encoded())
+            }
+            cacheSet(r.definition.name, aggregate, folded)
+        }
+    }
+
+    private func cachedOrStored(_ aggregate: String, root r: RootDatabases, _ txn: borrowing WriteTransaction) throws -> FoldedAggregate {
+        if let hit = cacheGet(r.definition.name, aggregate) { return hit }
+        let snapshot = try txn.get(r.aggs, Array(aggregate.utf8)).map { AggregateSnapshot($0) }
+        return FoldedAggregate(accumulator: try r.definition.fold.accumulator(state: snapshot?.state), snapshot: snapshot)
+    }
+
+    /// Refolds from the last checkpoint before `first`: drops the checkpoints after it and
+    /// writes them anew as the fold passes.
+    private func refold(
+        _ aggregate: String, from first: FoldPosition, root r: RootDatabases,
+        newlyDecoded: [(event: RecordedEvent, decoded: any Sendable)], _ txn: borrowing WriteTransaction
+    ) throws -> FoldedAggregate {
+        let firstKey = first.key(aggregate: aggregate)
+        let start = r.checkpoint(aggregate, before: firstKey, in: txn)
+        let folded = FoldedAggregate(accumulator: try r.definition.fold.accumulator(state: start?.state), snapshot: start)
+        // Drop every checkpoint after the start.
+        let prefix = Keys.aggregatePrefix(aggregate)
+        var stale: [[UInt8]] = []
+        txn.withCursor(r.checkpoints) { c in
+            var entry = c.seek(atOrAfter: start.map { $0.position.key(aggregate: aggregate) + [0] } ?? prefix)
+            while let e = entry, e.key.starts(with: prefix) {
+                stale.append(Array(e.key))
+                entry = c.next()
+            }
+        }
+        for key in stale { try txn.delete(r.checkpoints, key) }
+
+        var fresh: [Dot: any Sendable] = [:]
+        for item in newlyDecoded { fresh[item.event.dot] = item.decoded }
+        let every = store.options.checkpointEvery
+        var failure: (any Error)? = nil
+        try r.replay(aggregate, after: start?.position, in: txn) { (e) throws(LMDBError) in
+            guard let decoded = fresh[e.dot] ?? r.decodeForFold(e) else { return }
+            folded.apply(e, decoded)
+            if folded.count % every == 0 {
+                do { try writeCheckpoint(folded, aggregate, r, txn) } catch let error as LMDBError { throw error } catch { failure = error }
+            }
+        }
+        if let failure { throw failure }
+        return folded
+    }
+
+    private func writeCheckpoint(_ folded: FoldedAggregate, _ aggregate: String, _ r: RootDatabases, _ txn: borrowing WriteTransaction) throws {
+        guard let snapshot = folded.snapshot else { return }
+        try txn.put(r.checkpoints, snapshot.position.key(aggregate: aggregate), snapshot.encoded())
+    }
+}

@@ -1,0 +1,87 @@
+/// The stored form of an event in a root's `log`, keyed by its dot:
+/// `hlc(8) time(8) id(16) version(2) typeLength(1) aggregateLength(2) type aggregate data`.
+enum EventRecord {
+    static let headerSize = 37
+
+    static func encode(_ e: RecordedEvent) -> [UInt8] {
+        var out: [UInt8] = []
+        let type = e.type.utf8, aggregate = e.aggregate.utf8
+        out.reserveCapacity(headerSize + type.count + aggregate.count + e.data.count)
+        Keys.appendBigEndian(e.hlc.rawValue, to: &out)
+        Keys.appendBigEndian(UInt64(bitPattern: e.time), to: &out)
+        out.append(contentsOf: e.id.bytes)
+        out.append(UInt8(e.version >> 8))
+        out.append(UInt8(e.version & 0xFF))
+        out.append(UInt8(type.count))
+        out.append(UInt8(aggregate.count >> 8))
+        out.append(UInt8(aggregate.count & 0xFF))
+        out.append(contentsOf: type)
+        out.append(contentsOf: aggregate)
+        out.append(contentsOf: e.data)
+        return out
+    }
+
+    static func hlc(_ v: UnsafeRawBufferPointer) -> HLC { HLC(rawValue: Keys.readBigEndian(v, at: 0)) }
+
+    static func decode(_ dot: Dot, _ v: UnsafeRawBufferPointer) -> RecordedEvent {
+        let typeLength = Int(v[34]), aggregateLength = Int(v[35]) << 8 | Int(v[36])
+        let typeEnd = headerSize + typeLength, aggregateEnd = typeEnd + aggregateLength
+        return RecordedEvent(
+            id: EventID(bytes: Array(v[16..<32])),
+            aggregate: String(decoding: UnsafeRawBufferPointer(rebasing: v[typeEnd..<aggregateEnd]), as: UTF8.self),
+            type: String(decoding: UnsafeRawBufferPointer(rebasing: v[headerSize..<typeEnd]), as: UTF8.self),
+            version: Int(v[32]) << 8 | Int(v[33]),
+            data: Array(v[aggregateEnd...]),
+            time: Int64(bitPattern: Keys.readBigEndian(v, at: 8)),
+            hlc: hlc(v),
+            origin: dot.origin,
+            seq: dot.seq
+        )
+    }
+
+    private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
+
+    /// Writes the contract's JSON for a stored event straight from its bytes (the feed's hot path).
+    static func appendJSON(origin: UnsafeRawBufferPointer, seq: UInt64, _ v: UnsafeRawBufferPointer, to out: inout [UInt8]) {
+        let typeLength = Int(v[34]), aggregateLength = Int(v[35]) << 8 | Int(v[36])
+        let typeEnd = headerSize + typeLength, aggregateEnd = typeEnd + aggregateLength
+        out.append(contentsOf: #"{"id":""#.utf8)
+        for i in 16..<32 {
+            if i == 20 || i == 22 || i == 24 || i == 26 { out.append(0x2D) }
+            out.append(hex[Int(v[i] >> 4)])
+            out.append(hex[Int(v[i] & 0xF)])
+        }
+        out.append(contentsOf: #"","aggregate":"#.utf8)
+        JSONWriter.writeString(UnsafeRawBufferPointer(rebasing: v[typeEnd..<aggregateEnd]), to: &out)
+        out.append(contentsOf: #","type":""#.utf8)
+        out.append(contentsOf: UnsafeRawBufferPointer(rebasing: v[headerSize..<typeEnd]))
+        out.append(contentsOf: #"","version":"#.utf8)
+        appendDecimal(UInt64(Int(v[32]) << 8 | Int(v[33])), to: &out)
+        out.append(contentsOf: #","data":"#.utf8)
+        out.append(contentsOf: UnsafeRawBufferPointer(rebasing: v[aggregateEnd...]))
+        out.append(contentsOf: #","time":""#.utf8)
+        EventTime.append(Int64(bitPattern: Keys.readBigEndian(v, at: 8)), to: &out)
+        out.append(contentsOf: #"","hlc":""#.utf8)
+        hlc(v).appendHex(to: &out)
+        out.append(contentsOf: #"","origin":""#.utf8)
+        out.append(contentsOf: origin)  // origins need no escaping
+        out.append(contentsOf: #"","seq":"#.utf8)
+        appendDecimal(seq, to: &out)
+        out.append(UInt8(ascii: "}"))
+    }
+
+    static func appendDecimal(_ v: UInt64, to out: inout [UInt8]) {
+        if v < 10 {
+            out.append(0x30 + UInt8(v))
+            return
+        }
+        var digits: (UInt64, Int) = (v, 0)
+        var buf = [UInt8](repeating: 0, count: 20)
+        while digits.0 > 0 {
+            buf[19 - digits.1] = 0x30 + UInt8(digits.0 % 10)
+            digits.0 /= 10
+            digits.1 += 1
+        }
+        out.append(contentsOf: buf[(20 - digits.1)...])
+    }
+}

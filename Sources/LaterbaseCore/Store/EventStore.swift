@@ -1,0 +1,137 @@
+import LMDB
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The durable event store: every root a G-Set of events in one LMDB environment.
+///
+/// Reads (``feed(root:after:limit:separator:)``, ``aggregate(root:id:asOf:recordedBy:)``,
+/// ``aggregates(root:after:limit:)``) run on any thread in short read-only transactions. Writes go
+/// through a ``Writer``, the only thing that opens write transactions.
+public final class EventStore: Sendable {
+    /// Store settings.
+    public struct Options: Sendable {
+        /// Largest size of the data file, in bytes (sparse: large costs nothing up front).
+        public var mapSize: Int = 64 << 30
+        /// A checkpoint of each aggregate's state every this many events.
+        public var checkpointEvery: UInt64 = 128
+        /// A `time` or `hlc` this far ahead of the node's clock, in ms, is refused.
+        public var maxSkewMilliseconds: Int64 = 60_000
+        /// Skip fsync on commit (benchmarks only: acknowledged events could be lost).
+        public var noSync: Bool = false
+        /// Largest batch one write may hold.
+        public var maxBatchEvents: Int = 10_000
+        public init() {}
+    }
+
+    /// This node's origin: the replica id its new events are recorded under.
+    public let replicaID: String
+    /// The roots, in declaration order.
+    public let rootNames: [String]
+    public let options: Options
+    let env: Environment
+    let roots: [String: RootDatabases]
+    let meta: Database
+    let logger: Logger
+    let physicalTime: @Sendable () -> UInt64
+
+    /// Opens (creating if needed) the store in `directory`.
+    /// - Parameters:
+    ///   - directory: the data folder; created if missing.
+    ///   - roots: the application's roots.
+    ///   - replicaID: this node's origin; by default the one kept in the store, or a new one.
+    ///   - options: limits and tuning.
+    ///   - logger: where the store logs.
+    public init(
+        directory: String, roots: [RootDefinition], replicaID: String? = nil, options: Options = Options(),
+        logger: Logger = Logger(label: "laterbase.store"), physicalTime: @escaping @Sendable () -> UInt64 = SystemClock.milliseconds
+    ) throws {
+        mkdir(directory, 0o755)
+        var envOptions = Environment.Options()
+        envOptions.mapSize = options.mapSize
+        envOptions.maxDatabases = RootDatabases.perRoot * UInt32(roots.count) + 4
+        envOptions.noSync = options.noSync
+        let env = try Environment(path: directory, options: envOptions)
+        var opened: [String: RootDatabases] = [:]
+        for root in roots {
+            guard opened[root.name] == nil else { throw LaterbaseError(.badRequest, "root '\(root.name)' is declared twice") }
+            opened[root.name] = try RootDatabases(root, in: env)
+        }
+        let meta = try env.openDatabase("_meta")
+        self.meta = meta
+        self.env = env
+        self.roots = opened
+        self.rootNames = roots.map(\.name)
+        self.options = options
+        self.logger = logger
+        self.physicalTime = physicalTime
+
+        let stored: String? = env.read { txn in
+            (try? txn.get(meta, Array("replica".utf8))).flatMap { $0.map { String(decoding: $0, as: UTF8.self) } }
+        }
+        let chosen = replicaID ?? stored ?? "node-" + EventID.v7(milliseconds: physicalTime()).description.suffix(12)
+        guard Names.isValidOrigin(chosen) else { throw LaterbaseError(.badRequest, "'\(chosen)' is not a valid replica id") }
+        if chosen != stored {
+            let txn = try env.beginWrite()
+            try txn.put(meta, Array("replica".utf8), Array(chosen.utf8))
+            try txn.commit()
+            if let stored { logger.warning("replica id changed", metadata: ["from": "\(stored)", "to": "\(chosen)"]) }
+        }
+        self.replicaID = chosen
+    }
+
+    func root(_ name: String) throws(LaterbaseError) -> RootDatabases {
+        guard let r = roots[name] else { throw LaterbaseError(.unknownRoot, "no root named '\(name)'") }
+        return r
+    }
+
+    /// Whether `name` is one of this store's roots.
+    public func hasRoot(_ name: String) -> Bool { roots[name] != nil }
+
+    /// The root's version vector: what this node holds.
+    public func head(of rootName: String) throws(LaterbaseError) -> VersionVector {
+        let r = try root(rootName)
+        return env.read { r.heads(in: $0).versionVector }
+    }
+
+    /// The largest hlc this store has persisted (the clock's high-water mark).
+    func persistedClock<T: Transaction & ~Copyable>(in txn: borrowing T) -> HLC {
+        guard let v = try? txn.get(meta, Array("hlc".utf8)) else { return HLC(rawValue: 0) }
+        return HLC(rawValue: Keys.readBigEndian(v, at: 0))
+    }
+
+    /// Bytes of the data file in use.
+    public var usedBytes: Int { env.usedBytes() }
+
+    /// Checks a batch against its root's schema and the clock-skew limit, off the writer thread.
+    /// - Throws: `unknown_root`, or `invalid_event` naming the event's index and what is wrong.
+    public func prepare(root rootName: String, events: [EventInput]) throws(LaterbaseError) -> PreparedBatch {
+        let r = try root(rootName)
+        let limit = Int64(physicalTime()) + options.maxSkewMilliseconds
+        var decoded: [any Sendable] = []
+        decoded.reserveCapacity(events.count)
+        for (index, e) in events.enumerated() {
+            if let t = e.time, t > limit {
+                throw .event(.invalidEvent, index: index, "time is more than \(options.maxSkewMilliseconds) ms ahead of this node's clock", extra: [("field", .string("time"))])
+            }
+            if let rec = e.recorded, Int64(rec.hlc.milliseconds) > limit {
+                throw .event(.invalidEvent, index: index, "hlc is more than \(options.maxSkewMilliseconds) ms ahead of this node's clock", extra: [("field", .string("hlc"))])
+            }
+            do {
+                decoded.append(try r.definition.fold.decode(type: e.type, version: e.version, data: e.data, dataBytes: e.dataBytes))
+            } catch {
+                throw .event(.invalidEvent, index: index, error.description, extra: [("field", .string(error.field))])
+            }
+        }
+        return PreparedBatch(root: rootName, events: events, decoded: decoded)
+    }
+}
+
+/// A batch checked against its schema, ready for the writer.
+public struct PreparedBatch: Sendable {
+    public let root: String
+    public let events: [EventInput]
+    let decoded: [any Sendable]
+}

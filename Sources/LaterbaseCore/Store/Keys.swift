@@ -1,0 +1,99 @@
+/// The key layout. Every root has its own databases (see ``RootDatabases``); within them:
+///
+/// - `log`: `origin 0x00 seq(8, big-endian)` → the event record. Per-origin appends are sequential,
+///   and a feed reads each origin's run in seq order (which is its hlc order).
+/// - `ids`: `id(16)` → `origin 0x00 seq`: idempotency by id in one lookup.
+/// - `agg`: `aggregate 0x00 position` → empty: each aggregate's events in fold order.
+/// - `aggs`: `aggregate` → the folded aggregate (``AggregateSnapshot``).
+/// - `cp`: `aggregate 0x00 position` → a checkpoint snapshot every N events, for refolds and `as_of`.
+/// - `heads`: `origin` → `seq(8) hlc(8)`: the root's version vector, with each origin's last hlc.
+///
+/// A position is `time(8, sign-flipped big-endian) hlc(8) origin 0x00 seq(8)`, so byte order is fold
+/// order (time, hlc, origin, seq). 0x00 cannot occur in an origin or an aggregate id.
+enum Keys {
+    static func log(origin: String, seq: UInt64) -> [UInt8] {
+        var k: [UInt8] = []
+        k.reserveCapacity(origin.utf8.count + 9)
+        k.append(contentsOf: origin.utf8)
+        k.append(0)
+        appendBigEndian(seq, to: &k)
+        return k
+    }
+
+    static func dot(_ dot: Dot) -> [UInt8] { log(origin: dot.origin, seq: dot.seq) }
+
+    /// Splits a `log` key (or the tail of a position) into origin and seq.
+    static func parseDot(_ key: UnsafeRawBufferPointer) -> Dot {
+        let n = key.count
+        let origin = String(decoding: UnsafeRawBufferPointer(rebasing: key[0..<(n - 9)]), as: UTF8.self)
+        return Dot(origin: origin, seq: readBigEndian(key, at: n - 8))
+    }
+
+    static func aggregatePrefix(_ aggregate: String) -> [UInt8] {
+        var k = Array(aggregate.utf8)
+        k.append(0)
+        return k
+    }
+
+    static func appendBigEndian(_ v: UInt64, to out: inout [UInt8]) {
+        var shift: UInt64 = 56
+        while true {
+            out.append(UInt8(truncatingIfNeeded: v >> shift))
+            if shift == 0 { break }
+            shift -= 8
+        }
+    }
+
+    static func readBigEndian(_ b: UnsafeRawBufferPointer, at offset: Int) -> UInt64 {
+        var v: UInt64 = 0
+        for i in offset..<offset + 8 { v = v << 8 | UInt64(b[i]) }
+        return v
+    }
+
+    static func readBigEndian(_ b: [UInt8], at offset: Int) -> UInt64 {
+        b.withUnsafeBytes { readBigEndian($0, at: offset) }
+    }
+
+    /// Times sort as unsigned bytes once the sign bit is flipped.
+    static func timeKey(_ ms: Int64) -> UInt64 { UInt64(bitPattern: ms) ^ (1 << 63) }
+    static func time(fromKey k: UInt64) -> Int64 { Int64(bitPattern: k ^ (1 << 63)) }
+}
+
+/// Where an event sits in its aggregate's fold order: (time, hlc, origin, seq).
+struct FoldPosition: Comparable, Sendable {
+    let time: Int64
+    let hlc: HLC
+    let dot: Dot
+
+    static func < (a: FoldPosition, b: FoldPosition) -> Bool {
+        (a.time, a.hlc, a.dot.origin, a.dot.seq) < (b.time, b.hlc, b.dot.origin, b.dot.seq)
+    }
+
+    var bytes: [UInt8] {
+        var k: [UInt8] = []
+        k.reserveCapacity(26 + dot.origin.utf8.count)
+        Keys.appendBigEndian(Keys.timeKey(time), to: &k)
+        Keys.appendBigEndian(hlc.rawValue, to: &k)
+        k.append(contentsOf: dot.origin.utf8)
+        k.append(0)
+        Keys.appendBigEndian(dot.seq, to: &k)
+        return k
+    }
+
+    init(time: Int64, hlc: HLC, dot: Dot) {
+        self.time = time
+        self.hlc = hlc
+        self.dot = dot
+    }
+
+    init(_ e: RecordedEvent) { self.init(time: e.time, hlc: e.hlc, dot: e.dot) }
+
+    init(bytes b: UnsafeRawBufferPointer) {
+        time = Keys.time(fromKey: Keys.readBigEndian(b, at: 0))
+        hlc = HLC(rawValue: Keys.readBigEndian(b, at: 8))
+        dot = Keys.parseDot(UnsafeRawBufferPointer(rebasing: b[16...]))
+    }
+
+    /// The key of this position in `agg` or `cp` for `aggregate`.
+    func key(aggregate: String) -> [UInt8] { Keys.aggregatePrefix(aggregate) + bytes }
+}

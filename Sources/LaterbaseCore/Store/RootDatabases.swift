@@ -1,0 +1,66 @@
+import LMDB
+
+/// One root's databases in the environment, opened once at start-up. See ``Keys`` for the layout.
+struct RootDatabases: Sendable {
+    let definition: RootDefinition
+    let log: Database
+    let ids: Database
+    let agg: Database
+    let aggs: Database
+    let checkpoints: Database
+    let heads: Database
+
+    static let perRoot: UInt32 = 6
+
+    init(_ definition: RootDefinition, in env: Environment) throws(LMDBError) {
+        let n = definition.name
+        self.definition = definition
+        log = try env.openDatabase("\(n).log")
+        ids = try env.openDatabase("\(n).ids")
+        agg = try env.openDatabase("\(n).agg")
+        aggs = try env.openDatabase("\(n).aggs")
+        checkpoints = try env.openDatabase("\(n).cp")
+        heads = try env.openDatabase("\(n).heads")
+    }
+
+    /// The root's version vector and each origin's last hlc, as of `txn`.
+    func heads<T: Transaction & ~Copyable>(in txn: borrowing T) -> [String: OriginHead] {
+        var out: [String: OriginHead] = [:]
+        txn.withCursor(heads) { c in
+            var entry = c.first()
+            while let e = entry {
+                out[String(decoding: e.key, as: UTF8.self)] = OriginHead(seq: Keys.readBigEndian(e.value, at: 0), hlc: HLC(rawValue: Keys.readBigEndian(e.value, at: 8)))
+                entry = c.next()
+            }
+        }
+        return out
+    }
+
+    /// The event stored under `dot`, if any.
+    func event<T: Transaction & ~Copyable>(_ dot: Dot, in txn: borrowing T) throws(LMDBError) -> RecordedEvent? {
+        try txn.get(log, Keys.dot(dot)).map { EventRecord.decode(dot, $0) }
+    }
+
+    /// The dot stored for `id`, if any.
+    func dot<T: Transaction & ~Copyable>(for id: EventID, in txn: borrowing T) throws(LMDBError) -> Dot? {
+        try txn.get(ids, id.bytes).map { Keys.parseDot($0) }
+    }
+}
+
+/// An origin's entry in a root's head: its last seq and that event's hlc.
+struct OriginHead: Sendable, Equatable {
+    var seq: UInt64
+    var hlc: HLC
+
+    var encoded: [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(16)
+        Keys.appendBigEndian(seq, to: &out)
+        Keys.appendBigEndian(hlc.rawValue, to: &out)
+        return out
+    }
+}
+
+extension Dictionary where Key == String, Value == OriginHead {
+    var versionVector: VersionVector { VersionVector(mapValues(\.seq)) }
+}

@@ -1,0 +1,231 @@
+import LMDB
+import Logging
+
+/// What one batch's write came to.
+public struct WriteOutcome: Sendable {
+    /// Each event of the batch, in the order given: as stored now or as already stored.
+    public let events: [RecordedEvent]
+    /// Whether any event was new (201) rather than all already stored (200).
+    public let created: Bool
+    /// The root's vv after the commit.
+    public var head: VersionVector
+}
+
+/// Everything a commit changed, for the commit hook (the future PUB socket).
+public struct CommittedChanges: Sendable {
+    /// Per root, the events the commit added, in hlc order, and the root's head after it.
+    public let roots: [(root: String, events: [RecordedEvent], head: VersionVector)]
+}
+
+/// The write side of the store: applies batches inside one write transaction. Lives on the
+/// writer's thread and is never shared; it owns the clock, the committed heads and a cache of
+/// folded aggregates.
+final class StoreWriter {
+    let store: EventStore
+    private(set) var clock: HybridLogicalClock
+    /// Heads as committed.
+    private var heads: [String: [String: OriginHead]] = [:]
+    private let cache = AggregateCache()
+    func cacheGet(_ root: String, _ aggregate: String) -> FoldedAggregate? { cache[root, aggregate] }
+    func cacheSet(_ root: String, _ aggregate: String, _ folded: FoldedAggregate) { cache[root, aggregate] = folded }
+    private let logger: Logger
+
+    init(store: EventStore) {
+        self.store = store
+        self.logger = store.logger
+        var clock = HybridLogicalClock(highWaterMark: HLC(rawValue: 0), physicalTime: store.physicalTime)
+        var heads: [String: [String: OriginHead]] = [:]
+        store.env.read { txn in
+            var mark = store.persistedClock(in: txn)
+            for (name, r) in store.roots {
+                let h = r.heads(in: txn)
+                heads[name] = h
+                for head in h.values where head.hlc > mark { mark = head.hlc }
+            }
+            clock = HybridLogicalClock(highWaterMark: mark, physicalTime: store.physicalTime)
+        }
+        self.clock = clock
+        self.heads = heads
+    }
+
+    /// The state of one write transaction across the batches it takes.
+    private struct Pending {
+        var heads: [String: [String: OriginHead]]
+        var byID: [String: [EventID: RecordedEvent]] = [:]
+        var byDot: [String: [Dot: RecordedEvent]] = [:]
+        /// New events per root, with their decoded payloads, in the order written.
+        var added: [String: [(event: RecordedEvent, decoded: any Sendable)]] = [:]
+    }
+
+    /// Writes `batches` in one transaction and commits once. Each batch is atomic on its own:
+    /// a refused batch gets its error and writes nothing; the others go on.
+    /// - Returns: each batch's outcome, and what the commit changed.
+    func write(_ batches: [PreparedBatch]) -> (results: [Result<WriteOutcome, LaterbaseError>], changes: CommittedChanges) {
+        var pending = Pending(heads: heads)
+        var results: [Result<WriteOutcome, LaterbaseError>] = []
+        results.reserveCapacity(batches.count)
+        let txn: WriteTransaction
+        do {
+            txn = try store.env.beginWrite()
+        } catch {
+            let failure = LaterbaseError(.internal, "could not begin a write transaction: \(error)")
+            return (batches.map { _ in .failure(failure) }, CommittedChanges(roots: []))
+        }
+        for batch in batches {
+            do {
+                results.append(.success(try check(batch, &pending, txn)))
+            } catch {
+                results.append(.failure(error))
+            }
+        }
+        do {
+            let changes = try persist(&pending, txn)
+            try txn.commit()
+            heads = pending.heads
+            for i in results.indices {
+                if case .success(var outcome) = results[i] {
+                    outcome.head = heads[batches[i].root, default: [:]].versionVector
+                    results[i] = .success(outcome)
+                }
+            }
+            return (results, changes)
+        } catch let error as LMDBError {
+            cache.removeAll()
+            let failure =
+                error.isMapFull
+                ? LaterbaseError(.storageFull, "the store is full (map size \(store.options.mapSize) bytes); nothing of this batch was stored")
+                : LaterbaseError(.internal, "the write failed: \(error); nothing of this batch was stored")
+            logger.error("write transaction failed", metadata: ["error": "\(error)"])
+            return (results.map { r in r.flatMap { _ in .failure(failure) } }, CommittedChanges(roots: []))
+        } catch {
+            cache.removeAll()
+            let failure = LaterbaseError(.internal, "the write failed: \(error)")
+            return (results.map { r in r.flatMap { _ in .failure(failure) } }, CommittedChanges(roots: []))
+        }
+    }
+
+    /// Checks a batch against what is stored and what this transaction holds, and stages it.
+    /// Writes nothing to LMDB: staging happens only when every event passed.
+    private func check(_ batch: PreparedBatch, _ pending: inout Pending, _ txn: borrowing WriteTransaction) throws(LaterbaseError) -> WriteOutcome {
+        let r = try store.root(batch.root)
+        var heads = pending.heads[batch.root, default: [:]]
+        var byID = pending.byID[batch.root, default: [:]]
+        var byDot = pending.byDot[batch.root, default: [:]]
+        var added: [(event: RecordedEvent, decoded: any Sendable)] = []
+        var out: [RecordedEvent] = []
+        out.reserveCapacity(batch.events.count)
+        var clock = self.clock
+
+        func stored(_ dot: Dot) throws(LaterbaseError) -> RecordedEvent? {
+            if let e = byDot[dot] { return e }
+            do { return try r.event(dot, in: txn) } catch { throw LaterbaseError(.internal, "\(error)") }
+        }
+        func stored(_ id: EventID) throws(LaterbaseError) -> RecordedEvent? {
+            if let e = byID[id] { return e }
+            do {
+                guard let dot = try r.dot(for: id, in: txn) else { return nil }
+                return try r.event(dot, in: txn)
+            } catch { throw LaterbaseError(.internal, "\(error)") }
+        }
+
+        for (index, input) in batch.events.enumerated() {
+            if let rec = input.recorded {
+                let head = heads[rec.origin] ?? OriginHead(seq: 0, hlc: HLC(rawValue: 0))
+                let dot = Dot(origin: rec.origin, seq: rec.seq)
+                if rec.seq <= head.seq {
+                    guard let existing = try stored(dot) else { throw LaterbaseError(.internal, "\(dot) is under the head but not stored") }
+                    guard existing.sameContent(as: input) else {
+                        throw .event(.conflict, index: index, "\(dot) is already stored with other content", extra: [("origin", .string(rec.origin)), ("seq", .integer(rec.seq))])
+                    }
+                    out.append(existing)
+                    continue
+                }
+                guard rec.seq == head.seq + 1 else {
+                    throw .event(.gap, index: index, "origin \(rec.origin) is at seq \(head.seq); expected seq \(head.seq + 1), got \(rec.seq)",
+                        extra: [("origin", .string(rec.origin)), ("expected", .integer(head.seq + 1))])
+                }
+                guard rec.hlc > head.hlc else {
+                    throw .event(.invalidEvent, index: index, "hlc \(rec.hlc) is not above \(head.hlc), that of \(rec.origin)'s previous event", extra: [("field", .string("hlc"))])
+                }
+                if let existing = try stored(input.id!) {
+                    throw .event(.conflict, index: index, "id \(input.id!) is already stored as \(existing.dot)", extra: [("id", .string(input.id!.description))])
+                }
+                clock.receive(rec.hlc)
+                let event = RecordedEvent(
+                    id: input.id!, aggregate: input.aggregate, type: input.type, version: input.version, data: input.dataBytes,
+                    time: input.time ?? Int64(rec.hlc.milliseconds), hlc: rec.hlc, origin: rec.origin, seq: rec.seq)
+                heads[rec.origin] = OriginHead(seq: rec.seq, hlc: rec.hlc)
+                byID[event.id] = event
+                byDot[event.dot] = event
+                added.append((event, batch.decoded[index]))
+                out.append(event)
+            } else {
+                if let id = input.id, let existing = try stored(id) {
+                    guard existing.sameContent(as: input) else {
+                        throw .event(.conflict, index: index, "id \(id) is already stored with other content", extra: [("id", .string(id.description))])
+                    }
+                    out.append(existing)
+                    continue
+                }
+                let origin = store.replicaID
+                let seq = (heads[origin]?.seq ?? 0) + 1
+                let hlc = clock.now()
+                let event = RecordedEvent(
+                    id: input.id ?? .v7(milliseconds: hlc.milliseconds), aggregate: input.aggregate, type: input.type,
+                    version: input.version, data: input.dataBytes, time: input.time ?? Int64(hlc.milliseconds), hlc: hlc, origin: origin, seq: seq)
+                heads[origin] = OriginHead(seq: seq, hlc: hlc)
+                byID[event.id] = event
+                byDot[event.dot] = event
+                added.append((event, batch.decoded[index]))
+                out.append(event)
+            }
+        }
+        // Accepted: stage it.
+        self.clock = clock
+        pending.heads[batch.root] = heads
+        pending.byID[batch.root] = byID
+        pending.byDot[batch.root] = byDot
+        pending.added[batch.root, default: []].append(contentsOf: added)
+        return WriteOutcome(events: out, created: !added.isEmpty, head: VersionVector())
+    }
+
+    /// Writes everything staged: the log (per-origin appends), the id index and the aggregate
+    /// index (sorted, so inserts are in key order), the heads, the clock, and the folds.
+    private func persist(_ pending: inout Pending, _ txn: borrowing WriteTransaction) throws -> CommittedChanges {
+        var changed: [(root: String, events: [RecordedEvent], head: VersionVector)] = []
+        for name in store.rootNames {
+            guard let added = pending.added[name], !added.isEmpty else { continue }
+            let r = try store.root(name)
+            for (event, _) in added {
+                try txn.put(r.log, Keys.dot(event.dot), EventRecord.encode(event))
+            }
+            for (id, event) in added.map({ ($0.event.id, $0.event) }).sorted(by: { $0.0 < $1.0 }) {
+                try txn.put(r.ids, id.bytes, Keys.dot(event.dot))
+            }
+            let aggKeys = added.map { FoldPosition($0.event).key(aggregate: $0.event.aggregate) }.sorted { $0.lexicographicallyPrecedes($1) }
+            for key in aggKeys { try txn.put(r.agg, key, []) }
+            let before = heads[name, default: [:]]
+            for (origin, head) in pending.heads[name, default: [:]] where before[origin] != head {
+                try txn.put(r.heads, Array(origin.utf8), head.encoded)
+            }
+            try fold(added, root: r, txn)
+            let events = added.map(\.event).sorted { ($0.hlc, $0.origin, $0.seq) < ($1.hlc, $1.origin, $1.seq) }
+            changed.append((name, events, pending.heads[name, default: [:]].versionVector))
+        }
+        var mark: [UInt8] = []
+        Keys.appendBigEndian(clock.last.rawValue, to: &mark)
+        try txn.put(store.meta, Array("hlc".utf8), mark)
+        return CommittedChanges(roots: changed)
+    }
+}
+
+extension RecordedEvent {
+    /// Whether `input` is this event again: same id where given, aggregate, type, version, data,
+    /// and time where given; for a recorded input, the same dot and hlc too.
+    func sameContent(as input: EventInput) -> Bool {
+        if let id = input.id, id != self.id { return false }
+        if let t = input.time, t != time { return false }
+        if let rec = input.recorded, rec.origin != origin || rec.seq != seq || rec.hlc != hlc { return false }
+        return aggregate == input.aggregate && type == input.type && version == input.version && data == input.dataBytes
+    }
+}

@@ -1,0 +1,125 @@
+import Foundation
+import Logging
+
+/// The single writer: one thread that drains the write queue, writes what it took in one LMDB
+/// transaction, commits once (one fsync), then releases every waiting caller together.
+///
+/// LMDB write transactions belong to one OS thread, so the writer owns a `Thread` rather than
+/// running on the cooperative pool; nothing awaits while a transaction is open.
+public final class Writer: Sendable {
+    /// Group-commit settings.
+    public struct Options: Sendable {
+        /// Most events one transaction takes.
+        public var maxTransactionEvents: Int = 20_000
+        /// How long the writer lingers for more work once it has some (0: take what is queued).
+        public var maxDelay: Duration = .zero
+        /// Most events waiting in the queue before writes are refused with `overloaded`.
+        public var queueCapacity: Int = 200_000
+        public init() {}
+    }
+
+    public let store: EventStore
+    private let queue: WriteQueue
+    private let options: Options
+    private let metrics: StoreMetrics
+    private let onCommit: @Sendable (CommittedChanges) -> Void
+    private let state = NSCondition()
+    private nonisolated(unsafe) var running = false
+    private nonisolated(unsafe) var finished = false
+    private let logger: Logger
+
+    /// - Parameters:
+    ///   - store: the store it writes to; nothing else may write to it.
+    ///   - options: batch and queue limits.
+    ///   - metrics: where it reports.
+    ///   - onCommit: called on the writer thread after each commit, in commit order, with what
+    ///     it added (the seam for publishing deltas). Must not block for long.
+    public init(
+        store: EventStore, options: Options = Options(), metrics: StoreMetrics = StoreMetrics(),
+        logger: Logger = Logger(label: "laterbase.writer"), onCommit: @escaping @Sendable (CommittedChanges) -> Void = { _ in }
+    ) {
+        self.store = store
+        self.options = options
+        self.queue = WriteQueue(capacity: options.queueCapacity)
+        self.metrics = metrics
+        self.onCommit = onCommit
+        self.logger = logger
+    }
+
+    /// Starts the writer thread.
+    public func start() {
+        state.lock()
+        defer { state.unlock() }
+        guard !running else { return }
+        running = true
+        let thread = Thread { [self] in self.loop() }
+        thread.name = "laterbase-writer"
+        thread.start()
+    }
+
+    /// Whether the writer thread is running.
+    public var isAlive: Bool {
+        state.lock()
+        defer { state.unlock() }
+        return running && !finished
+    }
+
+    /// Writes a batch atomically and durably.
+    /// - Returns: once the batch is committed and fsync'd, what was stored.
+    /// - Throws: the batch's refusal (`gap`, `conflict`, `invalid_event`), `overloaded` when the
+    ///   queue is full, `storage_full`, or `unavailable` after shutdown began.
+    public func write(_ batch: PreparedBatch) async throws(LaterbaseError) -> WriteOutcome {
+        let result = await withCheckedContinuation { (c: CheckedContinuation<Result<WriteOutcome, LaterbaseError>, Never>) in
+            if let refusal = queue.enqueue(.init(batch: batch, enqueued: .now, continuation: c)) {
+                c.resume(returning: .failure(refusal))
+            }
+        }
+        if case .failure(let e) = result { metrics.error(e.code) }
+        return try result.get()
+    }
+
+    /// Stops taking writes, writes everything queued, and waits for the thread to finish.
+    public func shutdown() async {
+        queue.close()
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            Thread.detachNewThread { [self] in
+                state.lock()
+                while running && !finished { state.wait() }
+                state.unlock()
+                c.resume()
+            }
+        }
+    }
+
+    private func loop() {
+        let writer = StoreWriter(store: store)
+        logger.info("writer started", metadata: ["replica": "\(store.replicaID)"])
+        while let items = queue.take(maxEvents: options.maxTransactionEvents, maxDelay: options.maxDelay) {
+            let started = ContinuousClock.now
+            for item in items { metrics.queueWait.record(duration: started - item.enqueued) }
+            let (results, changes) = writer.write(items.map(\.batch))
+            let elapsed = ContinuousClock.now - started
+            metrics.commitLatency.record(duration: elapsed)
+            metrics.commits.increment()
+            var written = 0
+            for (item, result) in zip(items, results) {
+                if case .success(let outcome) = result, outcome.created {
+                    metrics.batchesWritten.increment()
+                    metrics.batchSize.record(item.batch.events.count)
+                }
+            }
+            for change in changes.roots { written += change.events.count }
+            metrics.eventsWritten.increment(by: written)
+            metrics.commitEvents.record(written)
+            metrics.queueDepth.record(queue.depth)
+            if !changes.roots.isEmpty { onCommit(changes) }
+            for (item, result) in zip(items, results) { item.continuation.resume(returning: result) }
+        }
+        logger.info("writer stopped: queue drained")
+        state.lock()
+        finished = true
+        state.broadcast()
+        state.unlock()
+    }
+}
+

@@ -1,0 +1,37 @@
+import Metrics
+
+/// What the writer and the store report. Made with the server's metrics factory.
+public struct StoreMetrics: Sendable {
+    let eventsWritten: Counter
+    let batchesWritten: Counter
+    let commits: Counter
+    let batchSize: Recorder
+    let commitEvents: Recorder
+    let commitLatency: Metrics.Timer
+    let queueWait: Metrics.Timer
+    let queueDepth: Gauge
+    let factory: any MetricsFactory
+
+    /// - Parameter factory: where the metrics go; the global one by default.
+    public init(factory: any MetricsFactory = MetricsSystem.factory) {
+        self.factory = factory
+        eventsWritten = Counter(label: "laterbase_events_written_total", factory: factory)
+        batchesWritten = Counter(label: "laterbase_batches_written_total", factory: factory)
+        commits = Counter(label: "laterbase_commits_total", factory: factory)
+        batchSize = Recorder(label: "laterbase_batch_events", factory: factory)
+        commitEvents = Recorder(label: "laterbase_commit_events", factory: factory)
+        commitLatency = Timer(label: "laterbase_commit_seconds", factory: factory)
+        queueWait = Timer(label: "laterbase_queue_wait_seconds", factory: factory)
+        queueDepth = Gauge(label: "laterbase_write_queue_events", factory: factory)
+    }
+
+    /// Counts a refusal by its contract code.
+    public func error(_ code: LaterbaseError.Code) {
+        Counter(label: "laterbase_errors_total", dimensions: [("code", code.rawValue)], factory: factory).increment()
+    }
+
+    /// Counts a read of the feed or of aggregates.
+    public func read(_ kind: String) {
+        Counter(label: "laterbase_reads_total", dimensions: [("kind", kind)], factory: factory).increment()
+    }
+}

@@ -1,0 +1,71 @@
+import Hummingbird
+import LaterbaseCore
+
+/// POST /e/{root} (write a batch) and GET /e/{root} (the changes feed).
+struct EventRoutes {
+    let store: EventStore
+    let writer: Writer
+    let metrics: StoreMetrics
+    let maxBodyBytes: Int
+
+    func register<Context: RequestContext>(on router: Router<Context>) {
+        router.post("/e/:root") { request, context in try await write(request, context) }
+        router.get("/e/:root") { request, context in try feed(request, context) }
+    }
+
+    private func root<Context: RequestContext>(_ context: Context) throws(LaterbaseError) -> String {
+        let name = context.parameters.get("root") ?? ""
+        guard store.hasRoot(name) else { throw LaterbaseError(.unknownRoot, "no root named '\(name)'") }
+        return name
+    }
+
+    private func write<Context: RequestContext>(_ request: Request, _ context: Context) async throws -> Response {
+        let rootName = try root(context)
+        var request = request
+        let body: ByteBuffer
+        do {
+            body = try await request.collectBody(upTo: maxBodyBytes)
+        } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
+            throw LaterbaseError(.tooLarge, "the body is over the limit of \(maxBodyBytes) bytes")
+        }
+        let json: JSON
+        do {
+            json = try body.withUnsafeReadableBytes { (b) throws(JSONSyntaxError) in try JSONParser.parse(b) }
+        } catch {
+            throw LaterbaseError(.badRequest, "the body is not JSON: \(error.description)")
+        }
+        let events = try EventInput.batch(from: json, maxEvents: store.options.maxBatchEvents)
+        let prepared = try store.prepare(root: rootName, events: events)
+        let outcome = try await writer.write(prepared)
+        let response = JSON.object([
+            ("events", .array(outcome.events.map(\.acknowledgment))),
+            ("head", .string(outcome.head.description)),
+        ])
+        return .json(response.bytes, status: outcome.created ? .created : .ok)
+    }
+
+    private func feed<Context: RequestContext>(_ request: Request, _ context: Context) throws -> Response {
+        let rootName = try root(context)
+        let query = QueryParameters(request)
+        let vv = try query.versionVector("vv")
+        let limit = try query.integer("limit", default: 1000, in: 0...10_000)
+        let ndjson = request.headers[.accept]?.contains("application/x-ndjson") ?? false
+        metrics.read("feed")
+        let page = try store.feed(root: rootName, after: vv, limit: limit, separator: ndjson ? UInt8(ascii: "\n") : UInt8(ascii: ","))
+        let tail = JSON.object([("vv", .string(page.vv.description)), ("head", .string(page.head.description)), ("more", .bool(page.more))]).bytes
+        var buffer = ByteBuffer()
+        if ndjson {
+            buffer.reserveCapacity(page.events.count + tail.count + 1)
+            buffer.writeBytes(page.events)
+            buffer.writeBytes(tail)
+            buffer.writeInteger(UInt8(ascii: "\n"))
+            return Response(status: .ok, headers: [.contentType: "application/x-ndjson"], body: ResponseBody(byteBuffer: buffer))
+        }
+        buffer.reserveCapacity(page.events.count + tail.count + 16)
+        buffer.writeString(#"{"events":["#)
+        buffer.writeBytes(page.events.dropLast())  // the last separator
+        buffer.writeString("],")
+        buffer.writeBytes(tail.dropFirst())  // tail's own "{"
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: buffer))
+    }
+}

@@ -1,0 +1,96 @@
+import Hummingbird
+import LaterbaseCore
+import Logging
+import Metrics
+import NIOCore
+import Prometheus
+import ServiceLifecycle
+import UnixSignals
+import Synchronization
+
+/// A Laterbase node: the store, its single writer, and the HTTP API, run as one service group.
+///
+/// ```swift
+/// let server = try LaterbaseServer(roots: [.typed(Shipments.self), .jsonMerge("notes")])
+/// try await server.run()   // until SIGTERM or SIGINT
+/// ```
+public final class LaterbaseServer: Sendable {
+    public let store: EventStore
+    public let writer: Writer
+    public let configuration: ServerConfiguration
+    /// The Prometheus registry behind `/metrics`.
+    public let registry: PrometheusCollectorRegistry
+    private let logger: Logger
+    private let metrics: StoreMetrics
+    private let boundPort = Mutex<Int?>(nil)
+    private let group = Mutex<ServiceGroup?>(nil)
+
+    /// Opens the store and prepares the server; nothing listens until ``run(gracefulShutdownSignals:)``.
+    /// - Parameters:
+    ///   - roots: the application's roots.
+    ///   - configuration: data folder, address and limits.
+    ///   - logger: where the node logs.
+    public init(roots: [RootDefinition], configuration: ServerConfiguration = ServerConfiguration(), logger: Logger = Logger(label: "laterbase")) throws {
+        self.configuration = configuration
+        self.logger = logger
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = [
+            .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
+            .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1),
+        ]
+        factory.defaultValueHistogramBuckets = [1, 2, 5, 10, 50, 100, 500, 1000, 5000, 10_000, 20_000]
+        self.registry = registry
+        self.metrics = StoreMetrics(factory: factory)
+        var storeOptions = configuration.store
+        storeOptions.maxBatchEvents = min(storeOptions.maxBatchEvents, configuration.writer.maxTransactionEvents)
+        store = try EventStore(directory: configuration.dataDirectory, roots: roots, replicaID: configuration.replicaID, options: storeOptions, logger: logger)
+        writer = Writer(store: store, options: configuration.writer, metrics: metrics, logger: logger)
+    }
+
+    /// The router with every endpoint of the contract.
+    func makeRouter() -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.middlewares.add(ErrorMiddleware(metrics: metrics))
+        EventRoutes(store: store, writer: writer, metrics: metrics, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
+        AggregateRoutes(store: store, metrics: metrics).register(on: router)
+        OperationsRoutes(store: store, writer: writer, registry: registry).register(on: router)
+        return router
+    }
+
+    /// Serves until one of `gracefulShutdownSignals` arrives or ``shutdown()`` is called; then
+    /// stops taking requests, writes everything queued, and returns.
+    public func run(gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint]) async throws {
+        let app = Application(
+            router: makeRouter(),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "laterbase"),
+            services: [WriterService(writer: writer)],
+            onServerRunning: { [self] channel in
+                let port = channel.localAddress?.port
+                self.boundPort.withLock { $0 = port }
+                self.logger.info("laterbase serving", metadata: ["port": "\(port ?? 0)", "replica": "\(self.store.replicaID)", "roots": "\(self.store.rootNames)"])
+            },
+            logger: logger
+        )
+        let serviceGroup = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: gracefulShutdownSignals, logger: logger))
+        group.withLock { $0 = serviceGroup }
+        try await serviceGroup.run()
+        logger.info("laterbase stopped")
+    }
+
+    /// The HTTP port once listening (useful with port 0).
+    public var port: Int? { boundPort.withLock { $0 } }
+
+    /// Waits until the server listens; returns its port.
+    public func waitUntilRunning() async throws -> Int {
+        while true {
+            if let port { return port }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    /// Begins a graceful shutdown, as SIGTERM would.
+    public func shutdown() async {
+        await group.withLock { $0 }?.triggerGracefulShutdown()
+    }
+}

@@ -1,0 +1,22 @@
+import LaterbaseCore
+import Logging
+
+/// How a Laterbase node is set up: where it keeps data, where it listens, and its limits.
+public struct ServerConfiguration: Sendable {
+    /// The data folder (the LMDB environment).
+    public var dataDirectory: String = "./laterbase-data"
+    /// Host to bind HTTP on. Keep the default loopback unless the network is trusted.
+    public var host: String = "127.0.0.1"
+    /// HTTP port; 0 picks a free one (see ``LaterbaseServer/port``).
+    public var port: Int = 8080
+    /// This node's origin; by default the one kept in the data folder, or a new one.
+    public var replicaID: String? = nil
+    /// Largest POST body, in bytes.
+    public var maxBodyBytes: Int = 8 << 20
+    /// Store limits: map size, skew, batch size, checkpoints.
+    public var store = EventStore.Options()
+    /// Group-commit settings.
+    public var writer = Writer.Options()
+
+    public init() {}
+}
