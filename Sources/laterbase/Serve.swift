@@ -1,0 +1,71 @@
+import ArgumentParser
+import LaterbaseCore
+import LaterbaseDemo
+import LaterbaseServer
+import Logging
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a Laterbase node.",
+        discussion: """
+            SIGTERM or SIGINT stops taking writes, writes everything queued, and exits 0: nothing \
+            acknowledged is lost.
+            """
+    )
+
+    @Option(help: "Data folder (the LMDB environment).")
+    var data: String = "./laterbase-data"
+
+    @Option(help: "HTTP address to listen on, HOST:PORT.")
+    var http: String = "127.0.0.1:8080"
+
+    @Option(name: .customLong("replica-id"), help: "This node's origin. Default: generated once and kept in the data folder.")
+    var replicaID: String?
+
+    @Option(name: .customLong("root"), help: "A schema-less root (its aggregate is the JSON merge of data). Repeatable.")
+    var roots: [String] = []
+
+    @Option(name: .customLong("max-skew"), help: "Refuse a time or hlc more than this many seconds ahead of this node's clock.")
+    var maxSkew: Double = 60
+
+    @Option(name: .customLong("map-size-gib"), help: "Largest size of the data file, in GiB.")
+    var mapSizeGiB: Int = 64
+
+    @Option(name: .customLong("queue-capacity"), help: "Events waiting to be written before writes get 503 overloaded.")
+    var queueCapacity: Int = 200_000
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown log level '\(logLevel)'") }
+        guard parseAddress(http) != nil else { throw ValidationError("--http must be HOST:PORT, e.g. 127.0.0.1:8080") }
+        for root in roots where !Names.isValidRoot(root) {
+            throw ValidationError("'\(root)' is not a valid root name (^[a-z][a-z0-9_-]{0,63}$)")
+        }
+        if let replicaID, !Names.isValidOrigin(replicaID) { throw ValidationError("'\(replicaID)' is not a valid replica id") }
+        guard maxSkew > 0 else { throw ValidationError("--max-skew must be positive") }
+    }
+
+    func run() async throws {
+        var logger = Logger(label: "laterbase")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        let (host, port) = parseAddress(http)!
+        var configuration = ServerConfiguration()
+        configuration.dataDirectory = data
+        configuration.host = host
+        configuration.port = port
+        configuration.replicaID = replicaID
+        configuration.store.maxSkewMilliseconds = Int64(maxSkew * 1000)
+        configuration.store.mapSize = mapSizeGiB << 30
+        configuration.writer.queueCapacity = queueCapacity
+        let server = try LaterbaseServer(roots: Demo.roots + roots.map { .jsonMerge($0) }, configuration: configuration, logger: logger)
+        try await server.run()
+    }
+
+    private func parseAddress(_ s: String) -> (String, Int)? {
+        guard let colon = s.lastIndex(of: ":"), let port = Int(s[s.index(after: colon)...]), (0...65535).contains(port) else { return nil }
+        let host = String(s[..<colon])
+        return host.isEmpty ? nil : (host, port)
+    }
+}
