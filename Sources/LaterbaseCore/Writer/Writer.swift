@@ -92,6 +92,17 @@ public final class Writer: Sendable {
     }
 
     private func loop() {
+        drain()
+        logger.info("writer stopped: queue drained")
+        state.lock()
+        finished = true
+        state.broadcast()
+        state.unlock()
+    }
+
+    /// Writes until the queue is closed and empty. Everything it holds of the store is released
+    /// when it returns, so the store can close.
+    private func drain() {
         let writer = StoreWriter(store: store)
         logger.info("writer started", metadata: ["replica": "\(store.replicaID)"])
         while let items = queue.take(maxEvents: options.maxTransactionEvents, maxDelay: options.maxDelay) {
@@ -115,11 +126,6 @@ public final class Writer: Sendable {
             if !changes.roots.isEmpty { onCommit(changes) }
             for (item, result) in zip(items, results) { item.continuation.resume(returning: result) }
         }
-        logger.info("writer stopped: queue drained")
-        state.lock()
-        finished = true
-        state.broadcast()
-        state.unlock()
     }
 }
 

@@ -1,0 +1,101 @@
+import Foundation
+import LMDB
+import Testing
+
+private func temporaryFolder() -> String {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("lmdb-test-\(UUID().uuidString)").path
+    try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+@Suite struct EnvironmentTests {
+    @Test func committedWritesAreReadBackAndAbortedOnesAreNot() throws {
+        let path = temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let env = try Environment(path: path)
+        let db = try env.openDatabase("things")
+
+        let txn = try env.beginWrite()
+        try txn.put(db, Array("a".utf8), Array("1".utf8))
+        try txn.commit()
+
+        let aborted = try env.beginWrite()
+        try aborted.put(db, Array("b".utf8), Array("2".utf8))
+        aborted.abort()
+
+        let dropped = try env.beginWrite()
+        try dropped.put(db, Array("c".utf8), Array("3".utf8))
+        _ = consume dropped  // dropping aborts
+
+        env.read { txn in
+            #expect((try? txn.get(db, Array("a".utf8))).flatMap { $0.map { Array($0) } } == Array("1".utf8))
+            #expect((try? txn.get(db, Array("b".utf8)))?.map { Array($0) } == nil)
+            #expect((try? txn.get(db, Array("c".utf8)))?.map { Array($0) } == nil)
+            #expect((try? txn.count(db)) == 1)
+        }
+    }
+
+    @Test func cursorsSeekInKeyOrder() throws {
+        let path = temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let env = try Environment(path: path)
+        let db = try env.openDatabase("ordered")
+        let txn = try env.beginWrite()
+        for k in [UInt8(5), 1, 9, 3] { try txn.put(db, [k], [k * 2]) }
+        try txn.commit()
+        env.read { txn in
+            txn.withCursor(db) { c in
+                #expect(c.seek(atOrAfter: [4]).map { Array($0.key) } == [5])
+                #expect(c.next().map { Array($0.value) } == [18])
+                #expect(c.next() == nil)
+                #expect(c.seek(atOrBefore: [4]).map { Array($0.key) } == [3])
+                #expect(c.seek(atOrBefore: [0]) == nil)
+                #expect(c.seek(atOrBefore: [200]).map { Array($0.key) } == [9])
+                #expect(c.first().map { Array($0.key) } == [1])
+                #expect(c.last().map { Array($0.key) } == [9])
+            }
+        }
+    }
+
+    @Test func readersSeeASnapshotWhileTheWriterGoesOn() throws {
+        let path = temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let env = try Environment(path: path)
+        let db = try env.openDatabase("snap")
+        let reader = try env.beginRead()
+        let txn = try env.beginWrite()
+        try txn.put(db, [1], [1])
+        try txn.commit()
+        #expect(try reader.get(db, [1]).map { Array($0) } == nil)
+        _ = consume reader
+        let after: [UInt8]? = env.read { txn in (try? txn.get(db, [1])).flatMap { $0.map { Array($0) } } }
+        #expect(after == [1])
+    }
+
+    @Test func aFullMapIsAClearErrorNotACrash() throws {
+        let path = temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var options = Environment.Options()
+        options.mapSize = 1 << 20
+        let env = try Environment(path: path, options: options)
+        let db = try env.openDatabase("big")
+        var caught: LMDBError? = nil
+        let value = [UInt8](repeating: 7, count: 4000)
+        outer: for round in 0..<100 {
+            do {
+                let txn = try env.beginWrite()
+                for i in 0..<50 { try txn.put(db, Array("\(round)-\(i)".utf8), value) }
+                try txn.commit()
+            } catch {
+                caught = error
+                break outer
+            }
+        }
+        let error = try #require(caught)
+        #expect(error.isMapFull)
+        #expect(error.description.contains("MDB_MAP_FULL"))
+        // The environment is still usable for reads and smaller writes after the failure.
+        let before = env.read { (try? $0.count(db)) ?? -1 }
+        #expect(before > 0)
+    }
+}

@@ -1,0 +1,66 @@
+import LaterbaseCore
+import Testing
+
+@Suite struct JSONTests {
+    @Test func roundTripsCompactly() throws {
+        let text = #"{"a":[1,-2.5e3,true,false,null],"b":"x\"y\\z\n\u0001é😀","c":{}}"#
+        let parsed = try JSONParser.parse(Array(text.utf8))
+        #expect(String(decoding: parsed.bytes, as: UTF8.self) == #"{"a":[1,-2.5e3,true,false,null],"b":"x\"y\\z\n\u0001é😀","c":{}}"#)
+        #expect(try JSONParser.parse(Array(#" { "k" : "\ud83d\ude00" } "#.utf8))["k"] == .string("😀"))
+    }
+
+    @Test(arguments: ["", "{", "[1,]", "{\"a\":}", "01", "1.", "\"\u{01}\"", "tru", "{} x", "\"\\ud800\"", "[1 2]", "nan"])
+    func refusesWhatIsNotJSON(_ text: String) {
+        #expect(throws: JSONSyntaxError.self) { try JSONParser.parse(Array(text.utf8)) }
+    }
+
+    /// The examples of RFC 7386, appendix A.
+    @Test(arguments: [
+        (#"{"a":"b"}"#, #"{"a":"c"}"#, #"{"a":"c"}"#),
+        (#"{"a":"b"}"#, #"{"b":"c"}"#, #"{"a":"b","b":"c"}"#),
+        (#"{"a":"b"}"#, #"{"a":null}"#, #"{}"#),
+        (#"{"a":"b","b":"c"}"#, #"{"a":null}"#, #"{"b":"c"}"#),
+        (#"{"a":["b"]}"#, #"{"a":"c"}"#, #"{"a":"c"}"#),
+        (#"{"a":"c"}"#, #"{"a":["b"]}"#, #"{"a":["b"]}"#),
+        (#"{"a":{"b":"c"}}"#, #"{"a":{"b":"d","c":null}}"#, #"{"a":{"b":"d"}}"#),
+        (#"{"a":[{"b":"c"}]}"#, #"{"a":[1]}"#, #"{"a":[1]}"#),
+        (#"["a","b"]"#, #"["c","d"]"#, #"["c","d"]"#),
+        (#"{"a":"b"}"#, #"["c"]"#, #"["c"]"#),
+        (#"{"a":"foo"}"#, "null", "null"),
+        (#"{"a":"foo"}"#, #""bar""#, #""bar""#),
+        (#"{"e":null}"#, #"{"a":1}"#, #"{"e":null,"a":1}"#),
+        (#"[1,2]"#, #"{"a":"b","c":null}"#, #"{"a":"b"}"#),
+        (#"{}"#, #"{"a":{"bb":{"ccc":null}}}"#, #"{"a":{"bb":{}}}"#),
+    ])
+    func mergePatch(_ target: String, _ patch: String, _ expected: String) throws {
+        let t = try JSONParser.parse(Array(target.utf8)), p = try JSONParser.parse(Array(patch.utf8))
+        #expect(String(decoding: t.merged(with: p).bytes, as: UTF8.self) == expected)
+    }
+}
+
+@Suite struct EventTimeTests {
+    @Test func formatsRFC3339UTCWithMilliseconds() {
+        #expect(EventTime.format(0) == "1970-01-01T00:00:00.000Z")
+        #expect(EventTime.format(1_795_687_200_123) == "2026-11-26T10:00:00.123Z")
+        #expect(EventTime.format(-1) == "1969-12-31T23:59:59.999Z")
+    }
+
+    @Test func parsesAnyRFC3339Timestamp() {
+        #expect(EventTime.parse("2026-11-26T10:00:00.123Z") == 1_795_687_200_123)
+        #expect(EventTime.parse("2026-11-26T10:00:00Z") == 1_795_687_200_000)
+        #expect(EventTime.parse("2026-11-26T23:00:00.5+13:00") == 1_795_687_200_500)
+        #expect(EventTime.parse("2026-11-26T10:00:00.123456789Z") == 1_795_687_200_123)
+        for bad in ["2026-11-26", "2026-13-01T00:00:00Z", "2026-02-30T00:00:00Z", "2026-11-26T10:00:00", "yesterday", "2026-11-26T10:00:00+1300"] {
+            #expect(EventTime.parse(bad) == nil, "\(bad)")
+        }
+    }
+}
+
+@Suite struct NamesTests {
+    @Test func followTheContract() {
+        #expect(Names.isValidRoot("shipments") && Names.isValidRoot("a_b-1") && !Names.isValidRoot("Ships") && !Names.isValidRoot("1a") && !Names.isValidRoot(String(repeating: "a", count: 65)))
+        #expect(Names.isValidOrigin("hq-1") && Names.isValidOrigin("7.truck_2") && !Names.isValidOrigin("-x") && !Names.isValidOrigin("a:b"))
+        #expect(Names.isValidEventType("shipment.departed") && !Names.isValidEventType("1x") && !Names.isValidEventType("a b"))
+        #expect(Names.isValidAggregateID("SKU-1@AKL") && Names.isValidAggregateID("ü/ß") && !Names.isValidAggregateID("") && !Names.isValidAggregateID("a\u{7}b") && !Names.isValidAggregateID(String(repeating: "x", count: 257)))
+    }
+}

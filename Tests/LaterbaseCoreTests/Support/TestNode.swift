@@ -1,0 +1,90 @@
+import Foundation
+import LaterbaseCore
+import LaterbaseDemo
+
+/// A store and its writer in a temporary folder: the real LMDB, the real writer thread.
+final class TestNode: @unchecked Sendable {
+    let folder: String
+    let store: EventStore
+    let writer: Writer
+
+    static let roots: [RootDefinition] = Demo.roots + [.jsonMerge("notes")]
+
+    init(
+        replica: String, folder: String? = nil, durable: Bool = false, checkpointEvery: UInt64 = 128,
+        physicalTime: @escaping @Sendable () -> UInt64 = SystemClock.milliseconds
+    ) throws {
+        self.folder = folder ?? TestNode.temporaryFolder()
+        var options = EventStore.Options()
+        options.noSync = !durable
+        options.checkpointEvery = checkpointEvery
+        options.mapSize = 1 << 30
+        store = try EventStore(directory: self.folder, roots: Self.roots, replicaID: replica, options: options, physicalTime: physicalTime)
+        writer = Writer(store: store)
+        writer.start()
+    }
+
+    static func temporaryFolder() -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("laterbase-test-\(UUID().uuidString)").path
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    /// Writes a batch given as JSON text, the way POST /e/{root} does.
+    @discardableResult
+    func write(_ root: String, _ json: String) async throws(LaterbaseError) -> WriteOutcome {
+        let parsed: JSON
+        do { parsed = try JSONParser.parse(Array(json.utf8)) } catch { throw LaterbaseError(.badRequest, error.description) }
+        let events = try EventInput.batch(from: parsed, maxEvents: 10_000)
+        return try await writer.write(try store.prepare(root: root, events: events))
+    }
+
+    /// Every event of `root` this node holds, as a JSON array's elements, in feed order.
+    func allEvents(_ root: String) throws -> [JSON] {
+        var vv = VersionVector()
+        var all: [JSON] = []
+        while true {
+            let page = try store.feed(root: root, after: vv, limit: 10_000)
+            all += try Self.events(of: page)
+            vv = page.vv
+            if !page.more { return all }
+        }
+    }
+
+    static func events(of page: FeedPage) throws -> [JSON] {
+        guard case .array(let a) = try JSONParser.parse(Array("[".utf8) + page.events.dropLast() + Array("]".utf8)) else { return [] }
+        return a
+    }
+
+    /// Pulls what this node lacks from `source`, page by page, as recorded events: anti-entropy
+    /// through the changes feed.
+    func pull(_ root: String, from source: TestNode, pageSize: Int = 1000) async throws {
+        var vv = try store.head(of: root)
+        while true {
+            let page = try source.store.feed(root: root, after: vv, limit: pageSize)
+            if page.count > 0 {
+                let batch = try Self.events(of: page)
+                try await write(root, String(decoding: JSON.array(batch).bytes, as: UTF8.self))
+            }
+            vv = page.vv
+            if !page.more { return }
+        }
+    }
+
+    /// Every aggregate of `root`, as the list endpoint's JSON objects.
+    func allAggregates(_ root: String) throws -> [[UInt8]] {
+        var out: [[UInt8]] = []
+        var after: String? = nil
+        repeat {
+            let page = try store.aggregates(root: root, after: after, limit: 1000)
+            out += page.aggregates
+            after = page.next
+        } while after != nil
+        return out
+    }
+
+    func close(removing: Bool = true) async {
+        await writer.shutdown()
+        if removing { try? FileManager.default.removeItem(atPath: folder) }
+    }
+}
