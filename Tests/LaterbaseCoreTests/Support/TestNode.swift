@@ -88,3 +88,16 @@ final class TestNode: @unchecked Sendable {
         if removing { try? FileManager.default.removeItem(atPath: folder) }
     }
 }
+
+/// Runs `body` with a fresh node, then shuts its writer down and removes its folder.
+func withNode<R>(replica: String, durable: Bool = false, checkpointEvery: UInt64 = 128, _ body: (TestNode) async throws -> R) async throws -> R {
+    let node = try TestNode(replica: replica, durable: durable, checkpointEvery: checkpointEvery)
+    do {
+        let result = try await body(node)
+        await node.close()
+        return result
+    } catch {
+        await node.close()
+        throw error
+    }
+}

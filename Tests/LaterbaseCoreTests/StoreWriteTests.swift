@@ -1,0 +1,179 @@
+import LaterbaseCore
+import Testing
+
+@Suite struct StoreWriteTests {
+    @Test func newEventsGetContiguousDotsAndAnIDAndAreDurable() async throws {
+        try await withNode(replica: "hq-1", durable: true) { node in
+            let a = try await node.write("notes", #"[{"aggregate":"x","type":"t","data":{"n":1}},{"aggregate":"y","type":"t","data":{"n":2}}]"#)
+            let b = try await node.write("notes", #"{"aggregate":"x","type":"t","data":{"n":3}}"#)
+            #expect(a.created && b.created)
+            #expect(a.events.map(\.seq) == [1, 2])
+            #expect(b.events.map(\.seq) == [3])
+            #expect(a.events.allSatisfy { $0.origin == "hq-1" })
+            #expect(a.events[0].hlc < a.events[1].hlc && a.events[1].hlc < b.events[0].hlc)
+            #expect(b.head.description == "hq-1:3")
+            #expect(a.events[0].id != a.events[1].id)
+            #expect(try node.store.head(of: "notes").description == "hq-1:3")
+        }
+    }
+
+    @Test func aRetriedEventWithTheSameIDIsANoOpAndOtherContentIsAConflict() async throws {
+        try await withNode(replica: "hq-1") { node in
+            let id = "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"
+            let first = try await node.write("notes", #"{"id":"\#(id)","aggregate":"x","type":"t","data":{"n":1}}"#)
+            let again = try await node.write("notes", #"{"id":"\#(id)","aggregate":"x","type":"t","data":{"n":1}}"#)
+            #expect(first.created && !again.created)
+            #expect(again.events == first.events)
+            await #expect(throws: LaterbaseError.self) {
+                try await node.write("notes", #"{"id":"\#(id)","aggregate":"x","type":"t","data":{"n":2}}"#)
+            }
+            do {
+                try await node.write("notes", #"[{"aggregate":"x","type":"t"},{"id":"\#(id)","aggregate":"x","type":"t","data":{"n":2}}]"#)
+                Issue.record("expected a conflict")
+            } catch let error as LaterbaseError {
+                #expect(error.code == .conflict)
+                #expect(error.details.first?["index"] == .integer(1))
+            }
+            // Refused batches stored nothing, the valid first event of the last one included.
+            #expect(try node.store.head(of: "notes").description == "hq-1:1")
+            #expect(try node.allEvents("notes").count == 1)
+        }
+    }
+
+    @Test func recordedEventsReplicateAsTheyAreWithoutGaps() async throws {
+        try await withNode(replica: "hq-1") { node in
+            func recorded(_ seq: Int, _ hlc: String, id: String? = nil) -> String {
+                let id = id ?? "0193a1b2-c3d4-7e5f-8a9b-0000000000\(String(format: "%02d", seq))"
+                return #"{"id":"\#(id)","aggregate":"x","type":"t","data":{"s":\#(seq)},"origin":"truck-7","seq":\#(seq),"hlc":"\#(hlc)","time":"2026-11-20T10:00:00.000Z"}"#
+            }
+            let batch = "[\(recorded(1, "0001934f5a2b0000")),\(recorded(2, "0001934f5a2b0001"))]"
+            let stored = try await node.write("notes", batch)
+            #expect(stored.events.map(\.origin) == ["truck-7", "truck-7"])
+            #expect(stored.events.map(\.hlc.description) == ["0001934f5a2b0000", "0001934f5a2b0001"])
+            #expect(stored.head.description == "truck-7:2")
+
+            // The same again: idempotent by dot.
+            let again = try await node.write("notes", batch)
+            #expect(!again.created)
+
+            // A gap: seq 4 when 3 is next.
+            do {
+                try await node.write("notes", recorded(4, "0001934f5a2b0009"))
+                Issue.record("expected a gap")
+            } catch let error as LaterbaseError {
+                #expect(error.code == .gap)
+                #expect(error.details.first?["origin"] == .string("truck-7"))
+                #expect(error.details.first?["expected"] == .integer(3))
+            }
+            // Counting the batch itself: 3 then 4 in one batch is fine.
+            try await node.write("notes", "[\(recorded(3, "0001934f5a2b0002")),\(recorded(4, "0001934f5a2b0003"))]")
+            // An hlc that does not grow with seq.
+            do {
+                try await node.write("notes", recorded(5, "0001934f5a2b0003"))
+                Issue.record("expected invalid_event")
+            } catch let error as LaterbaseError {
+                #expect(error.code == .invalidEvent)
+            }
+            // The same dot with other content.
+            do {
+                try await node.write("notes", recorded(2, "0001934f5a2b0005"))
+                Issue.record("expected a conflict")
+            } catch let error as LaterbaseError {
+                #expect(error.code == .conflict)
+            }
+            #expect(try node.store.head(of: "notes").description == "truck-7:4")
+            // The node's own clock took in the received hlc: its next event is after them.
+            let local = try await node.write("notes", #"{"aggregate":"x","type":"t"}"#)
+            #expect(local.events[0].hlc > HLC(wire: "0001934f5a2b0003")!)
+        }
+    }
+
+    @Test func schemaAndSkewAreCheckedBeforeTheWriter() async throws {
+        try await withNode(replica: "hq-1") { node in
+            for (body, field) in [
+                (#"{"aggregate":"S","type":"shipment.created","data":{"origin":"AKL"}}"#, "data.destination"),
+                (#"{"aggregate":"S","type":"shipment.created","data":{"origin":"AKL","destination":5}}"#, "data.destination"),
+                (#"{"aggregate":"S","type":"shipment.lost","data":{}}"#, "type"),
+                (#"{"aggregate":"S","type":"shipment.arrived","version":2,"data":{"location":"x"}}"#, "version"),
+                (#"{"aggregate":"S","type":"shipment.arrived","data":{"location":"x"},"time":"2099-01-01T00:00:00Z"}"#, "time"),
+            ] {
+                do {
+                    try await node.write("shipments", body)
+                    Issue.record("expected invalid_event for \(body)")
+                } catch let error as LaterbaseError {
+                    #expect(error.code == .invalidEvent)
+                    #expect(error.details.first?["field"] == .string(field), "\(body)")
+                }
+            }
+            #expect(try node.store.head(of: "shipments").entries.isEmpty)
+        }
+    }
+}
+
+@Suite struct AggregateTests {
+    @Test func shipmentsFold() async throws {
+        try await withNode(replica: "hq-1") { node in
+            try await node.write("shipments", #"""
+                [{"aggregate":"SHP-1","type":"shipment.created","data":{"origin":"AKL","destination":"CHC"}},
+                 {"aggregate":"SHP-1","type":"shipment.departed","data":{"location":"AKL"}},
+                 {"aggregate":"SHP-1","type":"shipment.arrived","data":{"location":"WLG"}},
+                 {"aggregate":"SHP-1","type":"shipment.departed","data":{"location":"WLG"}}]
+                """#)
+            let body = try #require(try node.store.aggregate(root: "shipments", id: "SHP-1"))
+            let json = try JSONParser.parse(body)
+            #expect(json["state"]?["status"] == .string("in_transit"))
+            #expect(json["state"]?["legs"] == .integer(2))
+            #expect(json["state"]?["location"] == .string("WLG"))
+            #expect(json["events"] == .integer(4))
+            #expect(try node.store.aggregate(root: "shipments", id: "SHP-2") == nil)
+        }
+    }
+
+    @Test func aBackDatedCountChangesWhatFollowsItAndThePastCanBeRead() async throws {
+        try await withNode(replica: "hq-1", checkpointEvery: 2) { node in
+            func stock(_ type: String, _ qty: Int, _ time: String) -> String {
+                #"{"aggregate":"SKU-1@AKL","type":"stock.\#(type)","data":{"qty":\#(qty)},"time":"2026-11-20T\#(time):00.000Z"}"#
+            }
+            try await node.write("inventory", "[\(stock("received", 10, "10:00")),\(stock("picked", 3, "11:00")),\(stock("picked", 2, "12:00")),\(stock("received", 4, "13:00"))]")
+            func onHand(asOf: String? = nil, recordedBy: Int64? = nil) throws -> Int64? {
+                let body = try node.store.aggregate(root: "inventory", id: "SKU-1@AKL", asOf: asOf.flatMap { EventTime.parse("2026-11-20T\($0):00.000Z") }, recordedBy: recordedBy)
+                return try body.flatMap { try JSONParser.parse($0)["state"]?["on_hand"]?.int64Value }
+            }
+            #expect(try onHand() == 9)
+            let beforeCount = Int64(SystemClock.milliseconds())
+            try await Task.sleep(for: .milliseconds(5))
+
+            // Someone counted 20 at 10:30 and records it only now.
+            let count = try await node.write("inventory", stock("counted", 20, "10:30"))
+            #expect(try onHand() == 20 - 3 - 2 + 4)
+            #expect(try onHand(asOf: "10:15") == 10)
+            #expect(try onHand(asOf: "10:45") == 20)
+            #expect(try onHand(asOf: "12:30") == 15)
+            #expect(try onHand(asOf: "09:00") == nil)  // nothing had happened yet
+            // What had been recorded before the count was written:
+            #expect(try onHand(recordedBy: beforeCount) == 9)
+            #expect(try onHand(asOf: "12:30", recordedBy: beforeCount) == 5)
+            #expect(try onHand(recordedBy: Int64(count.events[0].hlc.milliseconds)) == 19)
+
+            let json = try JSONParser.parse(try #require(try node.store.aggregate(root: "inventory", id: "SKU-1@AKL")))
+            #expect(json["events"] == .integer(5))
+            #expect(json["time"] == .string("2026-11-20T13:00:00.000Z"))  // the last in fold order
+            #expect(json["hlc"] == .string(count.events[0].hlc.description))  // the largest hlc
+        }
+    }
+
+    @Test func listsAggregatesByIDInPages() async throws {
+        try await withNode(replica: "hq-1") { node in
+            let ids = ["b", "a", "d", "c", "e"]
+            try await node.write("notes", "[" + ids.map { #"{"aggregate":"\#($0)","type":"t","data":{"id":"\#($0)"}}"# }.joined(separator: ",") + "]")
+            let first = try node.store.aggregates(root: "notes", after: nil, limit: 2)
+            #expect(first.next == "b")
+            let second = try node.store.aggregates(root: "notes", after: first.next, limit: 2)
+            #expect(second.next == "d")
+            let third = try node.store.aggregates(root: "notes", after: second.next, limit: 2)
+            #expect(third.next == nil)
+            let all = (first.aggregates + second.aggregates + third.aggregates).map { try! JSONParser.parse($0)["id"]!.stringValue! }
+            #expect(all == ["a", "b", "c", "d", "e"])
+        }
+    }
+}
