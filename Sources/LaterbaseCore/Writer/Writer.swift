@@ -74,7 +74,6 @@ public final class Writer: Sendable {
                 c.resume(returning: .failure(refusal))
             }
         }
-        if case .failure(let e) = result { metrics.error(e.code) }
         return try result.get()
     }
 

@@ -11,7 +11,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let error as LaterbaseError {
-            if error.code != .overloaded { metrics.error(error.code) }  // the writer counts its own
+            metrics.error(error.code)
             return Self.response(error)
         } catch let error as any HTTPResponseError {
             let mapped: LaterbaseError

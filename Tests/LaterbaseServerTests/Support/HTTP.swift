@@ -1,0 +1,55 @@
+import AsyncHTTPClient
+import Foundation
+import LaterbaseCore
+import NIOCore
+import NIOHTTP1
+
+/// A response read whole.
+struct HTTPResult: Sendable {
+    let status: Int
+    let headers: HTTPHeaders
+    let body: [UInt8]
+
+    var json: JSON { (try? JSONParser.parse(body)) ?? .null }
+    var text: String { String(decoding: body, as: UTF8.self) }
+    /// The contract's error code, for an error response.
+    var error: String? { json["error"]?.stringValue }
+}
+
+/// A real HTTP client on loopback.
+struct HTTP: Sendable {
+    let base: String
+
+    init(port: Int) { base = "http://127.0.0.1:\(port)" }
+
+    func request(_ method: HTTPMethod, _ path: String, body: [UInt8]? = nil, headers: [(String, String)] = []) async throws -> HTTPResult {
+        var request = HTTPClientRequest(url: base + path)
+        request.method = method
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let body {
+            request.headers.add(name: "content-type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let buffer = try await response.body.collect(upTo: 256 << 20)
+        return HTTPResult(status: Int(response.status.code), headers: response.headers, body: Array(buffer.readableBytesView))
+    }
+
+    func post(_ path: String, _ body: String) async throws -> HTTPResult { try await request(.POST, path, body: Array(body.utf8)) }
+    func get(_ path: String, headers: [(String, String)] = []) async throws -> HTTPResult { try await request(.GET, path, headers: headers) }
+
+    /// Every event of `root` via the feed, NDJSON, page by page.
+    func allEvents(_ root: String, pageSize: Int = 10_000) async throws -> (events: [JSON], head: String) {
+        var vv = ""
+        var events: [JSON] = []
+        while true {
+            let r = try await get("/e/\(root)?limit=\(pageSize)&vv=\(vv.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")", headers: [("Accept", "application/x-ndjson")])
+            precondition(r.status == 200, r.text)
+            let lines = r.text.split(separator: "\n").map { try! JSONParser.parse(Array($0.utf8)) }
+            events += lines.dropLast()
+            let last = lines.last!
+            vv = last["vv"]!.stringValue!
+            if last["more"] == .bool(false) { return (events, last["head"]!.stringValue!) }
+        }
+    }
+}
