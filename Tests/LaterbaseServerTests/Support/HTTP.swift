@@ -22,7 +22,7 @@ struct HTTP: Sendable {
 
     init(port: Int) { base = "http://127.0.0.1:\(port)" }
 
-    func request(_ method: HTTPMethod, _ path: String, body: [UInt8]? = nil, headers: [(String, String)] = []) async throws -> HTTPResult {
+    func request(_ method: HTTPMethod, _ path: String, body: [UInt8]? = nil, headers: [(String, String)] = [], timeout: TimeAmount = .seconds(30)) async throws -> HTTPResult {
         var request = HTTPClientRequest(url: base + path)
         request.method = method
         for (name, value) in headers { request.headers.add(name: name, value: value) }
@@ -30,7 +30,7 @@ struct HTTP: Sendable {
             request.headers.add(name: "content-type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: body))
         }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let response = try await HTTPClient.shared.execute(request, timeout: timeout)
         let buffer = try await response.body.collect(upTo: 256 << 20)
         return HTTPResult(status: Int(response.status.code), headers: response.headers, body: Array(buffer.readableBytesView))
     }
@@ -44,7 +44,7 @@ struct HTTP: Sendable {
         var events: [JSON] = []
         while true {
             let r = try await get("/e/\(root)?limit=\(pageSize)&vv=\(vv.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")", headers: [("Accept", "application/x-ndjson")])
-            precondition(r.status == 200, r.text)
+            guard r.status == 200 else { throw FeedError(status: r.status, body: r.text) }
             let lines = r.text.split(separator: "\n").map { try! JSONParser.parse(Array($0.utf8)) }
             events += lines.dropLast()
             let last = lines.last!
@@ -52,4 +52,9 @@ struct HTTP: Sendable {
             if last["more"] == .bool(false) { return (events, last["head"]!.stringValue!) }
         }
     }
+}
+
+struct FeedError: Error {
+    let status: Int
+    let body: String
 }

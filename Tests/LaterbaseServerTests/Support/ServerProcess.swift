@@ -1,0 +1,64 @@
+import Foundation
+
+/// The `laterbase` executable run as a real process on loopback, its log in a file.
+final class ServerProcess: @unchecked Sendable {
+    let process = Process()
+    let data: String
+    let log: String
+    private(set) var port = 0
+
+    /// The built `laterbase` binary: beside the test bundle, or LATERBASE_BIN.
+    static var binary: String {
+        if let path = ProcessInfo.processInfo.environment["LATERBASE_BIN"] { return path }
+        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("laterbase").path
+        if FileManager.default.isExecutableFile(atPath: beside) { return beside }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return root.appendingPathComponent(".build/debug/laterbase").path
+    }
+
+    /// Starts `laterbase serve` on a free port and waits until it listens.
+    init(data: String, replica: String = "hq-1", arguments: [String] = []) throws {
+        self.data = data
+        log = data + ".log-\(UUID().uuidString)"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = ["serve", "--data", data, "--http", "127.0.0.1:0", "--replica-id", replica, "--root", "notes"] + arguments
+        let handle = FileHandle(forWritingAtPath: log)!
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            if let range = text.range(of: "listening on 127.0.0.1:") {
+                let digits = text[range.upperBound...].prefix { $0.isNumber }
+                if let p = Int(digits) {
+                    port = p
+                    return
+                }
+            }
+            if !process.isRunning { break }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        process.terminate()
+        throw ProcessError(message: "laterbase did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+    }
+
+    struct ProcessError: Error, CustomStringConvertible { let message: String; var description: String { message } }
+
+    func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+
+    /// Waits for the process to exit; returns its exit status.
+    func waitForExit(timeout: TimeInterval = 30) -> Int32? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        return process.isRunning ? nil : process.terminationStatus
+    }
+
+    var logText: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        try? FileManager.default.removeItem(atPath: log)
+    }
+}
