@@ -55,6 +55,7 @@ public final class LaterbaseServer: Sendable {
         EventRoutes(store: store, writer: writer, metrics: metrics, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
         AggregateRoutes(store: store, metrics: metrics).register(on: router)
         OperationsRoutes(store: store, writer: writer, registry: registry).register(on: router)
+        configuration.routes?(router)
         return router
     }
 

@@ -1,3 +1,4 @@
+import Hummingbird
 import LaterbaseCore
 import Logging
 
@@ -17,6 +18,9 @@ public struct ServerConfiguration: Sendable {
     public var store = EventStore.Options()
     /// Group-commit settings.
     public var writer = Writer.Options()
+    /// Adds the application's own routes beside the contract's (they must not clash with
+    /// `/e`, `/a`, `/healthz`, `/metrics` and `/node`).
+    public var routes: (@Sendable (Router<BasicRequestContext>) -> Void)? = nil
 
     public init() {}
 }

@@ -1,0 +1,81 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import LaterbaseCore
+import LaterbaseDemo
+import LaterbaseServer
+import Logging
+
+/// Measures Laterbase against its ceilings in one run, on one disk, and prints a table.
+@main
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "laterbase-bench",
+        abstract: "Measure Laterbase in one run: LMDB ceiling, store, HTTP, feed, aggregates.",
+        discussion: "Build with -c release. HTTP load needs wrk (apt-get install wrk)."
+    )
+
+    @Option(help: "Folder for the benchmark's data (same disk as production). Removed afterwards.")
+    var dir: String = "./.bench-data"
+
+    @Option(help: "Events for the LMDB ceiling, the store run and the feed read.")
+    var events: Int = 1_000_000
+
+    @Option(help: "Seconds for each HTTP load.")
+    var seconds: Int = 5
+
+    func run() async throws {
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var report = Report()
+        report.machine = Machine.describe(dir)
+
+        let ceiling = try LMDBCeiling.run(folder: dir + "/raw", events: events)
+        report.add("LMDB ceiling: raw puts, 200 B values, 1000/txn, durable", ceiling, unit: "events/s")
+
+        var logger = Logger(label: "bench")
+        logger.logLevel = .warning
+        var configuration = ServerConfiguration()
+        configuration.dataDirectory = dir + "/node"
+        configuration.port = 0
+        configuration.replicaID = "bench-1"
+        configuration.routes = { router in
+            router.post("/noop") { request, _ -> Response in
+                _ = try await request.body.collect(upTo: 8 << 20)
+                return Response(status: .created)
+            }
+        }
+        let server = try LaterbaseServer(roots: Demo.roots + [.jsonMerge("notes")], configuration: configuration, logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await server.run(gracefulShutdownSignals: []) }
+            let port = try await server.waitUntilRunning()
+
+            let store = try await StoreThroughput.run(server: server, root: "notes", events: events)
+            report.add("Store: 200 B JSON events, 1000/batch (parse, schema, dots, hlc, indexes, fold)", store, unit: "events/s", ratioTo: ceiling, target: 0.5)
+            let typed = try await StoreThroughput.run(server: server, root: "inventory", events: events / 4)
+            report.add("Store, typed fold (inventory, Codable schema)", typed, unit: "events/s", ratioTo: ceiling)
+
+            let load = HTTPLoad(port: port, seconds: seconds, connections: 64)
+            let noop = try load.run(path: "/noop", body: HTTPLoad.singleEvent, eventsPerRequest: 1)
+            report.add("HTTP ceiling: no-op POST, 64 connections", noop.requestsPerSecond, unit: "req/s", note: noop.note)
+            let single = try load.run(path: "/e/notes", body: HTTPLoad.singleEvent, eventsPerRequest: 1)
+            report.add("HTTP: single-event POST /e, 64 connections", single.requestsPerSecond, unit: "events/s", ratioTo: noop.requestsPerSecond, target: 0.9, note: single.note)
+            let hundred = try load.run(path: "/e/notes", body: HTTPLoad.hundredEvents, eventsPerRequest: 100)
+            report.add("HTTP: 100-event POST /e, 64 connections", hundred.eventsPerSecond, unit: "events/s", ratioTo: ceiling, note: hundred.note)
+
+            let feed = try await FeedRead.run(port: port, root: "notes", events: events)
+            report.add("Feed: GET /e NDJSON, 10,000/page, \(feed.events) events", feed.perSecond, unit: "events/s", target: 500_000, absolute: true)
+
+            let aggregates = try await AggregateLatency.run(server: server, port: port)
+            report.add("GET /a p50, aggregate of 10,000 events", aggregates.bigP50 * 1000, unit: "ms")
+            report.add("GET /a p99, aggregate of 10,000 events", aggregates.bigP99 * 1000, unit: "ms", target: 2, lowerIsBetter: true)
+            report.add("GET /a p99, aggregate of 10 events (history growth check)", aggregates.smallP99 * 1000, unit: "ms")
+            report.add("Back-dated event into the middle of 10,000 (POST to ack, refold)", aggregates.backdate * 1000, unit: "ms")
+
+            await server.shutdown()
+            try await group.waitForAll()
+        }
+        print(report.markdown)
+    }
+}

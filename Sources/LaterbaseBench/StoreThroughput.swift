@@ -1,0 +1,45 @@
+import Foundation
+import LaterbaseCore
+import LaterbaseServer
+
+/// The store without HTTP: JSON batches of 1000 events parsed, checked, and written through the
+/// single writer (dots, hlc, log, id and aggregate indexes, heads, folds), several in flight so
+/// the writer group-commits.
+enum StoreThroughput {
+    /// A 200-byte event for `root`.
+    static func event(_ root: String, _ i: Int) -> String {
+        let aggregate = "A-\(i % 10_000)"
+        let body: String
+        if root == "inventory" {
+            body = #"{"aggregate":"SKU-\#(i % 10_000)@AKL","type":"stock.received","data":{"qty":\#(i % 50 + 1)}}"#
+        } else {
+            body = #"{"aggregate":"\#(aggregate)","type":"item.scanned","data":{"sku":"SKU-\#(i % 977)","site":"AKL","bin":"B-\#(i % 40)","qty":\#(i % 50),"note":""#
+        }
+        if root == "inventory" { return body }
+        let pad = max(0, 200 - body.utf8.count - 3)
+        return body + String(repeating: "x", count: pad) + #""}}"#
+    }
+
+    static func run(server: LaterbaseServer, root: String, events: Int) async throws -> Double {
+        let batchSize = 1000
+        let batches = (0..<(events / batchSize)).map { b in
+            Array(("[" + (0..<batchSize).map { event(root, b * batchSize + $0) }.joined(separator: ",") + "]").utf8)
+        }
+        let start = ContinuousClock.now
+        let inFlight = 4
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<inFlight {
+                group.addTask {
+                    var b = worker
+                    while b < batches.count {
+                        let inputs = try EventInput.batch(from: try JSONParser.parse(batches[b]), maxEvents: 10_000)
+                        _ = try await server.writer.write(try server.store.prepare(root: root, events: inputs))
+                        b += inFlight
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        return Double(batches.count * batchSize) / (ContinuousClock.now - start).seconds
+    }
+}
