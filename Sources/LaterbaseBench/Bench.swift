@@ -24,6 +24,9 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Seconds for each HTTP load.")
     var seconds: Int = 5
 
+    @Flag(help: "Only the LMDB ceiling and the store runs (for profiling).")
+    var storeOnly = false
+
     func run() async throws {
         try? FileManager.default.removeItem(atPath: dir)
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -55,6 +58,11 @@ struct Bench: AsyncParsableCommand {
             report.add("Store: 200 B JSON events, 1000/batch (parse, schema, dots, hlc, indexes, fold)", store, unit: "events/s", ratioTo: ceiling, target: 0.5)
             let typed = try await StoreThroughput.run(server: server, root: "inventory", events: events / 4)
             report.add("Store, typed fold (inventory, Codable schema)", typed, unit: "events/s", ratioTo: ceiling)
+            if storeOnly {
+                await server.shutdown()
+                try await group.waitForAll()
+                return
+            }
 
             let load = HTTPLoad(port: port, seconds: seconds, connections: 64)
             let noop = try load.run(path: "/noop", body: HTTPLoad.singleEvent, eventsPerRequest: 1)

@@ -26,13 +26,12 @@ public struct HLC: Hashable, Comparable, Sendable, CustomStringConvertible {
         return String(decoding: out, as: UTF8.self)
     }
 
-    private static let digits: [UInt8] = Array("0123456789abcdef".utf8)
-
     /// Appends the 16-hex-digit wire form.
     public func appendHex(to out: inout [UInt8]) {
         var shift = 60
         while shift >= 0 {
-            out.append(Self.digits[Int((rawValue >> UInt64(shift)) & 0xF)])
+            let d = UInt8((rawValue >> UInt64(shift)) & 0xF)
+            out.append(d < 10 ? 0x30 + d : 0x57 + d)
             shift -= 4
         }
     }

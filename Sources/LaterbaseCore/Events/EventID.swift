@@ -1,66 +1,118 @@
-/// An event id: a UUID of any version, kept as its 16 bytes.
+/// An event id: a UUID of any version, kept as two big-endian halves (no allocation).
 public struct EventID: Hashable, Comparable, Sendable, CustomStringConvertible {
-    /// The 16 bytes, most significant first.
-    public let bytes: [UInt8]
+    /// The first and last 8 bytes, most significant first.
+    public let high: UInt64
+    public let low: UInt64
 
-    public init(bytes: [UInt8]) {
+    public init(high: UInt64, low: UInt64) {
+        self.high = high
+        self.low = low
+    }
+
+    /// From 16 bytes, most significant first.
+    public init(bytes: some Collection<UInt8>) {
         precondition(bytes.count == 16)
-        self.bytes = bytes
+        var h: UInt64 = 0, l: UInt64 = 0
+        for (i, b) in bytes.enumerated() {
+            if i < 8 { h = h << 8 | UInt64(b) } else { l = l << 8 | UInt64(b) }
+        }
+        self.init(high: h, low: l)
+    }
+
+    /// The 16 bytes, most significant first.
+    public var bytes: [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(16)
+        Keys.appendBigEndian(high, to: &out)
+        Keys.appendBigEndian(low, to: &out)
+        return out
     }
 
     /// Parses the canonical text form (8-4-4-4-12 hex digits, either case).
     public init?(_ text: String) {
-        let u = Array(text.utf8)
-        guard u.count == 36, u[8] == 0x2D, u[13] == 0x2D, u[18] == 0x2D, u[23] == 0x2D else { return nil }
-        var out: [UInt8] = []
-        out.reserveCapacity(16)
-        var high: UInt8? = nil
-        for (i, b) in u.enumerated() where i != 8 && i != 13 && i != 18 && i != 23 {
-            let v: UInt8
+        let u = text.utf8
+        guard u.count == 36 else { return nil }
+        var h: UInt64 = 0, l: UInt64 = 0, n = 0
+        for (i, b) in u.enumerated() {
+            if i == 8 || i == 13 || i == 18 || i == 23 {
+                guard b == 0x2D else { return nil }
+                continue
+            }
+            let v: UInt64
             switch b {
-            case 0x30...0x39: v = b - 0x30
-            case 0x61...0x66: v = b - 0x61 + 10
-            case 0x41...0x46: v = b - 0x41 + 10
+            case 0x30...0x39: v = UInt64(b - 0x30)
+            case 0x61...0x66: v = UInt64(b - 0x61 + 10)
+            case 0x41...0x46: v = UInt64(b - 0x41 + 10)
             default: return nil
             }
-            if let h = high {
-                out.append(h << 4 | v)
-                high = nil
-            } else {
-                high = v
-            }
+            if n < 16 { h = h << 4 | v } else { l = l << 4 | v }
+            n += 1
         }
-        bytes = out
+        self.init(high: h, low: l)
     }
 
     /// A new UUID v7: 48 bits of milliseconds, then random bits, so ids made in order sort in order.
-    public static func v7(milliseconds: UInt64) -> EventID {
-        var b = [UInt8](repeating: 0, count: 16)
-        for i in 0..<6 { b[i] = UInt8(truncatingIfNeeded: milliseconds >> UInt64(40 - 8 * i)) }
-        var random = SystemRandomNumberGenerator()
+    public static func v7(milliseconds: UInt64, using random: inout some RandomNumberGenerator) -> EventID {
         let r1 = random.next(), r2 = random.next()
-        for i in 6..<16 { b[i] = UInt8(truncatingIfNeeded: (i < 11 ? r1 : r2) >> UInt64(8 * (i % 8))) }
-        b[6] = 0x70 | (b[6] & 0x0F)
-        b[8] = 0x80 | (b[8] & 0x3F)
-        return EventID(bytes: b)
+        let high = (milliseconds & 0xFFFF_FFFF_FFFF) << 16 | 0x7000 | (r1 & 0x0FFF)
+        let low = 0x8000_0000_0000_0000 | (r2 & 0x3FFF_FFFF_FFFF_FFFF)
+        return EventID(high: high, low: low)
     }
 
-    public static func < (lhs: EventID, rhs: EventID) -> Bool { lhs.bytes.lexicographicallyPrecedes(rhs.bytes) }
+    /// A new UUID v7 from the system's random source.
+    public static func v7(milliseconds: UInt64) -> EventID {
+        var random = SystemRandomNumberGenerator()
+        return v7(milliseconds: milliseconds, using: &random)
+    }
 
-    private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
+    public static func < (lhs: EventID, rhs: EventID) -> Bool { (lhs.high, lhs.low) < (rhs.high, rhs.low) }
 
     /// Appends the canonical lowercase text form.
     public func append(to out: inout [UInt8]) {
-        for (i, b) in bytes.enumerated() {
-            if i == 4 || i == 6 || i == 8 || i == 10 { out.append(0x2D) }
-            out.append(Self.hex[Int(b >> 4)])
-            out.append(Self.hex[Int(b & 0xF)])
+        Self.appendHex(high, low, to: &out)
+    }
+
+    /// Appends the canonical form of the UUID whose halves are given.
+    static func appendHex(_ high: UInt64, _ low: UInt64, to out: inout [UInt8]) {
+        @inline(__always) func digit(_ v: UInt64) -> UInt8 { v < 10 ? 0x30 + UInt8(v) : 0x57 + UInt8(v) }
+        for i in 0..<16 {
+            if i == 8 || i == 12 { out.append(0x2D) }
+            out.append(digit((high >> UInt64(60 - 4 * i)) & 0xF))
+        }
+        for i in 0..<16 {
+            if i == 0 || i == 4 { out.append(0x2D) }
+            out.append(digit((low >> UInt64(60 - 4 * i)) & 0xF))
         }
     }
 
     public var description: String {
         var out: [UInt8] = []
+        out.reserveCapacity(36)
         append(to: &out)
         return String(decoding: out, as: UTF8.self)
     }
+}
+
+/// xoshiro256**, seeded from the system: fast random bits for ids on the writer's hot path.
+struct FastRandom: RandomNumberGenerator {
+    private var s: (UInt64, UInt64, UInt64, UInt64)
+
+    init() {
+        var system = SystemRandomNumberGenerator()
+        s = (system.next(), system.next(), system.next(), system.next() | 1)
+    }
+
+    mutating func next() -> UInt64 {
+        let result = rotl(s.1 &* 5, 7) &* 9
+        let t = s.1 << 17
+        s.2 ^= s.0
+        s.3 ^= s.1
+        s.1 ^= s.2
+        s.0 ^= s.3
+        s.2 ^= t
+        s.3 = rotl(s.3, 45)
+        return result
+    }
+
+    private func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
 }

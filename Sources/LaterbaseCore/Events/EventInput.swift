@@ -50,33 +50,44 @@ public struct EventInput: Sendable {
         return out
     }
 
-    private static let knownFields: Set<String> = ["id", "aggregate", "type", "version", "data", "time", "hlc", "origin", "seq"]
-
     static func parse(_ json: JSON, index: Int) throws(LaterbaseError) -> EventInput {
         func bad(_ field: String, _ reason: String) -> LaterbaseError {
             .event(.badRequest, index: index, "\(field): \(reason)", extra: [("field", .string(field))])
         }
         guard case .object(let members) = json else { throw bad("event", "must be a JSON object") }
-        if let unknown = members.first(where: { !knownFields.contains($0.key) }) {
-            throw bad(unknown.key, "unknown field")
+        var idField: JSON? = nil, aggregateField: JSON? = nil, typeField: JSON? = nil, versionField: JSON? = nil
+        var dataField: JSON? = nil, timeField: JSON? = nil, origin: JSON? = nil, seq: JSON? = nil, hlc: JSON? = nil
+        for (key, value) in members {
+            switch key {
+            case "id": idField = value
+            case "aggregate": aggregateField = value
+            case "type": typeField = value
+            case "version": versionField = value
+            case "data": dataField = value
+            case "time": timeField = value
+            case "origin": origin = value
+            case "seq": seq = value
+            case "hlc": hlc = value
+            default: throw bad(key, "unknown field")
+            }
         }
         var id: EventID? = nil
-        if let v = json["id"], v != .null {
+        if let v = idField, v != .null {
             guard let s = v.stringValue, let parsed = EventID(s) else { throw bad("id", "must be a UUID in canonical text form") }
             id = parsed
         }
-        guard let aggregate = json["aggregate"]?.stringValue else { throw bad("aggregate", "a string is required") }
+        guard let aggregate = aggregateField?.stringValue else { throw bad("aggregate", "a string is required") }
         guard Names.isValidAggregateID(aggregate) else { throw bad("aggregate", "must be 1 to 256 bytes of UTF-8 without control characters") }
-        guard let type = json["type"]?.stringValue else { throw bad("type", "a string is required") }
+        guard let type = typeField?.stringValue else { throw bad("type", "a string is required") }
         guard Names.isValidEventType(type) else { throw bad("type", "must match ^[A-Za-z][A-Za-z0-9_.-]{0,127}$") }
         var version = 1
-        if let v = json["version"], v != .null {
+        if let v = versionField, v != .null {
             guard let n = v.int64Value, Names.versions.contains(Int(n)) else { throw bad("version", "must be an integer from 1 to 65535") }
             version = Int(n)
         }
-        let data = json["data"] ?? .object([])
+        let data = dataField ?? .object([])
         var time: Int64? = nil
-        if let v = json["time"], v != .null {
+        if let v = timeField, v != .null {
             switch v {
             case .string(let s):
                 guard let ms = EventTime.parse(s) else { throw bad("time", "must be an RFC 3339 timestamp or integer milliseconds") }
@@ -87,7 +98,6 @@ public struct EventInput: Sendable {
             default: throw bad("time", "must be an RFC 3339 timestamp or integer milliseconds")
             }
         }
-        let origin = json["origin"], seq = json["seq"], hlc = json["hlc"]
         var recorded: Recorded? = nil
         if origin != nil || seq != nil || hlc != nil {
             guard let o = origin?.stringValue, Names.isValidOrigin(o) else { throw bad("origin", "a recorded event needs a valid origin") }

@@ -70,16 +70,16 @@ public enum EventTime {
         return seconds * 1000 + fractionMs
     }
 
+    @inline(__always)
     private static func digits(_ v: Int64, _ width: Int, _ out: inout [UInt8]) {
-        var buf = [UInt8](repeating: 0x30, count: width)
-        var v = v
-        var i = width - 1
-        while i >= 0 {
-            buf[i] = UInt8(0x30 + v % 10)
-            v /= 10
-            i -= 1
+        var divisor: Int64 = 1
+        for _ in 1..<width { divisor *= 10 }
+        var rest = v
+        while divisor > 0 {
+            out.append(UInt8(0x30 + (rest / divisor) % 10))
+            rest %= divisor
+            divisor /= 10
         }
-        out.append(contentsOf: buf)
     }
 
     private static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 { a >= 0 ? a / b : (a - b + 1) / b }

@@ -9,8 +9,9 @@ public enum Names {
 
     /// An aggregate id: 1 to 256 bytes of UTF-8, no control characters.
     public static func isValidAggregateID(_ s: String) -> Bool {
-        let n = s.utf8.count
-        guard n >= 1, n <= 256 else { return false }
+        let utf8 = s.utf8
+        guard (1...256).contains(utf8.count) else { return false }
+        if utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) { return true }  // printable ASCII: the common case
         return !s.unicodeScalars.contains { $0.properties.generalCategory == .control }
     }
 

@@ -32,28 +32,35 @@ final class FoldedAggregate {
 /// Decoded aggregates the writer folded lately, so a hot aggregate is not decoded on every
 /// commit. Bounded; emptied whenever a transaction fails, since it may hold uncommitted folds.
 final class AggregateCache {
-    private var entries: [String: FoldedAggregate] = [:]
+    private var roots: [String: [String: FoldedAggregate]] = [:]
+    private var count = 0
     private let capacity: Int
 
-    init(capacity: Int = 10_000) { self.capacity = capacity }
+    init(capacity: Int = 50_000) { self.capacity = capacity }
 
     subscript(root: String, aggregate: String) -> FoldedAggregate? {
-        get { entries[root + "\u{0}" + aggregate] }
+        get { roots[root]?[aggregate] }
         set {
-            if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
-            entries[root + "\u{0}" + aggregate] = newValue
+            if roots[root]?[aggregate] == nil {
+                if count >= capacity { removeAll() }
+                count += 1
+            }
+            roots[root, default: [:]][aggregate] = newValue
         }
     }
 
-    func removeAll() { entries.removeAll() }
+    func removeAll() {
+        roots.removeAll()
+        count = 0
+    }
 }
 
 extension StoreWriter {
     /// Folds a commit's new events into their aggregates. Events after an aggregate's folded
     /// position fold on top; a back-dated one refolds from the nearest earlier checkpoint.
     /// Checkpoints are kept every `checkpointEvery` events.
-    func fold(_ added: [(event: RecordedEvent, decoded: any Sendable)], root r: RootDatabases, _ txn: borrowing WriteTransaction) throws {
-        var byAggregate: [String: [(event: RecordedEvent, decoded: any Sendable)]] = [:]
+    func fold(_ added: [Added], root r: RootDatabases, _ txn: borrowing WriteTransaction) throws {
+        var byAggregate: [String: [Added]] = [:]
         for item in added { byAggregate[item.event.aggregate, default: []].append(item) }
         let every = store.options.checkpointEvery
         for (aggregate, items) in byAggregate {
@@ -63,8 +70,8 @@ extension StoreWriter {
             if let at = folded.position, first < at {
                 folded = try refold(aggregate, from: first, root: r, newlyDecoded: sorted, txn)
             } else {
-                for (event, decoded) in sorted {
-                    folded.apply(event, decoded)
+                for item in sorted {
+                    folded.apply(item.event, item.decoded)
                     if folded.count % every == 0 { try writeCheckpoint(folded, aggregate, r, txn) }
                 }
             }
@@ -85,7 +92,7 @@ extension StoreWriter {
     /// writes them anew as the fold passes.
     private func refold(
         _ aggregate: String, from first: FoldPosition, root r: RootDatabases,
-        newlyDecoded: [(event: RecordedEvent, decoded: any Sendable)], _ txn: borrowing WriteTransaction
+        newlyDecoded: [Added], _ txn: borrowing WriteTransaction
     ) throws -> FoldedAggregate {
         let firstKey = first.key(aggregate: aggregate)
         let start = r.checkpoint(aggregate, before: firstKey, in: txn)

@@ -9,7 +9,8 @@ enum EventRecord {
         out.reserveCapacity(headerSize + type.count + aggregate.count + e.data.count)
         Keys.appendBigEndian(e.hlc.rawValue, to: &out)
         Keys.appendBigEndian(UInt64(bitPattern: e.time), to: &out)
-        out.append(contentsOf: e.id.bytes)
+        Keys.appendBigEndian(e.id.high, to: &out)
+        Keys.appendBigEndian(e.id.low, to: &out)
         out.append(UInt8(e.version >> 8))
         out.append(UInt8(e.version & 0xFF))
         out.append(UInt8(type.count))
@@ -27,7 +28,7 @@ enum EventRecord {
         let typeLength = Int(v[34]), aggregateLength = Int(v[35]) << 8 | Int(v[36])
         let typeEnd = headerSize + typeLength, aggregateEnd = typeEnd + aggregateLength
         return RecordedEvent(
-            id: EventID(bytes: Array(v[16..<32])),
+            id: EventID(high: Keys.readBigEndian(v, at: 16), low: Keys.readBigEndian(v, at: 24)),
             aggregate: String(decoding: UnsafeRawBufferPointer(rebasing: v[typeEnd..<aggregateEnd]), as: UTF8.self),
             type: String(decoding: UnsafeRawBufferPointer(rebasing: v[headerSize..<typeEnd]), as: UTF8.self),
             version: Int(v[32]) << 8 | Int(v[33]),
@@ -39,18 +40,12 @@ enum EventRecord {
         )
     }
 
-    private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
-
     /// Writes the contract's JSON for a stored event straight from its bytes (the feed's hot path).
     static func appendJSON(origin: UnsafeRawBufferPointer, seq: UInt64, _ v: UnsafeRawBufferPointer, to out: inout [UInt8]) {
         let typeLength = Int(v[34]), aggregateLength = Int(v[35]) << 8 | Int(v[36])
         let typeEnd = headerSize + typeLength, aggregateEnd = typeEnd + aggregateLength
         out.append(contentsOf: #"{"id":""#.utf8)
-        for i in 16..<32 {
-            if i == 20 || i == 22 || i == 24 || i == 26 { out.append(0x2D) }
-            out.append(hex[Int(v[i] >> 4)])
-            out.append(hex[Int(v[i] & 0xF)])
-        }
+        EventID.appendHex(Keys.readBigEndian(v, at: 16), Keys.readBigEndian(v, at: 24), to: &out)
         out.append(contentsOf: #"","aggregate":"#.utf8)
         JSONWriter.writeString(UnsafeRawBufferPointer(rebasing: v[typeEnd..<aggregateEnd]), to: &out)
         out.append(contentsOf: #","type":""#.utf8)
@@ -75,13 +70,13 @@ enum EventRecord {
             out.append(0x30 + UInt8(v))
             return
         }
-        var digits: (UInt64, Int) = (v, 0)
-        var buf = [UInt8](repeating: 0, count: 20)
-        while digits.0 > 0 {
-            buf[19 - digits.1] = 0x30 + UInt8(digits.0 % 10)
-            digits.0 /= 10
-            digits.1 += 1
+        var divisor: UInt64 = 10
+        while divisor <= v / 10 { divisor *= 10 }
+        var rest = v
+        while divisor > 0 {
+            out.append(0x30 + UInt8(rest / divisor))
+            rest %= divisor
+            divisor /= 10
         }
-        out.append(contentsOf: buf[(20 - digits.1)...])
     }
 }

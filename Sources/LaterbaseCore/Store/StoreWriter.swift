@@ -51,11 +51,17 @@ final class StoreWriter {
     /// The state of one write transaction across the batches it takes.
     private struct Pending {
         var heads: [String: [String: OriginHead]]
-        var byID: [String: [EventID: RecordedEvent]] = [:]
-        var byDot: [String: [Dot: RecordedEvent]] = [:]
         /// New events per root, with their decoded payloads, in the order written.
-        var added: [String: [(event: RecordedEvent, decoded: any Sendable)]] = [:]
+        var added: [String: [Added]] = [:]
     }
+
+    /// A new event and what its fold takes.
+    struct Added {
+        let event: RecordedEvent
+        let decoded: any Sendable
+    }
+
+    private var random = FastRandom()
 
     /// Writes `batches` in one transaction and commits once. Each batch is atomic on its own:
     /// a refused batch gets its error and writes nothing; the others go on.
@@ -64,22 +70,19 @@ final class StoreWriter {
         var pending = Pending(heads: heads)
         var results: [Result<WriteOutcome, LaterbaseError>] = []
         results.reserveCapacity(batches.count)
-        let txn: WriteTransaction
         do {
-            txn = try store.env.beginWrite()
-        } catch {
-            let failure = LaterbaseError(.internal, "could not begin a write transaction: \(error)")
-            return (batches.map { _ in .failure(failure) }, CommittedChanges(roots: []))
-        }
-        for batch in batches {
-            do {
-                results.append(.success(try check(batch, &pending, txn)))
-            } catch {
-                results.append(.failure(error))
+            let txn = try store.env.beginWrite()
+            for batch in batches {
+                switch check(batch, &pending, txn) {
+                case .success(let (outcome, added)):
+                    try stage(added, root: batch.root, txn)
+                    pending.added[batch.root, default: []].append(contentsOf: added)
+                    results.append(.success(outcome))
+                case .failure(let error):
+                    results.append(.failure(error))
+                }
             }
-        }
-        do {
-            let changes = try persist(&pending, txn)
+            let changes = try finish(&pending, txn)
             try txn.commit()
             heads = pending.heads
             for i in results.indices {
@@ -89,29 +92,29 @@ final class StoreWriter {
                 }
             }
             return (results, changes)
-        } catch let error as LMDBError {
+        } catch {
             cache.removeAll()
             let failure =
-                error.isMapFull
+                (error as? LMDBError)?.isMapFull == true
                 ? LaterbaseError(.storageFull, "the store is full (map size \(store.options.mapSize) bytes); nothing of this batch was stored")
                 : LaterbaseError(.internal, "the write failed: \(error); nothing of this batch was stored")
             logger.error("write transaction failed", metadata: ["error": "\(error)"])
-            return (results.map { r in r.flatMap { _ in .failure(failure) } }, CommittedChanges(roots: []))
-        } catch {
-            cache.removeAll()
-            let failure = LaterbaseError(.internal, "the write failed: \(error)")
-            return (results.map { r in r.flatMap { _ in .failure(failure) } }, CommittedChanges(roots: []))
+            let refusals = results + batches.dropFirst(results.count).map { _ in .success(WriteOutcome(events: [], created: false, head: VersionVector())) }
+            return (refusals.map { r in r.flatMap { _ in .failure(failure) } }, CommittedChanges(roots: []))
         }
     }
 
-    /// Checks a batch against what is stored and what this transaction holds, and stages it.
-    /// Writes nothing to LMDB: staging happens only when every event passed.
-    private func check(_ batch: PreparedBatch, _ pending: inout Pending, _ txn: borrowing WriteTransaction) throws(LaterbaseError) -> WriteOutcome {
-        let r = try store.root(batch.root)
+    /// Checks a batch against what is stored (this transaction's earlier batches included) and
+    /// assigns dots and hlcs to its new events. Writes nothing.
+    private func check(_ batch: PreparedBatch, _ pending: inout Pending, _ txn: borrowing WriteTransaction) -> Result<(WriteOutcome, [Added]), LaterbaseError> {
+        let r: RootDatabases
+        do { r = try store.root(batch.root) } catch { return .failure(error) }
         var heads = pending.heads[batch.root, default: [:]]
-        var byID = pending.byID[batch.root, default: [:]]
-        var byDot = pending.byDot[batch.root, default: [:]]
-        var added: [(event: RecordedEvent, decoded: any Sendable)] = []
+        // Events of this batch that a later event of it could name again.
+        var byID: [EventID: RecordedEvent] = [:]
+        var byDot: [Dot: RecordedEvent] = [:]
+        var added: [Added] = []
+        added.reserveCapacity(batch.events.count)
         var out: [RecordedEvent] = []
         out.reserveCapacity(batch.events.count)
         var clock = self.clock
@@ -128,82 +131,85 @@ final class StoreWriter {
             } catch { throw LaterbaseError(.internal, "\(error)") }
         }
 
-        for (index, input) in batch.events.enumerated() {
-            if let rec = input.recorded {
-                let head = heads[rec.origin] ?? OriginHead(seq: 0, hlc: HLC(rawValue: 0))
-                let dot = Dot(origin: rec.origin, seq: rec.seq)
-                if rec.seq <= head.seq {
-                    guard let existing = try stored(dot) else { throw LaterbaseError(.internal, "\(dot) is under the head but not stored") }
-                    guard existing.sameContent(as: input) else {
-                        throw .event(.conflict, index: index, "\(dot) is already stored with other content", extra: [("origin", .string(rec.origin)), ("seq", .integer(rec.seq))])
+        do throws(LaterbaseError) {
+            for (index, input) in batch.events.enumerated() {
+                if let rec = input.recorded {
+                    let head = heads[rec.origin] ?? OriginHead(seq: 0, hlc: HLC(rawValue: 0))
+                    let dot = Dot(origin: rec.origin, seq: rec.seq)
+                    if rec.seq <= head.seq {
+                        guard let existing = try stored(dot), existing.sameContent(as: input) else {
+                            throw LaterbaseError.event(.conflict, index: index, "\(dot) is already stored with other content", extra: [("origin", .string(rec.origin)), ("seq", .integer(rec.seq))])
+                        }
+                        out.append(existing)
+                        continue
                     }
-                    out.append(existing)
-                    continue
-                }
-                guard rec.seq == head.seq + 1 else {
-                    throw .event(.gap, index: index, "origin \(rec.origin) is at seq \(head.seq); expected seq \(head.seq + 1), got \(rec.seq)",
-                        extra: [("origin", .string(rec.origin)), ("expected", .integer(head.seq + 1))])
-                }
-                guard rec.hlc > head.hlc else {
-                    throw .event(.invalidEvent, index: index, "hlc \(rec.hlc) is not above \(head.hlc), that of \(rec.origin)'s previous event", extra: [("field", .string("hlc"))])
-                }
-                if let existing = try stored(input.id!) {
-                    throw .event(.conflict, index: index, "id \(input.id!) is already stored as \(existing.dot)", extra: [("id", .string(input.id!.description))])
-                }
-                clock.receive(rec.hlc)
-                let event = RecordedEvent(
-                    id: input.id!, aggregate: input.aggregate, type: input.type, version: input.version, data: input.dataBytes,
-                    time: input.time ?? Int64(rec.hlc.milliseconds), hlc: rec.hlc, origin: rec.origin, seq: rec.seq)
-                heads[rec.origin] = OriginHead(seq: rec.seq, hlc: rec.hlc)
-                byID[event.id] = event
-                byDot[event.dot] = event
-                added.append((event, batch.decoded[index]))
-                out.append(event)
-            } else {
-                if let id = input.id, let existing = try stored(id) {
-                    guard existing.sameContent(as: input) else {
-                        throw .event(.conflict, index: index, "id \(id) is already stored with other content", extra: [("id", .string(id.description))])
+                    guard rec.seq == head.seq + 1 else {
+                        throw LaterbaseError.event(.gap, index: index, "origin \(rec.origin) is at seq \(head.seq); expected seq \(head.seq + 1), got \(rec.seq)",
+                            extra: [("origin", .string(rec.origin)), ("expected", .integer(head.seq + 1))])
                     }
-                    out.append(existing)
-                    continue
+                    guard rec.hlc > head.hlc else {
+                        throw LaterbaseError.event(.invalidEvent, index: index, "hlc \(rec.hlc) is not above \(head.hlc), that of \(rec.origin)'s previous event", extra: [("field", .string("hlc"))])
+                    }
+                    if let existing = try stored(input.id!) {
+                        throw LaterbaseError.event(.conflict, index: index, "id \(input.id!) is already stored as \(existing.dot)", extra: [("id", .string(input.id!.description))])
+                    }
+                    clock.receive(rec.hlc)
+                    let event = RecordedEvent(
+                        id: input.id!, aggregate: input.aggregate, type: input.type, version: input.version, data: input.dataBytes,
+                        time: input.time ?? Int64(rec.hlc.milliseconds), hlc: rec.hlc, origin: rec.origin, seq: rec.seq)
+                    heads[rec.origin] = OriginHead(seq: rec.seq, hlc: rec.hlc)
+                    byID[event.id] = event
+                    byDot[event.dot] = event
+                    added.append(Added(event: event, decoded: batch.decoded[index]))
+                    out.append(event)
+                } else {
+                    if let id = input.id, let existing = try stored(id) {
+                        guard existing.sameContent(as: input) else {
+                            throw LaterbaseError.event(.conflict, index: index, "id \(id) is already stored with other content", extra: [("id", .string(id.description))])
+                        }
+                        out.append(existing)
+                        continue
+                    }
+                    let origin = store.replicaID
+                    let seq = (heads[origin]?.seq ?? 0) + 1
+                    let hlc = clock.now()
+                    let event = RecordedEvent(
+                        id: input.id ?? .v7(milliseconds: hlc.milliseconds, using: &random), aggregate: input.aggregate, type: input.type,
+                        version: input.version, data: input.dataBytes, time: input.time ?? Int64(hlc.milliseconds), hlc: hlc, origin: origin, seq: seq)
+                    heads[origin] = OriginHead(seq: seq, hlc: hlc)
+                    if input.id != nil { byID[event.id] = event }  // a server-made id cannot come back in this batch
+                    added.append(Added(event: event, decoded: batch.decoded[index]))
+                    out.append(event)
                 }
-                let origin = store.replicaID
-                let seq = (heads[origin]?.seq ?? 0) + 1
-                let hlc = clock.now()
-                let event = RecordedEvent(
-                    id: input.id ?? .v7(milliseconds: hlc.milliseconds), aggregate: input.aggregate, type: input.type,
-                    version: input.version, data: input.dataBytes, time: input.time ?? Int64(hlc.milliseconds), hlc: hlc, origin: origin, seq: seq)
-                heads[origin] = OriginHead(seq: seq, hlc: hlc)
-                byID[event.id] = event
-                byDot[event.dot] = event
-                added.append((event, batch.decoded[index]))
-                out.append(event)
             }
+        } catch {
+            return .failure(error)
         }
-        // Accepted: stage it.
         self.clock = clock
         pending.heads[batch.root] = heads
-        pending.byID[batch.root] = byID
-        pending.byDot[batch.root] = byDot
-        pending.added[batch.root, default: []].append(contentsOf: added)
-        return WriteOutcome(events: out, created: !added.isEmpty, head: VersionVector())
+        return .success((WriteOutcome(events: out, created: !added.isEmpty, head: VersionVector()), added))
     }
 
-    /// Writes everything staged: the log (per-origin appends), the id index and the aggregate
-    /// index (sorted, so inserts are in key order), the heads, the clock, and the folds.
-    private func persist(_ pending: inout Pending, _ txn: borrowing WriteTransaction) throws -> CommittedChanges {
+    /// Writes an accepted batch's events: the log (per-origin appends), then the id and aggregate
+    /// indexes in key order. Later batches of the transaction see them.
+    private func stage(_ added: [Added], root name: String, _ txn: borrowing WriteTransaction) throws {
+        guard !added.isEmpty else { return }
+        let r = try store.root(name)
+        for a in added { try txn.put(r.log, Keys.dot(a.event.dot), EventRecord.encode(a.event)) }
+        var ids: [(id: EventID, dot: [UInt8])] = added.map { ($0.event.id, Keys.dot($0.event.dot)) }
+        ids.sort { $0.id < $1.id }
+        for (id, dot) in ids { try txn.put(r.ids, id.bytes, dot) }
+        var aggKeys = added.map { FoldPosition($0.event).key(aggregate: $0.event.aggregate) }
+        aggKeys.sort { $0.lexicographicallyPrecedes($1) }
+        for key in aggKeys { try txn.put(r.agg, key, []) }
+    }
+
+    /// Completes the transaction: heads, folds, and the clock's high-water mark.
+    private func finish(_ pending: inout Pending, _ txn: borrowing WriteTransaction) throws -> CommittedChanges {
         var changed: [(root: String, events: [RecordedEvent], head: VersionVector)] = []
         for name in store.rootNames {
             guard let added = pending.added[name], !added.isEmpty else { continue }
             let r = try store.root(name)
-            for (event, _) in added {
-                try txn.put(r.log, Keys.dot(event.dot), EventRecord.encode(event))
-            }
-            for (id, event) in added.map({ ($0.event.id, $0.event) }).sorted(by: { $0.0 < $1.0 }) {
-                try txn.put(r.ids, id.bytes, Keys.dot(event.dot))
-            }
-            let aggKeys = added.map { FoldPosition($0.event).key(aggregate: $0.event.aggregate) }.sorted { $0.lexicographicallyPrecedes($1) }
-            for key in aggKeys { try txn.put(r.agg, key, []) }
             let before = heads[name, default: [:]]
             for (origin, head) in pending.heads[name, default: [:]] where before[origin] != head {
                 try txn.put(r.heads, Array(origin.utf8), head.encoded)
