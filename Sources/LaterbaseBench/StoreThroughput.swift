@@ -26,7 +26,7 @@ enum StoreThroughput {
             Array(("[" + (0..<batchSize).map { event(root, b * batchSize + $0) }.joined(separator: ",") + "]").utf8)
         }
         let start = ContinuousClock.now
-        let inFlight = 4
+        let inFlight = 16
         try await withThrowingTaskGroup(of: Void.self) { group in
             for worker in 0..<inFlight {
                 group.addTask {

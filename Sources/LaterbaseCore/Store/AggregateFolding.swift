@@ -16,12 +16,12 @@ final class FoldedAggregate {
         position = snapshot?.position
     }
 
-    func apply(_ event: RecordedEvent, _ decoded: any Sendable) {
+    func apply(_ event: RecordedEvent, _ decoded: any Sendable, at position: FoldPosition? = nil) {
         accumulator.apply(decoded, event.foldContext)
         count += 1
         time = event.time
         hlc = max(hlc, event.hlc)
-        position = FoldPosition(event)
+        self.position = position ?? FoldPosition(event)
     }
 
     var snapshot: AggregateSnapshot? {
@@ -64,14 +64,14 @@ extension StoreWriter {
         for item in added { byAggregate[item.event.aggregate, default: []].append(item) }
         let every = store.options.checkpointEvery
         for (aggregate, items) in byAggregate {
-            let sorted = items.sorted { FoldPosition($0.event) < FoldPosition($1.event) }
-            let first = FoldPosition(sorted[0].event)
+            let sorted = items.count == 1 ? items : items.sorted { $0.position < $1.position }
+            let first = sorted[0].position
             var folded = try cachedOrStored(aggregate, root: r, txn)
             if let at = folded.position, first < at {
                 folded = try refold(aggregate, from: first, root: r, newlyDecoded: sorted, txn)
             } else {
                 for item in sorted {
-                    folded.apply(item.event, item.decoded)
+                    folded.apply(item.event, item.decoded, at: item.position)
                     if folded.count % every == 0 { try writeCheckpoint(folded, aggregate, r, txn) }
                 }
             }

@@ -55,10 +55,18 @@ final class StoreWriter {
         var added: [String: [Added]] = [:]
     }
 
-    /// A new event and what its fold takes.
-    struct Added {
+    /// A new event and what its fold takes. A class: it is passed around a lot, and copying
+    /// one reference is cheaper than copying the event's fields.
+    final class Added {
         let event: RecordedEvent
         let decoded: any Sendable
+        let position: FoldPosition
+
+        init(event: RecordedEvent, decoded: any Sendable) {
+            self.event = event
+            self.decoded = decoded
+            self.position = FoldPosition(event)
+        }
     }
 
     private var random = FastRandom()
@@ -199,7 +207,7 @@ final class StoreWriter {
         var ids: [(id: EventID, dot: [UInt8])] = added.map { ($0.event.id, Keys.dot($0.event.dot)) }
         ids.sort { $0.id < $1.id }
         for (id, dot) in ids { try txn.put(r.ids, id.bytes, dot) }
-        var aggKeys = added.map { FoldPosition($0.event).key(aggregate: $0.event.aggregate) }
+        var aggKeys = added.map { $0.position.key(aggregate: $0.event.aggregate) }
         aggKeys.sort { $0.lexicographicallyPrecedes($1) }
         for key in aggKeys { try txn.put(r.agg, key, []) }
     }
