@@ -34,6 +34,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("queue-capacity"), help: "Events waiting to be written before writes get 503 overloaded.")
     var queueCapacity: Int = 200_000
 
+    @Option(name: .customLong("commit-delay-ms"), help: "How long the writer lingers for more writes once it has some, in ms (bigger groups, fewer fsyncs).")
+    var commitDelay: Double = 0
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
@@ -45,6 +48,7 @@ struct Serve: AsyncParsableCommand {
         }
         if let replicaID, !Names.isValidOrigin(replicaID) { throw ValidationError("'\(replicaID)' is not a valid replica id") }
         guard maxSkew > 0 else { throw ValidationError("--max-skew must be positive") }
+        guard (0...1000).contains(commitDelay) else { throw ValidationError("--commit-delay-ms must be from 0 to 1000") }
     }
 
     func run() async throws {
@@ -59,6 +63,7 @@ struct Serve: AsyncParsableCommand {
         configuration.store.maxSkewMilliseconds = Int64(maxSkew * 1000)
         configuration.store.mapSize = mapSizeGiB << 30
         configuration.writer.queueCapacity = queueCapacity
+        configuration.writer.maxDelay = .microseconds(Int64(commitDelay * 1000))
         let server = try LaterbaseServer(roots: Demo.roots + roots.map { .jsonMerge($0) }, configuration: configuration, logger: logger)
         try await server.run()
     }
