@@ -51,6 +51,7 @@ public final class LaterbaseServer: Sendable {
     /// The router with every endpoint of the contract.
     func makeRouter() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
+        router.middlewares.add(LogRequestsMiddleware(.debug))
         router.middlewares.add(ErrorMiddleware(metrics: metrics))
         EventRoutes(store: store, writer: writer, metrics: metrics, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
         AggregateRoutes(store: store, metrics: metrics).register(on: router)

@@ -87,6 +87,15 @@ func naiveOnHand(_ events: [JSON]) -> [String: Int64] {
                     let body = try #require(try t2.store.aggregate(root: "inventory", id: id))
                     #expect(try JSONParser.parse(body)["state"]?["on_hand"]?.int64Value == onHand)
                 }
+                // The past, from checkpoints, matches a naive fold of the events up to then.
+                for k in 0..<4 {
+                    let asOf = Int64(1_795_600_000_000) + Int64((seed / (k + 1)) % 600) * 60_000
+                    let upTo = reference.filter { EventTime.parse($0["time"]!.stringValue!)! <= asOf }
+                    for (id, onHand) in naiveOnHand(upTo) {
+                        let body = try #require(try t2.store.aggregate(root: "inventory", id: id, asOf: asOf))
+                        #expect(try JSONParser.parse(body)["state"]?["on_hand"]?.int64Value == onHand)
+                    }
+                }
                 for n in src + [t1, t2, t3] { await n.close() }
             } catch {
                 Issue.record("\(error)")

@@ -161,6 +161,9 @@ import Testing
             let stored = try await http.allEvents("notes")
             #expect(stored.events.count % 200 == 0)  // whole batches only
             #expect(stored.head == "hq-1:\(stored.events.count)")
+            // The failed transaction's folds were not kept: the aggregate matches what is stored.
+            let aggregate = try await http.get("/a/notes/x")
+            #expect(aggregate.json["events"] == .integer(stored.events.count))
             #expect(try await http.get("/healthz").status == 200)
         }
     }

@@ -93,6 +93,21 @@ func expectAllThere(_ data: String, _ acked: [String]) async throws -> ServerPro
         restarted.signal(SIGINT)
         #expect(restarted.waitForExit() == 0)
     }
+    @Test func aGeneratedReplicaIDIsKeptInTheDataFolder() async throws {
+        let data = temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        var first: ServerProcess? = try ServerProcess(data: data, replica: nil)
+        let replica = try await HTTP(port: first!.port).get("/node").json["replica"]?.stringValue
+        #expect(replica?.hasPrefix("node-") == true)
+        first!.signal(SIGTERM)
+        #expect(first!.waitForExit() == 0)
+        first = nil
+        let second = try ServerProcess(data: data, replica: nil)
+        #expect(try await HTTP(port: second.port).get("/node").json["replica"]?.stringValue == replica)
+        second.signal(SIGTERM)
+        #expect(second.waitForExit() == 0)
+    }
+
     @Test func helpDescribesTheServeOptions() throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: ServerProcess.binary)
