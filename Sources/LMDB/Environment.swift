@@ -53,7 +53,7 @@ public final class Environment: @unchecked Sendable {
 
     /// Opens a named database, creating it if needed. Call once per name at start-up.
     public func openDatabase(_ name: String) throws(LMDBError) -> Database {
-        var txn = try beginWrite()
+        let txn = try beginWrite()
         var dbi: MDB_dbi = 0
         try check(mdb_dbi_open(txn.handle, name, UInt32(MDB_CREATE), &dbi), "mdb_dbi_open \(name)")
         try txn.commit()

@@ -28,7 +28,7 @@ public struct EventSchema<Event: Sendable>: Sendable {
     ///   - payload: the `Decodable` type of `data`.
     ///   - make: turns the payload into the application's event (upcasting older versions).
     /// - Returns: the schema with this event added.
-    public func event<Payload: Decodable>(
+    public func event<Payload: Decodable & Sendable>(
         _ type: String, version: Int = 1, _ payload: Payload.Type, _ make: @escaping @Sendable (Payload) -> Event
     ) -> EventSchema {
         precondition(Names.isValidEventType(type) && Names.versions.contains(version), "invalid event type or version")

@@ -20,7 +20,7 @@ final class ServerProcess: @unchecked Sendable {
     init(data: String, replica: String? = "hq-1", arguments: [String] = []) throws {
         self.data = data
         log = data + ".log-\(UUID().uuidString)"
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         process.executableURL = URL(fileURLWithPath: Self.binary)
         process.arguments = ["serve", "--data", data, "--http", "127.0.0.1:0", "--root", "notes"] + (replica.map { ["--replica-id", $0] } ?? []) + arguments
         let handle = FileHandle(forWritingAtPath: log)!
