@@ -60,17 +60,35 @@ extension StoreWriter {
     /// position fold on top; a back-dated one refolds from the nearest earlier checkpoint.
     /// Checkpoints are kept every `checkpointEvery` events.
     func fold(_ added: [Added], root r: RootDatabases, _ txn: borrowing WriteTransaction) throws {
-        var byAggregate: [String: [Added]] = [:]
-        for item in added { byAggregate[item.event.aggregate, default: []].append(item) }
-        let every = store.options.checkpointEvery
-        for (aggregate, items) in byAggregate {
-            let sorted = items.count == 1 ? items : items.sorted { $0.position < $1.position }
-            let first = sorted[0].position
-            var folded = try cachedOrStored(aggregate, root: r, txn)
-            if let at = folded.position, first < at {
-                folded = try refold(aggregate, from: first, root: r, newlyDecoded: sorted, txn)
+        // Group by aggregate without an array per aggregate: each event links to the next of its
+        // aggregate, in the order written.
+        var first: [String: Int] = [:]
+        var last: [String: Int] = [:]
+        var next = [Int](repeating: -1, count: added.count)
+        for (i, item) in added.enumerated() {
+            if let previous = last.updateValue(i, forKey: item.event.aggregate) {
+                next[previous] = i
             } else {
-                for item in sorted {
+                first[item.event.aggregate] = i
+            }
+        }
+        let every = store.options.checkpointEvery
+        for (aggregate, head) in first {
+            var items: [Added] = []
+            var inOrder = true
+            var i = head
+            while i >= 0 {
+                if let previous = items.last, added[i].position < previous.position { inOrder = false }
+                items.append(added[i])
+                i = next[i]
+            }
+            if !inOrder { items.sort { $0.position < $1.position } }
+            var (folded, cached) = try cachedOrStored(aggregate, root: r, txn)
+            if let at = folded.position, items[0].position < at {
+                folded = try refold(aggregate, from: items[0].position, root: r, newlyDecoded: items, txn)
+                cached = false
+            } else {
+                for item in items {
                     folded.apply(item.event, item.decoded, at: item.position)
                     if folded.count % every == 0 { try writeCheckpoint(folded, aggregate, r, txn) }
                 }
@@ -78,14 +96,15 @@ extension StoreWriter {
             if let snapshot = folded.snapshot {
                 try txn.put(r.aggs, Array(aggregate.utf8), snapshot.encoded())
             }
-            cacheSet(r.definition.name, aggregate, folded)
+            if !cached { cacheSet(r.definition.name, aggregate, folded) }
         }
     }
 
-    private func cachedOrStored(_ aggregate: String, root r: RootDatabases, _ txn: borrowing WriteTransaction) throws -> FoldedAggregate {
-        if let hit = cacheGet(r.definition.name, aggregate) { return hit }
+    /// The aggregate as folded so far, and whether it came from the cache.
+    private func cachedOrStored(_ aggregate: String, root r: RootDatabases, _ txn: borrowing WriteTransaction) throws -> (FoldedAggregate, Bool) {
+        if let hit = cacheGet(r.definition.name, aggregate) { return (hit, true) }
         let snapshot = try txn.get(r.aggs, Array(aggregate.utf8)).map { AggregateSnapshot($0) }
-        return FoldedAggregate(accumulator: try r.definition.fold.accumulator(state: snapshot?.state), snapshot: snapshot)
+        return (FoldedAggregate(accumulator: try r.definition.fold.accumulator(state: snapshot?.state), snapshot: snapshot), false)
     }
 
     /// Refolds from the last checkpoint before `first`: drops the checkpoints after it and
