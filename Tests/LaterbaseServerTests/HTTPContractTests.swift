@@ -130,10 +130,10 @@ import Testing
     @Test func aFullQueueIs503WithRetryAfter() async throws {
         try await withServer(configure: {
             $0.writer.queueCapacity = 1
-            $0.writer.maxDelay = .seconds(2)  // the writer lingers with one event queued
-        }) { http, _ in
+            $0.writer.maxDelay = .seconds(3)  // the writer lingers with one event queued
+        }) { http, server in
             async let first = http.post("/e/notes", #"{"aggregate":"x","type":"t"}"#)
-            try await Task.sleep(for: .milliseconds(500))
+            while server.writer.queuedEvents == 0 { try await Task.sleep(for: .milliseconds(10)) }
             let second = try await http.post("/e/notes", #"{"aggregate":"y","type":"t"}"#)
             #expect(second.status == 503)
             #expect(second.error == "overloaded")

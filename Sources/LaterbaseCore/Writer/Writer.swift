@@ -64,6 +64,9 @@ public final class Writer: Sendable {
         return running && !finished
     }
 
+    /// Events waiting in the queue for the writer.
+    public var queuedEvents: Int { queue.depth }
+
     /// Writes a batch atomically and durably.
     /// - Returns: once the batch is committed and fsync'd, what was stored.
     /// - Throws: the batch's refusal (`gap`, `conflict`, `invalid_event`), `overloaded` when the
