@@ -37,6 +37,7 @@ struct Bench: AsyncParsableCommand {
         let ceiling = try LMDBCeiling.run(folder: dir + "/raw", events: events)
         report.add("LMDB ceiling: raw puts, 200 B values, 1000/txn, durable", ceiling, unit: "events/s")
 
+
         var logger = Logger(label: "bench")
         logger.logLevel = .warning
         var configuration = ServerConfiguration()
@@ -56,6 +57,8 @@ struct Bench: AsyncParsableCommand {
 
             let store = try await StoreThroughput.run(server: server, root: "notes", events: events)
             report.add("Store: 200 B JSON events, 1000/batch (parse, schema, dots, hlc, indexes, fold)", store, unit: "events/s", ratioTo: ceiling, target: 0.5)
+            let writerOnly = try await StoreThroughput.run(server: server, root: "notes", events: events / 4, preparsed: true)
+            report.add("Store, writer only (the same batches parsed and checked beforehand)", writerOnly, unit: "events/s", ratioTo: ceiling)
             let typed = try await StoreThroughput.run(server: server, root: "inventory", events: events / 4)
             report.add("Store, typed fold (inventory, Codable schema)", typed, unit: "events/s", ratioTo: ceiling)
             if storeOnly {

@@ -20,11 +20,17 @@ enum StoreThroughput {
         return body + String(repeating: "x", count: pad) + #""}}"#
     }
 
-    static func run(server: LaterbaseServer, root: String, events: Int) async throws -> Double {
+    /// - Parameter preparsed: parse and check every batch before the clock starts, so only the
+    ///   writer is measured.
+    static func run(server: LaterbaseServer, root: String, events: Int, preparsed: Bool = false) async throws -> Double {
         let batchSize = 1000
         let batches = (0..<(events / batchSize)).map { b in
             Array(("[" + (0..<batchSize).map { event(root, b * batchSize + $0) }.joined(separator: ",") + "]").utf8)
         }
+        func prepare(_ b: Int) throws -> PreparedBatch {
+            try server.store.prepare(root: root, events: EventInput.batch(from: JSONParser.parse(batches[b]), maxEvents: 10_000))
+        }
+        let ready = preparsed ? try batches.indices.map(prepare) : []
         let start = ContinuousClock.now
         let inFlight = 16
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -32,8 +38,7 @@ enum StoreThroughput {
                 group.addTask {
                     var b = worker
                     while b < batches.count {
-                        let inputs = try EventInput.batch(from: try JSONParser.parse(batches[b]), maxEvents: 10_000)
-                        _ = try await server.writer.write(try server.store.prepare(root: root, events: inputs))
+                        _ = try await server.writer.write(preparsed ? ready[b] : try prepare(b))
                         b += inFlight
                     }
                 }
