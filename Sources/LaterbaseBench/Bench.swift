@@ -50,13 +50,15 @@ struct Bench: AsyncParsableCommand {
                 return Response(status: .created)
             }
         }
-        let server = try LaterbaseServer(roots: Demo.roots + [.jsonMerge("notes")], configuration: configuration, logger: logger)
+        let server = try LaterbaseServer(roots: Demo.roots + [.jsonMerge("notes"), .jsonMerge("hot")], configuration: configuration, logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await server.run(gracefulShutdownSignals: []) }
             let port = try await server.waitUntilRunning()
 
             let store = try await StoreThroughput.run(server: server, root: "notes", events: events)
-            report.add("Store: 200 B JSON events, 1000/batch (parse, schema, dots, hlc, indexes, fold)", store, unit: "events/s", ratioTo: ceiling, target: 0.5)
+            report.add("Store: 200 B JSON events, 1000/batch, 10,000 aggregates (parse, schema, dots, hlc, indexes, fold)", store, unit: "events/s", ratioTo: ceiling, target: 0.5)
+            let few = try await StoreThroughput.run(server: server, root: "hot", events: events / 2, aggregates: 100)
+            report.add("Store: the same on 100 aggregates", few, unit: "events/s", ratioTo: ceiling, target: 0.5)
             let writerOnly = try await StoreThroughput.run(server: server, root: "notes", events: events / 4, preparsed: true)
             report.add("Store, writer only (the same batches parsed and checked beforehand)", writerOnly, unit: "events/s", ratioTo: ceiling)
             let typed = try await StoreThroughput.run(server: server, root: "inventory", events: events / 4)

@@ -6,12 +6,12 @@ import LaterbaseServer
 /// single writer (dots, hlc, log, id and aggregate indexes, heads, folds), several in flight so
 /// the writer group-commits.
 enum StoreThroughput {
-    /// A 200-byte event for `root`.
-    static func event(_ root: String, _ i: Int) -> String {
-        let aggregate = "A-\(i % 10_000)"
+    /// A 200-byte event for `root`, on one of `aggregates` aggregates.
+    static func event(_ root: String, _ i: Int, aggregates: Int = 10_000) -> String {
+        let aggregate = "A-\(i % aggregates)"
         let body: String
         if root == "inventory" {
-            body = #"{"aggregate":"SKU-\#(i % 10_000)@AKL","type":"stock.received","data":{"qty":\#(i % 50 + 1)}}"#
+            body = #"{"aggregate":"SKU-\#(i % aggregates)@AKL","type":"stock.received","data":{"qty":\#(i % 50 + 1)}}"#
         } else {
             body = #"{"aggregate":"\#(aggregate)","type":"item.scanned","data":{"sku":"SKU-\#(i % 977)","site":"AKL","bin":"B-\#(i % 40)","qty":\#(i % 50),"note":""#
         }
@@ -22,10 +22,10 @@ enum StoreThroughput {
 
     /// - Parameter preparsed: parse and check every batch before the clock starts, so only the
     ///   writer is measured.
-    static func run(server: LaterbaseServer, root: String, events: Int, preparsed: Bool = false) async throws -> Double {
+    static func run(server: LaterbaseServer, root: String, events: Int, aggregates: Int = 10_000, preparsed: Bool = false) async throws -> Double {
         let batchSize = 1000
         let batches = (0..<(events / batchSize)).map { b in
-            Array(("[" + (0..<batchSize).map { event(root, b * batchSize + $0) }.joined(separator: ",") + "]").utf8)
+            Array(("[" + (0..<batchSize).map { event(root, b * batchSize + $0, aggregates: aggregates) }.joined(separator: ",") + "]").utf8)
         }
         func prepare(_ b: Int) throws -> PreparedBatch {
             try server.store.prepare(root: root, events: EventInput.batch(from: JSONParser.parse(batches[b]), maxEvents: 10_000))

@@ -5,6 +5,13 @@ enum EventRecord {
 
     static func encode(_ e: RecordedEvent) -> [UInt8] {
         var out: [UInt8] = []
+        encode(e, into: &out)
+        return out
+    }
+
+    /// Replaces `out`'s bytes with the record of `e`, reusing its storage.
+    static func encode(_ e: RecordedEvent, into out: inout [UInt8]) {
+        out.removeAll(keepingCapacity: true)
         let type = e.type.utf8, aggregate = e.aggregate.utf8
         out.reserveCapacity(headerSize + type.count + aggregate.count + e.data.count)
         Keys.appendBigEndian(e.hlc.rawValue, to: &out)
@@ -19,7 +26,6 @@ enum EventRecord {
         out.append(contentsOf: type)
         out.append(contentsOf: aggregate)
         out.append(contentsOf: e.data)
-        return out
     }
 
     static func hlc(_ v: UnsafeRawBufferPointer) -> HLC { HLC(rawValue: Keys.readBigEndian(v, at: 0)) }

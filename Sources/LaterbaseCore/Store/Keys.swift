@@ -22,6 +22,14 @@ enum Keys {
 
     static func dot(_ dot: Dot) -> [UInt8] { log(origin: dot.origin, seq: dot.seq) }
 
+    /// Replaces `key`'s bytes with the `log` key of `dot`, reusing its storage.
+    static func setDot(_ dot: Dot, in key: inout [UInt8]) {
+        key.removeAll(keepingCapacity: true)
+        key.append(contentsOf: dot.origin.utf8)
+        key.append(0)
+        appendBigEndian(dot.seq, to: &key)
+    }
+
     /// Splits a `log` key (or the tail of a position) into origin and seq.
     static func parseDot(_ key: UnsafeRawBufferPointer) -> Dot {
         let n = key.count

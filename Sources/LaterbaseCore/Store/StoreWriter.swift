@@ -203,10 +203,20 @@ final class StoreWriter {
     private func stage(_ added: [Added], root name: String, _ txn: borrowing WriteTransaction) throws {
         guard !added.isEmpty else { return }
         let r = try store.root(name)
-        for a in added { try txn.put(r.log, Keys.dot(a.event.dot), EventRecord.encode(a.event)) }
-        var ids: [(id: EventID, dot: [UInt8])] = added.map { ($0.event.id, Keys.dot($0.event.dot)) }
-        ids.sort { $0.id < $1.id }
-        for (id, dot) in ids { try txn.put(r.ids, id.bytes, dot) }
+        var key: [UInt8] = [], value: [UInt8] = []
+        for a in added {
+            Keys.setDot(a.event.dot, in: &key)
+            EventRecord.encode(a.event, into: &value)
+            try txn.put(r.log, key, value)
+        }
+        let byID = added.count > 1 && !zip(added, added.dropFirst()).allSatisfy({ $0.event.id < $1.event.id }) ? added.sorted { $0.event.id < $1.event.id } : added
+        for a in byID {
+            key.removeAll(keepingCapacity: true)
+            Keys.appendBigEndian(a.event.id.high, to: &key)
+            Keys.appendBigEndian(a.event.id.low, to: &key)
+            Keys.setDot(a.event.dot, in: &value)
+            try txn.put(r.ids, key, value)
+        }
         var aggKeys = added.map { $0.position.key(aggregate: $0.event.aggregate) }
         aggKeys.sort { $0.lexicographicallyPrecedes($1) }
         for key in aggKeys { try txn.put(r.agg, key, []) }
@@ -223,7 +233,9 @@ final class StoreWriter {
                 try txn.put(r.heads, Array(origin.utf8), head.encoded)
             }
             try fold(added, root: r, txn)
-            let events = added.map(\.event).sorted { ($0.hlc, $0.origin, $0.seq) < ($1.hlc, $1.origin, $1.seq) }
+            var events = added.map(\.event)
+            let inOrder = zip(events, events.dropFirst()).allSatisfy { ($0.hlc, $0.origin, $0.seq) < ($1.hlc, $1.origin, $1.seq) }
+            if !inOrder { events.sort { ($0.hlc, $0.origin, $0.seq) < ($1.hlc, $1.origin, $1.seq) } }  // recorded events may interleave
             changed.append((name, events, pending.heads[name, default: [:]].versionVector))
         }
         var mark: [UInt8] = []
