@@ -1,0 +1,38 @@
+import Foundation
+import Hummingbird
+@testable import LaterbaseServer
+import LaterbaseDemo
+import Logging
+import NIOCore
+import Synchronization
+import Testing
+
+@Suite struct HealthTests {
+    /// /healthz is 503 `unavailable` while the writer is not running: here the HTTP routes are
+    /// served on loopback without the writer service.
+    @Test func healthIs503WithoutAWriter() async throws {
+        var configuration = ServerConfiguration()
+        configuration.dataDirectory = temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: configuration.dataDirectory) }
+        let server = try LaterbaseServer(roots: Demo.roots, configuration: configuration)
+        let port = Mutex<Int?>(nil)
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        let app = Application(
+            router: server.makeRouter(),
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } },
+            logger: logger
+        )
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await app.run() }
+            while port.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(10)) }
+            let http = HTTP(port: port.withLock { $0 }!)
+            let health = try await http.get("/healthz")
+            #expect(health.status == 503)
+            #expect(health.error == "unavailable")
+            #expect(health.headers["retry-after"].first == "1")
+            group.cancelAll()
+        }
+    }
+}
