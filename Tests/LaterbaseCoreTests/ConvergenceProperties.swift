@@ -103,6 +103,40 @@ func naiveOnHand(_ events: [JSON]) -> [String: Int64] {
         }
     }
 
+    /// Long, back-dated histories (past the in-record tail and several checkpoints) fold to what
+    /// a naive fold gives, now and at any past time.
+    @Test func longBackDatedHistoriesFoldLikeANaiveFold() async throws {
+        await propertyCheck(count: 8, input: RandomWrite.generator.array(of: 60...240), Gen.int(in: 0...Int.max)) { writes, seed in
+            do {
+                let node = try TestNode(replica: "a", checkpointEvery: 5)
+                var i = 0, r = seed
+                while i < writes.count {
+                    let n = min(1 + r % 12, writes.count - i)
+                    try await node.write("inventory", "[" + writes[i..<(i + n)].map(\.json).joined(separator: ",") + "]")
+                    i += n
+                    r = r / 13 + 7919 * (r % 13)
+                }
+                let events = try node.allEvents("inventory")
+                for (id, onHand) in naiveOnHand(events) {
+                    let body = try #require(try node.store.aggregate(root: "inventory", id: id))
+                    #expect(try JSONParser.parse(body)["state"]?["on_hand"]?.int64Value == onHand)
+                    #expect(try JSONParser.parse(body)["events"]?.int64Value == Int64(events.filter { $0["aggregate"]?.stringValue == id }.count))
+                }
+                for k in 0..<5 {
+                    let asOf = Int64(1_795_600_000_000) + Int64((seed / (k + 3)) % 600) * 60_000
+                    let upTo = events.filter { EventTime.parse($0["time"]!.stringValue!)! <= asOf }
+                    for (id, onHand) in naiveOnHand(upTo) {
+                        let body = try #require(try node.store.aggregate(root: "inventory", id: id, asOf: asOf))
+                        #expect(try JSONParser.parse(body)["state"]?["on_hand"]?.int64Value == onHand)
+                    }
+                }
+                await node.close()
+            } catch {
+                Issue.record("\(error)")
+            }
+        }
+    }
+
     /// Paging the feed with any limit yields each unseen event exactly once, in (hlc, origin,
     /// seq) order, and the final vv equals head.
     @Test func pagingTheFeedYieldsEachEventOnceInOrder() async throws {
