@@ -1,17 +1,5 @@
 import LMDB
 
-/// Where an aggregate's events stand in fold order: the `agg` index holds them all but the
-/// latest few, which the aggregate's own record keeps (its tail) until there are
-/// ``AggregateTail/limit`` of them; then they go to the index together, as one contiguous run.
-///
-/// Why: the index is keyed by aggregate first, so writing each event's entry as it comes
-/// scatters one random insert, and one dirtied 4 KiB page, per event across the tree. The tail
-/// rides along in the aggregate record that every commit rewrites anyway. Every tail position
-/// sorts after every indexed one, so a replay reads the index, then the tail.
-enum AggregateTail {
-    static let limit = 16
-}
-
 /// An aggregate folded up to a position, kept decoded between commits.
 final class FoldedAggregate {
     let accumulator: any Accumulator
@@ -19,8 +7,6 @@ final class FoldedAggregate {
     var time: Int64
     var hlc: HLC
     var position: FoldPosition?
-    /// Positions not yet in the `agg` index, in fold order.
-    var tail: [FoldPosition]
 
     init(accumulator: any Accumulator, snapshot: AggregateSnapshot?) {
         self.accumulator = accumulator
@@ -28,7 +14,6 @@ final class FoldedAggregate {
         time = snapshot?.time ?? 0
         hlc = snapshot?.hlc ?? HLC(rawValue: 0)
         position = snapshot?.position
-        tail = snapshot?.tail ?? []
     }
 
     func apply(_ event: RecordedEvent, _ decoded: any Sendable, at position: FoldPosition? = nil) {
@@ -39,25 +24,8 @@ final class FoldedAggregate {
         self.position = position ?? FoldPosition(event)
     }
 
-    /// The record for `aggs`, tail included.
     var snapshot: AggregateSnapshot? {
-        position.map { AggregateSnapshot(count: count, time: time, hlc: hlc, position: $0, state: accumulator.encoded(), tail: tail) }
-    }
-
-    /// Places a new event's position in fold order: in the tail when it sorts after the tail's
-    /// first entry (or after everything when the tail is empty), else straight into the index.
-    func place(_ position: FoldPosition, aggregate: String, root r: RootDatabases, _ txn: borrowing WriteTransaction) throws {
-        let afterIndexed = tail.first.map { $0 < position } ?? (self.position.map { $0 < position } ?? true)
-        guard afterIndexed else {
-            try txn.put(r.agg, position.key(aggregate: aggregate), [])
-            return
-        }
-        let at = tail.lastIndex(where: { $0 < position }).map { $0 + 1 } ?? 0
-        tail.insert(position, at: at)
-        if tail.count >= AggregateTail.limit {
-            for p in tail { try txn.put(r.agg, p.key(aggregate: aggregate), []) }
-            tail.removeAll(keepingCapacity: true)
-        }
+        position.map { AggregateSnapshot(count: count, time: time, hlc: hlc, position: $0, state: accumulator.encoded()) }
     }
 }
 
@@ -117,12 +85,10 @@ extension StoreWriter {
             if !inOrder { items.sort { $0.position < $1.position } }
             var (folded, cached) = try cachedOrStored(aggregate, root: r, txn)
             if let at = folded.position, items[0].position < at {
-                for item in items { try folded.place(item.position, aggregate: aggregate, root: r, txn) }
-                folded = try refold(aggregate, from: items[0].position, tail: folded.tail, root: r, newlyDecoded: items, txn)
+                folded = try refold(aggregate, from: items[0].position, root: r, newlyDecoded: items, txn)
                 cached = false
             } else {
                 for item in items {
-                    try folded.place(item.position, aggregate: aggregate, root: r, txn)
                     folded.apply(item.event, item.decoded, at: item.position)
                     if folded.count % every == 0 { try writeCheckpoint(folded, aggregate, r, txn) }
                 }
@@ -144,13 +110,12 @@ extension StoreWriter {
     /// Refolds from the last checkpoint before `first`: drops the checkpoints after it and
     /// writes them anew as the fold passes.
     private func refold(
-        _ aggregate: String, from first: FoldPosition, tail: [FoldPosition], root r: RootDatabases,
+        _ aggregate: String, from first: FoldPosition, root r: RootDatabases,
         newlyDecoded: [Added], _ txn: borrowing WriteTransaction
     ) throws -> FoldedAggregate {
         let firstKey = first.key(aggregate: aggregate)
         let start = r.checkpoint(aggregate, before: firstKey, in: txn)
         let folded = FoldedAggregate(accumulator: try r.definition.fold.accumulator(state: start?.state), snapshot: start)
-        folded.tail = tail
         // Drop every checkpoint after the start.
         let prefix = Keys.aggregatePrefix(aggregate)
         var stale: [[UInt8]] = []
@@ -167,7 +132,7 @@ extension StoreWriter {
         for item in newlyDecoded { fresh[item.event.dot] = item.decoded }
         let every = store.options.checkpointEvery
         var failure: (any Error)? = nil
-        try r.replay(aggregate, after: start?.position, tail: tail, in: txn) { (e) throws(LMDBError) in
+        try r.replay(aggregate, after: start?.position, in: txn) { (e) throws(LMDBError) in
             guard let decoded = fresh[e.dot] ?? r.decodeForFold(e) else { return }
             folded.apply(e, decoded)
             if folded.count % every == 0 {
@@ -179,8 +144,7 @@ extension StoreWriter {
     }
 
     private func writeCheckpoint(_ folded: FoldedAggregate, _ aggregate: String, _ r: RootDatabases, _ txn: borrowing WriteTransaction) throws {
-        guard var snapshot = folded.snapshot else { return }
-        snapshot.tail = []
+        guard let snapshot = folded.snapshot else { return }
         try txn.put(r.checkpoints, snapshot.position.key(aggregate: aggregate), snapshot.encoded())
     }
 }

@@ -33,11 +33,10 @@ extension EventStore {
             Keys.appendBigEndian(Keys.timeKey(asOf + 1), to: &end!)
         }
         let bound = end ?? prefix + [UInt8](repeating: 0xFF, count: 40)
-        guard let latest = try txn.get(r.aggs, Array(id.utf8)).map({ AggregateSnapshot($0) }) else { return nil }
         let start = r.checkpoint(id, before: bound, recordedBy: recordedBy, in: txn)
         let accumulator = try r.definition.fold.accumulator(state: start?.state)
         var snapshot = start
-        try r.replay(id, after: start?.position, before: end, tail: latest.tail, in: txn) { e in
+        try r.replay(id, after: start?.position, before: end, in: txn) { e in
             if let recordedBy, Int64(e.hlc.milliseconds) > recordedBy { return }
             guard let decoded = r.decodeForFold(e) else { return }
             accumulator.apply(decoded, e.foldContext)

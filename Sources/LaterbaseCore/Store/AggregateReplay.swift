@@ -2,32 +2,25 @@ import LMDB
 
 extension RootDatabases {
     /// Visits an aggregate's events in fold order after `start` (exclusive; from the first when
-    /// nil), stopping before `end` (exclusive, a full `agg` key) when given: first those in the
-    /// `agg` index, then those in `tail` (which all sort after them; see ``AggregateTail``).
+    /// nil), stopping before `end` (exclusive, a full `agg` key) when given.
     func replay<T: Transaction & ~Copyable>(
-        _ aggregate: String, after start: FoldPosition?, before end: [UInt8]? = nil, tail: [FoldPosition], in txn: borrowing T,
+        _ aggregate: String, after start: FoldPosition?, before end: [UInt8]? = nil, in txn: borrowing T,
         _ visit: (RecordedEvent) throws(LMDBError) -> Void
     ) throws(LMDBError) {
-        func event(_ position: FoldPosition) throws(LMDBError) -> RecordedEvent {
-            guard let value = try txn.get(log, Keys.dot(position.dot)) else {
-                preconditionFailure("the fold order names \(position.dot) but the log has no such event")
-            }
-            return EventRecord.decode(position.dot, value)
-        }
         let prefix = Keys.aggregatePrefix(aggregate)
         let first = start.map { prefix + $0.bytes } ?? prefix
         try txn.withCursor(agg) { (c) throws(LMDBError) in
             var entry = c.seek(atOrAfter: first)
             if let s = start, let e = entry, e.key.elementsEqual(prefix + s.bytes) { entry = c.next() }
             while let e = entry, e.key.starts(with: prefix) {
-                if let end, !e.key.lexicographicallyPrecedes(end) { return }
-                try visit(try event(FoldPosition(bytes: UnsafeRawBufferPointer(rebasing: e.key[prefix.count...]))))
+                if let end, !e.key.lexicographicallyPrecedes(end) { break }
+                let position = FoldPosition(bytes: UnsafeRawBufferPointer(rebasing: e.key[prefix.count...]))
+                guard let value = try txn.get(log, Keys.dot(position.dot)) else {
+                    preconditionFailure("agg index names \(position.dot) but the log has no such event")
+                }
+                try visit(EventRecord.decode(position.dot, value))
                 entry = c.next()
             }
-        }
-        for position in tail where start.map({ $0 < position }) ?? true {
-            if let end, !position.key(aggregate: aggregate).lexicographicallyPrecedes(end) { return }
-            try visit(try event(position))
         }
     }
 

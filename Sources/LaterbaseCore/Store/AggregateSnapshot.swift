@@ -1,6 +1,5 @@
 /// A folded aggregate at a position: what `aggs` keeps for the latest state and `cp` for
-/// checkpoints. Stored as `count(8) time(8) hlc(8) positionLength(2) position stateLength(4) state
-/// tailCount(2) (positionLength(2) position)*`.
+/// checkpoints. Stored as `count(8) time(8) hlc(8) positionLength(2) position state`.
 struct AggregateSnapshot {
     /// Events folded.
     var count: UInt64
@@ -12,62 +11,36 @@ struct AggregateSnapshot {
     var position: FoldPosition
     /// The state as JSON.
     var state: [UInt8]
-    /// In `aggs` only: the latest events' positions, in fold order, not yet in the `agg` index
-    /// (see ``AggregateTail``). Empty in checkpoints.
-    var tail: [FoldPosition] = []
 
     func encoded() -> [UInt8] {
+        let p = position.bytes
         var out: [UInt8] = []
-        out.reserveCapacity(64 + state.count + tail.count * 40)
+        out.reserveCapacity(26 + p.count + state.count)
         Keys.appendBigEndian(count, to: &out)
         Keys.appendBigEndian(UInt64(bitPattern: time), to: &out)
         Keys.appendBigEndian(hlc.rawValue, to: &out)
-        Self.append(position, to: &out)
-        let n = UInt32(state.count)
-        out.append(contentsOf: [UInt8(n >> 24), UInt8(n >> 16 & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n & 0xFF)])
+        out.append(UInt8(p.count >> 8))
+        out.append(UInt8(p.count & 0xFF))
+        out.append(contentsOf: p)
         out.append(contentsOf: state)
-        out.append(UInt8(tail.count >> 8))
-        out.append(UInt8(tail.count & 0xFF))
-        for p in tail { Self.append(p, to: &out) }
         return out
     }
 
-    private static func append(_ p: FoldPosition, to out: inout [UInt8]) {
-        let bytes = p.bytes
-        out.append(UInt8(bytes.count >> 8))
-        out.append(UInt8(bytes.count & 0xFF))
-        out.append(contentsOf: bytes)
-    }
-
-    private static func position(_ b: UnsafeRawBufferPointer, at offset: inout Int) -> FoldPosition {
-        let n = Int(b[offset]) << 8 | Int(b[offset + 1])
-        defer { offset += 2 + n }
-        return FoldPosition(bytes: UnsafeRawBufferPointer(rebasing: b[(offset + 2)..<(offset + 2 + n)]))
-    }
-
-    init(count: UInt64, time: Int64, hlc: HLC, position: FoldPosition, state: [UInt8], tail: [FoldPosition] = []) {
+    init(count: UInt64, time: Int64, hlc: HLC, position: FoldPosition, state: [UInt8]) {
         self.count = count
         self.time = time
         self.hlc = hlc
         self.position = position
         self.state = state
-        self.tail = tail
     }
 
     init(_ b: UnsafeRawBufferPointer) {
         count = Keys.readBigEndian(b, at: 0)
         time = Int64(bitPattern: Keys.readBigEndian(b, at: 8))
         hlc = HLC(rawValue: Keys.readBigEndian(b, at: 16))
-        var offset = 24
-        position = Self.position(b, at: &offset)
-        let n = Int(b[offset]) << 24 | Int(b[offset + 1]) << 16 | Int(b[offset + 2]) << 8 | Int(b[offset + 3])
-        state = Array(b[(offset + 4)..<(offset + 4 + n)])
-        offset += 4 + n
-        let tailCount = Int(b[offset]) << 8 | Int(b[offset + 1])
-        offset += 2
-        tail = []
-        tail.reserveCapacity(tailCount)
-        for _ in 0..<tailCount { tail.append(Self.position(b, at: &offset)) }
+        let n = Int(b[24]) << 8 | Int(b[25])
+        position = FoldPosition(bytes: UnsafeRawBufferPointer(rebasing: b[26..<(26 + n)]))
+        state = Array(b[(26 + n)...])
     }
 
     /// The contract's aggregate object: `{"id", "state", "events", "time", "hlc"}`.

@@ -198,9 +198,8 @@ final class StoreWriter {
         return .success((WriteOutcome(events: out, created: !added.isEmpty, head: VersionVector()), added))
     }
 
-    /// Writes an accepted batch's events: the log (per-origin appends), then the id index in key
-    /// order. Later batches of the transaction see them. The fold order (`agg`) is written by
-    /// ``fold(_:root:_:)``.
+    /// Writes an accepted batch's events: the log (per-origin appends), then the id and aggregate
+    /// indexes in key order. Later batches of the transaction see them.
     private func stage(_ added: [Added], root name: String, _ txn: borrowing WriteTransaction) throws {
         guard !added.isEmpty else { return }
         let r = try store.root(name)
@@ -218,6 +217,9 @@ final class StoreWriter {
             Keys.setDot(a.event.dot, in: &value)
             try txn.put(r.ids, key, value)
         }
+        var aggKeys = added.map { $0.position.key(aggregate: $0.event.aggregate) }
+        aggKeys.sort { $0.lexicographicallyPrecedes($1) }
+        for key in aggKeys { try txn.put(r.agg, key, []) }
     }
 
     /// Completes the transaction: heads, folds, and the clock's high-water mark.
