@@ -59,8 +59,6 @@ struct Bench: AsyncParsableCommand {
             report.add("Store: 200 B JSON events, 1000/batch, 10,000 aggregates (parse, schema, dots, hlc, indexes, fold)", store, unit: "events/s", ratioTo: ceiling, target: 0.5)
             let few = try await StoreThroughput.run(server: server, root: "hot", events: events / 2, aggregates: 100)
             report.add("Store: the same on 100 aggregates", few, unit: "events/s", ratioTo: ceiling, target: 0.5)
-            let writerOnly = try await StoreThroughput.run(server: server, root: "notes", events: events / 4, preparsed: true)
-            report.add("Store, writer only (the same batches parsed and checked beforehand)", writerOnly, unit: "events/s", ratioTo: ceiling)
             let typed = try await StoreThroughput.run(server: server, root: "inventory", events: events / 4)
             report.add("Store, typed fold (inventory, Codable schema)", typed, unit: "events/s", ratioTo: ceiling)
             if storeOnly {

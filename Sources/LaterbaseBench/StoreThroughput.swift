@@ -20,9 +20,7 @@ enum StoreThroughput {
         return body + String(repeating: "x", count: pad) + #""}}"#
     }
 
-    /// - Parameter preparsed: parse and check every batch before the clock starts, so only the
-    ///   writer is measured.
-    static func run(server: LaterbaseServer, root: String, events: Int, aggregates: Int = 10_000, preparsed: Bool = false) async throws -> Double {
+    static func run(server: LaterbaseServer, root: String, events: Int, aggregates: Int = 10_000) async throws -> Double {
         let batchSize = 1000
         let batches = (0..<(events / batchSize)).map { b in
             Array(("[" + (0..<batchSize).map { event(root, b * batchSize + $0, aggregates: aggregates) }.joined(separator: ",") + "]").utf8)
@@ -30,7 +28,6 @@ enum StoreThroughput {
         func prepare(_ b: Int) throws -> PreparedBatch {
             try server.store.prepare(root: root, events: EventInput.batch(from: JSONParser.parse(batches[b]), maxEvents: 10_000))
         }
-        let ready = preparsed ? try batches.indices.map(prepare) : []
         let start = ContinuousClock.now
         let inFlight = 16
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -38,7 +35,7 @@ enum StoreThroughput {
                 group.addTask {
                     var b = worker
                     while b < batches.count {
-                        _ = try await server.writer.write(preparsed ? ready[b] : try prepare(b))
+                        _ = try await server.writer.write(try prepare(b))
                         b += inFlight
                     }
                 }
