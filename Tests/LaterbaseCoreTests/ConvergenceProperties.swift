@@ -54,6 +54,19 @@ func naiveOnHand(_ events: [JSON]) -> [String: Int64] {
     return state
 }
 
+/// `as_of` reads at a few times picked from `seed` give what a naive fold of the events up to
+/// then gives.
+func expectPastMatchesNaiveFold(_ node: TestNode, _ events: [JSON], seed: Int) throws {
+    for k in 0..<5 {
+        let asOf = Int64(1_795_600_000_000) + Int64((seed / (k + 1)) % 600) * 60_000
+        let upTo = events.filter { EventTime.parse($0["time"]!.stringValue!)! <= asOf }
+        for (id, onHand) in naiveOnHand(upTo) {
+            let body = try #require(try node.store.aggregate(root: "inventory", id: id, asOf: asOf))
+            #expect(try JSONParser.parse(body)["state"]?["on_hand"]?.int64Value == onHand)
+        }
+    }
+}
+
 /// Each case builds real stores, so shrinking a failure would take long: failures report their
 /// seed and input instead (add `.fixedSeed(...)` to replay one).
 @Suite struct ConvergenceProperties {
@@ -90,14 +103,7 @@ func naiveOnHand(_ events: [JSON]) -> [String: Int64] {
                     #expect(try JSONParser.parse(body)["state"]?["on_hand"]?.int64Value == onHand)
                 }
                 // The past, from checkpoints, matches a naive fold of the events up to then.
-                for k in 0..<4 {
-                    let asOf = Int64(1_795_600_000_000) + Int64((seed / (k + 1)) % 600) * 60_000
-                    let upTo = reference.filter { EventTime.parse($0["time"]!.stringValue!)! <= asOf }
-                    for (id, onHand) in naiveOnHand(upTo) {
-                        let body = try #require(try t2.store.aggregate(root: "inventory", id: id, asOf: asOf))
-                        #expect(try JSONParser.parse(body)["state"]?["on_hand"]?.int64Value == onHand)
-                    }
-                }
+                try expectPastMatchesNaiveFold(t2, reference, seed: seed)
                 for n in src + [t1, t2, t3] { await n.close() }
             } catch {
                 Issue.record("\(error)")
@@ -124,14 +130,7 @@ func naiveOnHand(_ events: [JSON]) -> [String: Int64] {
                     #expect(try JSONParser.parse(body)["state"]?["on_hand"]?.int64Value == onHand)
                     #expect(try JSONParser.parse(body)["events"]?.int64Value == Int64(events.filter { $0["aggregate"]?.stringValue == id }.count))
                 }
-                for k in 0..<5 {
-                    let asOf = Int64(1_795_600_000_000) + Int64((seed / (k + 3)) % 600) * 60_000
-                    let upTo = events.filter { EventTime.parse($0["time"]!.stringValue!)! <= asOf }
-                    for (id, onHand) in naiveOnHand(upTo) {
-                        let body = try #require(try node.store.aggregate(root: "inventory", id: id, asOf: asOf))
-                        #expect(try JSONParser.parse(body)["state"]?["on_hand"]?.int64Value == onHand)
-                    }
-                }
+                try expectPastMatchesNaiveFold(node, events, seed: seed)
                 await node.close()
             } catch {
                 Issue.record("\(error)")

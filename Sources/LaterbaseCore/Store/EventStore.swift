@@ -90,6 +90,9 @@ public final class EventStore: Sendable {
     /// Whether `name` is one of this store's roots.
     public func hasRoot(_ name: String) -> Bool { roots[name] != nil }
 
+    /// Refuses a name that is not one of this store's roots with `unknown_root`.
+    public func checkRoot(_ name: String) throws(LaterbaseError) { _ = try root(name) }
+
     /// The root's version vector: what this node holds.
     public func head(of rootName: String) throws(LaterbaseError) -> VersionVector {
         let r = try root(rootName)

@@ -12,14 +12,9 @@ struct AggregateRoutes {
         router.get("/a/:root/**") { request, context in try one(request, context) }
     }
 
-    private func root<Context: RequestContext>(_ context: Context) throws(LaterbaseError) -> String {
-        let name = context.parameters.get("root") ?? ""
-        guard store.hasRoot(name) else { throw LaterbaseError(.unknownRoot, "no root named '\(name)'") }
-        return name
-    }
-
     private func one<Context: RequestContext>(_ request: Request, _ context: Context) throws -> Response {
-        let rootName = try root(context)
+        let rootName = context.parameters.get("root") ?? ""
+        try store.checkRoot(rootName)
         let raw = context.parameters.getCatchAll().joined(separator: "/")
         guard let id = raw.removingPercentEncoding, Names.isValidAggregateID(id) else {
             throw LaterbaseError(.badRequest, "'\(raw)' is not a valid aggregate id")
@@ -35,7 +30,7 @@ struct AggregateRoutes {
     }
 
     private func list<Context: RequestContext>(_ request: Request, _ context: Context) throws -> Response {
-        let rootName = try root(context)
+        let rootName = context.parameters.get("root") ?? ""
         let query = QueryParameters(request)
         let limit = try query.integer("limit", default: 100, in: 1...1000)
         metrics.read("aggregates")

@@ -13,14 +13,9 @@ struct EventRoutes {
         router.get("/e/:root") { request, context in try feed(request, context) }
     }
 
-    private func root<Context: RequestContext>(_ context: Context) throws(LaterbaseError) -> String {
-        let name = context.parameters.get("root") ?? ""
-        guard store.hasRoot(name) else { throw LaterbaseError(.unknownRoot, "no root named '\(name)'") }
-        return name
-    }
-
     private func write<Context: RequestContext>(_ request: Request, _ context: Context) async throws -> Response {
-        let rootName = try root(context)
+        let rootName = context.parameters.get("root") ?? ""
+        try store.checkRoot(rootName)  // before reading the body
         var request = request
         let body: ByteBuffer
         do {
@@ -45,7 +40,7 @@ struct EventRoutes {
     }
 
     private func feed<Context: RequestContext>(_ request: Request, _ context: Context) throws -> Response {
-        let rootName = try root(context)
+        let rootName = context.parameters.get("root") ?? ""
         let query = QueryParameters(request)
         let vv = try query.versionVector("vv")
         let limit = try query.integer("limit", default: 1000, in: 0...10_000)
