@@ -96,13 +96,13 @@ extension StoreWriter {
             if let snapshot = folded.snapshot {
                 try txn.put(r.aggs, Array(aggregate.utf8), snapshot.encoded())
             }
-            if !cached { cacheSet(r.definition.name, aggregate, folded) }
+            if !cached { cache[r.definition.name, aggregate] = folded }
         }
     }
 
     /// The aggregate as folded so far, and whether it came from the cache.
     private func cachedOrStored(_ aggregate: String, root r: RootDatabases, _ txn: borrowing WriteTransaction) throws -> (FoldedAggregate, Bool) {
-        if let hit = cacheGet(r.definition.name, aggregate) { return (hit, true) }
+        if let hit = cache[r.definition.name, aggregate] { return (hit, true) }
         let snapshot = try txn.get(r.aggs, Array(aggregate.utf8)).map { AggregateSnapshot($0) }
         return (FoldedAggregate(accumulator: try r.definition.fold.accumulator(state: snapshot?.state), snapshot: snapshot), false)
     }

@@ -87,9 +87,6 @@ public final class EventStore: Sendable {
         return r
     }
 
-    /// Whether `name` is one of this store's roots.
-    public func hasRoot(_ name: String) -> Bool { roots[name] != nil }
-
     /// Refuses a name that is not one of this store's roots with `unknown_root`.
     public func checkRoot(_ name: String) throws(LaterbaseError) { _ = try root(name) }
 

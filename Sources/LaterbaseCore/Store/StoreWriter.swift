@@ -25,9 +25,8 @@ final class StoreWriter {
     private(set) var clock: HybridLogicalClock
     /// Heads as committed.
     private var heads: [String: [String: OriginHead]] = [:]
-    private let cache = AggregateCache()
-    func cacheGet(_ root: String, _ aggregate: String) -> FoldedAggregate? { cache[root, aggregate] }
-    func cacheSet(_ root: String, _ aggregate: String, _ folded: FoldedAggregate) { cache[root, aggregate] = folded }
+    /// Folded aggregates kept decoded between commits (see AggregateFolding.swift).
+    let cache = AggregateCache()
     private let logger: Logger
 
     init(store: EventStore) {
