@@ -9,7 +9,7 @@ let package = Package(
     name: "laterbase",
     platforms: [.macOS(.v15)],
     products: [
-        .library(name: "Laterbase", targets: ["LaterbaseServer"]),
+        .library(name: "Laterbase", targets: ["LaterbaseServer", "LaterbaseCore"]),
         .library(name: "LaterbaseCore", targets: ["LaterbaseCore"]),
         .library(name: "LMDB", targets: ["LMDB"]),
         .executable(name: "laterbase", targets: ["laterbase"]),
@@ -74,6 +74,9 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+
+        // The README's library example.
+        .executableTarget(name: "PalletsExample", dependencies: ["LaterbaseServer", "LaterbaseCore"], swiftSettings: swiftSettings),
 
         .executableTarget(
             name: "LaterbaseBench",

@@ -1,0 +1,35 @@
+// The README's library example, built with the package so it keeps compiling:
+// `swift run PalletsExample` serves a `pallets` root and a schema-less `notes` root on :8080.
+import LaterbaseCore
+import LaterbaseServer
+
+struct Pallets: AggregateRoot {
+    struct Moved: Codable, Sendable { var to: String }
+    struct MovedV1: Codable, Sendable { var bay: Int }  // an older shape, upcast below
+    enum Event: Sendable { case moved(Moved) }
+    struct State: Codable, Sendable { var location = "unknown"; var moves = 0 }
+
+    static let name = "pallets"
+    static let schema = EventSchema<Event>()
+        .event("pallet.moved", version: 2, Moved.self) { .moved($0) }
+        .event("pallet.moved", version: 1, MovedV1.self) { .moved(Moved(to: "bay-\($0.bay)")) }
+    static let initialState = State()
+
+    static func fold(_ state: inout State, _ event: Event, _ context: EventContext) {
+        switch event {
+        case .moved(let m):
+            state.location = m.to
+            state.moves += 1
+        }
+    }
+}
+
+@main struct App {
+    static func main() async throws {
+        var configuration = ServerConfiguration()
+        configuration.port = 8080
+        configuration.dataDirectory = "./pallets-data"
+        let server = try LaterbaseServer(roots: [.typed(Pallets.self), .jsonMerge("notes")], configuration: configuration)
+        try await server.run()  // until SIGTERM/SIGINT; drains the write queue before exiting
+    }
+}
