@@ -99,6 +99,7 @@ let package = Package(
             dependencies: [
                 "LaterbaseCore",
                 "LaterbaseDemo",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             swiftSettings: swiftSettings
@@ -110,6 +111,8 @@ let package = Package(
                 "LaterbaseDemo",
                 "laterbase",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],

@@ -27,8 +27,8 @@ struct Pallets: AggregateRoot {
 @Suite struct SchemaTests {
     @Test func olderVersionsAreUpcastAndUnknownOnesRefused() async throws {
         let folder = TestNode.temporaryFolder()
-        let store = try EventStore(directory: folder, roots: [.typed(Pallets.self)], replicaID: "hq-1")
-        let writer = Writer(store: store)
+        let store = try EventStore(directory: folder, roots: [.typed(Pallets.self)], replicaID: "hq-1", logger: quietLogger)
+        let writer = Writer(store: store, logger: quietLogger)
         writer.start()
         func write(_ json: String) async throws(LaterbaseError) {
             let parsed = try! JSONParser.parse(Array(json.utf8))

@@ -14,10 +14,10 @@ import Testing
         var configuration = ServerConfiguration()
         configuration.dataDirectory = temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: configuration.dataDirectory) }
-        let server = try LaterbaseServer(roots: Demo.roots, configuration: configuration)
-        let port = Mutex<Int?>(nil)
         var logger = Logger(label: "test")
         logger.logLevel = .warning
+        let server = try LaterbaseServer(roots: Demo.roots, configuration: configuration, logger: logger)
+        let port = Mutex<Int?>(nil)
         let app = Application(
             router: server.makeRouter(),
             configuration: .init(address: .hostname("127.0.0.1", port: 0)),

@@ -1,6 +1,14 @@
 import Foundation
 import LaterbaseCore
 import LaterbaseDemo
+import Logging
+
+/// Tests log warnings and worse only.
+let quietLogger: Logger = {
+    var logger = Logger(label: "test")
+    logger.logLevel = .warning
+    return logger
+}()
 
 /// A store and its writer in a temporary folder: the real LMDB, the real writer thread.
 final class TestNode: @unchecked Sendable {
@@ -19,8 +27,8 @@ final class TestNode: @unchecked Sendable {
         options.noSync = !durable
         options.checkpointEvery = checkpointEvery
         options.mapSize = 1 << 30
-        store = try EventStore(directory: self.folder, roots: Self.roots, replicaID: replica, options: options, physicalTime: physicalTime)
-        writer = Writer(store: store)
+        store = try EventStore(directory: self.folder, roots: Self.roots, replicaID: replica, options: options, logger: quietLogger, physicalTime: physicalTime)
+        writer = Writer(store: store, logger: quietLogger)
         writer.start()
     }
 
