@@ -45,7 +45,7 @@ public final class LaterbaseServer: Sendable {
         var storeOptions = configuration.store
         storeOptions.maxBatchEvents = min(storeOptions.maxBatchEvents, configuration.writer.maxTransactionEvents)
         store = try EventStore(directory: configuration.dataDirectory, roots: roots, replicaID: configuration.replicaID, options: storeOptions, logger: logger)
-        writer = Writer(store: store, options: configuration.writer, metrics: metrics, logger: logger)
+        writer = Writer(store: store, options: configuration.writer, metrics: metrics, logger: logger, onCommit: configuration.onCommit ?? { _ in })
     }
 
     /// The router with every endpoint of the contract.

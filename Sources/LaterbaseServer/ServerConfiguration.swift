@@ -18,6 +18,9 @@ public struct ServerConfiguration: Sendable {
     public var store = EventStore.Options()
     /// Group-commit settings.
     public var writer = Writer.Options()
+    /// Called on the writer thread after each commit, in commit order, with the events it added
+    /// per root and the root's head: the seam for publishing deltas. Must not block.
+    public var onCommit: (@Sendable (CommittedChanges) -> Void)? = nil
     /// Adds the application's own routes beside the contract's (they must not clash with
     /// `/e`, `/a`, `/healthz`, `/metrics` and `/node`).
     public var routes: (@Sendable (Router<BasicRequestContext>) -> Void)? = nil

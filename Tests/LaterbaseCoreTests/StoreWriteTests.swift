@@ -1,4 +1,6 @@
+import Foundation
 import LaterbaseCore
+import Synchronization
 import Testing
 
 @Suite struct StoreWriteTests {
@@ -107,6 +109,33 @@ import Testing
             }
             #expect(try node.store.head(of: "shipments").entries.isEmpty)
         }
+    }
+}
+
+@Suite struct CommitHookTests {
+    @Test func theHookSeesEachCommitInOrderWithItsHead() async throws {
+        let seen = Mutex<[(root: String, seqs: [UInt64], head: String)]>([])
+        let folder = TestNode.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let store = try EventStore(directory: folder, roots: TestNode.roots, replicaID: "hq-1", logger: quietLogger)
+        let writer = Writer(store: store, logger: quietLogger) { changes in
+            seen.withLock { list in
+                for change in changes.roots { list.append((change.root, change.events.map(\.seq), change.head.description)) }
+            }
+        }
+        writer.start()
+        func write(_ root: String, _ json: String) async throws {
+            _ = try await writer.write(try store.prepare(root: root, events: EventInput.batch(from: JSONParser.parse(Array(json.utf8)), maxEvents: 10)))
+        }
+        try await write("notes", #"[{"aggregate":"a","type":"t"},{"aggregate":"b","type":"t"}]"#)
+        try await write("shipments", #"{"aggregate":"S","type":"shipment.created","data":{"origin":"A","destination":"B"}}"#)
+        try await write("notes", #"{"aggregate":"a","type":"t"}"#)
+        await #expect(throws: LaterbaseError.self) { try await write("notes", #"{"aggregate":"a","type":"nope","origin":"x","seq":5,"hlc":"0001934f5a2b0000","id":"0193a1b2-c3d4-7e5f-8a9b-000000000001"}"#) }
+        await writer.shutdown()
+        let list = seen.withLock { $0 }
+        #expect(list.map(\.root) == ["notes", "shipments", "notes"])  // a refused batch is not published
+        #expect(list.map(\.seqs) == [[1, 2], [1], [3]])
+        #expect(list.map(\.head) == ["hq-1:2", "hq-1:1", "hq-1:3"])
     }
 }
 
