@@ -32,7 +32,7 @@ struct Serve: AsyncParsableCommand {
     var mapSizeGiB: Int = 64
 
     @Option(name: .customLong("queue-capacity"), help: "Events waiting to be written before writes get 503 overloaded.")
-    var queueCapacity: Int = 200_000
+    var queueCapacity: Int = 100_000
 
     @Option(name: .customLong("commit-delay-ms"), help: "How long the writer lingers for more writes once it has some, in ms (bigger groups, fewer fsyncs).")
     var commitDelay: Double = 0
