@@ -139,6 +139,38 @@ import Testing
     }
 }
 
+@Suite struct GroupCommitTests {
+    /// Batches queued together are committed together, up to the writer's event limit.
+    @Test func queuedBatchesShareCommitsUpToTheLimit() async throws {
+        let commits = Mutex<[Int]>([])
+        let folder = TestNode.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let store = try EventStore(directory: folder, roots: TestNode.roots, replicaID: "hq-1", logger: quietLogger)
+        var options = Writer.Options()
+        options.maxTransactionEvents = 6
+        options.maxDelay = .milliseconds(300)  // linger so every batch below is queued first
+        let writer = Writer(store: store, options: options, logger: quietLogger) { changes in
+            commits.withLock { $0.append(changes.roots.reduce(0) { $0 + $1.events.count }) }
+        }
+        writer.start()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<9 {
+                group.addTask {
+                    let json = #"[{"aggregate":"a\#(i)","type":"t"},{"aggregate":"b\#(i)","type":"t"}]"#
+                    _ = try await writer.write(try store.prepare(root: "notes", events: EventInput.batch(from: JSONParser.parse(Array(json.utf8)), maxEvents: 10)))
+                }
+            }
+            try await group.waitForAll()
+        }
+        await writer.shutdown()
+        let sizes = commits.withLock { $0 }
+        #expect(sizes.reduce(0, +) == 18)
+        #expect(sizes.allSatisfy { $0 <= 6 })  // never more than the limit
+        #expect(sizes.count < 9)  // but batches did share commits
+        #expect(try store.head(of: "notes").description == "hq-1:18")
+    }
+}
+
 @Suite struct AggregateTests {
     @Test func shipmentsFold() async throws {
         try await withNode(replica: "hq-1") { node in
