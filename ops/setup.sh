@@ -13,4 +13,4 @@ if [ ${#need[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-command -v swift >/dev/null || { echo "Swift 6.1 or later is needed: https://www.swift.org/install/linux/" >&2; exit 1; }
+command -v swift >/dev/null || { echo "Swift 6.2 or later is needed: https://www.swift.org/install/linux/" >&2; exit 1; }
