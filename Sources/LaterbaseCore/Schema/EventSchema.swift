@@ -34,7 +34,7 @@ public struct EventSchema<Event: Sendable>: Sendable {
         precondition(Names.isValidEventType(type) && Names.versions.contains(version), "invalid event type or version")
         var copy = self
         copy.decoders[Key(type: type, version: version)] = { bytes in
-            make(try JSONDecoder().decode(Payload.self, from: Data(bytes)))
+            make(try sharedDecoder.decode(Payload.self, from: Data(bytes)))
         }
         return copy
     }

@@ -45,7 +45,7 @@ struct TypedFold<R: AggregateRoot>: Fold {
 
     func accumulator(state: [UInt8]?) throws -> any Accumulator {
         guard let state else { return TypedAccumulator<R>(R.initialState) }
-        return TypedAccumulator<R>(try JSONDecoder().decode(R.State.self, from: Data(state)))
+        return TypedAccumulator<R>(try sharedDecoder.decode(R.State.self, from: Data(state)))
     }
 }
 
@@ -58,9 +58,7 @@ final class TypedAccumulator<R: AggregateRoot>: Accumulator {
     }
 
     func encoded() -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return (try? Array(encoder.encode(state))) ?? Array("null".utf8)
+        (try? Array(stateEncoder.encode(state))) ?? Array("null".utf8)
     }
 
     func copy() -> any Accumulator { TypedAccumulator(state) }
@@ -84,3 +82,14 @@ final class MergeAccumulator: Accumulator {
     func encoded() -> [UInt8] { state.bytes }
     func copy() -> any Accumulator { MergeAccumulator(state) }
 }
+
+/// One encoder for every typed state, made once rather than per fold. Foundation's encoder and
+/// decoder are Sendable: safe to share once configured.
+let stateEncoder: JSONEncoder = {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    return encoder
+}()
+
+/// One decoder for event payloads and typed states.
+let sharedDecoder = JSONDecoder()
