@@ -99,6 +99,7 @@ let package = Package(
             dependencies: [
                 "LaterbaseCore",
                 "LaterbaseDemo",
+                "PalletsExample",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],

@@ -7,7 +7,7 @@ struct Pallets: AggregateRoot {
     struct Moved: Codable, Sendable { var to: String }
     struct MovedV1: Codable, Sendable { var bay: Int }  // an older shape, upcast below
     enum Event: Sendable { case moved(Moved) }
-    struct State: Codable, Sendable { var location = "unknown"; var moves = 0 }
+    struct State: Codable, Sendable { var location = "unknown"; var moves = 0; var lastOrigin = "" }
 
     static let name = "pallets"
     static let schema = EventSchema<Event>()
@@ -20,6 +20,7 @@ struct Pallets: AggregateRoot {
         case .moved(let m):
             state.location = m.to
             state.moves += 1
+            state.lastOrigin = context.origin  // which replica recorded the move
         }
     }
 }

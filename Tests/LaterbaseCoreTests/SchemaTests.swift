@@ -1,29 +1,9 @@
 import LaterbaseCore
+@testable import PalletsExample
 import Testing
 
-/// A root whose event changed shape: version 1 carried a bay number, version 2 a location name.
-struct Pallets: AggregateRoot {
-    struct Moved: Codable, Sendable { var to: String }
-    struct MovedV1: Codable, Sendable { var bay: Int }
-    enum Event: Sendable { case moved(Moved) }
-    struct State: Codable, Sendable { var location = "unknown"; var moves = 0; var lastOrigin = "" }
-
-    static let name = "pallets"
-    static let schema = EventSchema<Event>()
-        .event("pallet.moved", version: 2, Moved.self) { .moved($0) }
-        .event("pallet.moved", version: 1, MovedV1.self) { .moved(Moved(to: "bay-\($0.bay)")) }
-    static let initialState = State()
-
-    static func fold(_ state: inout State, _ event: Event, _ context: EventContext) {
-        switch event {
-        case .moved(let m):
-            state.location = m.to
-            state.moves += 1
-            state.lastOrigin = context.origin
-        }
-    }
-}
-
+/// The README's example root (`Sources/PalletsExample`): version 1 of `pallet.moved` carried a bay
+/// number, version 2 a location name.
 @Suite struct SchemaTests {
     @Test func olderVersionsAreUpcastAndUnknownOnesRefused() async throws {
         let folder = TestNode.temporaryFolder()
