@@ -2,17 +2,24 @@ import Foundation
 import LMDB
 import Testing
 
-private func temporaryFolder() -> String {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("lmdb-test-\(UUID().uuidString)").path
-    try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
+/// A fresh environment in a temporary folder, removed when the environment is released.
+private final class TemporaryEnvironment {
+    let path: String
+    let env: Environment
+
+    init(options: Environment.Options = Environment.Options()) throws {
+        path = FileManager.default.temporaryDirectory.appendingPathComponent("lmdb-test-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        env = try Environment(path: path, options: options)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
 }
 
 @Suite struct EnvironmentTests {
     @Test func committedWritesAreReadBackAndAbortedOnesAreNot() throws {
-        let path = temporaryFolder()
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        let env = try Environment(path: path)
+        let temporary = try TemporaryEnvironment()
+        let env = temporary.env
         let db = try env.openDatabase("things")
 
         let txn = try env.beginWrite()
@@ -36,9 +43,8 @@ private func temporaryFolder() -> String {
     }
 
     @Test func cursorsSeekInKeyOrder() throws {
-        let path = temporaryFolder()
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        let env = try Environment(path: path)
+        let temporary = try TemporaryEnvironment()
+        let env = temporary.env
         let db = try env.openDatabase("ordered")
         let txn = try env.beginWrite()
         for k in [UInt8(5), 1, 9, 3] { try txn.put(db, [k], [k * 2]) }
@@ -58,9 +64,8 @@ private func temporaryFolder() -> String {
     }
 
     @Test func readersSeeASnapshotWhileTheWriterGoesOn() throws {
-        let path = temporaryFolder()
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        let env = try Environment(path: path)
+        let temporary = try TemporaryEnvironment()
+        let env = temporary.env
         let db = try env.openDatabase("snap")
         let reader = try env.beginRead()
         let txn = try env.beginWrite()
@@ -73,11 +78,10 @@ private func temporaryFolder() -> String {
     }
 
     @Test func aFullMapIsAClearErrorNotACrash() throws {
-        let path = temporaryFolder()
-        defer { try? FileManager.default.removeItem(atPath: path) }
         var options = Environment.Options()
         options.mapSize = 1 << 20
-        let env = try Environment(path: path, options: options)
+        let temporary = try TemporaryEnvironment(options: options)
+        let env = temporary.env
         let db = try env.openDatabase("big")
         var caught: LMDBError? = nil
         let value = [UInt8](repeating: 7, count: 4000)
