@@ -11,16 +11,12 @@
 /// A position is `time(8, sign-flipped big-endian) hlc(8) origin 0x00 seq(8)`, so byte order is fold
 /// order (time, hlc, origin, seq). 0x00 cannot occur in an origin or an aggregate id.
 enum Keys {
-    static func log(origin: String, seq: UInt64) -> [UInt8] {
-        var k: [UInt8] = []
-        k.reserveCapacity(origin.utf8.count + 9)
-        k.append(contentsOf: origin.utf8)
-        k.append(0)
-        appendBigEndian(seq, to: &k)
-        return k
+    /// The `log` key of `dot`.
+    static func dot(_ dot: Dot) -> [UInt8] {
+        var key: [UInt8] = []
+        setDot(dot, in: &key)
+        return key
     }
-
-    static func dot(_ dot: Dot) -> [UInt8] { log(origin: dot.origin, seq: dot.seq) }
 
     /// Replaces `key`'s bytes with the `log` key of `dot`, reusing its storage.
     static func setDot(_ dot: Dot, in key: inout [UInt8]) {
