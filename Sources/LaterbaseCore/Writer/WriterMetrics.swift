@@ -10,11 +10,16 @@ public struct StoreMetrics: Sendable {
     let commitLatency: Metrics.Timer
     let queueWait: Metrics.Timer
     let queueDepth: Gauge
-    let factory: any MetricsFactory
+    private let errors: [LaterbaseError.Code: Counter]
+    private let reads: [Read: Counter]
+
+    /// What a read served.
+    public enum Read: String, Sendable, CaseIterable {
+        case feed, aggregate, aggregates
+    }
 
     /// - Parameter factory: where the metrics go; the global one by default.
     public init(factory: any MetricsFactory = MetricsSystem.factory) {
-        self.factory = factory
         eventsWritten = Counter(label: "laterbase_events_written_total", factory: factory)
         batchesWritten = Counter(label: "laterbase_batches_written_total", factory: factory)
         commits = Counter(label: "laterbase_commits_total", factory: factory)
@@ -23,15 +28,18 @@ public struct StoreMetrics: Sendable {
         commitLatency = Timer(label: "laterbase_commit_seconds", factory: factory)
         queueWait = Timer(label: "laterbase_queue_wait_seconds", factory: factory)
         queueDepth = Gauge(label: "laterbase_write_queue_events", factory: factory)
+        // Made once: looking a counter up in the factory on every request would cost a lock.
+        errors = Dictionary(uniqueKeysWithValues: LaterbaseError.Code.allCases.map {
+            ($0, Counter(label: "laterbase_errors_total", dimensions: [("code", $0.rawValue)], factory: factory))
+        })
+        reads = Dictionary(uniqueKeysWithValues: Read.allCases.map {
+            ($0, Counter(label: "laterbase_reads_total", dimensions: [("kind", $0.rawValue)], factory: factory))
+        })
     }
 
     /// Counts a refusal by its contract code.
-    public func error(_ code: LaterbaseError.Code) {
-        Counter(label: "laterbase_errors_total", dimensions: [("code", code.rawValue)], factory: factory).increment()
-    }
+    public func error(_ code: LaterbaseError.Code) { errors[code]?.increment() }
 
     /// Counts a read of the feed or of aggregates.
-    public func read(_ kind: String) {
-        Counter(label: "laterbase_reads_total", dimensions: [("kind", kind)], factory: factory).increment()
-    }
+    public func read(_ kind: Read) { reads[kind]?.increment() }
 }

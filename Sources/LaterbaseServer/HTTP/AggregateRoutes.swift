@@ -22,7 +22,7 @@ struct AggregateRoutes {
         let query = QueryParameters(request)
         let asOf = try query.time("as_of")
         let recordedBy = try query.time("recorded_by")
-        metrics.read("aggregate")
+        metrics.read(.aggregate)
         guard let body = try store.aggregate(root: rootName, id: id, asOf: asOf, recordedBy: recordedBy) else {
             throw LaterbaseError(.notFound, "no event of \(rootName)/\(id) is folded" + (asOf != nil || recordedBy != nil ? " at that time" : ""))
         }
@@ -33,7 +33,7 @@ struct AggregateRoutes {
         let rootName = context.parameters.get("root") ?? ""
         let query = QueryParameters(request)
         let limit = try query.integer("limit", default: 100, in: 1...1000)
-        metrics.read("aggregates")
+        metrics.read(.aggregates)
         let page = try store.aggregates(root: rootName, after: query.string("after"), limit: limit)
         var out: [UInt8] = Array(#"{"aggregates":["#.utf8)
         for (i, a) in page.aggregates.enumerated() {

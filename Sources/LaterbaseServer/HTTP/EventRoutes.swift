@@ -45,7 +45,7 @@ struct EventRoutes {
         let vv = try query.versionVector("vv")
         let limit = try query.integer("limit", default: 1000, in: 0...10_000)
         let ndjson = request.headers[.accept]?.contains("application/x-ndjson") ?? false
-        metrics.read("feed")
+        metrics.read(.feed)
         let page = try store.feed(root: rootName, after: vv, limit: limit, separator: ndjson ? UInt8(ascii: "\n") : UInt8(ascii: ","))
         let tail = JSON.object([("vv", .string(page.vv.description)), ("head", .string(page.head.description)), ("more", .bool(page.more))]).bytes
         var buffer = ByteBuffer()
