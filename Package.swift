@@ -9,9 +9,11 @@ let package = Package(
     name: "laterbase",
     platforms: [.macOS(.v15)],
     products: [
-        .library(name: "Laterbase", targets: ["LaterbaseServer", "LaterbaseCore"]),
+        .library(name: "Laterbase", targets: ["LaterbaseServer", "LaterbaseSync", "LaterbaseCore"]),
         .library(name: "LaterbaseCore", targets: ["LaterbaseCore"]),
+        .library(name: "LaterbaseSync", targets: ["LaterbaseSync"]),
         .library(name: "LMDB", targets: ["LMDB"]),
+        .library(name: "ZeroMQ", targets: ["ZeroMQ"]),
         .executable(name: "laterbase", targets: ["laterbase"]),
         .executable(name: "laterbase-bench", targets: ["LaterbaseBench"]),
     ],
@@ -33,6 +35,8 @@ let package = Package(
 
         // A thin, typed Swift wrapper over LMDB.
         .target(name: "LMDB", dependencies: ["CLMDB"], swiftSettings: swiftSettings),
+        // A thin Swift wrapper over libzmq: context, sockets, multipart messages, poll.
+        .target(name: "ZeroMQ", dependencies: ["CZMQ"], swiftSettings: swiftSettings),
 
         // Clock, dots, version vectors, events, schemas, the store and its single writer.
         .target(
@@ -45,11 +49,27 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // ZeroMQ ingest, delta fan-out, replication with peers, and the edge-device API.
+        .target(
+            name: "LaterbaseSync",
+            dependencies: [
+                "LaterbaseCore",
+                "ZeroMQ",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // HTTP API, metrics endpoint and service wiring: what an application calls to serve.
         .target(
             name: "LaterbaseServer",
             dependencies: [
                 "LaterbaseCore",
+                "LaterbaseSync",
+                "ZeroMQ",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -82,6 +102,8 @@ let package = Package(
             name: "LaterbaseBench",
             dependencies: [
                 "LMDB",
+                "LaterbaseSync",
+                "ZeroMQ",
                 "LaterbaseDemo",
                 "LaterbaseServer",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -94,6 +116,7 @@ let package = Package(
         ),
 
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"], swiftSettings: swiftSettings),
+        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], swiftSettings: swiftSettings),
         .testTarget(
             name: "LaterbaseCoreTests",
             dependencies: [
@@ -109,6 +132,8 @@ let package = Package(
             name: "LaterbaseServerTests",
             dependencies: [
                 "LaterbaseServer",
+                "LaterbaseSync",
+                "ZeroMQ",
                 "LaterbaseDemo",
                 "laterbase",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

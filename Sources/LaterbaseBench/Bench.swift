@@ -41,6 +41,8 @@ struct Bench: AsyncParsableCommand {
         var logger = Logger(label: "bench")
         logger.logLevel = .warning
         var configuration = ServerConfiguration()
+        configuration.ingest = "tcp://127.0.0.1:*"
+        configuration.publish = "tcp://127.0.0.1:*"
         configuration.dataDirectory = dir + "/node"
         configuration.port = 0
         configuration.replicaID = "bench-1"

@@ -1,5 +1,6 @@
 import Hummingbird
 import LaterbaseCore
+import LaterbaseSync
 import Logging
 import Metrics
 import NIOCore
@@ -7,8 +8,10 @@ import Prometheus
 import ServiceLifecycle
 import UnixSignals
 import Synchronization
+import ZeroMQ
 
-/// A Laterbase node: the store, its single writer, and the HTTP API, run as one service group.
+/// A Laterbase node: the store, its single writer, the HTTP API, the ZeroMQ ingest and publish
+/// sockets and replication with its peers, run as one service group.
 ///
 /// ```swift
 /// let server = try LaterbaseServer(roots: [.typed(Shipments.self), .jsonMerge("notes")])
@@ -20,6 +23,13 @@ public final class LaterbaseServer: Sendable {
     public let configuration: ServerConfiguration
     /// The Prometheus registry behind `/metrics`.
     public let registry: PrometheusCollectorRegistry
+    /// The PUB socket deltas leave on, if configured.
+    public let publisher: Publisher?
+    /// The PULL socket edge devices and peers push to, if configured.
+    public let ingest: Ingest?
+    /// Sync with the configured peers, if any.
+    public let replication: Replication?
+    private let context: ZMQContext
     private let logger: Logger
     private let metrics: StoreMetrics
     private let boundPort = Mutex<Int?>(nil)
@@ -41,11 +51,33 @@ public final class LaterbaseServer: Sendable {
         ]
         factory.defaultValueHistogramBuckets = [1, 2, 5, 10, 50, 100, 500, 1000, 5000, 10_000, 20_000]
         self.registry = registry
-        self.metrics = StoreMetrics(factory: factory)
+        let metrics = StoreMetrics(factory: factory)
+        self.metrics = metrics
         var storeOptions = configuration.store
         storeOptions.maxBatchEvents = min(storeOptions.maxBatchEvents, configuration.writer.maxTransactionEvents)
         store = try EventStore(directory: configuration.dataDirectory, roots: roots, replicaID: configuration.replicaID, options: storeOptions, logger: logger)
-        writer = Writer(store: store, options: configuration.writer, metrics: metrics, logger: logger, onCommit: configuration.onCommit ?? { _ in })
+        let syncMetrics = SyncMetrics(factory: factory)
+        let context = try ZMQContext()
+        self.context = context
+        let publisher = try configuration.publish.map { endpoint throws(ZMQError) in
+            try Publisher(context: context, endpoint: endpoint, options: configuration.publishOptions, metrics: syncMetrics)
+        }
+        self.publisher = publisher
+        let hook = configuration.onCommit
+        let writer = Writer(store: store, options: configuration.writer, metrics: metrics, logger: logger) { changes in
+            publisher?.publish(changes)
+            hook?(changes)
+        }
+        self.writer = writer
+        let storeMetrics = metrics
+        ingest = try configuration.ingest.map { endpoint throws(ZMQError) in
+            try Ingest(
+                context: context, endpoint: endpoint, writer: writer, publisher: publisher, metrics: syncMetrics, storeMetrics: storeMetrics,
+                options: configuration.ingestOptions, logger: logger)
+        }
+        replication = configuration.peers.isEmpty ? nil : Replication(
+            peers: configuration.peers, writer: writer, context: context, dataDirectory: configuration.dataDirectory, metrics: syncMetrics,
+            logger: logger)
     }
 
     /// The router with every endpoint of the contract.
@@ -55,7 +87,9 @@ public final class LaterbaseServer: Sendable {
         router.middlewares.add(ErrorMiddleware(metrics: metrics))
         EventRoutes(store: store, writer: writer, metrics: metrics, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
         AggregateRoutes(store: store, metrics: metrics).register(on: router)
-        OperationsRoutes(store: store, writer: writer, registry: registry).register(on: router)
+        OperationsRoutes(
+            store: store, writer: writer, registry: registry, ingest: ingest?.endpoint, publish: publisher?.endpoint, replication: replication
+        ).register(on: router)
         configuration.routes?(router)
         return router
     }
@@ -66,7 +100,7 @@ public final class LaterbaseServer: Sendable {
         let app = Application(
             router: makeRouter(),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "laterbase"),
-            services: [WriterService(writer: writer)],
+            services: [WriterService(writer: writer), SyncService(ingest: ingest, replication: replication)],
             onServerRunning: { [self] channel in
                 let port = channel.localAddress?.port
                 self.boundPort.withLock { $0 = port }
@@ -76,6 +110,12 @@ public final class LaterbaseServer: Sendable {
         )
         let serviceGroup = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: gracefulShutdownSignals, logger: logger))
         group.withLock { $0 = serviceGroup }
+        defer {
+            // Every socket's owner has closed it by now (the services stopped), so this cannot hang.
+            publisher?.close()
+            context.shutdown()
+            context.terminate()
+        }
         try await serviceGroup.run()
         logger.info("laterbase stopped")
     }

@@ -1,5 +1,6 @@
 import Hummingbird
 import LaterbaseCore
+import LaterbaseSync
 import Logging
 
 /// How a Laterbase node is set up: where it keeps data, where it listens, and its limits.
@@ -18,6 +19,17 @@ public struct ServerConfiguration: Sendable {
     public var store = EventStore.Options()
     /// Group-commit settings.
     public var writer = Writer.Options()
+    /// ZeroMQ PULL endpoint the node binds for ingest (`tcp://HOST:*` picks a free port); nil for none.
+    public var ingest: String? = "tcp://127.0.0.1:5555"
+    /// ZeroMQ PUB endpoint the node binds for deltas; nil for none.
+    public var publish: String? = "tcp://127.0.0.1:5556"
+    /// Peers to sync with, by HTTP URL (`http://host:port`); their ZeroMQ endpoints come from
+    /// their `GET /node`. Naming a peer on one side is enough for sync both ways.
+    public var peers: [String] = []
+    /// Ingest socket limits.
+    public var ingestOptions = Ingest.Options()
+    /// Publish socket limits (the high-water mark).
+    public var publishOptions = Publisher.Options()
     /// Called on the writer thread after each commit, in commit order, with the events it added
     /// per root and the root's head: the seam for publishing deltas. Must not block.
     public var onCommit: (@Sendable (CommittedChanges) -> Void)? = nil

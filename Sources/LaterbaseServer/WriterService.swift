@@ -1,4 +1,6 @@
+import Foundation
 import LaterbaseCore
+import LaterbaseSync
 import ServiceLifecycle
 
 /// Runs the single writer as a Service. It is listed before the HTTP server, so on graceful
@@ -10,5 +12,27 @@ struct WriterService: Service {
         writer.start()
         try? await gracefulShutdown()
         await writer.shutdown()
+    }
+}
+
+/// Runs the ZeroMQ ingest thread and the peer links. Listed after the writer and before HTTP, so
+/// on shutdown it stops after HTTP and before the writer drains: everything ingest queued is
+/// written.
+struct SyncService: Service {
+    let ingest: Ingest?
+    let replication: Replication?
+
+    func run() async throws {
+        ingest?.start()
+        replication?.start()
+        try? await gracefulShutdown()
+        // Both stop calls block until their threads are done; keep them off the cooperative pool.
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            Thread.detachNewThread {
+                ingest?.stop()
+                replication?.stop()
+                c.resume()
+            }
+        }
     }
 }

@@ -10,6 +10,9 @@ struct Serve: AsyncParsableCommand {
         discussion: """
             SIGTERM or SIGINT stops taking writes, writes everything queued, and exits 0: nothing \
             acknowledged is lost.
+
+            An edge device runs the same command with --peer naming its upstream node: it records \
+            locally while the upstream is unreachable and syncs both ways when it is back.
             """
     )
 
@@ -18,6 +21,17 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "HTTP address to listen on, HOST:PORT.")
     var http: String = "127.0.0.1:8080"
+
+    @Option(help: "ZeroMQ PULL endpoint to bind for ingest (tcp://HOST:PORT, PORT may be *), or none.")
+    var ingest: String = "tcp://127.0.0.1:5555"
+
+    @Option(help: "ZeroMQ PUB endpoint to bind for deltas, or none.")
+    var publish: String = "tcp://127.0.0.1:5556"
+
+    @Option(name: .customLong("peer"), help: ArgumentHelp(
+        "A peer's HTTP URL, e.g. http://10.0.0.2:8080. Repeatable.",
+        discussion: "Its ZeroMQ endpoints are read from its GET /node. Naming it here is enough for sync both ways: this node subscribes to its deltas, catches up through its feed, and pushes what it lacks to its ingest."))
+    var peers: [String] = []
 
     @Option(name: .customLong("replica-id"), help: "This node's origin. Default: generated once and kept in the data folder.")
     var replicaID: String?
@@ -48,6 +62,12 @@ struct Serve: AsyncParsableCommand {
         }
         if let replicaID, !Names.isValidOrigin(replicaID) { throw ValidationError("'\(replicaID)' is not a valid replica id") }
         guard maxSkew > 0 else { throw ValidationError("--max-skew must be positive") }
+        for endpoint in [ingest, publish] where endpoint != "none" && !endpoint.hasPrefix("tcp://") && !endpoint.hasPrefix("ipc://") {
+            throw ValidationError("'\(endpoint)' is not a ZeroMQ endpoint (tcp://HOST:PORT, ipc://PATH or none)")
+        }
+        for peer in peers where !(peer.hasPrefix("http://") || peer.hasPrefix("https://")) {
+            throw ValidationError("--peer takes an HTTP URL, e.g. http://10.0.0.2:8080; '\(peer)' is not one")
+        }
         guard (0...1000).contains(commitDelay) else { throw ValidationError("--commit-delay-ms must be from 0 to 1000") }
     }
 
@@ -60,6 +80,9 @@ struct Serve: AsyncParsableCommand {
         configuration.host = host
         configuration.port = port
         configuration.replicaID = replicaID
+        configuration.ingest = ingest == "none" ? nil : ingest
+        configuration.publish = publish == "none" ? nil : publish
+        configuration.peers = peers
         configuration.store.maxSkewMilliseconds = Int64(maxSkew * 1000)
         configuration.store.mapSize = mapSizeGiB << 30
         configuration.writer.queueCapacity = queueCapacity

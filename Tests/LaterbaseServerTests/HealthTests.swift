@@ -12,6 +12,8 @@ import Testing
     /// served on loopback without the writer service.
     @Test func healthIs503WithoutAWriter() async throws {
         var configuration = ServerConfiguration()
+        configuration.ingest = "tcp://127.0.0.1:*"
+        configuration.publish = "tcp://127.0.0.1:*"
         configuration.dataDirectory = temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: configuration.dataDirectory) }
         var logger = Logger(label: "test")

@@ -129,6 +129,24 @@ public final class EventStore: Sendable {
     }
 }
 
+extension EventStore {
+    /// Reads a batch as POST /e/{root} and a ZeroMQ ingest message carry it (one event object or
+    /// an array of them) and checks it: the one path every way in shares.
+    /// - Throws: `unknown_root`, `bad_request` (not JSON, wrong shapes, bad names), `too_large`,
+    ///   `invalid_event`.
+    public func prepare(root rootName: String, body: UnsafeRawBufferPointer) throws(LaterbaseError) -> PreparedBatch {
+        try checkRoot(rootName)
+        let json: JSON
+        do { json = try JSONParser.parse(body) } catch { throw LaterbaseError(.badRequest, "the body is not JSON: \(error.description)") }
+        return try prepare(root: rootName, events: try EventInput.batch(from: json, maxEvents: options.maxBatchEvents))
+    }
+
+    /// ``prepare(root:body:)`` over an array of bytes.
+    public func prepare(root rootName: String, body: [UInt8]) throws(LaterbaseError) -> PreparedBatch {
+        try body.withUnsafeBytes { b in Result { () throws(LaterbaseError) in try prepare(root: rootName, body: b) } }.get()
+    }
+}
+
 /// A batch checked against its schema, ready for the writer.
 public struct PreparedBatch: Sendable {
     public let root: String

@@ -1,13 +1,15 @@
 import Foundation
 
-/// The bounded queue every producer feeds (HTTP today; ZeroMQ ingest and replication next).
-/// When it holds `capacity` events, new batches are refused with `overloaded` rather than held
-/// in memory.
+/// The bounded queue every producer feeds: HTTP, the ZeroMQ ingest and replication.
+/// When it holds `capacity` events, a new batch is refused with `overloaded` (HTTP) or its
+/// producer waits for room (the ZeroMQ ingest, which then stops reading its socket): either way
+/// memory stays bounded.
 final class WriteQueue: @unchecked Sendable {
     struct Item {
         let batch: PreparedBatch
         let enqueued: ContinuousClock.Instant
-        let continuation: CheckedContinuation<Result<WriteOutcome, LaterbaseError>, Never>
+        /// Called on the writer thread once the batch is committed or refused.
+        let complete: @Sendable (Result<WriteOutcome, LaterbaseError>) -> Void
     }
 
     private let condition = NSCondition()
@@ -19,11 +21,13 @@ final class WriteQueue: @unchecked Sendable {
     init(capacity: Int) { self.capacity = capacity }
 
     /// Adds a batch, or says why not.
-    func enqueue(_ item: Item) -> LaterbaseError? {
+    /// - Parameter waitForRoom: wait while the queue is full instead of refusing with `overloaded`.
+    func enqueue(_ item: Item, waitForRoom: Bool = false) -> LaterbaseError? {
         condition.lock()
         defer { condition.unlock() }
-        if closed { return LaterbaseError(.unavailable, "the store is shutting down") }
         let n = item.batch.events.count
+        while waitForRoom && !closed && queuedEvents > 0 && queuedEvents + n > capacity { condition.wait() }
+        if closed { return LaterbaseError(.unavailable, "the store is shutting down") }
         if queuedEvents > 0 && queuedEvents + n > capacity {
             return LaterbaseError(.overloaded, "the write queue is full (\(capacity) events); retry shortly")
         }
@@ -53,6 +57,7 @@ final class WriteQueue: @unchecked Sendable {
         let batch = Array(items.prefix(count))
         items.removeFirst(count)
         queuedEvents -= taken
+        condition.broadcast()  // producers waiting for room
         return batch
     }
 

@@ -23,14 +23,7 @@ struct EventRoutes {
         } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
             throw LaterbaseError(.tooLarge, "the body is over the limit of \(maxBodyBytes) bytes")
         }
-        let json: JSON
-        do {
-            json = try body.withUnsafeReadableBytes { (b) throws(JSONSyntaxError) in try JSONParser.parse(b) }
-        } catch {
-            throw LaterbaseError(.badRequest, "the body is not JSON: \(error.description)")
-        }
-        let events = try EventInput.batch(from: json, maxEvents: store.options.maxBatchEvents)
-        let prepared = try store.prepare(root: rootName, events: events)
+        let prepared = try body.withUnsafeReadableBytes { (b) throws(LaterbaseError) in try store.prepare(root: rootName, body: b) }
         let outcome = try await writer.write(prepared)
         let response = JSON.object([
             ("events", .array(outcome.events.map(\.acknowledgment))),

@@ -1,5 +1,6 @@
 import Hummingbird
 import LaterbaseCore
+import LaterbaseSync
 import Prometheus
 
 /// GET /healthz, /metrics and /node.
@@ -7,6 +8,9 @@ struct OperationsRoutes {
     let store: EventStore
     let writer: Writer
     let registry: PrometheusCollectorRegistry
+    let ingest: String?
+    let publish: String?
+    let replication: Replication?
 
     func register<Context: RequestContext>(on router: Router<Context>) {
         router.get("/healthz") { _, _ -> Response in
@@ -22,10 +26,21 @@ struct OperationsRoutes {
             let body = JSON.object([
                 ("replica", .string(store.replicaID)),
                 ("roots", .array(store.rootNames.map { .string($0) })),
-                ("ingest", .null),
-                ("publish", .null),
+                ("ingest", ingest.map { .string($0) } ?? .null),
+                ("publish", publish.map { .string($0) } ?? .null),
+                ("peers", .array((replication?.peers ?? []).map(\.json))),
             ])
             return .json(body.bytes)
         }
+    }
+}
+
+extension PeerStatus {
+    /// How `/node` shows a peer link: `{"url", "replica", "reachable", "heads": {root: vv}}`.
+    var json: JSON {
+        .object([
+            ("url", .string(url)), ("replica", replica.map { .string($0) } ?? .null), ("reachable", .bool(reachable)),
+            ("heads", .object(peerHeads.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value.description)) })),
+        ])
     }
 }

@@ -16,6 +16,8 @@ func withServer<R: Sendable>(
     replica: String = "hq-1", configure: (inout ServerConfiguration) -> Void = { _ in }, _ body: @Sendable (HTTP, LaterbaseServer) async throws -> R
 ) async throws -> R {
     var configuration = ServerConfiguration()
+    configuration.ingest = "tcp://127.0.0.1:*"
+    configuration.publish = "tcp://127.0.0.1:*"
     configuration.dataDirectory = temporaryFolder()
     configuration.port = 0
     configuration.replicaID = replica

@@ -17,12 +17,14 @@ final class ServerProcess: @unchecked Sendable {
     }
 
     /// Starts `laterbase serve` on a free port and waits until it listens.
-    init(data: String, replica: String? = "hq-1", arguments: [String] = []) throws {
+    init(data: String, replica: String? = "hq-1", http: String = "127.0.0.1:0", arguments: [String] = []) throws {
         self.data = data
         log = data + ".log-\(UUID().uuidString)"
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = ["serve", "--data", data, "--http", "127.0.0.1:0", "--root", "notes"] + (replica.map { ["--replica-id", $0] } ?? []) + arguments
+        process.arguments = [
+            "serve", "--data", data, "--http", http, "--root", "notes", "--ingest", "tcp://127.0.0.1:*", "--publish", "tcp://127.0.0.1:*",
+        ] + (replica.map { ["--replica-id", $0] } ?? []) + arguments
         let handle = FileHandle(forWritingAtPath: log)!
         process.standardOutput = handle
         process.standardError = handle

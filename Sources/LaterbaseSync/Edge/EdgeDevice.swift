@@ -1,0 +1,99 @@
+import Foundation
+import LaterbaseCore
+import Logging
+import Metrics
+import ZeroMQ
+
+/// Laterbase on a device in a truck cab or a warehouse: a local store that takes writes whether
+/// or not the upstream node is reachable, and syncs both ways with it whenever it is.
+///
+/// ```swift
+/// let device = try EdgeDevice(directory: "/var/lib/scanner", roots: Demo.roots,
+///                             upstream: "http://hq.example:8080", replicaID: "truck-7")
+/// device.start()
+/// try await device.record(root: "shipments", [EventInput(id: nil, aggregate: "SHP-1", type: "shipment.departed",
+///                                                       data: .object([("from", .string("AKL"))]))])
+/// let synced = await device.sync(timeout: .seconds(30))   // true once upstream holds it all
+/// let shipment = try device.aggregate(root: "shipments", id: "SHP-1")
+/// await device.stop()
+/// ```
+///
+/// The device names the upstream; the upstream needs no word of the device. Events recorded here
+/// get this device's dots and hlc, so back-dated and offline events fold where they happened on
+/// every replica. The acknowledgment is the upstream's `head`: ``sync(timeout:)`` returns true once
+/// it covers everything recorded here.
+public final class EdgeDevice: Sendable {
+    public let store: EventStore
+    public let writer: Writer
+    private let replication: Replication
+    private let context: ZMQContext
+
+    /// Opens (creating if needed) the device's store.
+    /// - Parameters:
+    ///   - upstream: the HTTP URL of the node to sync with.
+    ///   - replicaID: this device's origin; by default the one kept in its store, or a new one.
+    public init(
+        directory: String, roots: [RootDefinition], upstream: String, replicaID: String? = nil,
+        storeOptions: EventStore.Options = EventStore.Options(), logger: Logger = Logger(label: "laterbase.device")
+    ) throws {
+        store = try EventStore(directory: directory, roots: roots, replicaID: replicaID, options: storeOptions, logger: logger)
+        writer = Writer(store: store, logger: logger)
+        context = try ZMQContext()
+        replication = Replication(
+            peers: [upstream], writer: writer, context: context, dataDirectory: directory, metrics: SyncMetrics(factory: NOOPMetricsHandler.instance),
+            logger: logger)
+    }
+
+    /// Starts the writer and the sync thread.
+    public func start() {
+        writer.start()
+        replication.start()
+    }
+
+    /// Records events locally: durable on the device when this returns, sent upstream when it can be.
+    public func record(root: String, _ events: [EventInput]) async throws(LaterbaseError) -> WriteOutcome {
+        try await writer.write(store.prepare(root: root, events: events))
+    }
+
+    /// The aggregate as this device knows it (the contract's JSON), or nil when it has no events.
+    public func aggregate(root: String, id: String, asOf: Int64? = nil) throws(LaterbaseError) -> JSON? {
+        guard let bytes = try store.aggregate(root: root, id: id, asOf: asOf) else { return nil }
+        return try? JSONParser.parse(bytes)
+    }
+
+    /// Whether the upstream was reachable at the last probe, and what it has acknowledged.
+    public var upstream: PeerStatus { replication.peers[0] }
+
+    /// Waits until the upstream holds every event this device holds and this device holds every
+    /// event the upstream held at a probe made after the call.
+    /// - Returns: false if that did not happen within `timeout` (the upstream is unreachable, say).
+    public func sync(timeout: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        let startProbes = upstream.probes
+        replication.probeNow()
+        while ContinuousClock.now < deadline {
+            let status = upstream
+            if status.reachable, status.probes > startProbes, status.catchingUp.isEmpty, isInSync(status) { return true }
+            if status.probes > startProbes + 1 { replication.probeNow() }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return false
+    }
+
+    private func isInSync(_ status: PeerStatus) -> Bool {
+        for root in store.rootNames {
+            guard let ours = try? store.head(of: root) else { return false }
+            let theirs = status.peerHeads[root] ?? VersionVector()
+            if ours != theirs { return false }
+        }
+        return true
+    }
+
+    /// Stops syncing, writes what is queued, and closes the ZeroMQ context.
+    public func stop() async {
+        replication.stop()
+        await writer.shutdown()
+        context.shutdown()
+        context.terminate()
+    }
+}

@@ -1,0 +1,62 @@
+import LaterbaseCore
+
+/// A published delta: `{"events": [recorded events of one commit, in hlc order], "head": "<vv>"}`,
+/// sent as the message `[root, body]` on the publish socket.
+public struct Delta: Sendable {
+    public var events: [EventInput]
+    /// The publisher's head for the root right after the commit.
+    public var head: VersionVector
+
+    /// The body of a delta, written straight from the committed events.
+    public static func encode(events: [RecordedEvent], head: VersionVector) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(32 + events.count * 200)
+        out.append(contentsOf: #"{"events":["#.utf8)
+        for (i, e) in events.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            e.appendJSON(to: &out)
+        }
+        out.append(contentsOf: #"],"head":""#.utf8)
+        out.append(contentsOf: head.description.utf8)
+        out.append(contentsOf: #""}"#.utf8)
+        return out
+    }
+
+    /// Reads a delta body (or a feed page, which has the same `events` and `head`).
+    /// - Throws: `bad_request` when it is not a delta.
+    public init(parsing body: [UInt8]) throws(LaterbaseError) {
+        let json: JSON
+        do { json = try JSONParser.parse(body) } catch { throw LaterbaseError(.badRequest, "not JSON: \(error.description)") }
+        guard case .array(let items)? = json["events"], let headText = json["head"]?.stringValue,
+              let head = try? VersionVector(parsing: headText)
+        else { throw LaterbaseError(.badRequest, "not a delta: it needs events and head") }
+        self.events = items.isEmpty ? [] : try EventInput.batch(from: .array(items), maxEvents: Int.max)
+        self.head = head
+    }
+}
+
+/// What the publish socket announces under `_rejected` when an ingest message is refused:
+/// `{"root", "error", "message", "ids": [...]}`.
+public enum Rejection {
+    /// The topic frame.
+    public static let topic = "_rejected"
+
+    public static func encode(root: String, error: LaterbaseError, ids: [String]) -> [UInt8] {
+        JSON.object([
+            ("root", .string(root)), ("error", .string(error.code.rawValue)), ("message", .string(error.message)),
+            ("details", .array(error.details)), ("ids", .array(ids.map { .string($0) })),
+        ]).bytes
+    }
+
+    /// The ids a refused body names, as far as it can be read: every `id` string of its events.
+    public static func ids(in body: [UInt8]) -> [String] {
+        guard let json = try? JSONParser.parse(body) else { return [] }
+        let items: [JSON]
+        switch json {
+        case .array(let a): items = a
+        case .object: items = [json]
+        default: return []
+        }
+        return items.compactMap { $0["id"]?.stringValue }
+    }
+}

@@ -1,0 +1,127 @@
+import Foundation
+import LaterbaseCore
+import Logging
+import Synchronization
+import ZeroMQ
+
+/// The ZeroMQ ingest: a PULL socket the node binds, read on its own thread. Each `[root, body]`
+/// message is one atomic batch, checked exactly as POST /e/{root} checks it, and fed to the same
+/// write queue. There is no reply: senders learn what is durable from `head`.
+///
+/// Backpressure: when the write queue is full, the thread waits for room before reading the next
+/// message, so the socket's receive queue (``Options/receiveHighWaterMark``) and then the senders'
+/// PUSH queues fill and their sends block. Nothing is dropped; memory stays bounded.
+///
+/// A refused message stores nothing, is counted in `laterbase_ingest_refused_total{reason}` (and
+/// `laterbase_errors_total{code}`), and is announced on the publish socket under `_rejected`.
+public final class Ingest: Sendable {
+    public struct Options: Sendable {
+        /// Messages held in the socket's receive queue per sender before the sender is held back.
+        public var receiveHighWaterMark: Int32 = 1000
+        /// How long the thread waits in `zmq_poll` before looking at the stop flag.
+        public var pollInterval: Duration = .milliseconds(50)
+        public init() {}
+    }
+
+    /// The endpoint senders connect to (with the port chosen, when `*` was asked for).
+    public let endpoint: String
+    private let socket: ZMQSocket
+    private let store: EventStore
+    private let writer: Writer
+    private let publisher: Publisher?
+    private let metrics: SyncMetrics
+    private let storeMetrics: StoreMetrics
+    private let options: Options
+    private let logger: Logger
+    private let stopping = Atomic<Bool>(false)
+    private let stopped = Completion<Void>()
+
+    /// Binds the PULL socket; reading starts with ``start()``.
+    public init(
+        context: ZMQContext, endpoint: String, writer: Writer, publisher: Publisher?, metrics: SyncMetrics,
+        storeMetrics: StoreMetrics, options: Options = Options(), logger: Logger
+    ) throws(ZMQError) {
+        let s = try context.socket(.pull)
+        try s.setReceiveHighWaterMark(options.receiveHighWaterMark)
+        try s.bind(endpoint)
+        self.endpoint = s.lastEndpoint ?? endpoint
+        self.socket = s
+        self.writer = writer
+        self.store = writer.store
+        self.publisher = publisher
+        self.metrics = metrics
+        self.storeMetrics = storeMetrics
+        self.options = options
+        self.logger = logger
+    }
+
+    /// Starts the reading thread.
+    public func start() {
+        let thread = Thread { [self] in
+            run()
+            socket.close()
+            stopped.fulfil(())
+        }
+        thread.name = "laterbase-ingest"
+        thread.start()
+        logger.info("ingest listening", metadata: ["endpoint": "\(endpoint)"])
+    }
+
+    /// Stops reading and closes the socket; messages not yet read were never acknowledged.
+    public func stop() {
+        stopping.store(true, ordering: .relaxed)
+        stopped.wait()
+    }
+
+    private func run() {
+        while !stopping.load(ordering: .relaxed) {
+            do {
+                guard try zmqPoll([socket], timeout: options.pollInterval)[0] else { continue }
+                // Drain what is waiting, then look at the stop flag again.
+                var read = 0
+                while read < 1000, !stopping.load(ordering: .relaxed), let frames = try socket.receive(wait: false) {
+                    handle(frames)
+                    read += 1
+                }
+            } catch let error where error.isTermination {
+                return
+            } catch {
+                logger.error("ingest socket failed", metadata: ["error": "\(error)"])
+                return
+            }
+        }
+    }
+
+    private func handle(_ frames: [[UInt8]]) {
+        metrics.ingestMessages.increment()
+        guard frames.count == 2 else {
+            let root = frames.first.map { String(decoding: $0, as: UTF8.self) } ?? ""
+            refuse(root: root, LaterbaseError(.badRequest, "a message has two frames, [root, body]; this one has \(frames.count)"), body: frames.count > 1 ? frames[1] : [])
+            return
+        }
+        let root = String(decoding: frames[0], as: UTF8.self)
+        let body = frames[1]
+        let batch: PreparedBatch
+        do {
+            batch = try store.prepare(root: root, body: body)
+        } catch {
+            refuse(root: root, error, body: body)
+            return
+        }
+        if writer.queuedEvents + batch.events.count > writer.queueCapacity { metrics.ingestWaits.increment() }
+        let count = batch.events.count
+        writer.submit(batch, waitForRoom: true) { [self] result in
+            switch result {
+            case .success: metrics.ingestEvents.increment(by: count)
+            case .failure(let error): refuse(root: root, error, body: body)
+            }
+        }
+    }
+
+    private func refuse(root: String, _ error: LaterbaseError, body: [UInt8]) {
+        metrics.refused(error.code)
+        storeMetrics.error(error.code)
+        logger.debug("ingest message refused", metadata: ["root": "\(root)", "error": "\(error)"])
+        publisher?.announce(rejectionOf: root, error, ids: Rejection.ids(in: body))
+    }
+}

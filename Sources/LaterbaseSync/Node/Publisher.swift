@@ -1,0 +1,69 @@
+import LaterbaseCore
+import Logging
+import Synchronization
+import ZeroMQ
+
+/// The node's PUB socket: after each commit, one `[root, delta]` message per root the commit
+/// changed, in commit order; and `[_rejected, …]` for refused ingest messages.
+///
+/// Deltas are sent from the writer thread (``publish(_:)`` is the writer's `onCommit`), so they
+/// leave in commit order. Rejections come from the ingest thread; a lock hands the socket over
+/// (ZeroMQ allows a socket to move between threads across a full memory barrier).
+///
+/// High-water mark: ``Options/highWaterMark`` messages per subscriber (default 10,000, i.e. at
+/// least 10,000 commits of backlog). Beyond it ZeroMQ drops messages for that subscriber rather
+/// than hold up the writer. A subscriber notices the loss because the next delta is not
+/// contiguous with its vv, and catches up through the changes feed.
+public final class Publisher: Sendable {
+    public struct Options: Sendable {
+        /// Messages queued per subscriber before ZeroMQ drops (never blocks the writer).
+        public var highWaterMark: Int32 = 10_000
+        public init() {}
+    }
+
+    private let socket: Mutex<ZMQSocket?>
+    /// The endpoint subscribers connect to (with the port chosen, when `*` was asked for).
+    public let endpoint: String
+    private let metrics: SyncMetrics
+
+    /// Binds the PUB socket.
+    public init(context: ZMQContext, endpoint: String, options: Options = Options(), metrics: SyncMetrics) throws(ZMQError) {
+        let s = try context.socket(.pub)
+        try s.setSendHighWaterMark(options.highWaterMark)
+        try s.bind(endpoint)
+        self.endpoint = s.lastEndpoint ?? endpoint
+        self.socket = Mutex(s)
+        self.metrics = metrics
+    }
+
+    /// Publishes a commit's changes: one message per root. Called on the writer thread.
+    public func publish(_ changes: CommittedChanges) {
+        socket.withLock { s in
+            guard let s else { return }
+            for change in changes.roots where !change.events.isEmpty {
+                let body = Delta.encode(events: change.events, head: change.head)
+                if (try? s.send([Array(change.root.utf8), body], wait: false)) != nil {
+                    metrics.deltasPublished.increment()
+                    metrics.eventsPublished.increment(by: change.events.count)
+                }
+            }
+        }
+    }
+
+    /// Announces a refused ingest message under `_rejected`.
+    public func announce(rejectionOf root: String, _ error: LaterbaseError, ids: [String]) {
+        let body = Rejection.encode(root: root, error: error, ids: ids)
+        socket.withLock { s in
+            _ = try? s?.send([Array(Rejection.topic.utf8), body], wait: false)
+        }
+        metrics.rejectionsPublished.increment()
+    }
+
+    /// Closes the socket; later publishes do nothing.
+    public func close() {
+        socket.withLock { s in
+            s?.close()
+            s = nil
+        }
+    }
+}

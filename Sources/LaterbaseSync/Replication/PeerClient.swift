@@ -1,0 +1,85 @@
+import AsyncHTTPClient
+import Foundation
+import LaterbaseCore
+import NIOCore
+
+/// What `GET /node` says about a peer: how a node given only an HTTP URL finds the rest.
+public struct NodeInfo: Sendable, Equatable {
+    public var replica: String
+    public var roots: [String]
+    /// The peer's ZeroMQ ingest (PULL) endpoint, if it has one.
+    public var ingest: String?
+    /// The peer's ZeroMQ publish (PUB) endpoint, if it has one.
+    public var publish: String?
+}
+
+/// One page of a peer's changes feed.
+struct FeedResponse {
+    var events: [EventInput]
+    var vv: VersionVector
+    var head: VersionVector
+    var more: Bool
+}
+
+/// The HTTP half of talking to a peer: discovery through `/node` and the changes feed. Calls
+/// block the calling thread (a peer link's own thread), each with a deadline.
+final class PeerClient: Sendable {
+    let url: String
+    private let host: String
+    private let http: HTTPClient
+
+    init(url: String, http: HTTPClient) {
+        var u = url
+        while u.hasSuffix("/") { u.removeLast() }
+        self.url = u
+        self.host = URLComponents(string: u)?.host ?? "127.0.0.1"
+        self.http = http
+    }
+
+    /// `GET /node`. Endpoints bound to every interface (`0.0.0.0`, `*`, `[::]`) are rewritten to
+    /// the host of the peer's URL, the address we already know reaches it.
+    func node(timeout: Duration) throws -> NodeInfo {
+        let json = try getJSON("/node", timeout: timeout)
+        guard let replica = json["replica"]?.stringValue, case .array(let roots)? = json["roots"] else {
+            throw LaterbaseError(.badRequest, "\(url)/node did not describe a Laterbase node")
+        }
+        return NodeInfo(
+            replica: replica, roots: roots.compactMap(\.stringValue),
+            ingest: json["ingest"]?.stringValue.map(reachable), publish: json["publish"]?.stringValue.map(reachable))
+    }
+
+    /// `GET /e/{root}?vv=…&limit=…`.
+    func feed(root: String, after vv: VersionVector, limit: Int, timeout: Duration) throws -> FeedResponse {
+        let query = "vv=\(vv.description.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(["&", "+", "="])) ?? "")&limit=\(limit)"
+        let bytes = try get("/e/\(root)?\(query)", timeout: timeout)
+        let delta = try Delta(parsing: bytes)
+        let json = try JSONParser.parse(bytes)
+        guard let vvText = json["vv"]?.stringValue, let after = try? VersionVector(parsing: vvText), case .bool(let more)? = json["more"] else {
+            throw LaterbaseError(.badRequest, "\(url)/e/\(root) did not return a feed page")
+        }
+        return FeedResponse(events: delta.events, vv: after, head: delta.head, more: more)
+    }
+
+    private func getJSON(_ path: String, timeout: Duration) throws -> JSON {
+        try JSONParser.parse(get(path, timeout: timeout))
+    }
+
+    private func get(_ path: String, timeout: Duration) throws -> [UInt8] {
+        let (s, a) = timeout.components
+        let deadline = NIODeadline.now() + .nanoseconds(s * 1_000_000_000 + a / 1_000_000_000)
+        let response = try http.get(url: url + path, deadline: deadline).wait()
+        let bytes = response.body.map { Array($0.readableBytesView) } ?? []
+        guard response.status.code == 200 else {
+            throw LaterbaseError(.unavailable, "GET \(url)\(path): HTTP \(response.status.code) \(String(decoding: bytes.prefix(200), as: UTF8.self))")
+        }
+        return bytes
+    }
+
+    private func reachable(_ endpoint: String) -> String {
+        for wildcard in ["://0.0.0.0:", "://*:", "://[::]:"] where endpoint.contains(wildcard) {
+            let h = host.contains(":") ? "[\(host)]" : host
+            return endpoint.replacingOccurrences(of: wildcard, with: "://\(h):")
+        }
+        return endpoint
+    }
+}

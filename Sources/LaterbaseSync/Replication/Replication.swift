@@ -1,0 +1,42 @@
+import AsyncHTTPClient
+import LaterbaseCore
+import Logging
+import ZeroMQ
+
+/// Sync with every peer this node names, one ``PeerLink`` (and thread) per peer.
+public final class Replication: Sendable {
+    private let links: [PeerLink]
+    private let http: HTTPClient
+
+    /// - Parameters:
+    ///   - peers: the peers' HTTP URLs, e.g. `http://10.0.0.2:8080`; everything else is discovered
+    ///     from their `GET /node`.
+    ///   - dataDirectory: where each peer's acknowledged head is kept (`peers/<replica>.json`).
+    public init(peers: [String], writer: Writer, context: ZMQContext, dataDirectory: String, metrics: SyncMetrics, logger: Logger) {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout = .init(connect: .seconds(2), read: .seconds(10))
+        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        self.http = http
+        links = peers.map { url in
+            let client = PeerClient(url: url, http: http)
+            return PeerLink(
+                url: url, client: client, store: writer.store, writer: writer, context: context, metrics: metrics.peer(client.url),
+                dataDirectory: dataDirectory, logger: logger)
+        }
+    }
+
+    /// Starts every link's thread.
+    public func start() { for link in links { link.start() } }
+
+    /// Stops every link (each saves what its peer acknowledged) and the HTTP client.
+    public func stop() {
+        for link in links { link.stop() }
+        try? http.syncShutdown()
+    }
+
+    /// What each link knows of its peer.
+    public var peers: [PeerStatus] { links.map(\.currentStatus) }
+
+    /// Asks every link to probe its peer now.
+    public func probeNow() { for link in links { link.requestProbe() } }
+}

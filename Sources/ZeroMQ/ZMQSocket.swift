@@ -1,0 +1,157 @@
+import CZMQ
+
+/// A ZeroMQ socket. Not thread-safe, as libzmq's are not: one thread owns it at a time, and
+/// handing it to another thread must go through a lock or a thread start (a full memory barrier).
+public final class ZMQSocket: @unchecked Sendable {
+    public enum Kind: Sendable {
+        case pub, sub, push, pull
+
+        var raw: Int32 {
+            switch self {
+            case .pub: ZMQ_PUB
+            case .sub: ZMQ_SUB
+            case .push: ZMQ_PUSH
+            case .pull: ZMQ_PULL
+            }
+        }
+    }
+
+    /// Linger every socket starts with, in ms: unsent messages are dropped this long after close,
+    /// so closing never waits on a peer that is gone.
+    public static let defaultLinger: Int32 = 100
+
+    let handle: UnsafeMutableRawPointer
+    public let kind: Kind
+    private var closed = false
+
+    init(context: ZMQContext, kind: Kind) throws(ZMQError) {
+        guard let h = zmq_socket(context.handle, kind.raw) else { throw ZMQError.last("zmq_socket") }
+        handle = h
+        self.kind = kind
+        try set(ZMQ_LINGER, Self.defaultLinger)
+    }
+
+    deinit { close() }
+
+    // MARK: options
+
+    private func set(_ option: Int32, _ value: Int32) throws(ZMQError) {
+        var v = value
+        guard zmq_setsockopt(handle, option, &v, MemoryLayout<Int32>.size) == 0 else { throw ZMQError.last("zmq_setsockopt(\(option))") }
+    }
+
+    /// How long, in ms, unsent messages are kept after ``close()`` (-1: forever; avoid).
+    public func setLinger(_ ms: Int32) throws(ZMQError) { try set(ZMQ_LINGER, ms) }
+    /// Most messages queued for sending per peer (PUB drops beyond it; PUSH blocks). 0: no limit.
+    public func setSendHighWaterMark(_ messages: Int32) throws(ZMQError) { try set(ZMQ_SNDHWM, messages) }
+    /// Most messages queued on receipt per peer before the sender is held back. 0: no limit.
+    public func setReceiveHighWaterMark(_ messages: Int32) throws(ZMQError) { try set(ZMQ_RCVHWM, messages) }
+    /// First and largest wait between reconnection attempts, in ms.
+    public func setReconnectInterval(_ ms: Int32, max: Int32) throws(ZMQError) {
+        try set(ZMQ_RECONNECT_IVL, ms)
+        try set(ZMQ_RECONNECT_IVL_MAX, max)
+    }
+    /// Queue messages only to completed connections (PUSH then blocks while no peer is up).
+    public func setImmediate(_ on: Bool) throws(ZMQError) { try set(ZMQ_IMMEDIATE, on ? 1 : 0) }
+    /// TCP keepalive probes, so a dead peer behind a silent network is noticed.
+    public func setTCPKeepalive(_ on: Bool) throws(ZMQError) { try set(ZMQ_TCP_KEEPALIVE, on ? 1 : 0) }
+
+    /// SUB: receive messages whose first frame starts with `prefix` ("" for all).
+    public func subscribe(_ prefix: String) throws(ZMQError) {
+        let bytes = Array(prefix.utf8)
+        let rc = bytes.withUnsafeBytes { zmq_setsockopt(handle, ZMQ_SUBSCRIBE, $0.baseAddress, $0.count) }
+        guard rc == 0 else { throw ZMQError.last("zmq_setsockopt(SUBSCRIBE)") }
+    }
+
+    // MARK: endpoints
+
+    /// Binds, e.g. `tcp://127.0.0.1:5555` or `tcp://127.0.0.1:*` for a free port.
+    public func bind(_ endpoint: String) throws(ZMQError) {
+        guard zmq_bind(handle, endpoint) == 0 else { throw ZMQError.last("bind \(endpoint)") }
+    }
+
+    /// Connects; ZeroMQ reconnects by itself whenever the peer goes away and comes back.
+    public func connect(_ endpoint: String) throws(ZMQError) {
+        guard zmq_connect(handle, endpoint) == 0 else { throw ZMQError.last("connect \(endpoint)") }
+    }
+
+    /// The endpoint last bound, with the port ZeroMQ chose for `*`.
+    public var lastEndpoint: String? {
+        var buffer = [CChar](repeating: 0, count: 256)
+        var size = buffer.count
+        guard zmq_getsockopt(handle, ZMQ_LAST_ENDPOINT, &buffer, &size) == 0 else { return nil }
+        return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    // MARK: messages
+
+    /// Sends a multipart message.
+    /// - Parameter wait: false to return at once when the message cannot be queued.
+    /// - Returns: false when `wait` is false and the socket would block (high-water mark, no peer).
+    @discardableResult
+    public func send<Frame: Collection<UInt8>>(_ frames: [Frame], wait: Bool = true) throws(ZMQError) -> Bool {
+        for (i, frame) in frames.enumerated() {
+            var flags: Int32 = wait ? 0 : ZMQ_DONTWAIT
+            if i < frames.count - 1 { flags |= ZMQ_SNDMORE }
+            while true {
+                let rc = frame.withContiguousStorageIfAvailable { b in zmq_send(handle, b.baseAddress, b.count, flags) }
+                    ?? Array(frame).withUnsafeBytes { zmq_send(handle, $0.baseAddress, $0.count, flags) }
+                if rc >= 0 { break }
+                let error = ZMQError.last("zmq_send")
+                if error.code == EINTR { continue }
+                // ZeroMQ queues a multipart message atomically: EAGAIN can only come on the first frame.
+                if error.code == EAGAIN && i == 0 { return false }
+                throw error
+            }
+        }
+        return true
+    }
+
+    /// Receives one whole multipart message.
+    /// - Parameter wait: false to return nil at once when nothing is waiting.
+    public func receive(wait: Bool = true) throws(ZMQError) -> [[UInt8]]? {
+        var frames: [[UInt8]] = []
+        var message = zmq_msg_t()
+        zmq_msg_init(&message)
+        defer { zmq_msg_close(&message) }
+        while true {
+            let rc = zmq_msg_recv(&message, handle, (wait || !frames.isEmpty) ? 0 : ZMQ_DONTWAIT)
+            if rc < 0 {
+                let error = ZMQError.last("zmq_msg_recv")
+                if error.code == EINTR { continue }
+                if error.code == EAGAIN && frames.isEmpty { return nil }
+                throw error
+            }
+            let size = zmq_msg_size(&message)
+            if size == 0 {
+                frames.append([])
+            } else {
+                let data = zmq_msg_data(&message)!
+                frames.append(Array(UnsafeRawBufferPointer(start: data, count: size)))
+            }
+            if zmq_msg_more(&message) == 0 { return frames }
+        }
+    }
+
+    /// Closes the socket (from its owning thread). Safe to call twice.
+    public func close() {
+        guard !closed else { return }
+        closed = true
+        zmq_close(handle)
+    }
+}
+
+/// Waits up to `timeout` for any of `sockets` to have a message to read.
+/// - Returns: for each socket, whether it is readable now.
+public func zmqPoll(_ sockets: [ZMQSocket], timeout: Duration) throws(ZMQError) -> [Bool] {
+    var items = sockets.map { zmq_pollitem_t(socket: $0.handle, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0) }
+    let (s, a) = timeout.components
+    let ms = Int(s * 1000 + a / 1_000_000_000_000_000)
+    let rc = zmq_poll(&items, Int32(items.count), ms)
+    if rc < 0 {
+        let error = ZMQError.last("zmq_poll")
+        if error.code == EINTR { return Array(repeating: false, count: sockets.count) }
+        throw error
+    }
+    return items.map { $0.revents & Int16(ZMQ_POLLIN) != 0 }
+}

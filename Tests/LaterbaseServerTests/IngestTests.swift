@@ -1,0 +1,125 @@
+import Foundation
+import LaterbaseCore
+import LaterbaseServer
+import Testing
+
+@Suite("ZeroMQ ingest and publish", .serialized)
+struct IngestTests {
+    @Test("a pushed batch is stored whole and published as one delta with head, matching GET /e")
+    func pushAndPublish() async throws {
+        try await withServer { http, server in
+            let client = try ZMQClient(ingest: server.ingest!.endpoint, publish: server.publisher!.endpoint)
+            defer { client.close() }
+            try await client.awaitSubscription { _ = try await http.post("/e/notes", #"{"aggregate":"poke","type":"poked"}"#) }
+            let (body, ids) = newEvents(100)
+            try client.send(["notes", body])
+            let got = try client.receive(timeout: .seconds(10)) { $0.contains { $0.topic == "notes" && !isPoke($0.body) } }
+            let deltas = got.filter { $0.topic == "notes" && !isPoke($0.body) }
+            #expect(deltas.count == 1)
+            let delta = try #require(deltas.first).body
+            guard case .array(let published)? = delta["events"] else { Issue.record("no events in \(delta)"); return }
+            #expect(published.map { $0["id"]?.stringValue } == ids.map { Optional($0) })
+            let feed = try await http.allEvents("notes")
+            #expect(delta["head"]?.stringValue == feed.head)
+            #expect(Array(feed.events.suffix(100)) == published)
+            let hlcs = published.compactMap { $0["hlc"]?.stringValue }
+            #expect(hlcs == hlcs.sorted())
+        }
+    }
+
+    @Test("bad ZeroMQ input is refused, stores nothing, is counted and announced on _rejected")
+    func badInput() async throws {
+        try await withServer { http, server in
+            let client = try ZMQClient(ingest: server.ingest!.endpoint, publish: server.publisher!.endpoint)
+            defer { client.close() }
+            try await client.awaitSubscription { _ = try await http.post("/e/notes", #"{"aggregate":"poke","type":"poked"}"#) }
+            let good = newEvents(3)
+            _ = try await http.post("/e/notes", good.body)
+            _ = try client.receive(timeout: .milliseconds(200)) { _ in false }  // the deltas so far
+            let before = try await http.allEvents("notes")
+            let gapID = UUID().uuidString.lowercased()
+            let cases: [(frames: [String], error: String)] = [
+                (["notes"], "bad_request"),
+                (["notes", good.body, "extra"], "bad_request"),
+                (["notes", "{not json"], "bad_request"),
+                (["warehouses", newEvents(1).body], "unknown_root"),
+                (["notes", #"[{"id":"\#(gapID)","aggregate":"a","type":"t","data":{},"origin":"dev-1","seq":5,"hlc":"0001934f5a2b0000"}]"#], "gap"),
+                (["inventory", #"{"aggregate":"x","type":"stock.counted","data":{"sku":"x"}}"#], "invalid_event"),
+            ]
+            for c in cases { try client.send(c.frames) }
+            let got = try client.receive(timeout: .seconds(10)) { $0.filter { $0.topic == "_rejected" }.count >= cases.count }
+            let rejected = got.filter { $0.topic == "_rejected" }.map(\.body)
+            // Shape errors are found on the ingest thread, gaps by the writer: the order may differ.
+            #expect(rejected.compactMap { $0["error"]?.stringValue }.sorted() == cases.map(\.error).sorted())
+            #expect(rejected.first { $0["error"] == .string("unknown_root") }?["root"] == .string("warehouses"))
+            let gap = try #require(rejected.first { $0["error"] == .string("gap") })
+            #expect(gap["ids"] == .array([.string(gapID)]))
+            guard case .array(let details)? = gap["details"], let detail = details.first else { Issue.record("no details: \(gap)"); return }
+            #expect(detail["origin"] == .string("dev-1"))
+            #expect(got.allSatisfy { $0.topic == "_rejected" || isPoke($0.body) })  // nothing was published as a delta
+            let after = try await http.allEvents("notes")
+            #expect(after.head == before.head && after.events == before.events)
+            let metrics = try await http.get("/metrics").text
+            #expect(metrics.contains(#"laterbase_ingest_refused_total{reason="bad_request"} 3"#))
+            #expect(metrics.contains(#"laterbase_ingest_refused_total{reason="gap"} 1"#))
+            #expect(metrics.contains(#"laterbase_errors_total{code="unknown_root"} 1"#))
+            // The socket still works after the refusals.
+            let later = newEvents(2)
+            try client.send(["notes", later.body])
+            _ = try client.receive(timeout: .seconds(10)) { $0.contains { $0.topic == "notes" } }
+            #expect(try await http.allEvents("notes").events.count == before.events.count + 2)
+        }
+    }
+
+    @Test("a flood of PUSHes larger than the write queue loses nothing: the sender is held back, the queue stays bounded")
+    func backpressure() async throws {
+        try await withServer(configure: { $0.writer.queueCapacity = 2000; $0.ingestOptions.receiveHighWaterMark = 10 }) { http, server in
+            let client = try ZMQClient(ingest: server.ingest!.endpoint, publish: server.publisher!.endpoint)
+            defer { client.close() }
+            try client.push.setSendHighWaterMark(10)
+            let messages = 600, perMessage = 100
+            let bodies = (0..<messages).map { m in newEvents(perMessage, aggregate: { "agg-\(m)-\($0 % 3)" }).body }
+            let deepest = Deepest()
+            let sampler = Task.detached {
+                while !Task.isCancelled {
+                    deepest.note(server.writer.queuedEvents)
+                    try? await Task.sleep(for: .microseconds(200))
+                }
+            }
+            var heldBack = 0
+            for body in bodies {
+                if try !client.push.send([Array("notes".utf8), Array(body.utf8)], wait: false) {
+                    heldBack += 1
+                    try client.push.send([Array("notes".utf8), Array(body.utf8)])
+                }
+            }
+            let deadline = ContinuousClock.now + .seconds(120)
+            var head = ""
+            while ContinuousClock.now < deadline {
+                head = try await http.get("/e/notes?limit=0").json["head"]?.stringValue ?? ""
+                if head == "hq-1:\(messages * perMessage)" { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            sampler.cancel()
+            #expect(head == "hq-1:\(messages * perMessage)")
+            #expect(heldBack > 0, "the sender was never held back")
+            #expect(deepest.value <= 2000 + perMessage)
+            let metrics = try await http.get("/metrics").text
+            #expect(!metrics.contains(#"laterbase_ingest_refused_total{reason="overloaded"} 1"#))
+            #expect(try await http.allEvents("notes").events.count == messages * perMessage)
+        }
+    }
+}
+
+final class Deepest: @unchecked Sendable {
+    private let lock = NSLock()
+    private var deepest = 0
+    func note(_ v: Int) { lock.withLock { deepest = max(deepest, v) } }
+    var value: Int { lock.withLock { deepest } }
+}
+
+/// Whether a delta holds only the events `awaitSubscription` wrote.
+func isPoke(_ delta: JSON) -> Bool {
+    guard case .array(let events)? = delta["events"] else { return false }
+    return events.allSatisfy { $0["aggregate"] == .string("poke") }
+}

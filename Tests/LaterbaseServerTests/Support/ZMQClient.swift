@@ -1,0 +1,68 @@
+import Foundation
+import LaterbaseCore
+import LaterbaseSync
+import ZeroMQ
+
+/// A device's side of the ZeroMQ contract, for tests: a PUSH socket on a node's ingest and a SUB
+/// socket on its publish endpoint, both owned by the test's thread.
+final class ZMQClient: @unchecked Sendable {
+    let context: ZMQContext
+    let push: ZMQSocket
+    let sub: ZMQSocket
+
+    init(ingest: String, publish: String) throws {
+        context = try ZMQContext()
+        push = try context.socket(.push)
+        try push.connect(ingest)
+        sub = try context.socket(.sub)
+        try sub.subscribe("")
+        try sub.connect(publish)
+    }
+
+    /// Sends a message of any number of frames.
+    func send(_ frames: [String]) throws { try push.send(frames.map { Array($0.utf8) }) }
+
+    /// Messages received within `timeout` until `done` says enough.
+    func receive(timeout: Duration, until done: ([(topic: String, body: JSON)]) -> Bool) throws -> [(topic: String, body: JSON)] {
+        var got: [(topic: String, body: JSON)] = []
+        let deadline = ContinuousClock.now + timeout
+        while !done(got) && ContinuousClock.now < deadline {
+            guard try zmqPoll([sub], timeout: .milliseconds(50))[0] else { continue }
+            while let frames = try sub.receive(wait: false) {
+                got.append((String(decoding: frames[0], as: UTF8.self), (try? JSONParser.parse(frames[1])) ?? .null))
+            }
+        }
+        return got
+    }
+
+    /// Waits until the SUB socket's subscription has reached the publisher, by writing through
+    /// `poke` until a delta comes back.
+    func awaitSubscription(poke: () async throws -> Void) async throws {
+        for _ in 0..<100 {
+            try await poke()
+            if try zmqPoll([sub], timeout: .milliseconds(50))[0] {
+                while try sub.receive(wait: false) != nil {}
+                return
+            }
+        }
+        throw ServerProcess.ProcessError(message: "the subscription never reached the publisher")
+    }
+
+    func close() {
+        push.close()
+        sub.close()
+        context.terminate()
+    }
+}
+
+/// `n` new events for `root` as one JSON array, with ids chosen by the client.
+func newEvents(_ n: Int, aggregate: (Int) -> String = { "agg-\($0 % 7)" }, tag: String = "e") -> (body: String, ids: [String]) {
+    var ids: [String] = []
+    var items: [String] = []
+    for i in 0..<n {
+        let id = UUID().uuidString.lowercased()
+        ids.append(id)
+        items.append(#"{"id":"\#(id)","aggregate":"\#(aggregate(i))","type":"noted","data":{"\#(tag)":\#(i)}}"#)
+    }
+    return ("[" + items.joined(separator: ",") + "]", ids)
+}
