@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs what Laterbase needs on Debian beside Swift: LMDB and ZeroMQ headers, pkg-config,
-# curl for the demo, wrk for the benchmarks. Safe to run again.
+# curl for the demo, wrk for the benchmarks, Python 3 with pyzmq for the foreign-client test.
+# Safe to run again.
 set -euo pipefail
 need=()
-for pkg in liblmdb-dev libzmq3-dev pkg-config curl wrk; do
+command -v python3 >/dev/null || need_python=1
+for pkg in liblmdb-dev libzmq3-dev pkg-config curl wrk ${need_python:+python3 python3-pip}; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -12,5 +14,10 @@ if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+# pyzmq from PyPI (a system Python may refuse a plain pip install: PEP 668).
+if ! python3 -c 'import zmq' 2>/dev/null; then
+  echo "installing: pyzmq (PyPI)"
+  python3 -m pip install --quiet pyzmq 2>/dev/null || python3 -m pip install --quiet --break-system-packages pyzmq
 fi
 command -v swift >/dev/null || { echo "Swift 6.2 or later is needed: https://www.swift.org/install/linux/" >&2; exit 1; }

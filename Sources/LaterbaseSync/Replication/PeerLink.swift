@@ -36,8 +36,9 @@ public struct PeerStatus: Sendable {
 ///   drops what it holds).
 /// - **Probes**: every ``Options/probeInterval`` the link asks the peer's feed for nothing
 ///   (`limit=0`) from this node's head: the answer carries the peer's head and whether this node
-///   lacks anything. After ``Options/rediscoverAfter`` failed probes the link drops its sockets and
-///   discovers the peer again through `/node`.
+///   lacks anything. A probe also reads `/node`: when the peer's endpoints changed (it restarted
+///   on other ports) the link connects again; after ``Options/rediscoverAfter`` failed probes it
+///   drops its sockets and discovers the peer again.
 final class PeerLink: Sendable {
     struct Options: Sendable {
         var probeInterval: Duration = .seconds(1)
@@ -112,6 +113,7 @@ final class PeerLink: Sendable {
         var push: ZMQSocket?
         var roots: [String] = []
         var file: PeerStateFile?
+        var fileReplica: String?
         var acked: [String: VersionVector] = [:]
         var sent: [String: VersionVector] = [:]
         var ackProgress: [String: ContinuousClock.Instant] = [:]
@@ -185,9 +187,10 @@ final class PeerLink: Sendable {
             sleep(.seconds(30))
             return false
         }
-        if s.file == nil || s.info?.replica != info.replica {
+        if s.fileReplica != info.replica {
             let file = PeerStateFile(dataDirectory: dataDirectory, peerReplica: info.replica)
             s.file = file
+            s.fileReplica = info.replica
             s.acked = file.load()
         }
         s.info = info
@@ -328,6 +331,13 @@ final class PeerLink: Sendable {
     private func probe(_ s: inout LinkState) {
         s.nextProbe = .now + options.probeInterval
         do {
+            // A peer restarted on other ZeroMQ ports (or replaced) is discovered again.
+            let info = try client.node(timeout: options.httpTimeout)
+            if info != s.info {
+                logger.info("peer's endpoints changed; connecting again", metadata: ["peer": "\(client.url)"])
+                s.close()
+                return
+            }
             for root in s.roots {
                 let ours = try store.head(of: root)
                 let page = try client.feed(root: root, after: ours, limit: 0, timeout: options.httpTimeout)

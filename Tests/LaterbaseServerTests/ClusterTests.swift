@@ -1,0 +1,195 @@
+import Foundation
+import LaterbaseCore
+import Testing
+
+/// A `laterbase serve` process on a fixed HTTP port, so it can be stopped and started again at
+/// the same address while its peers keep its URL. Its ZeroMQ ports are chosen anew on each start
+/// (`*`): peers find them again through `/node`.
+final class ClusterNode: @unchecked Sendable {
+    let name: String
+    let data: String
+    let port: Int
+    let peers: [String]
+    private(set) var process: ServerProcess?
+    var http: HTTP { HTTP(port: port) }
+    var url: String { "http://127.0.0.1:\(port)" }
+
+    init(_ name: String, peers: [ClusterNode] = []) throws {
+        self.name = name
+        data = temporaryFolder()
+        port = try freePort()
+        self.peers = peers.map(\.url)
+        try start()
+    }
+
+    func start() throws {
+        process = try ServerProcess(data: data, replica: name, http: "127.0.0.1:\(port)", arguments: peers.flatMap { ["--peer", $0] })
+    }
+
+    func signal(_ sig: Int32) { process?.signal(sig) }
+
+    /// SIGKILL or SIGTERM, then wait for the process to be gone.
+    func stop(_ sig: Int32) {
+        process?.signal(sig)
+        _ = process?.waitForExit()
+        process = nil
+    }
+
+    deinit {
+        process = nil
+        try? FileManager.default.removeItem(atPath: data)
+    }
+}
+
+/// A TCP port nothing listens on right now.
+func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+    }
+    guard bound else { throw ServerProcess.ProcessError(message: "no free port") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+@Suite("Clusters of real processes", .serialized)
+struct ClusterTests {
+    /// Stated bound: after the last heal and the last write, every node agrees within this.
+    static let convergenceBound: Duration = .seconds(60)
+
+    @Test("three nodes and two edge devices converge through SIGSTOP, kill -9, restarts and offline writes")
+    func threeNodesTwoDevices() async throws {
+        // n1 ← n2 ← n3 in a line (n1 and n3 never connected); dev-1 syncs with n1, dev-2 with n3.
+        let n1 = try ClusterNode("n1")
+        let n2 = try ClusterNode("n2", peers: [n1])
+        let n3 = try ClusterNode("n3", peers: [n2])
+        let d1 = try ClusterNode("dev-1", peers: [n1])
+        let d2 = try ClusterNode("dev-2", peers: [n3])
+        let all = [n1, n2, n3, d1, d2]
+        var rng = SeededGenerator(seed: UInt64(Date().timeIntervalSince1970))
+        var acknowledged: [String: Int] = [:]  // events acknowledged per origin, all roots
+
+        func writeRandom(on nodes: [ClusterNode], rounds: Int) async throws {
+            for _ in 0..<rounds {
+                for node in nodes {
+                    let n = Int.random(in: 1...20, using: &rng)
+                    let r = try await node.http.post("/e/notes", newEvents(n, aggregate: { "agg-\(($0 + n) % 9)" }, tag: node.name).body)
+                    #expect(r.status == 201, "\(node.name): \(r.text)")
+                    acknowledged[node.name, default: 0] += n
+                    let shipment = "SHP-\(Int.random(in: 1...5, using: &rng))"
+                    let s = try await node.http.post("/e/shipments", #"{"aggregate":"\#(shipment)","type":"shipment.departed","data":{"location":"\#(node.name)"}}"#)
+                    #expect(s.status == 201, "\(node.name): \(s.text)")
+                    acknowledged[node.name, default: 0] += 1
+                }
+            }
+        }
+
+        try await writeRandom(on: all, rounds: 3)
+
+        // A partition: n2 frozen, so {n1, dev-1} and {n3, dev-2} are apart.
+        n2.signal(SIGSTOP)
+        try await writeRandom(on: [n1, n3, d1, d2], rounds: 3)
+        // Back-dated on dev-2 while apart: it happened before every departure above.
+        let early = try await d2.http.post("/e/shipments", #"{"aggregate":"SHP-1","type":"shipment.arrived","data":{"location":"EARLY"},"time":"2020-01-01T00:00:00Z"}"#)
+        #expect(early.status == 201)
+        acknowledged["dev-2", default: 0] += 1
+        n2.signal(SIGCONT)
+
+        // dev-1 killed right after an acknowledged write, then started again.
+        try await writeRandom(on: [d1], rounds: 2)
+        d1.stop(SIGKILL)
+        try await writeRandom(on: [n1, n2, n3, d2], rounds: 2)
+        try d1.start()
+
+        // n3 taken away: dev-2 records offline, then n3 comes back (on new ZeroMQ ports).
+        n3.stop(SIGTERM)
+        try await writeRandom(on: [n1, n2, d1, d2], rounds: 2)
+        let offline = try await d2.http.post("/e/shipments", #"{"aggregate":"SHP-2","type":"shipment.arrived","data":{"location":"OFFLINE"},"time":"2021-06-01T00:00:00Z"}"#)
+        #expect(offline.status == 201)
+        acknowledged["dev-2", default: 0] += 1
+        try n3.start()
+        try await writeRandom(on: all, rounds: 2)
+
+        // The last heal and the last write are behind us.
+        let healed = ContinuousClock.now
+        try await converge(all.map(\.http), roots: ["notes", "shipments", "inventory"], timeout: Self.convergenceBound)
+        let took = ContinuousClock.now - healed
+        print("cluster converged \(took) after the last write")
+        #expect(took < Self.convergenceBound)
+
+        // Nothing acknowledged was lost: per origin, the heads add up to what was acknowledged.
+        var held: [String: Int] = [:]
+        for root in ["notes", "shipments"] {
+            let head = try VersionVector(parsing: try await n1.http.get("/e/\(root)?limit=0").json["head"]!.stringValue!)
+            for (origin, seq) in head.entries { held[origin, default: 0] += Int(seq) }
+        }
+        #expect(held == acknowledged)
+
+        // The back-dated arrival folded where it happened, before the departures, on every node;
+        // `as_of` before the departures sees it.
+        for node in all {
+            let shp1 = try await node.http.get("/a/shipments/SHP-1").json
+            #expect(shp1["state"]?["status"] == .string("in_transit"), "\(node.name): \(shp1)")
+            let then = try await node.http.get("/a/shipments/SHP-1?as_of=2020-06-01T00:00:00Z").json
+            #expect(then["state"]?["location"] == .string("EARLY"), "\(node.name): \(then)")
+            let shp2 = try await node.http.get("/a/shipments/SHP-2?as_of=2021-06-01T00:00:00Z").json
+            #expect(shp2["state"]?["location"] == .string("OFFLINE"), "\(node.name): \(shp2)")
+        }
+    }
+
+    @Test("a restarted replica resumes from its persisted peer state: nothing new, nothing sent")
+    func restartSendsNothing() async throws {
+        let b = try ClusterNode("hq-b")
+        let a = try ClusterNode("hq-a", peers: [b])
+        for i in 0..<5 {
+            _ = try await a.http.post("/e/notes", newEvents(50, tag: "a\(i)").body)
+            _ = try await b.http.post("/e/notes", newEvents(50, tag: "b\(i)").body)
+        }
+        try await converge([a.http, b.http], roots: ["notes"], timeout: .seconds(30))
+        #expect(try await counter(a.http, "laterbase_sync_events_sent_total") == 250)
+        try await Task.sleep(for: .milliseconds(600))  // the acknowledgment is saved at most every 250 ms
+        a.stop(SIGTERM)
+        let saved = try JSONParser.parse(Array(try Data(contentsOf: URL(fileURLWithPath: a.data + "/peers/hq-b.json"))))
+        #expect(saved["acked"]?["notes"] == .string("hq-a:250,hq-b:250"))
+        #expect(saved["peer"] == .string(b.url))
+
+        try a.start()
+        // Wait for the link to be up and to have probed, then give it time to (not) send.
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            let node = try await a.http.get("/node").json
+            if case .array(let peers)? = node["peers"], peers.first?["reachable"] == .bool(true) { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        try await Task.sleep(for: .seconds(2))
+        #expect(try await counter(a.http, "laterbase_sync_events_sent_total") == 0)
+        #expect(try await counter(a.http, "laterbase_sync_events_received_total") == 0)
+        #expect(try await counter(b.http, "laterbase_ingest_events_total") == 250)
+
+        // Something new is sent, and only that.
+        _ = try await a.http.post("/e/notes", newEvents(7).body)
+        try await converge([a.http, b.http], roots: ["notes"], timeout: .seconds(30))
+        #expect(try await counter(a.http, "laterbase_sync_events_sent_total") == 7)
+    }
+}
+
+/// SplitMix64: a repeatable source of test randomness.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) {
+        state = seed
+        print("cluster test seed \(seed)")
+    }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

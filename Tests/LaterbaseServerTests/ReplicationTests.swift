@@ -1,0 +1,86 @@
+import Foundation
+import LaterbaseCore
+import LaterbaseServer
+import LaterbaseSync
+import Testing
+
+@Suite("Replication between nodes in one process", .serialized)
+struct ReplicationTests {
+    @Test("one node naming the other syncs both ways, back-dated events included; a quiet link sends nothing")
+    func twoNodes() async throws {
+        try await withServer(replica: "hq-b") { httpB, _ in
+            try await withServer(replica: "hq-a", configure: { $0.peers = [httpB.base] }) { httpA, a in
+                for i in 0..<20 {
+                    _ = try await httpA.post("/e/notes", newEvents(10, tag: "a\(i)").body)
+                    _ = try await httpB.post("/e/notes", newEvents(10, tag: "b\(i)").body)
+                }
+                // Back-dated on B: it must fold before A's later events on both nodes.
+                let r = try await httpB.post("/e/notes", #"{"aggregate":"agg-0","type":"noted","data":{"first":true,"a0":"old"},"time":"2020-01-01T00:00:00Z"}"#)
+                #expect(r.status == 201)
+                try await converge([httpA, httpB], roots: ["notes"], timeout: .seconds(30))
+                let head = try await httpA.allEvents("notes").head
+                #expect(head == "hq-a:200,hq-b:201")
+                let aggA = try await httpA.get("/a/notes/agg-0").json, aggB = try await httpB.get("/a/notes/agg-0").json
+                #expect(aggA == aggB)
+                #expect(aggA["state"]?["first"] == .bool(true))
+                #expect(aggA["state"]?["a0"] != .string("old"))  // later events overwrote the back-dated one
+                #expect(aggA["time"] != .string("2020-01-01T00:00:00.000Z"))
+                // Quiet: nothing more is sent either way.
+                let sent = try await counter(httpA, "laterbase_sync_events_sent_total")
+                try await Task.sleep(for: .seconds(2.5))
+                #expect(try await counter(httpA, "laterbase_sync_events_sent_total") == sent)
+                let node = try await httpA.get("/node").json
+                guard case .array(let peers)? = node["peers"] else { Issue.record("no peers in /node"); return }
+                #expect(peers.first?["replica"] == .string("hq-b"))
+                #expect(peers.first?["reachable"] == .bool(true))
+            }
+        }
+    }
+}
+
+/// Waits until every node reports the same head for every root, then checks the feeds and the
+/// aggregates are the same too.
+func converge(_ nodes: [HTTP], roots: [String], timeout: Duration) async throws {
+    let deadline = ContinuousClock.now + timeout
+    var heads: [String] = []
+    while ContinuousClock.now < deadline {
+        heads = []
+        for node in nodes {
+            for root in roots { heads.append((try? await node.get("/e/\(root)?limit=0").json["head"]?.stringValue) ?? "?") }
+        }
+        let perNode = stride(from: 0, to: heads.count, by: roots.count).map { Array(heads[$0..<$0 + roots.count]) }
+        if Set(perNode.map { $0.joined(separator: "|") }).count == 1 && !heads.contains("?") { break }
+        try await Task.sleep(for: .milliseconds(100))
+    }
+    for root in roots {
+        let reference = try await nodes[0].allEvents(root)
+        let referenceAggregates = try await allAggregates(nodes[0], root)
+        for node in nodes.dropFirst() {
+            let other = try await node.allEvents(root)
+            #expect(other.head == reference.head, "\(node.base) \(root): head \(other.head) vs \(reference.head)")
+            #expect(other.events == reference.events, "\(node.base) \(root): feeds differ")
+            let aggregates = try await allAggregates(node, root)
+            #expect(aggregates == referenceAggregates, "\(node.base) \(root): aggregates differ")
+        }
+    }
+}
+
+func allAggregates(_ node: HTTP, _ root: String) async throws -> [JSON] {
+    var out: [JSON] = []
+    var after: String? = nil
+    while true {
+        let path = "/a/\(root)?limit=1000" + (after.map { "&after=\($0.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)" } ?? "")
+        let page = try await node.get(path).json
+        guard case .array(let items)? = page["aggregates"] else { return out }
+        out += items
+        guard let next = page["next"]?.stringValue else { return out }
+        after = next
+    }
+}
+
+/// Sum of a Prometheus counter's samples (every label set).
+func counter(_ node: HTTP, _ name: String) async throws -> Double {
+    let text = try await node.get("/metrics").text
+    return text.split(separator: "\n").filter { $0.hasPrefix(name + " ") || $0.hasPrefix(name + "{") }
+        .compactMap { Double($0.split(separator: " ").last ?? "") }.reduce(0, +)
+}
