@@ -27,6 +27,9 @@ struct Bench: AsyncParsableCommand {
     @Flag(help: "Only the LMDB ceiling and the store runs (for profiling).")
     var storeOnly = false
 
+    @Flag(help: "Skip the HTTP rows (the ceiling, store and sync rows still run).")
+    var skipHTTP = false
+
     func run() async throws {
         try? FileManager.default.removeItem(atPath: dir)
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -46,13 +49,15 @@ struct Bench: AsyncParsableCommand {
         configuration.dataDirectory = dir + "/node"
         configuration.port = 0
         configuration.replicaID = "bench-1"
+        let commits = SyncBench.CommitTimes(root: "fan")
+        configuration.onCommit = { commits.note($0) }
         configuration.routes = { router in
             router.post("/noop") { request, _ -> Response in
                 _ = try await request.body.collect(upTo: 8 << 20)
                 return Response(status: .created)
             }
         }
-        let server = try LaterbaseServer(roots: Demo.roots + [.jsonMerge("notes"), .jsonMerge("hot")], configuration: configuration, logger: logger)
+        let server = try LaterbaseServer(roots: Demo.roots + [.jsonMerge("notes"), .jsonMerge("hot"), .jsonMerge("zmq"), .jsonMerge("fan")], configuration: configuration, logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await server.run(gracefulShutdownSignals: []) }
             let port = try await server.waitUntilRunning()
@@ -69,6 +74,26 @@ struct Bench: AsyncParsableCommand {
                 return
             }
 
+            if !skipHTTP { try await http(port: port, server: server, ceiling: ceiling, report: &report) }
+
+            let zmq = try SyncBench.ingest(server: server, root: "zmq", events: events / 2, aggregates: 10_000)
+            report.add("ZeroMQ ingest: pre-encoded messages of 100 events, 10,000 aggregates", zmq, unit: "events/s", ratioTo: ceiling, target: 0.5)
+            let fan = try SyncBench.fanOut(server: server, commits: commits, rate: 100_000, seconds: Double(seconds), aggregates: 100)
+            let fanNote = "\(Report.format(fan.ingestRate)) events/s pushed, 100 aggregates, \(fan.deltas) deltas"
+            report.add("Delta fan-out p50, commit to subscriber", fan.p50 * 1000, unit: "ms", note: fanNote)
+            report.add("Delta fan-out p99, commit to subscriber", fan.p99 * 1000, unit: "ms", target: 10, lowerIsBetter: true, note: fanNote)
+            let caught = try await SyncBench.catchUp(peer: server, peerPort: port, root: "notes", folder: dir + "/replica", logger: logger)
+            report.add("Catch-up: an empty replica takes \(Report.format(Double(caught.events))) events through the feed", caught.perSecond, unit: "events/s", target: 300_000, absolute: true)
+            let healed = try await SyncBench.convergence(events: 100_000, root: "part", folder: dir + "/partition", logger: logger)
+            report.add("Convergence: heal to identical heads, 100,000 events on each side", healed, unit: "s")
+
+            await server.shutdown()
+            try await group.waitForAll()
+        }
+        print(report.markdown)
+    }
+
+    private func http(port: Int, server: LaterbaseServer, ceiling: Double, report: inout Report) async throws {
             let load = HTTPLoad(port: port, seconds: seconds, connections: 64)
             let noop = try load.run(path: "/noop", body: HTTPLoad.singleEvent, eventsPerRequest: 1)
             report.add("HTTP ceiling: no-op POST, 64 connections", noop.requestsPerSecond, unit: "req/s", note: noop.note)
@@ -85,10 +110,5 @@ struct Bench: AsyncParsableCommand {
             report.add("GET /a p99, aggregate of 10,000 events", aggregates.bigP99 * 1000, unit: "ms", target: 2, lowerIsBetter: true)
             report.add("GET /a p99, aggregate of 10 events (history growth check)", aggregates.smallP99 * 1000, unit: "ms")
             report.add("Back-dated event into the middle of 10,000 (POST to ack, refold)", aggregates.backdate * 1000, unit: "ms")
-
-            await server.shutdown()
-            try await group.waitForAll()
-        }
-        print(report.markdown)
     }
 }

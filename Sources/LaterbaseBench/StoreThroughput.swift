@@ -20,13 +20,18 @@ enum StoreThroughput {
         return body + String(repeating: "x", count: pad) + #""}}"#
     }
 
-    static func run(server: LaterbaseServer, root: String, events: Int, aggregates: Int = 10_000) async throws -> Double {
-        let batchSize = 1000
-        let batches = (0..<(events / batchSize)).map { b in
+    /// `events` as JSON array bodies of `batchSize` events each.
+    static func bodies(_ root: String, events: Int, batchSize: Int, aggregates: Int = 10_000) -> [[UInt8]] {
+        (0..<(events / batchSize)).map { b in
             Array(("[" + (0..<batchSize).map { event(root, b * batchSize + $0, aggregates: aggregates) }.joined(separator: ",") + "]").utf8)
         }
+    }
+
+    static func run(server: LaterbaseServer, root: String, events: Int, aggregates: Int = 10_000) async throws -> Double {
+        let batchSize = 1000
+        let batches = bodies(root, events: events, batchSize: batchSize, aggregates: aggregates)
         func prepare(_ b: Int) throws -> PreparedBatch {
-            try server.store.prepare(root: root, events: EventInput.batch(from: JSONParser.parse(batches[b]), maxEvents: 10_000))
+            try server.store.prepare(root: root, body: batches[b])
         }
         let start = ContinuousClock.now
         let inFlight = 16

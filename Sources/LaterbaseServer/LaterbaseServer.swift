@@ -65,8 +65,8 @@ public final class LaterbaseServer: Sendable {
         self.publisher = publisher
         let hook = configuration.onCommit
         let writer = Writer(store: store, options: configuration.writer, metrics: metrics, logger: logger) { changes in
-            publisher?.publish(changes)
             hook?(changes)
+            publisher?.publish(changes)
         }
         self.writer = writer
         let storeMetrics = metrics

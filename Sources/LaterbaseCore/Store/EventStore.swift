@@ -1,3 +1,4 @@
+import Foundation
 import LMDB
 import Logging
 
@@ -48,7 +49,7 @@ public final class EventStore: Sendable {
         directory: String, roots: [RootDefinition], replicaID: String? = nil, options: Options = Options(),
         logger: Logger = Logger(label: "laterbase.store"), physicalTime: @escaping @Sendable () -> UInt64 = SystemClock.milliseconds
     ) throws {
-        mkdir(directory, 0o755)
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var envOptions = Environment.Options()
         envOptions.mapSize = options.mapSize
         envOptions.maxDatabases = RootDatabases.perRoot * UInt32(roots.count) + 4
