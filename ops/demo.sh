@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up, builds and runs a Laterbase node with the supply-chain demo on 127.0.0.1:8080, walks
-# through every endpoint with curl, and keeps serving until Ctrl-C (which stops it cleanly).
+# through every endpoint with curl, shows an edge device going offline and syncing back
+# (ops/device-demo.sh), and keeps serving until Ctrl-C (which stops it cleanly).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ops/setup.sh
@@ -33,5 +34,9 @@ show curl -s "$api/e/shipments?vv=&limit=2"
 show curl -s -H 'Accept: application/x-ndjson' "$api/e/inventory"
 echo "# Refusals are JSON with a code:"
 show curl -s -X POST "$api/e/shipments" -d '{"aggregate":"SHP-1002","type":"shipment.created","data":{"origin":"AKL"}}'
-echo "Laterbase is serving on $api (data in $data). Ctrl-C stops it cleanly."
+echo "# A device offline and back: ops/device-demo.sh, with two more processes on ports 8090/8091."
+LATERBASE_BIN="$bin" ops/device-demo.sh
+echo
+echo "Laterbase is serving on $api (data in $data; ZeroMQ ingest tcp://127.0.0.1:5555, publish tcp://127.0.0.1:5556)."
+echo "Ctrl-C stops it cleanly."
 wait $pid
