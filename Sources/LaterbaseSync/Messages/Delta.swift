@@ -27,6 +27,11 @@ public struct Delta: Sendable {
     public init(parsing body: [UInt8]) throws(LaterbaseError) {
         let json: JSON
         do { json = try JSONParser.parse(body) } catch { throw LaterbaseError(.badRequest, "not JSON: \(error.description)") }
+        try self.init(json)
+    }
+
+    /// Reads a delta (or a feed page) already parsed.
+    public init(_ json: JSON) throws(LaterbaseError) {
         guard case .array(let items)? = json["events"], let headText = json["head"]?.stringValue,
               let head = try? VersionVector(parsing: headText)
         else { throw LaterbaseError(.badRequest, "not a delta: it needs events and head") }

@@ -51,9 +51,8 @@ final class PeerClient: Sendable {
     /// `GET /e/{root}?vv=…&limit=…`.
     func feed(root: String, after vv: VersionVector, limit: Int, timeout: Duration) throws -> FeedResponse {
         let query = "vv=\(vv.description.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(["&", "+", "="])) ?? "")&limit=\(limit)"
-        let bytes = try get("/e/\(root)?\(query)", timeout: timeout)
-        let delta = try Delta(parsing: bytes)
-        let json = try JSONParser.parse(bytes)
+        let json = try getJSON("/e/\(root)?\(query)", timeout: timeout)
+        let delta = try Delta(json)
         guard let vvText = json["vv"]?.stringValue, let after = try? VersionVector(parsing: vvText), case .bool(let more)? = json["more"] else {
             throw LaterbaseError(.badRequest, "\(url)/e/\(root) did not return a feed page")
         }
