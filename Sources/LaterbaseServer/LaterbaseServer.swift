@@ -76,7 +76,8 @@ public final class LaterbaseServer: Sendable {
                 options: configuration.ingestOptions, logger: logger)
         }
         replication = configuration.peers.isEmpty ? nil : Replication(
-            peers: configuration.peers, writer: writer, context: context, dataDirectory: configuration.dataDirectory, metrics: syncMetrics,
+            peers: configuration.peers, writer: writer, context: context, dataDirectory: configuration.dataDirectory,
+            probeInterval: configuration.peerProbeInterval, metrics: syncMetrics,
             logger: logger)
     }
 

@@ -26,6 +26,9 @@ public struct ServerConfiguration: Sendable {
     /// Peers to sync with, by HTTP URL (`http://host:port`); their ZeroMQ endpoints come from
     /// their `GET /node`. Naming a peer on one side is enough for sync both ways.
     public var peers: [String] = []
+    /// How often each peer link reads its peer's `/node` and head (and so notices what it lacks
+    /// when no delta told it).
+    public var peerProbeInterval: Duration = .seconds(1)
     /// Ingest socket limits.
     public var ingestOptions = Ingest.Options()
     /// Publish socket limits (the high-water mark).

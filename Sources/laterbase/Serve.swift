@@ -28,10 +28,16 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "ZeroMQ PUB endpoint to bind for deltas, or none.")
     var publish: String = "tcp://127.0.0.1:5556"
 
+    @Option(name: .customLong("publish-hwm"), help: "Deltas queued per subscriber before ZeroMQ drops (the subscriber then catches up through the feed).")
+    var publishHWM: Int32 = 10_000
+
     @Option(name: .customLong("peer"), help: ArgumentHelp(
         "A peer's HTTP URL, e.g. http://10.0.0.2:8080. Repeatable.",
         discussion: "Its ZeroMQ endpoints are read from its GET /node. Naming it here is enough for sync both ways: this node subscribes to its deltas, catches up through its feed, and pushes what it lacks to its ingest."))
     var peers: [String] = []
+
+    @Option(name: .customLong("peer-probe-seconds"), help: "How often each peer link reads its peer's /node and head.")
+    var peerProbeSeconds: Double = 1
 
     @Option(name: .customLong("replica-id"), help: "This node's origin. Default: generated once and kept in the data folder.")
     var replicaID: String?
@@ -68,6 +74,8 @@ struct Serve: AsyncParsableCommand {
         for peer in peers where !(peer.hasPrefix("http://") || peer.hasPrefix("https://")) {
             throw ValidationError("--peer takes an HTTP URL, e.g. http://10.0.0.2:8080; '\(peer)' is not one")
         }
+        guard peerProbeSeconds >= 0.05 else { throw ValidationError("--peer-probe-seconds must be at least 0.05") }
+        guard publishHWM > 0 else { throw ValidationError("--publish-hwm must be positive") }
         guard (0...1000).contains(commitDelay) else { throw ValidationError("--commit-delay-ms must be from 0 to 1000") }
     }
 
@@ -83,6 +91,8 @@ struct Serve: AsyncParsableCommand {
         configuration.ingest = ingest == "none" ? nil : ingest
         configuration.publish = publish == "none" ? nil : publish
         configuration.peers = peers
+        configuration.publishOptions.highWaterMark = publishHWM
+        configuration.peerProbeInterval = .milliseconds(Int64(peerProbeSeconds * 1000))
         configuration.store.maxSkewMilliseconds = Int64(maxSkew * 1000)
         configuration.store.mapSize = mapSizeGiB << 30
         configuration.writer.queueCapacity = queueCapacity

@@ -7,10 +7,7 @@ import Testing
 struct IngestTests {
     @Test("a pushed batch is stored whole and published as one delta with head, matching GET /e")
     func pushAndPublish() async throws {
-        try await withServer { http, server in
-            let client = try ZMQClient(ingest: server.ingest!.endpoint, publish: server.publisher!.endpoint)
-            defer { client.close() }
-            try await client.awaitSubscription { _ = try await http.post("/e/notes", #"{"aggregate":"poke","type":"poked"}"#) }
+        try await withSubscribedClient { http, client in
             let (body, ids) = newEvents(100)
             try client.send(["notes", body])
             let got = try client.receive(timeout: .seconds(10)) { $0.contains { $0.topic == "notes" && !isPoke($0.body) } }
@@ -29,10 +26,7 @@ struct IngestTests {
 
     @Test("bad ZeroMQ input is refused, stores nothing, is counted and announced on _rejected")
     func badInput() async throws {
-        try await withServer { http, server in
-            let client = try ZMQClient(ingest: server.ingest!.endpoint, publish: server.publisher!.endpoint)
-            defer { client.close() }
-            try await client.awaitSubscription { _ = try await http.post("/e/notes", #"{"aggregate":"poke","type":"poked"}"#) }
+        try await withSubscribedClient { http, client in
             let good = newEvents(3)
             _ = try await http.post("/e/notes", good.body)
             _ = try client.receive(timeout: .milliseconds(200)) { _ in false }  // the deltas so far
@@ -116,6 +110,16 @@ final class Deepest: @unchecked Sendable {
     private var deepest = 0
     func note(_ v: Int) { lock.withLock { deepest = max(deepest, v) } }
     var value: Int { lock.withLock { deepest } }
+}
+
+/// A live server and a ZeroMQ client pushing to it and subscribed to all of its deltas.
+func withSubscribedClient(_ body: @Sendable @escaping (HTTP, ZMQClient) async throws -> Void) async throws {
+    try await withServer { http, server in
+        let client = try ZMQClient(ingest: server.ingest!.endpoint, publish: server.publisher!.endpoint)
+        defer { client.close() }
+        try await client.awaitSubscription { _ = try await http.post("/e/notes", #"{"aggregate":"poke","type":"poked"}"#) }
+        try await body(http, client)
+    }
 }
 
 /// Whether a delta holds only the events `awaitSubscription` wrote.

@@ -33,7 +33,7 @@ final class WriteQueue: @unchecked Sendable {
         }
         items.append(item)
         queuedEvents += n
-        condition.signal()
+        condition.broadcast()  // the writer, and never only a producer waiting for room
         return nil
     }
 

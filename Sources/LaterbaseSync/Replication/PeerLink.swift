@@ -41,6 +41,7 @@ public struct PeerStatus: Sendable {
 ///   drops its sockets and discovers the peer again.
 final class PeerLink: Sendable {
     struct Options: Sendable {
+        /// How often the link reads the peer's `/node` and head.
         var probeInterval: Duration = .seconds(1)
         var httpTimeout: Duration = .seconds(3)
         /// Most events sent and not yet acknowledged, per root.

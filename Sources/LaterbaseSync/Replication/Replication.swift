@@ -12,16 +12,22 @@ public final class Replication: Sendable {
     ///   - peers: the peers' HTTP URLs, e.g. `http://10.0.0.2:8080`; everything else is discovered
     ///     from their `GET /node`.
     ///   - dataDirectory: where each peer's acknowledged head is kept (`peers/<replica>.json`).
-    public init(peers: [String], writer: Writer, context: ZMQContext, dataDirectory: String, metrics: SyncMetrics, logger: Logger) {
+    ///   - probeInterval: how often each link reads its peer's `/node` and head.
+    public init(
+        peers: [String], writer: Writer, context: ZMQContext, dataDirectory: String, probeInterval: Duration = .seconds(1), metrics: SyncMetrics,
+        logger: Logger
+    ) {
         var configuration = HTTPClient.Configuration()
         configuration.timeout = .init(connect: .seconds(2), read: .seconds(10))
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         self.http = http
+        var options = PeerLink.Options()
+        options.probeInterval = probeInterval
         links = peers.map { url in
             let client = PeerClient(url: url, http: http)
             return PeerLink(
                 url: url, client: client, store: writer.store, writer: writer, context: context, metrics: metrics.peer(client.url),
-                dataDirectory: dataDirectory, logger: logger)
+                dataDirectory: dataDirectory, options: options, logger: logger)
         }
     }
 
