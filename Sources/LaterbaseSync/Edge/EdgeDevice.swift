@@ -81,7 +81,7 @@ public final class EdgeDevice: Sendable {
     }
 
     private func isInSync(_ status: PeerStatus) -> Bool {
-        for root in store.rootNames {
+        for root in status.roots {
             guard let ours = try? store.head(of: root) else { return false }
             let theirs = status.peerHeads[root] ?? VersionVector()
             if ours != theirs { return false }

@@ -10,6 +10,8 @@ public struct PeerStatus: Sendable {
     public var url: String
     /// The peer's origin, once discovered.
     public var replica: String?
+    /// The roots synced with the peer: those both nodes have.
+    public var roots: [String] = []
     /// Whether the last probe of the peer's feed answered.
     public var reachable = false
     /// Probes that answered since the link started.
@@ -224,7 +226,11 @@ final class PeerLink: Sendable {
         s.nextProbe = .now
         s.failures = 0
         metrics.connected.record(1)
-        status.withLock { $0.replica = info.replica }
+        let roots = s.roots
+        status.withLock {
+            $0.replica = info.replica
+            $0.roots = roots
+        }
         logger.info("peer discovered", metadata: [
             "peer": "\(client.url)", "replica": "\(info.replica)", "roots": "\(s.roots)",
             "publish": "\(info.publish ?? "none")", "ingest": "\(info.ingest ?? "none")",
