@@ -53,6 +53,8 @@ final class PeerLink: Sendable {
         var ackTimeout: Duration = .seconds(3)
         /// Events per catch-up page (at most the store's batch limit).
         var catchUpPage = 10_000
+        /// Catch-up pages queued for the writer at once.
+        var catchUpInFlight = 3
         var rediscoverAfter = 3
     }
 
@@ -306,31 +308,29 @@ final class PeerLink: Sendable {
         }
     }
 
-    /// Pages the peer's feed from this node's head and writes each page, fetching the next page
-    /// while the writer commits the last.
+    /// Pages the peer's feed from this node's head and writes each page, fetching the next pages
+    /// while the writer commits earlier ones (up to ``Options/catchUpInFlight`` pages queued, so
+    /// the writer can group them into one transaction).
     private func catchUp(_ root: String, _ s: inout LinkState) throws {
         var vv = try store.head(of: root)
-        var pending: Completion<Result<WriteOutcome, LaterbaseError>>? = nil
+        var pending: [Completion<Result<WriteOutcome, LaterbaseError>>] = []
         let limit = min(options.catchUpPage, store.options.maxBatchEvents)
-        defer { _ = pending?.wait() }
+        defer { for p in pending { _ = p.wait() } }
         while !isStopping {
             let page = try client.feed(root: root, after: vv, limit: limit, timeout: options.httpTimeout * 3)
             acknowledge(root, page.head, &s)
             if !page.events.isEmpty {
                 let batch = try store.prepare(root: root, events: page.events)
-                if let p = pending { _ = try p.wait().get() }
+                if pending.count >= options.catchUpInFlight { _ = try pending.removeFirst().wait().get() }
                 let done = Completion<Result<WriteOutcome, LaterbaseError>>()
                 writer.submit(batch, waitForRoom: true) { done.fulfil($0) }
-                pending = done
+                pending.append(done)
                 metrics.eventsReceived.increment(by: page.events.count)
             }
             vv = page.vv
             if !page.more { break }
         }
-        if let p = pending {
-            pending = nil
-            _ = try p.wait().get()
-        }
+        while !pending.isEmpty { _ = try pending.removeFirst().wait().get() }
     }
 
     // MARK: probes and acknowledgments
