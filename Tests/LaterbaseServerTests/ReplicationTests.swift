@@ -1,7 +1,7 @@
 import Foundation
 import LaterbaseCore
 import LaterbaseServer
-import LaterbaseSync
+@testable import LaterbaseSync
 import Testing
 
 @Suite("Replication between nodes in one process", .serialized)
@@ -36,6 +36,14 @@ struct ReplicationTests {
             }
         }
     }
+}
+
+@Test("an endpoint a peer bound on every interface is reached through the host of its URL")
+func wildcardEndpoints() {
+    #expect(PeerClient.reachable("tcp://0.0.0.0:5555", host: "10.0.0.2") == "tcp://10.0.0.2:5555")
+    #expect(PeerClient.reachable("tcp://*:5556", host: "hq.example") == "tcp://hq.example:5556")
+    #expect(PeerClient.reachable("tcp://[::]:5556", host: "fe80::1") == "tcp://[fe80::1]:5556")
+    #expect(PeerClient.reachable("tcp://127.0.0.1:5555", host: "10.0.0.2") == "tcp://127.0.0.1:5555")
 }
 
 /// Waits until every node reports the same head for every root, then checks the feeds and the

@@ -45,7 +45,8 @@ final class PeerClient: Sendable {
         }
         return NodeInfo(
             replica: replica, roots: roots.compactMap(\.stringValue),
-            ingest: json["ingest"]?.stringValue.map(reachable), publish: json["publish"]?.stringValue.map(reachable))
+            ingest: json["ingest"]?.stringValue.map { Self.reachable($0, host: host) },
+            publish: json["publish"]?.stringValue.map { Self.reachable($0, host: host) })
     }
 
     /// `GET /e/{root}?vv=…&limit=…`.
@@ -74,7 +75,8 @@ final class PeerClient: Sendable {
         return bytes
     }
 
-    private func reachable(_ endpoint: String) -> String {
+    /// An endpoint bound to every interface, with `host` (the peer URL's) in its place.
+    static func reachable(_ endpoint: String, host: String) -> String {
         for wildcard in ["://0.0.0.0:", "://*:", "://[::]:"] where endpoint.contains(wildcard) {
             let h = host.contains(":") ? "[\(host)]" : host
             return endpoint.replacingOccurrences(of: wildcard, with: "://\(h):")
