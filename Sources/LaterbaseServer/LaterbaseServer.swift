@@ -112,7 +112,9 @@ public final class LaterbaseServer: Sendable {
         let serviceGroup = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: gracefulShutdownSignals, logger: logger))
         group.withLock { $0 = serviceGroup }
         defer {
-            // Every socket's owner has closed it by now (the services stopped), so this cannot hang.
+            // Every socket's owner has closed it by now (the services stopped; an ingest that
+            // never started closes its socket here), so this cannot hang.
+            ingest?.stop()
             publisher?.close()
             context.shutdown()
             context.terminate()

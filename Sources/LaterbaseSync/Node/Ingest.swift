@@ -34,6 +34,7 @@ public final class Ingest: Sendable {
     private let options: Options
     private let logger: Logger
     private let stopping = Atomic<Bool>(false)
+    private let started = Atomic<Bool>(false)
     private let stopped = Completion<Void>()
 
     /// Binds the PULL socket; reading starts with ``start()``.
@@ -57,6 +58,7 @@ public final class Ingest: Sendable {
 
     /// Starts the reading thread.
     public func start() {
+        guard !started.exchange(true, ordering: .acquiringAndReleasing) else { return }
         let thread = Thread { [self] in
             run()
             socket.close()
@@ -68,9 +70,14 @@ public final class Ingest: Sendable {
     }
 
     /// Stops reading and closes the socket; messages not yet read were never acknowledged.
+    /// Safe to call more than once, and without ``start()``.
     public func stop() {
         stopping.store(true, ordering: .relaxed)
-        stopped.wait()
+        if started.exchange(true, ordering: .acquiringAndReleasing) {
+            stopped.wait()
+        } else {
+            socket.close()
+        }
     }
 
     private func run() {
