@@ -53,6 +53,11 @@ public final class ZMQSocket: @unchecked Sendable {
     }
     /// Queue messages only to completed connections (PUSH then blocks while no peer is up).
     public func setImmediate(_ on: Bool) throws(ZMQError) { try set(ZMQ_IMMEDIATE, on ? 1 : 0) }
+    /// Largest inbound message in bytes; a peer that sends a bigger one is disconnected. -1: no limit.
+    public func setMaxMessageSize(_ bytes: Int64) throws(ZMQError) {
+        var v = bytes
+        guard zmq_setsockopt(handle, ZMQ_MAXMSGSIZE, &v, MemoryLayout<Int64>.size) == 0 else { throw ZMQError.last("zmq_setsockopt(MAXMSGSIZE)") }
+    }
     /// TCP keepalive probes, so a dead peer behind a silent network is noticed.
     public func setTCPKeepalive(_ on: Bool) throws(ZMQError) { try set(ZMQ_TCP_KEEPALIVE, on ? 1 : 0) }
 

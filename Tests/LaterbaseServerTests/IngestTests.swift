@@ -2,6 +2,7 @@ import Foundation
 import LaterbaseCore
 import LaterbaseServer
 import Testing
+import ZeroMQ
 
 @Suite("ZeroMQ ingest and publish", .serialized)
 struct IngestTests {
@@ -102,6 +103,57 @@ struct IngestTests {
             #expect(metrics.contains(#"laterbase_ingest_refused_total{reason="overloaded"} 0"#))
             #expect(try await http.allEvents("notes").events.count == messages * perMessage)
         }
+    }
+}
+
+@Suite("ZeroMQ ingest under a flood, as a process")
+struct IngestFloodProcessTests {
+    /// Anonymous memory (heap, not the LMDB map) of a process, in bytes.
+    static func anonymousMemory(_ pid: Int32) -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("RssAnon:") }),
+              let kb = Int(line.split(separator: " ").dropFirst().first ?? "")
+        else { return nil }
+        return kb * 1024
+    }
+
+    @Test("150 MB pushed at a node with a small queue: everything stored, its heap stays far below the flood")
+    func flood() async throws {
+        let folder = temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let node = try ServerProcess(data: folder, arguments: ["--queue-capacity", "5000"])
+        let http = HTTP(port: node.port)
+        let endpoint = try #require(try await http.get("/node").json["ingest"]?.stringValue)
+        let context = try ZMQContext()
+        defer { context.terminate() }
+        let push = try context.socket(.push)
+        defer { push.close() }
+        try push.setSendHighWaterMark(10)
+        try push.connect(endpoint)
+        // 1,500 messages of 100 events of about 1 KB: 150,000 events, about 150 MB.
+        let padding = String(repeating: "p", count: 900)
+        let messages = 1500
+        let pid = node.process.processIdentifier
+        let baseline = Self.anonymousMemory(pid) ?? 0
+        var peak = baseline
+        for m in 0..<messages {
+            let body = "[" + (0..<100).map { #"{"aggregate":"f-\#(m % 50)","type":"t","data":{"i":\#($0),"pad":"\#(padding)"}}"# }.joined(separator: ",") + "]"
+            try push.send([Array("notes".utf8), Array(body.utf8)])
+            if m % 50 == 0 { peak = max(peak, Self.anonymousMemory(pid) ?? 0) }
+        }
+        let deadline = ContinuousClock.now + .seconds(120)
+        var head = ""
+        while ContinuousClock.now < deadline {
+            peak = max(peak, Self.anonymousMemory(pid) ?? 0)
+            head = try await http.get("/e/notes?limit=0").json["head"]?.stringValue ?? ""
+            if head == "hq-1:\(messages * 100)" { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(head == "hq-1:\(messages * 100)")
+        print("flood: anonymous memory \(baseline >> 20) MiB before, \(peak >> 20) MiB at peak, for \((messages * 100 * 1000) >> 20) MiB pushed")
+        #expect(peak - baseline < 60 << 20, "the node's heap grew by \((peak - baseline) >> 20) MiB")
+        let metrics = try await http.get("/metrics").text
+        #expect(metrics.contains(#"laterbase_ingest_refused_total{reason="overloaded"} 0"#))
     }
 }
 

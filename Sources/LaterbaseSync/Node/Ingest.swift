@@ -17,7 +17,11 @@ import ZeroMQ
 public final class Ingest: Sendable {
     public struct Options: Sendable {
         /// Messages held in the socket's receive queue per sender before the sender is held back.
-        public var receiveHighWaterMark: Int32 = 1000
+        /// With the write queue's capacity this bounds what a flood can make the node hold:
+        /// about this many messages per sender, plus the queue's events.
+        public var receiveHighWaterMark: Int32 = 100
+        /// Largest message, in bytes (the HTTP body limit); a sender of a bigger one is disconnected.
+        public var maxMessageBytes: Int64 = 8 << 20
         /// How long the thread waits in `zmq_poll` before looking at the stop flag.
         public var pollInterval: Duration = .milliseconds(50)
         public init() {}
@@ -44,6 +48,7 @@ public final class Ingest: Sendable {
     ) throws(ZMQError) {
         let s = try context.socket(.pull)
         try s.setReceiveHighWaterMark(options.receiveHighWaterMark)
+        try s.setMaxMessageSize(options.maxMessageBytes)
         try s.bind(endpoint)
         self.endpoint = s.lastEndpoint ?? endpoint
         self.socket = s
