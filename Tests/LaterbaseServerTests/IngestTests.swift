@@ -117,7 +117,7 @@ struct IngestFloodProcessTests {
         return kb * 1024
     }
 
-    @Test("150 MB pushed at a node with a small queue: everything stored, its heap stays far below the flood")
+    @Test("300 MB pushed at a node with a small queue: everything stored, its heap stays far below the flood")
     func flood() async throws {
         let folder = temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
@@ -130,9 +130,9 @@ struct IngestFloodProcessTests {
         defer { push.close() }
         try push.setSendHighWaterMark(10)
         try push.connect(endpoint)
-        // 1,500 messages of 100 events of about 1 KB: 150,000 events, about 150 MB.
+        // 3,000 messages of 100 events of about 1 KB: 300,000 events, about 300 MB (286 MiB).
         let padding = String(repeating: "p", count: 900)
-        let messages = 1500
+        let messages = 3000
         let pid = node.process.processIdentifier
         let baseline = Self.anonymousMemory(pid) ?? 0
         var peak = baseline
@@ -151,7 +151,9 @@ struct IngestFloodProcessTests {
         }
         #expect(head == "hq-1:\(messages * 100)")
         print("flood: anonymous memory \(baseline >> 20) MiB before, \(peak >> 20) MiB at peak, for \((messages * 100 * 1000) >> 20) MiB pushed")
-        #expect(peak - baseline < 60 << 20, "the node's heap grew by \((peak - baseline) >> 20) MiB")
+        // What it may hold: 100 messages in the socket, 5,000 parsed events in the queue, one
+        // transaction's dirty pages, malloc's arenas. Seen here: 16 to 62 MiB above idle.
+        #expect(peak - baseline < 100 << 20, "the node's heap grew by \((peak - baseline) >> 20) MiB")
         let metrics = try await http.get("/metrics").text
         #expect(metrics.contains(#"laterbase_ingest_refused_total{reason="overloaded"} 0"#))
     }
