@@ -72,7 +72,8 @@ public final class LaterbaseServer: Sendable {
         let storeMetrics = metrics
         ingest = try configuration.ingest.map { endpoint throws(ZMQError) in
             try Ingest(
-                context: context, endpoint: endpoint, writer: writer, publisher: publisher, metrics: syncMetrics, storeMetrics: storeMetrics,
+                context: context, endpoint: endpoint, writer: writer, publisher: publisher, maxMessageBytes: configuration.maxBodyBytes,
+                metrics: syncMetrics, storeMetrics: storeMetrics,
                 options: configuration.ingestOptions, logger: logger)
         }
         replication = configuration.peers.isEmpty ? nil : Replication(

@@ -13,7 +13,7 @@ public struct ServerConfiguration: Sendable {
     public var port: Int = 8080
     /// This node's origin; by default the one kept in the data folder, or a new one.
     public var replicaID: String? = nil
-    /// Largest POST body, in bytes.
+    /// Largest POST body and ZeroMQ ingest message, in bytes.
     public var maxBodyBytes: Int = 8 << 20
     /// Store limits: map size, skew, batch size, checkpoints.
     public var store = EventStore.Options()

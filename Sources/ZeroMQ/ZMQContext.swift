@@ -31,13 +31,6 @@ public final class ZMQContext: @unchecked Sendable {
         terminated = true
         while zmq_ctx_term(handle) != 0 && zmq_errno() == EINTR {}
     }
-
-    /// The libzmq version, e.g. "4.3.5".
-    public static var version: String {
-        var major: Int32 = 0, minor: Int32 = 0, patch: Int32 = 0
-        zmq_version(&major, &minor, &patch)
-        return "\(major).\(minor).\(patch)"
-    }
 }
 
 /// A ZeroMQ failure: the errno and libzmq's words for it.

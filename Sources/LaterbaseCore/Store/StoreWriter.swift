@@ -11,7 +11,7 @@ public struct WriteOutcome: Sendable {
     public var head: VersionVector
 }
 
-/// Everything a commit changed, for the commit hook (the future PUB socket).
+/// Everything a commit changed, for the commit hook (and so the PUB socket).
 public struct CommittedChanges: Sendable {
     /// Per root, the events the commit added, in hlc order, and the root's head after it.
     public let roots: [(root: String, events: [RecordedEvent], head: VersionVector)]

@@ -22,19 +22,25 @@ final class WriteQueue: @unchecked Sendable {
 
     /// Adds a batch, or says why not.
     /// - Parameter waitForRoom: wait while the queue is full instead of refusing with `overloaded`.
-    func enqueue(_ item: Item, waitForRoom: Bool = false) -> LaterbaseError? {
+    /// - Returns: the refusal, if any, and whether the producer had to wait for room.
+    func enqueue(_ item: Item, waitForRoom: Bool = false) -> (refusal: LaterbaseError?, waited: Bool) {
         condition.lock()
         defer { condition.unlock() }
         let n = item.batch.events.count
-        while waitForRoom && !closed && queuedEvents > 0 && queuedEvents + n > capacity { condition.wait() }
-        if closed { return LaterbaseError(.unavailable, "the store is shutting down") }
-        if queuedEvents > 0 && queuedEvents + n > capacity {
-            return LaterbaseError(.overloaded, "the write queue is full (\(capacity) events); retry shortly")
+        func full() -> Bool { queuedEvents > 0 && queuedEvents + n > capacity }
+        var waited = false
+        while waitForRoom && !closed && full() {
+            waited = true
+            condition.wait()
+        }
+        if closed { return (LaterbaseError(.unavailable, "the store is shutting down"), waited) }
+        if full() {
+            return (LaterbaseError(.overloaded, "the write queue is full (\(capacity) events); retry shortly"), waited)
         }
         items.append(item)
         queuedEvents += n
         condition.broadcast()  // the writer, and never only a producer waiting for room
-        return nil
+        return (nil, waited)
     }
 
     /// Waits for work; takes up to `maxEvents` events' worth of batches (at least one batch),

@@ -67,9 +67,6 @@ public final class Writer: Sendable {
     /// Events waiting in the queue for the writer.
     public var queuedEvents: Int { queue.depth }
 
-    /// Most events the queue holds.
-    public var queueCapacity: Int { queue.capacity }
-
     /// Writes a batch atomically and durably.
     /// - Returns: once the batch is committed and fsync'd, what was stored.
     /// - Throws: the batch's refusal (`gap`, `conflict`, `invalid_event`), `overloaded` when the
@@ -87,18 +84,12 @@ public final class Writer: Sendable {
     ///     (backpressure) instead of refusing with `overloaded`.
     ///   - completion: called once with the outcome: on the writer thread after the commit, or at
     ///     once on the caller's thread when the batch is refused before queueing.
-    public func submit(_ batch: PreparedBatch, waitForRoom: Bool = false, completion: @escaping @Sendable (Result<WriteOutcome, LaterbaseError>) -> Void) {
-        if let refusal = queue.enqueue(.init(batch: batch, enqueued: .now, complete: completion), waitForRoom: waitForRoom) {
-            completion(.failure(refusal))
-        }
-    }
-
-    /// Writes a batch and blocks the calling thread until it is durable or refused. Never call it
-    /// from the cooperative pool or the writer thread.
-    public func writeAndWait(_ batch: PreparedBatch, waitForRoom: Bool = true) -> Result<WriteOutcome, LaterbaseError> {
-        let done = Completion<Result<WriteOutcome, LaterbaseError>>()
-        submit(batch, waitForRoom: waitForRoom) { done.fulfil($0) }
-        return done.wait()
+    /// - Returns: whether the caller had to wait for room.
+    @discardableResult
+    public func submit(_ batch: PreparedBatch, waitForRoom: Bool = false, completion: @escaping @Sendable (Result<WriteOutcome, LaterbaseError>) -> Void) -> Bool {
+        let (refusal, waited) = queue.enqueue(.init(batch: batch, enqueued: .now, complete: completion), waitForRoom: waitForRoom)
+        if let refusal { completion(.failure(refusal)) }
+        return waited
     }
 
     /// Stops taking writes, writes everything queued, and waits for the thread to finish.
@@ -149,28 +140,5 @@ public final class Writer: Sendable {
             if !changes.roots.isEmpty { onCommit(changes) }
             for (item, result) in zip(items, results) { item.complete(result) }
         }
-    }
-}
-
-
-/// A value handed from one thread to another that blocks for it.
-public final class Completion<Value: Sendable>: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var value: Value?
-
-    public init() {}
-
-    public func fulfil(_ v: Value) {
-        condition.lock()
-        value = v
-        condition.signal()
-        condition.unlock()
-    }
-
-    public func wait() -> Value {
-        condition.lock()
-        defer { condition.unlock() }
-        while value == nil { condition.wait() }
-        return value!
     }
 }

@@ -20,8 +20,6 @@ public final class Ingest: Sendable {
         /// With the write queue's capacity this bounds what a flood can make the node hold:
         /// about this many messages per sender, plus the queue's events.
         public var receiveHighWaterMark: Int32 = 100
-        /// Largest message, in bytes (the HTTP body limit); a sender of a bigger one is disconnected.
-        public var maxMessageBytes: Int64 = 8 << 20
         /// How long the thread waits in `zmq_poll` before looking at the stop flag.
         public var pollInterval: Duration = .milliseconds(50)
         public init() {}
@@ -37,18 +35,18 @@ public final class Ingest: Sendable {
     private let storeMetrics: StoreMetrics
     private let options: Options
     private let logger: Logger
-    private let stopping = Atomic<Bool>(false)
-    private let started = Atomic<Bool>(false)
-    private let stopped = Completion<Void>()
+    private let thread = SocketThread(name: "laterbase-ingest")
 
     /// Binds the PULL socket; reading starts with ``start()``.
+    /// - Parameter maxMessageBytes: the largest message (the node's body limit, as for HTTP); a
+    ///   sender of a bigger one is disconnected.
     public init(
-        context: ZMQContext, endpoint: String, writer: Writer, publisher: Publisher?, metrics: SyncMetrics,
+        context: ZMQContext, endpoint: String, writer: Writer, publisher: Publisher?, maxMessageBytes: Int, metrics: SyncMetrics,
         storeMetrics: StoreMetrics, options: Options = Options(), logger: Logger
     ) throws(ZMQError) {
         let s = try context.socket(.pull)
         try s.setReceiveHighWaterMark(options.receiveHighWaterMark)
-        try s.setMaxMessageSize(options.maxMessageBytes)
+        try s.setMaxMessageSize(Int64(maxMessageBytes))
         try s.bind(endpoint)
         self.endpoint = s.lastEndpoint ?? endpoint
         self.socket = s
@@ -63,35 +61,26 @@ public final class Ingest: Sendable {
 
     /// Starts the reading thread.
     public func start() {
-        guard !started.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        let thread = Thread { [self] in
+        thread.start { [self] in
             run()
             socket.close()
-            stopped.fulfil(())
         }
-        thread.name = "laterbase-ingest"
-        thread.start()
         logger.info("ingest listening", metadata: ["endpoint": "\(endpoint)"])
     }
 
     /// Stops reading and closes the socket; messages not yet read were never acknowledged.
     /// Safe to call more than once, and without ``start()``.
     public func stop() {
-        stopping.store(true, ordering: .relaxed)
-        if started.exchange(true, ordering: .acquiringAndReleasing) {
-            stopped.wait()
-        } else {
-            socket.close()
-        }
+        if !thread.stop() { socket.close() }
     }
 
     private func run() {
-        while !stopping.load(ordering: .relaxed) {
+        while !thread.isStopping {
             do {
                 guard try zmqPoll([socket], timeout: options.pollInterval)[0] else { continue }
                 // Drain what is waiting, then look at the stop flag again.
                 var read = 0
-                while read < 1000, !stopping.load(ordering: .relaxed), let frames = try socket.receive(wait: false) {
+                while read < 1000, !thread.isStopping, let frames = try socket.receive(wait: false) {
                     handle(frames)
                     read += 1
                 }
@@ -120,14 +109,14 @@ public final class Ingest: Sendable {
             refuse(root: root, error, body: body)
             return
         }
-        if writer.queuedEvents + batch.events.count > writer.queueCapacity { metrics.ingestWaits.increment() }
         let count = batch.events.count
-        writer.submit(batch, waitForRoom: true) { [self] result in
+        let waited = writer.submit(batch, waitForRoom: true) { [self] result in
             switch result {
             case .success: metrics.ingestEvents.increment(by: count)
             case .failure(let error): refuse(root: root, error, body: body)
             }
         }
+        if waited { metrics.ingestWaits.increment() }
     }
 
     private func refuse(root: String, _ error: LaterbaseError, body: [UInt8]) {

@@ -38,14 +38,15 @@ public final class Publisher: Sendable {
 
     /// Publishes a commit's changes: one message per root. Called on the writer thread.
     public func publish(_ changes: CommittedChanges) {
+        // Encoded before taking the socket, so a rejection from the ingest thread never waits on it.
+        let messages = changes.roots.filter { !$0.events.isEmpty }.map { change in
+            (frames: [Array(change.root.utf8), Delta.encode(events: change.events, head: change.head)], events: change.events.count)
+        }
         socket.withLock { s in
             guard let s else { return }
-            for change in changes.roots where !change.events.isEmpty {
-                let body = Delta.encode(events: change.events, head: change.head)
-                if (try? s.send([Array(change.root.utf8), body], wait: false)) != nil {
-                    metrics.deltasPublished.increment()
-                    metrics.eventsPublished.increment(by: change.events.count)
-                }
+            for message in messages where (try? s.send(message.frames, wait: false)) == true {
+                metrics.deltasPublished.increment()
+                metrics.eventsPublished.increment(by: message.events)
             }
         }
     }

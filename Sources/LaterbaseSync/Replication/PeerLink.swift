@@ -53,8 +53,8 @@ final class PeerLink: Sendable {
         var ackTimeout: Duration = .seconds(3)
         /// Events per catch-up page (at most the store's batch limit).
         var catchUpPage = 10_000
-        /// Catch-up pages queued for the writer at once.
-        var catchUpInFlight = 3
+        /// Batches (catch-up pages, chunks of deltas) queued for the writer at once.
+        var writesInFlight = 3
         var rediscoverAfter = 3
     }
 
@@ -66,9 +66,8 @@ final class PeerLink: Sendable {
     private let dataDirectory: String
     private let options: Options
     private let logger: Logger
-    private let stopping = Atomic<Bool>(false)
+    private let thread = SocketThread(name: "laterbase-peer")
     private let probeNow = Atomic<Bool>(false)
-    private let stopped = Completion<Void>()
     private let status: Mutex<PeerStatus>
 
     init(url: String, client: PeerClient, store: EventStore, writer: Writer, context: ZMQContext, metrics: PeerMetrics,
@@ -90,24 +89,18 @@ final class PeerLink: Sendable {
     func requestProbe() { probeNow.store(true, ordering: .relaxed) }
 
     func start() {
-        let thread = Thread { [self] in
+        thread.start { [self] in
             var state = LinkState()
             run(&state)
             state.close()
             if let file = state.file { file.save(url: client.url, acked: state.acked) }
             metrics.connected.record(0)
-            stopped.fulfil(())
         }
-        thread.name = "laterbase-peer"
-        thread.start()
     }
 
-    func stop() {
-        stopping.store(true, ordering: .relaxed)
-        stopped.wait()
-    }
+    func stop() { thread.stop() }
 
-    private var isStopping: Bool { stopping.load(ordering: .relaxed) }
+    private var isStopping: Bool { thread.isStopping }
 
     // MARK: the loop
 
@@ -127,6 +120,8 @@ final class PeerLink: Sendable {
         var nextProbe: ContinuousClock.Instant = .now
         var resetAcks = false
         var failures = 0
+        var reachable = false
+        var probes = 0
         var ackedDirty = false
         var lastSave: ContinuousClock.Instant = .now
 
@@ -147,7 +142,8 @@ final class PeerLink: Sendable {
                 if discover(&s) {
                     backoff = .milliseconds(100)
                 } else {
-                    sleep(backoff)
+                    publishStatus(s)
+                    pause(backoff)
                     backoff = min(backoff * 2, .seconds(2))
                     continue
                 }
@@ -156,12 +152,13 @@ final class PeerLink: Sendable {
                 let readable = (try? zmqPoll([sub], timeout: busy ? .zero : .milliseconds(20)))?.first ?? false
                 if readable { takeDeltas(&s) }
             } else if !busy {
-                sleep(.milliseconds(20))
+                pause(.milliseconds(20))
             }
             let now = ContinuousClock.now
             if now >= s.nextProbe || probeNow.exchange(false, ordering: .relaxed) { probe(&s) }
             if !s.needCatchUp.isEmpty && ContinuousClock.now >= s.nextCatchUp && s.info != nil { catchUp(&s) }
             busy = push(&s)
+            publishStatus(s)
             if s.ackedDirty && ContinuousClock.now - s.lastSave > .milliseconds(250) {
                 s.file?.save(url: client.url, acked: s.acked)
                 s.ackedDirty = false
@@ -170,7 +167,20 @@ final class PeerLink: Sendable {
         }
     }
 
-    private func sleep(_ d: Duration) {
+    /// What ``currentStatus`` reports, from the loop's own state.
+    private func publishStatus(_ s: LinkState) {
+        status.withLock {
+            $0.replica = s.fileReplica
+            $0.roots = s.roots
+            $0.reachable = s.reachable
+            $0.probes = s.probes
+            $0.peerHeads = s.acked
+            $0.catchingUp = s.needCatchUp
+        }
+    }
+
+    /// Sleeps up to `d`, waking for a stop or a probe request.
+    private func pause(_ d: Duration) {
         let until = ContinuousClock.now + d
         while !isStopping && ContinuousClock.now < until && !probeNow.load(ordering: .relaxed) {
             Thread.sleep(forTimeInterval: 0.01)
@@ -189,7 +199,7 @@ final class PeerLink: Sendable {
         }
         guard info.replica != store.replicaID else {
             logger.error("peer is this node itself; not syncing with it", metadata: ["peer": "\(client.url)"])
-            sleep(.seconds(30))
+            pause(.seconds(30))
             return false
         }
         if s.fileReplica != info.replica {
@@ -207,6 +217,7 @@ final class PeerLink: Sendable {
                 let sub = try context.socket(.sub)
                 try sub.setReceiveHighWaterMark(100_000)
                 try sub.setReconnectInterval(100, max: 2000)
+                try sub.setTCPKeepalive(true)
                 try sub.subscribe("")
                 try sub.connect(publish)
                 s.sub = sub
@@ -216,6 +227,7 @@ final class PeerLink: Sendable {
                 try push.setImmediate(true)
                 try push.setSendHighWaterMark(50)
                 try push.setReconnectInterval(100, max: 2000)
+                try push.setTCPKeepalive(true)
                 try push.connect(ingest)
                 s.push = push
             }
@@ -228,11 +240,6 @@ final class PeerLink: Sendable {
         s.nextProbe = .now
         s.failures = 0
         metrics.connected.record(1)
-        let roots = s.roots
-        status.withLock {
-            $0.replica = info.replica
-            $0.roots = roots
-        }
         logger.info("peer discovered", metadata: [
             "peer": "\(client.url)", "replica": "\(info.replica)", "roots": "\(s.roots)",
             "publish": "\(info.publish ?? "none")", "ingest": "\(info.ingest ?? "none")",
@@ -276,30 +283,28 @@ final class PeerLink: Sendable {
             head[r.origin] = r.seq
             fresh.append(e)
         }
-        var start = 0
-        while start < fresh.count {
-            let chunk = Array(fresh[start..<min(start + store.options.maxBatchEvents, fresh.count)])
-            start += chunk.count
-            do {
-                let batch = try store.prepare(root: root, events: chunk)
-                _ = try writer.writeAndWait(batch).get()
+        var writes = PendingWrites(writer: writer, limit: options.writesInFlight)
+        do {
+            var start = 0
+            while start < fresh.count {
+                let chunk = Array(fresh[start..<min(start + store.options.maxBatchEvents, fresh.count)])
+                start += chunk.count
+                try writes.submit(store.prepare(root: root, events: chunk))
                 metrics.eventsReceived.increment(by: chunk.count)
-            } catch {
-                logger.warning("could not apply a peer's delta; catching up", metadata: ["peer": "\(client.url)", "root": "\(root)", "error": "\(error)"])
-                s.needCatchUp.insert(root)
-                return
             }
+            try writes.finish()
+        } catch {
+            logger.warning("could not apply a peer's delta; catching up", metadata: ["peer": "\(client.url)", "root": "\(root)", "error": "\(error)"])
+            s.needCatchUp.insert(root)
         }
     }
 
     private func catchUp(_ s: inout LinkState) {
         for root in s.roots where s.needCatchUp.contains(root) && !isStopping {
             metrics.catchUps.increment()
-            status.withLock { _ = $0.catchingUp.insert(root) }
             do {
                 try catchUp(root, &s)
                 s.needCatchUp.remove(root)
-                status.withLock { _ = $0.catchingUp.remove(root) }
             } catch {
                 logger.warning("catch-up failed; will retry", metadata: ["peer": "\(client.url)", "root": "\(root)", "error": "\(error)"])
                 s.nextCatchUp = .now + .seconds(1)
@@ -309,28 +314,23 @@ final class PeerLink: Sendable {
     }
 
     /// Pages the peer's feed from this node's head and writes each page, fetching the next pages
-    /// while the writer commits earlier ones (up to ``Options/catchUpInFlight`` pages queued, so
+    /// while the writer commits earlier ones (up to ``Options/writesInFlight`` pages queued, so
     /// the writer can group them into one transaction).
     private func catchUp(_ root: String, _ s: inout LinkState) throws {
         var vv = try store.head(of: root)
-        var pending: [Completion<Result<WriteOutcome, LaterbaseError>>] = []
+        var writes = PendingWrites(writer: writer, limit: options.writesInFlight)
         let limit = min(options.catchUpPage, store.options.maxBatchEvents)
-        defer { for p in pending { _ = p.wait() } }
         while !isStopping {
             let page = try client.feed(root: root, after: vv, limit: limit, timeout: options.httpTimeout * 3)
             acknowledge(root, page.head, &s)
             if !page.events.isEmpty {
-                let batch = try store.prepare(root: root, events: page.events)
-                if pending.count >= options.catchUpInFlight { _ = try pending.removeFirst().wait().get() }
-                let done = Completion<Result<WriteOutcome, LaterbaseError>>()
-                writer.submit(batch, waitForRoom: true) { done.fulfil($0) }
-                pending.append(done)
+                try writes.submit(store.prepare(root: root, events: page.events))
                 metrics.eventsReceived.increment(by: page.events.count)
             }
             vv = page.vv
             if !page.more { break }
         }
-        while !pending.isEmpty { _ = try pending.removeFirst().wait().get() }
+        try writes.finish()
     }
 
     // MARK: probes and acknowledgments
@@ -364,17 +364,12 @@ final class PeerLink: Sendable {
                 s.needCatchUp.formUnion(s.roots)
             }
             s.failures = 0
-            let acked = s.acked, catching = s.needCatchUp
-            status.withLock {
-                $0.reachable = true
-                $0.probes += 1
-                $0.peerHeads = acked
-                $0.catchingUp = catching
-            }
+            s.reachable = true
+            s.probes += 1
             metrics.connected.record(1)
         } catch {
             s.failures += 1
-            status.withLock { $0.reachable = false }
+            s.reachable = false
             metrics.connected.record(0)
             logger.debug("peer probe failed", metadata: ["peer": "\(client.url)", "error": "\(error)"])
             if s.failures >= options.rediscoverAfter {
@@ -390,8 +385,6 @@ final class PeerLink: Sendable {
         s.acked[root] = old.merging(head)
         s.ackProgress[root] = .now
         s.ackedDirty = true
-        let acked = s.acked
-        status.withLock { $0.peerHeads = acked }
     }
 
     private func noteRejection(_ body: [UInt8], _ s: inout LinkState) {
@@ -439,5 +432,39 @@ final class PeerLink: Sendable {
             sentAny = true
         }
         return sentAny
+    }
+}
+
+/// Batches handed to the writer and not yet confirmed, at most `limit` at a time: the link goes
+/// on fetching and parsing while the writer commits, and the writer can group what is queued.
+/// Batches of one root are committed in the order submitted, so each may follow on the last.
+struct PendingWrites {
+    let writer: Writer
+    let limit: Int
+    private var pending: [Completion<Result<WriteOutcome, LaterbaseError>>] = []
+
+    init(writer: Writer, limit: Int) {
+        self.writer = writer
+        self.limit = limit
+    }
+
+    /// Queues a batch, first waiting for the oldest when `limit` are pending.
+    /// - Throws: the refusal of a batch submitted earlier.
+    mutating func submit(_ batch: PreparedBatch) throws(LaterbaseError) {
+        if pending.count >= limit { try pending.removeFirst().wait().get() }
+        let done = Completion<Result<WriteOutcome, LaterbaseError>>()
+        writer.submit(batch, waitForRoom: true) { done.fulfil($0) }
+        pending.append(done)
+    }
+
+    /// Waits for every pending batch.
+    /// - Throws: the first refusal; the batches after it are still waited for.
+    mutating func finish() throws(LaterbaseError) {
+        var first: LaterbaseError? = nil
+        for p in pending {
+            if case .failure(let e) = p.wait(), first == nil { first = e }
+        }
+        pending = []
+        if let first { throw first }
     }
 }
