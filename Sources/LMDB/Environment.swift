@@ -1,4 +1,8 @@
 import CLMDB
+
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 
 /// An LMDB environment: one memory-mapped file holding named databases.
@@ -65,20 +69,15 @@ public final class Environment: @unchecked Sendable {
     public func beginWrite() throws(LMDBError) -> WriteTransaction {
         var txn: OpaquePointer?
         try check(mdb_txn_begin(handle, nil, 0, &txn), "mdb_txn_begin")
-        return WriteTransaction(handle: txn!)
+        guard let txn else { throw LMDBError(code: EINVAL, operation: "mdb_txn_begin") }
+        return WriteTransaction(handle: txn)
     }
 
     /// Runs `body` in a short read-only transaction taken from the pool.
     /// Values read are valid only inside `body`: copy what must outlive it.
-    public func read<R, E: Error>(_ body: (borrowing ReadTransaction) throws(E) -> R) throws(E) -> R {
-        let txn: ReadTransaction
-        do {
-            txn = try beginRead()
-        } catch {
-            // Beginning a read only fails when the environment is unusable; that is a programming
-            // or resource error the caller cannot act on.
-            fatalError("LMDB read transaction could not begin: \(error)")
-        }
+    /// - Throws: what LMDB reports, e.g. a full reader table (``LMDBError/isReadersFull``).
+    public func read<R>(_ body: (borrowing ReadTransaction) throws(LMDBError) -> R) throws(LMDBError) -> R {
+        let txn = try beginRead()
         return try body(txn)
     }
 
@@ -90,7 +89,8 @@ public final class Environment: @unchecked Sendable {
         }
         var txn: OpaquePointer?
         try check(mdb_txn_begin(handle, nil, UInt32(MDB_RDONLY), &txn), "mdb_txn_begin(read)")
-        return ReadTransaction(handle: txn!, environment: self)
+        guard let txn else { throw LMDBError(code: EINVAL, operation: "mdb_txn_begin(read)") }
+        return ReadTransaction(handle: txn, environment: self)
     }
 
     func recycle(reader txn: OpaquePointer) {

@@ -1,5 +1,9 @@
 import CLMDB
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// An error returned by LMDB, with the operation that failed.
 public struct LMDBError: Error, Equatable, CustomStringConvertible, Sendable {
     /// The LMDB or errno code.
@@ -15,6 +19,17 @@ public struct LMDBError: Error, Equatable, CustomStringConvertible, Sendable {
     /// The memory map is full: the store has reached its configured map size.
     public var isMapFull: Bool { code == MDB_MAP_FULL }
 
+    /// No room left: the map is full, or the filesystem (ENOSPC) or a quota (EDQUOT) refused
+    /// a write. The transaction wrote nothing; writes succeed again once there is room.
+    public var isStorageFull: Bool { isMapFull || code == ENOSPC || code == EDQUOT }
+
+    /// Every reader slot is taken (`MDB_READERS_FULL`): a transient overload, not a fault.
+    public var isReadersFull: Bool { code == MDB_READERS_FULL }
+
+    /// A stored value that cannot be decoded: reported as LMDB reports a corrupt page.
+    /// - Parameter what: which record, for the log.
+    public static func corrupted(_ what: String) -> LMDBError { LMDBError(code: MDB_CORRUPTED, operation: "decoding \(what)") }
+
     public var description: String {
         let text = mdb_strerror(code).map { String(cString: $0) } ?? "unknown error"
         return "\(operation): \(text) (\(code))"
@@ -28,7 +43,7 @@ func check(_ code: Int32, _ operation: @autoclosure () -> String) throws(LMDBErr
 
 /// `[UInt8].withUnsafeBytes` for a body with typed throws.
 @inline(__always)
-func withBytes<R>(_ bytes: [UInt8], _ body: (UnsafeRawBufferPointer) throws(LMDBError) -> R) throws(LMDBError) -> R {
+public func withBytes<R>(_ bytes: [UInt8], _ body: (UnsafeRawBufferPointer) throws(LMDBError) -> R) throws(LMDBError) -> R {
     let result: Result<R, LMDBError> = bytes.withUnsafeBytes { pointer in
         Result { () throws(LMDBError) in try body(pointer) }
     }

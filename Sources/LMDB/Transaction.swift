@@ -1,5 +1,9 @@
 import CLMDB
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// What read-only and write transactions share: lookups and cursors.
 public protocol Transaction: ~Copyable {
     /// The raw `MDB_txn`.
@@ -25,11 +29,11 @@ extension Transaction where Self: ~Copyable {
     }
 
     /// Runs `body` with a cursor over `db`; the cursor is closed when `body` returns.
-    public func withCursor<R, E: Error>(_ db: Database, _ body: (inout Cursor) throws(E) -> R) throws(E) -> R {
+    public func withCursor<R>(_ db: Database, _ body: (inout Cursor) throws(LMDBError) -> R) throws(LMDBError) -> R {
         var cursor: OpaquePointer?
-        let rc = mdb_cursor_open(handle, db.dbi, &cursor)
-        precondition(rc == 0, "mdb_cursor_open \(db.name): \(LMDBError(code: rc, operation: "mdb_cursor_open"))")
-        var c = Cursor(handle: cursor!)
+        try check(mdb_cursor_open(handle, db.dbi, &cursor), "mdb_cursor_open \(db.name)")
+        guard let cursor else { throw LMDBError(code: EINVAL, operation: "mdb_cursor_open \(db.name)") }
+        var c = Cursor(handle: cursor)
         defer { mdb_cursor_close(cursor) }
         return try body(&c)
     }

@@ -34,11 +34,11 @@ private final class TemporaryEnvironment {
         try dropped.put(db, Array("c".utf8), Array("3".utf8))
         _ = consume dropped  // dropping aborts
 
-        env.read { txn in
-            #expect((try? txn.get(db, Array("a".utf8))).flatMap { $0.map { Array($0) } } == Array("1".utf8))
-            #expect((try? txn.get(db, Array("b".utf8)))?.map { Array($0) } == nil)
-            #expect((try? txn.get(db, Array("c".utf8)))?.map { Array($0) } == nil)
-            #expect((try? txn.count(db)) == 1)
+        try env.read { (txn) throws(LMDBError) in
+            #expect(try txn.get(db, Array("a".utf8)).map { Array($0) } == Array("1".utf8))
+            #expect(try txn.get(db, Array("b".utf8)).map { Array($0) } == nil)
+            #expect(try txn.get(db, Array("c".utf8)).map { Array($0) } == nil)
+            #expect(try txn.count(db) == 1)
         }
     }
 
@@ -49,18 +49,55 @@ private final class TemporaryEnvironment {
         let txn = try env.beginWrite()
         for k in [UInt8(5), 1, 9, 3] { try txn.put(db, [k], [k * 2]) }
         try txn.commit()
-        env.read { txn in
-            txn.withCursor(db) { c in
-                #expect(c.seek(atOrAfter: [4]).map { Array($0.key) } == [5])
-                #expect(c.next().map { Array($0.value) } == [18])
-                #expect(c.next() == nil)
-                #expect(c.seek(atOrBefore: [4]).map { Array($0.key) } == [3])
-                #expect(c.seek(atOrBefore: [0]) == nil)
-                #expect(c.seek(atOrBefore: [200]).map { Array($0.key) } == [9])
-                #expect(c.first().map { Array($0.key) } == [1])
-                #expect(c.last().map { Array($0.key) } == [9])
+        try env.read { (txn) throws(LMDBError) in
+            try txn.withCursor(db) { (c) throws(LMDBError) in
+                #expect(try c.seek(atOrAfter: [4]).map { Array($0.key) } == [5])
+                #expect(try c.next().map { Array($0.value) } == [18])
+                #expect(try c.next() == nil)
+                #expect(try c.seek(atOrBefore: [4]).map { Array($0.key) } == [3])
+                #expect(try c.seek(atOrBefore: [0]) == nil)
+                #expect(try c.seek(atOrBefore: [200]).map { Array($0.key) } == [9])
+                #expect(try c.first().map { Array($0.key) } == [1])
+                #expect(try c.last().map { Array($0.key) } == [9])
             }
         }
+    }
+
+    /// LMDB refuses an empty key with MDB_BAD_VALSIZE; the wrapper used to trap on it (one
+    /// `GET /a/{root}?after=` killed a node).
+    @Test func keysLMDBRefusesAreErrorsNotTraps() throws {
+        let temporary = try TemporaryEnvironment()
+        let env = temporary.env
+        let db = try env.openDatabase("keys")
+        let txn = try env.beginWrite()
+        try txn.put(db, [1], [1])
+        try txn.commit()
+        for key in [[UInt8]()] {
+            let error = #expect(throws: LMDBError.self) {
+                try env.read { (txn) throws(LMDBError) in
+                    try txn.withCursor(db) { (c) throws(LMDBError) in _ = try c.seek(atOrAfter: key) }
+                }
+            }
+            #expect(error?.code == -30781)  // MDB_BAD_VALSIZE
+            #expect(throws: LMDBError.self) { try env.read { (txn) throws(LMDBError) in _ = try txn.get(db, key) } }
+        }
+        // Still usable.
+        #expect(try env.read { (txn) throws(LMDBError) in try txn.count(db) } == 1)
+    }
+
+    /// With every reader slot taken, a read is an error the caller can turn into a 503.
+    @Test func aFullReaderTableIsAnError() throws {
+        var options = Environment.Options()
+        options.maxReaders = 2
+        let temporary = try TemporaryEnvironment(options: options)
+        let env = temporary.env
+        let db = try env.openDatabase("r")
+        let first = try env.beginRead(), second = try env.beginRead()
+        let error = #expect(throws: LMDBError.self) { try env.read { (txn) throws(LMDBError) in _ = try txn.count(db) } }
+        #expect(error?.isReadersFull == true)
+        _ = consume first
+        _ = consume second
+        #expect(try env.read { (txn) throws(LMDBError) in try txn.count(db) } == 0)
     }
 
     @Test func readersSeeASnapshotWhileTheWriterGoesOn() throws {
@@ -73,7 +110,7 @@ private final class TemporaryEnvironment {
         try txn.commit()
         #expect(try reader.get(db, [1]).map { Array($0) } == nil)
         _ = consume reader
-        let after: [UInt8]? = env.read { txn in (try? txn.get(db, [1])).flatMap { $0.map { Array($0) } } }
+        let after: [UInt8]? = try env.read { (txn) throws(LMDBError) in try txn.get(db, [1]).map { Array($0) } }
         #expect(after == [1])
     }
 
@@ -99,7 +136,7 @@ private final class TemporaryEnvironment {
         #expect(error.isMapFull)
         #expect(error.description.contains("MDB_MAP_FULL"))
         // The environment is still usable for reads and smaller writes after the failure.
-        let before = env.read { (try? $0.count(db)) ?? -1 }
+        let before = try env.read { (txn) throws(LMDBError) in try txn.count(db) }
         #expect(before > 0)
     }
 }

@@ -10,10 +10,11 @@ import Testing
         #expect(vv.description == "hq-1:120,truck-7:40")  // sorted by origin
         #expect(try VersionVector(parsing: "").entries.isEmpty)
         #expect(VersionVector().description == "")
-        #expect(try VersionVector(parsing: "a:0").description == "")  // zero means absent
+        #expect(try VersionVector(parsing: "a:9223372036854775807")["a"] == UInt64(Int64.max))
     }
 
-    @Test(arguments: ["hq-1", "hq-1:", ":5", "hq-1:x", "hq-1:-1", "hq-1:1,", ",hq-1:1", "hq 1:1", "a:1,a:2", "-a:1", "a:99999999999999999999999"])
+    @Test(arguments: ["hq-1", "hq-1:", ":5", "hq-1:x", "hq-1:-1", "hq-1:1,", ",hq-1:1", "hq 1:1", "a:1,a:2", "-a:1", "a:99999999999999999999999",
+        "a:0", "a:9223372036854775808", "a:18446744073709551615"])  // CONTRACT v2: a seq lies from 1 to 2^63-1
     func refusesMalformedText(_ text: String) {
         #expect(throws: VersionVector.ParseError.self) { try VersionVector(parsing: text) }
     }

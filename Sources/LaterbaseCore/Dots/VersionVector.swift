@@ -14,8 +14,8 @@ public struct VersionVector: Hashable, Sendable, CustomStringConvertible {
         public let description: String
     }
 
-    /// Parses the wire form. Refuses bad origins, seqs that are not positive decimal integers,
-    /// and an origin named twice.
+    /// Parses the wire form. Refuses bad origins, seqs that are not decimal integers from 1 to
+    /// 2^63-1, and an origin named twice.
     public init(parsing text: String) throws(ParseError) {
         var entries: [String: UInt64] = [:]
         if text.isEmpty {
@@ -29,8 +29,10 @@ public struct VersionVector: Hashable, Sendable, CustomStringConvertible {
             let origin = String(pair[..<colon])
             let seqText = pair[pair.index(after: colon)...]
             guard Names.isValidOrigin(origin) else { throw ParseError(description: "'\(origin)' is not a valid origin") }
-            guard !seqText.isEmpty, seqText.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let seq = UInt64(seqText) else {
-                throw ParseError(description: "'\(seqText)' is not a seq for origin '\(origin)'")
+            guard !seqText.isEmpty, seqText.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let seq = UInt64(seqText),
+                (1...UInt64(Int64.max)).contains(seq)
+            else {
+                throw ParseError(description: "'\(seqText)' is not a seq from 1 to 2^63-1 for origin '\(origin)'")
             }
             guard entries[origin] == nil else { throw ParseError(description: "origin '\(origin)' appears twice") }
             entries[origin] = seq

@@ -86,17 +86,26 @@ public struct EventInput: Sendable {
             version = Int(n)
         }
         let data = dataField ?? .object([])
+        func outOfRange(_ field: String) -> LaterbaseError {
+            .event(.invalidEvent, index: index, "\(field): must lie from 0000-01-01T00:00:00.000Z to 9999-12-31T23:59:59.999Z", extra: [("field", .string(field))])
+        }
         var time: Int64? = nil
         if let v = timeField, v != .null {
             switch v {
             case .string(let s):
                 guard let ms = EventTime.parse(s) else { throw bad("time", "must be an RFC 3339 timestamp or integer milliseconds") }
                 time = ms
-            case .number:
-                guard let ms = v.int64Value else { throw bad("time", "must be an RFC 3339 timestamp or integer milliseconds") }
-                time = ms
+            case .number(let text):
+                if let ms = v.int64Value {
+                    time = ms
+                } else if text.utf8.allSatisfy({ $0 == 0x2D || ($0 >= 0x30 && $0 <= 0x39) }) {
+                    throw outOfRange("time")  // an integer, beyond Int64
+                } else {
+                    throw bad("time", "must be an RFC 3339 timestamp or integer milliseconds")
+                }
             default: throw bad("time", "must be an RFC 3339 timestamp or integer milliseconds")
             }
+            guard EventTime.range.contains(time!) else { throw outOfRange("time") }
         }
         var recorded: Recorded? = nil
         if origin != nil || seq != nil || hlc != nil {
@@ -104,6 +113,8 @@ public struct EventInput: Sendable {
             guard let sv = seq?.int64Value, sv >= 1 else { throw bad("seq", "a recorded event needs a seq of 1 or more") }
             guard let hs = hlc?.stringValue, let h = HLC(wire: hs) else { throw bad("hlc", "a recorded event needs an hlc of 16 lowercase hex digits") }
             guard id != nil else { throw bad("id", "a recorded event needs its id") }
+            // Its time defaults to the hlc's milliseconds, which 48 bits let run past 9999.
+            guard time != nil || EventTime.range.contains(Int64(h.milliseconds)) else { throw outOfRange("hlc") }
             recorded = Recorded(origin: o, seq: UInt64(sv), hlc: h)
         }
         return EventInput(id: id, aggregate: aggregate, type: type, version: version, data: data, time: time, recorded: recorded)

@@ -1,5 +1,9 @@
 /// Valid time: milliseconds since the Unix epoch, with RFC 3339 parsing and formatting.
 public enum EventTime {
+    /// The times the store takes: `0000-01-01T00:00:00.000Z` to `9999-12-31T23:59:59.999Z`,
+    /// the years RFC 3339 can write with four digits.
+    public static let range: ClosedRange<Int64> = -62_167_219_200_000...253_402_300_799_999
+
     /// Formats as RFC 3339 UTC with milliseconds: `2026-11-20T10:00:00.000Z`.
     public static func format(_ ms: Int64) -> String {
         var out: [UInt8] = []
@@ -7,8 +11,10 @@ public enum EventTime {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// Appends the RFC 3339 form (24 bytes for years 0000-9999).
+    /// Appends the RFC 3339 form (24 bytes). Total: a value outside ``range``, which the store
+    /// never holds, is written as the nearest end of it rather than trapping.
     public static func append(_ ms: Int64, to out: inout [UInt8]) {
+        let ms = min(max(ms, range.lowerBound), range.upperBound)
         let days = floorDiv(ms, 86_400_000)
         let msOfDay = ms - days * 86_400_000
         let (y, m, d) = civil(fromDays: days)

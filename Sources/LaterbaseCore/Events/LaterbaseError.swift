@@ -1,3 +1,5 @@
+import LMDB
+
 /// A refusal the wire contract names: its code, HTTP status, a message for people, and details
 /// naming the offending event by its index in the batch.
 public struct LaterbaseError: Error, CustomStringConvertible, Sendable {
@@ -51,5 +53,23 @@ public struct LaterbaseError: Error, CustomStringConvertible, Sendable {
     /// The contract's error body: `{"error", "message", "details"}`.
     public var body: [UInt8] {
         JSON.object([("error", .string(code.rawValue)), ("message", .string(message)), ("details", .array(details))]).bytes
+    }
+}
+
+extension LaterbaseError {
+    /// How a storage failure reaches a caller: `storage_full` (507) when there is no room left,
+    /// `unavailable` (503) when every reader slot is taken, `internal` (500) for anything else,
+    /// such as a record that cannot be decoded.
+    /// - Parameters:
+    ///   - error: what LMDB reported.
+    ///   - doing: what was being done, for the message.
+    public init(storage error: LMDBError, _ doing: String) {
+        if error.isStorageFull {
+            self.init(.storageFull, "\(doing): the store is full (\(error)); nothing was stored")
+        } else if error.isReadersFull {
+            self.init(.unavailable, "\(doing): every reader slot is taken; retry shortly")
+        } else {
+            self.init(.internal, "\(doing): \(error)")
+        }
     }
 }

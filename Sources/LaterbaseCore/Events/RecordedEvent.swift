@@ -31,7 +31,8 @@ public struct RecordedEvent: Sendable, Equatable {
         let record = EventRecord.encode(self)
         var origin = origin
         origin.withUTF8 { o in
-            record.withUnsafeBytes { EventRecord.appendJSON(origin: UnsafeRawBufferPointer(o), seq: seq, $0, to: &out) }
+            // A record just encoded always decodes: its lengths come from the event itself.
+            record.withUnsafeBytes { try? EventRecord.appendJSON(origin: UnsafeRawBufferPointer(o), seq: seq, $0, to: &out) }
         }
     }
 

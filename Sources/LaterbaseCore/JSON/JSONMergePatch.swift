@@ -3,18 +3,27 @@ extension JSON {
     /// member, `null` removes a member, anything else replaces.
     public func merged(with patch: JSON) -> JSON {
         guard case .object(let patchMembers) = patch else { return patch }
-        var members: [(key: String, value: JSON)]
+        var members: [(key: String, value: JSON)?]
         if case .object(let existing) = self { members = existing } else { members = [] }
+        // Names by their bytes, so a patch costs a hash lookup a member, not a scan; removed
+        // members leave a hole until the end, so positions stay valid.
+        var positions: [ByteString: Int] = [:]
+        positions.reserveCapacity(members.count)
+        for (i, m) in members.enumerated() { positions[ByteString(m!.key)] = i }
         for (key, value) in patchMembers {
-            let index = members.firstIndex(where: { $0.key == key })
+            let index = positions[ByteString(key)]
             if case .null = value {
-                if let index { members.remove(at: index) }
-            } else if let index {
-                members[index].value = members[index].value.merged(with: value)
+                if let index {
+                    members[index] = nil
+                    positions[ByteString(key)] = nil
+                }
+            } else if let index, let member = members[index] {
+                members[index] = (key: member.key, value: member.value.merged(with: value))
             } else {
+                positions[ByteString(key)] = members.count
                 members.append((key, JSON.null.merged(with: value)))
             }
         }
-        return .object(members)
+        return .object(members.compactMap { $0 })
     }
 }

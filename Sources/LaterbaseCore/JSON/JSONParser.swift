@@ -77,6 +77,8 @@ public struct JSONParser: ~Copyable {
         defer { depth -= 1 }
         index += 1
         var members: [(key: String, value: JSON)] = []
+        // Where each name sits, by its bytes: one hash lookup a member, not a scan.
+        var positions: [ByteString: Int] = [:]
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
             index += 1
@@ -91,9 +93,10 @@ public struct JSONParser: ~Copyable {
             index += 1
             skipWhitespace()
             let value = try parseValue()
-            if let existing = members.firstIndex(where: { $0.key == key }) {
+            if let existing = positions[ByteString(key)] {
                 members[existing].value = value  // RFC 8259 leaves duplicates open; the last one wins
             } else {
+                positions[ByteString(key)] = members.count
                 members.append((key, value))
             }
             skipWhitespace()

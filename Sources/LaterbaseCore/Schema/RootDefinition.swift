@@ -34,7 +34,9 @@ protocol Fold: Sendable {
 protocol Accumulator: AnyObject {
     func apply(_ event: any Sendable, _ context: EventContext)
     /// The state as JSON.
-    func encoded() -> [UInt8]
+    /// - Throws: when the application's state does not encode (e.g. a non-finite Double):
+    ///   the write fails rather than storing a state that says something else.
+    func encoded() throws -> [UInt8]
     func copy() -> any Accumulator
 }
 
@@ -57,9 +59,7 @@ final class TypedAccumulator<R: AggregateRoot>: Accumulator {
         R.fold(&state, event as! R.Event, context)
     }
 
-    func encoded() -> [UInt8] {
-        (try? Array(stateEncoder.encode(state))) ?? Array("null".utf8)
-    }
+    func encoded() throws -> [UInt8] { Array(try stateEncoder.encode(state)) }
 
     func copy() -> any Accumulator { TypedAccumulator(state) }
 }
@@ -79,7 +79,7 @@ final class MergeAccumulator: Accumulator {
     var state: JSON
     init(_ state: JSON) { self.state = state }
     func apply(_ event: any Sendable, _ context: EventContext) { state = state.merged(with: event as! JSON) }
-    func encoded() -> [UInt8] { state.bytes }
+    func encoded() throws -> [UInt8] { state.bytes }
     func copy() -> any Accumulator { MergeAccumulator(state) }
 }
 

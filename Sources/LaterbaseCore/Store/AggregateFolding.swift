@@ -24,28 +24,30 @@ final class FoldedAggregate {
         self.position = position ?? FoldPosition(event)
     }
 
-    var snapshot: AggregateSnapshot? {
-        position.map { AggregateSnapshot(count: count, time: time, hlc: hlc, position: $0, state: accumulator.encoded()) }
+    func snapshot() throws -> AggregateSnapshot? {
+        guard let position else { return nil }
+        return AggregateSnapshot(count: count, time: time, hlc: hlc, position: position, state: try accumulator.encoded())
     }
 }
 
 /// Decoded aggregates the writer folded lately, so a hot aggregate is not decoded on every
 /// commit. Bounded; emptied whenever a transaction fails, since it may hold uncommitted folds.
 final class AggregateCache {
-    private var roots: [String: [String: FoldedAggregate]] = [:]
+    private var roots: [String: [ByteString: FoldedAggregate]] = [:]
     private var count = 0
     private let capacity: Int
 
     init(capacity: Int = 50_000) { self.capacity = capacity }
 
     subscript(root: String, aggregate: String) -> FoldedAggregate? {
-        get { roots[root]?[aggregate] }
+        get { roots[root]?[ByteString(aggregate)] }
         set {
-            if roots[root]?[aggregate] == nil {
+            let key = ByteString(aggregate)
+            if roots[root]?[key] == nil {
                 if count >= capacity { removeAll() }
                 count += 1
             }
-            roots[root, default: [:]][aggregate] = newValue
+            roots[root, default: [:]][key] = newValue
         }
     }
 
@@ -61,19 +63,22 @@ extension StoreWriter {
     /// Checkpoints are kept every `checkpointEvery` events.
     func fold(_ added: [Added], root r: RootDatabases, _ txn: borrowing WriteTransaction) throws {
         // Group by aggregate without an array per aggregate: each event links to the next of its
-        // aggregate, in the order written.
-        var first: [String: Int] = [:]
-        var last: [String: Int] = [:]
+        // aggregate, in the order written. Keyed by bytes: ids that differ in any byte are
+        // different aggregates (see ByteString).
+        var first: [ByteString: Int] = [:]
+        var last: [ByteString: Int] = [:]
         var next = [Int](repeating: -1, count: added.count)
         for (i, item) in added.enumerated() {
-            if let previous = last.updateValue(i, forKey: item.event.aggregate) {
+            let key = ByteString(item.event.aggregate)
+            if let previous = last.updateValue(i, forKey: key) {
                 next[previous] = i
             } else {
-                first[item.event.aggregate] = i
+                first[key] = i
             }
         }
         let every = store.options.checkpointEvery
-        for (aggregate, head) in first {
+        for (key, head) in first {
+            let aggregate = key.string
             var items: [Added] = []
             var inOrder = true
             var i = head
@@ -93,7 +98,7 @@ extension StoreWriter {
                     if folded.count % every == 0 { try writeCheckpoint(folded, aggregate, r, txn) }
                 }
             }
-            if let snapshot = folded.snapshot {
+            if let snapshot = try folded.snapshot() {
                 try txn.put(r.aggs, Array(aggregate.utf8), snapshot.encoded())
             }
             if !cached { cache[r.definition.name, aggregate] = folded }
@@ -103,7 +108,7 @@ extension StoreWriter {
     /// The aggregate as folded so far, and whether it came from the cache.
     private func cachedOrStored(_ aggregate: String, root r: RootDatabases, _ txn: borrowing WriteTransaction) throws -> (FoldedAggregate, Bool) {
         if let hit = cache[r.definition.name, aggregate] { return (hit, true) }
-        let snapshot = try txn.get(r.aggs, Array(aggregate.utf8)).map { AggregateSnapshot($0) }
+        let snapshot = try txn.get(r.aggs, Array(aggregate.utf8)).map { (v) throws(LMDBError) in try AggregateSnapshot(v) }
         return (FoldedAggregate(accumulator: try r.definition.fold.accumulator(state: snapshot?.state), snapshot: snapshot), false)
     }
 
@@ -114,16 +119,16 @@ extension StoreWriter {
         newlyDecoded: [Added], _ txn: borrowing WriteTransaction
     ) throws -> FoldedAggregate {
         let firstKey = first.key(aggregate: aggregate)
-        let start = r.checkpoint(aggregate, before: firstKey, in: txn)
+        let start = try r.checkpoint(aggregate, before: firstKey, in: txn)
         let folded = FoldedAggregate(accumulator: try r.definition.fold.accumulator(state: start?.state), snapshot: start)
         // Drop every checkpoint after the start.
         let prefix = Keys.aggregatePrefix(aggregate)
         var stale: [[UInt8]] = []
-        txn.withCursor(r.checkpoints) { c in
-            var entry = c.seek(atOrAfter: start.map { $0.position.key(aggregate: aggregate) + [0] } ?? prefix)
+        try txn.withCursor(r.checkpoints) { (c) throws(LMDBError) in
+            var entry = try c.seek(atOrAfter: start.map { $0.position.key(aggregate: aggregate) + [0] } ?? prefix)
             while let e = entry, e.key.starts(with: prefix) {
                 stale.append(Array(e.key))
-                entry = c.next()
+                entry = try c.next()
             }
         }
         for key in stale { try txn.delete(r.checkpoints, key) }
@@ -133,7 +138,12 @@ extension StoreWriter {
         let every = store.options.checkpointEvery
         var failure: (any Error)? = nil
         try r.replay(aggregate, after: start?.position, in: txn) { (e) throws(LMDBError) in
-            guard let decoded = fresh[e.dot] ?? r.decodeForFold(e) else { return }
+            let decoded: any Sendable
+            if let d = fresh[e.dot] {
+                decoded = d
+            } else {
+                do { decoded = try r.decodeForFold(e) } catch { throw .corrupted("\(e.dot), which today's schema refuses: \(error)") }
+            }
             folded.apply(e, decoded)
             if folded.count % every == 0 {
                 do { try writeCheckpoint(folded, aggregate, r, txn) } catch let error as LMDBError { throw error } catch { failure = error }
@@ -144,7 +154,7 @@ extension StoreWriter {
     }
 
     private func writeCheckpoint(_ folded: FoldedAggregate, _ aggregate: String, _ r: RootDatabases, _ txn: borrowing WriteTransaction) throws {
-        guard let snapshot = folded.snapshot else { return }
+        guard let snapshot = try folded.snapshot() else { return }
         try txn.put(r.checkpoints, snapshot.position.key(aggregate: aggregate), snapshot.encoded())
     }
 }

@@ -6,25 +6,26 @@ extension EventStore {
     /// Without parameters this is one lookup of the kept state. `asOf` (ms) folds only events
     /// whose valid time is at or before it, from the nearest checkpoint; `recordedBy` (ms) folds
     /// only events whose hlc is at or before it, from the nearest checkpoint that qualifies.
+    /// - Throws: `unknown_root`; a storage failure as ``LaterbaseError/init(storage:_:)`` says
+    ///   (never a 404 for a read that failed).
     public func aggregate(root rootName: String, id: String, asOf: Int64? = nil, recordedBy: Int64? = nil) throws(LaterbaseError) -> [UInt8]? {
         let r = try root(rootName)
-        let result: Result<[UInt8]?, LaterbaseError> = env.read { txn in
-            if asOf == nil && recordedBy == nil {
-                guard let v = try? txn.get(r.aggs, Array(id.utf8)) else { return .success(nil) }
-                var out: [UInt8] = []
-                AggregateSnapshot(v).appendJSON(id: id, to: &out)
-                return .success(out)
+        do {
+            return try env.read { (txn) throws(LMDBError) -> [UInt8]? in
+                if asOf == nil && recordedBy == nil {
+                    guard let v = try txn.get(r.aggs, Array(id.utf8)) else { return nil }
+                    var out: [UInt8] = []
+                    try AggregateSnapshot(v).appendJSON(id: id, to: &out)
+                    return out
+                }
+                return try foldPast(r, id: id, asOf: asOf, recordedBy: recordedBy, in: txn)
             }
-            do {
-                return .success(try foldPast(r, id: id, asOf: asOf, recordedBy: recordedBy, in: txn))
-            } catch {
-                return .failure(LaterbaseError(.internal, "reading \(rootName)/\(id): \(error)"))
-            }
+        } catch {
+            throw LaterbaseError(storage: error, "reading \(rootName)/\(id)")
         }
-        return try result.get()
     }
 
-    private func foldPast(_ r: RootDatabases, id: String, asOf: Int64?, recordedBy: Int64?, in txn: borrowing ReadTransaction) throws -> [UInt8]? {
+    private func foldPast(_ r: RootDatabases, id: String, asOf: Int64?, recordedBy: Int64?, in txn: borrowing ReadTransaction) throws(LMDBError) -> [UInt8]? {
         let prefix = Keys.aggregatePrefix(id)
         // Every position with time <= asOf sorts before this key.
         var end: [UInt8]? = nil
@@ -33,18 +34,22 @@ extension EventStore {
             Keys.appendBigEndian(Keys.timeKey(asOf + 1), to: &end!)
         }
         let bound = end ?? prefix + [UInt8](repeating: 0xFF, count: 40)
-        let start = r.checkpoint(id, before: bound, recordedBy: recordedBy, in: txn)
-        let accumulator = try r.definition.fold.accumulator(state: start?.state)
+        let start = try r.checkpoint(id, before: bound, recordedBy: recordedBy, in: txn)
+        let accumulator: any Accumulator
+        do { accumulator = try r.definition.fold.accumulator(state: start?.state) } catch {
+            throw .corrupted("the checkpoint state of \(id): \(error)")
+        }
         var snapshot = start
-        try r.replay(id, after: start?.position, before: end, in: txn) { e in
+        try r.replay(id, after: start?.position, before: end, in: txn) { (e) throws(LMDBError) in
             if let recordedBy, Int64(e.hlc.milliseconds) > recordedBy { return }
-            guard let decoded = r.decodeForFold(e) else { return }
+            let decoded: any Sendable
+            do { decoded = try r.decodeForFold(e) } catch { throw .corrupted("\(e.dot), which today's schema refuses: \(error)") }
             accumulator.apply(decoded, e.foldContext)
             let count = (snapshot?.count ?? 0) + 1
             snapshot = AggregateSnapshot(count: count, time: e.time, hlc: max(snapshot?.hlc ?? e.hlc, e.hlc), position: FoldPosition(e), state: [])
         }
         guard var result = snapshot else { return nil }
-        result.state = accumulator.encoded()
+        do { result.state = try accumulator.encoded() } catch { throw .corrupted("the state of \(id), which does not encode: \(error)") }
         var out: [UInt8] = []
         result.appendJSON(id: id, to: &out)
         return out
@@ -54,21 +59,29 @@ extension EventStore {
     /// - Returns: the aggregates' JSON objects and the id to pass as `after` next, or nil at the end.
     public func aggregates(root rootName: String, after: String?, limit: Int) throws(LaterbaseError) -> (aggregates: [[UInt8]], next: String?) {
         let r = try root(rootName)
-        return env.read { txn in
-            var page: [[UInt8]] = []
-            var next: String? = nil
-            txn.withCursor(r.aggs) { c in
-                var entry = after.map { c.seek(atOrAfter: Array($0.utf8)) } ?? c.first()
-                if let after, let e = entry, e.key.elementsEqual(after.utf8) { entry = c.next() }
-                while let e = entry, page.count < limit {
-                    var out: [UInt8] = []
-                    AggregateSnapshot(e.value).appendJSON(id: String(decoding: e.key, as: UTF8.self), to: &out)
-                    page.append(out)
-                    entry = c.next()
-                    if entry != nil, page.count == limit { next = String(decoding: e.key, as: UTF8.self) }
+        if let after, !Names.isValidAggregateID(after) {
+            throw LaterbaseError(.badRequest, "after must be an aggregate id: 1 to 256 bytes of UTF-8 without control characters")
+        }
+        do {
+            return try env.read { (txn) throws(LMDBError) in
+                var page: [[UInt8]] = []
+                var next: String? = nil
+                try txn.withCursor(r.aggs) { (c) throws(LMDBError) in
+                    var entry: Cursor.Entry?
+                    if let after { entry = try c.seek(atOrAfter: Array(after.utf8)) } else { entry = try c.first() }
+                    if let after, let e = entry, e.key.elementsEqual(after.utf8) { entry = try c.next() }
+                    while let e = entry, page.count < limit {
+                        var out: [UInt8] = []
+                        try AggregateSnapshot(e.value).appendJSON(id: String(decoding: e.key, as: UTF8.self), to: &out)
+                        page.append(out)
+                        entry = try c.next()
+                        if entry != nil, page.count == limit { next = String(decoding: e.key, as: UTF8.self) }
+                    }
                 }
+                return (page, next)
             }
-            return (page, next)
+        } catch {
+            throw LaterbaseError(storage: error, "listing \(rootName)")
         }
     }
 }

@@ -1,3 +1,5 @@
+import LMDB
+
 /// A folded aggregate at a position: what `aggs` keeps for the latest state and `cp` for
 /// checkpoints. Stored as `count(8) time(8) hlc(8) positionLength(2) position state`.
 struct AggregateSnapshot {
@@ -34,12 +36,13 @@ struct AggregateSnapshot {
         self.state = state
     }
 
-    init(_ b: UnsafeRawBufferPointer) {
+    init(_ b: UnsafeRawBufferPointer) throws(LMDBError) {
+        guard b.count >= 26, b.count >= 26 + (Int(b[24]) << 8 | Int(b[25])) else { throw .corrupted("an aggregate snapshot of \(b.count) bytes") }
         count = Keys.readBigEndian(b, at: 0)
         time = Int64(bitPattern: Keys.readBigEndian(b, at: 8))
         hlc = HLC(rawValue: Keys.readBigEndian(b, at: 16))
         let n = Int(b[24]) << 8 | Int(b[25])
-        position = FoldPosition(bytes: UnsafeRawBufferPointer(rebasing: b[26..<(26 + n)]))
+        position = try FoldPosition(bytes: UnsafeRawBufferPointer(rebasing: b[26..<(26 + n)]))
         state = Array(b[(26 + n)...])
     }
 

@@ -23,8 +23,16 @@ extension EventStore {
     /// transaction.
     public func feed(root rootName: String, after vv: VersionVector, limit: Int, separator: UInt8 = UInt8(ascii: ",")) throws(LaterbaseError) -> FeedPage {
         let r = try root(rootName)
-        return env.read { txn in
-            let heads = r.heads(in: txn)
+        do {
+            return try page(r, after: vv, limit: limit, separator: separator)
+        } catch {
+            throw LaterbaseError(storage: error, "reading the feed of \(rootName)")
+        }
+    }
+
+    private func page(_ r: RootDatabases, after vv: VersionVector, limit: Int, separator: UInt8) throws(LMDBError) -> FeedPage {
+        try env.read { (txn) throws(LMDBError) in
+            let heads = try r.heads(in: txn)
             var runs: [OriginRun] = []
             for (origin, head) in heads where head.seq > vv[origin] {
                 runs.append(OriginRun(origin: Array(origin.utf8), next: vv[origin] + 1, last: head.seq))
@@ -33,16 +41,16 @@ extension EventStore {
             out.reserveCapacity(min(limit, 10_000) * 300)
             var advanced = vv
             var count = 0
-            txn.withCursor(r.log) { cursor in
+            try txn.withCursor(r.log) { (cursor) throws(LMDBError) in
                 var heap = RunHeap()
-                for i in runs.indices where runs[i].refill(&cursor) { heap.push(i, runs) }
+                for i in runs.indices where try runs[i].refill(&cursor) { heap.push(i, runs) }
                 while count < limit, let i = heap.pop(runs) {
                     let entry = runs[i].buffer[runs[i].position]
-                    runs[i].origin.withUnsafeBytes { EventRecord.appendJSON(origin: $0, seq: entry.seq, entry.value, to: &out) }
+                    try withBytes(runs[i].origin) { (o) throws(LMDBError) in try EventRecord.appendJSON(origin: o, seq: entry.seq, entry.value, to: &out) }
                     out.append(separator)
                     count += 1
                     runs[i].position += 1
-                    if runs[i].position < runs[i].buffer.count || runs[i].refill(&cursor) { heap.push(i, runs) }
+                    if runs[i].position < runs[i].buffer.count { heap.push(i, runs) } else if try runs[i].refill(&cursor) { heap.push(i, runs) }
                 }
             }
             for run in runs where run.next > 0 {
@@ -81,23 +89,23 @@ private struct OriginRun {
 
     /// Loads the next chunk; returns false when the run is done. Values stay valid for the
     /// read transaction.
-    mutating func refill(_ cursor: inout Cursor) -> Bool {
+    mutating func refill(_ cursor: inout Cursor) throws(LMDBError) -> Bool {
         buffer.removeAll(keepingCapacity: true)
         position = 0
         guard next <= last else { return false }
         var key = origin
         key.append(0)
         Keys.appendBigEndian(next, to: &key)
-        var entry = cursor.seek(atOrAfter: key)
+        var entry = try cursor.seek(atOrAfter: key)
         while let e = entry, buffer.count < Self.chunk, next <= last {
             guard e.key.count == origin.count + 9, e.key[origin.count] == 0,
                 e.key.starts(with: origin)
             else { break }
             let seq = Keys.readBigEndian(e.key, at: origin.count + 1)
             guard seq == next else { break }  // never skip: the store holds no gaps
-            buffer.append((seq, EventRecord.hlc(e.value), e.value))
+            buffer.append((seq, try EventRecord.hlc(e.value), e.value))
             next += 1
-            entry = cursor.next()
+            entry = try cursor.next()
         }
         return !buffer.isEmpty
     }

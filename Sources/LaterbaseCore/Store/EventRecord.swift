@@ -1,5 +1,10 @@
+import LMDB
+
 /// The stored form of an event in a root's `log`, keyed by its dot:
 /// `hlc(8) time(8) id(16) version(2) typeLength(1) aggregateLength(2) type aggregate data`.
+///
+/// Decoding is total: a record whose lengths do not add up throws ``LMDBError/corrupted(_:)``,
+/// whatever its bytes, so a damaged page costs a 500 on the reads that touch it, never the node.
 enum EventRecord {
     static let headerSize = 37
 
@@ -28,11 +33,22 @@ enum EventRecord {
         out.append(contentsOf: e.data)
     }
 
-    static func hlc(_ v: UnsafeRawBufferPointer) -> HLC { HLC(rawValue: Keys.readBigEndian(v, at: 0)) }
+    /// Where the type and the aggregate id end, checked against the record's length.
+    static func layout(_ v: UnsafeRawBufferPointer) throws(LMDBError) -> (typeEnd: Int, aggregateEnd: Int) {
+        guard v.count >= headerSize else { throw .corrupted("an event record of \(v.count) bytes") }
+        let typeEnd = headerSize + Int(v[34])
+        let aggregateEnd = typeEnd + (Int(v[35]) << 8 | Int(v[36]))
+        guard aggregateEnd <= v.count else { throw .corrupted("an event record of \(v.count) bytes naming \(aggregateEnd)") }
+        return (typeEnd, aggregateEnd)
+    }
 
-    static func decode(_ dot: Dot, _ v: UnsafeRawBufferPointer) -> RecordedEvent {
-        let typeLength = Int(v[34]), aggregateLength = Int(v[35]) << 8 | Int(v[36])
-        let typeEnd = headerSize + typeLength, aggregateEnd = typeEnd + aggregateLength
+    static func hlc(_ v: UnsafeRawBufferPointer) throws(LMDBError) -> HLC {
+        guard v.count >= 8 else { throw .corrupted("an event record of \(v.count) bytes") }
+        return HLC(rawValue: Keys.readBigEndian(v, at: 0))
+    }
+
+    static func decode(_ dot: Dot, _ v: UnsafeRawBufferPointer) throws(LMDBError) -> RecordedEvent {
+        let (typeEnd, aggregateEnd) = try layout(v)
         return RecordedEvent(
             id: EventID(high: Keys.readBigEndian(v, at: 16), low: Keys.readBigEndian(v, at: 24)),
             aggregate: String(decoding: UnsafeRawBufferPointer(rebasing: v[typeEnd..<aggregateEnd]), as: UTF8.self),
@@ -40,16 +56,15 @@ enum EventRecord {
             version: Int(v[32]) << 8 | Int(v[33]),
             data: Array(v[aggregateEnd...]),
             time: Int64(bitPattern: Keys.readBigEndian(v, at: 8)),
-            hlc: hlc(v),
+            hlc: HLC(rawValue: Keys.readBigEndian(v, at: 0)),
             origin: dot.origin,
             seq: dot.seq
         )
     }
 
     /// Writes the contract's JSON for a stored event straight from its bytes (the feed's hot path).
-    static func appendJSON(origin: UnsafeRawBufferPointer, seq: UInt64, _ v: UnsafeRawBufferPointer, to out: inout [UInt8]) {
-        let typeLength = Int(v[34]), aggregateLength = Int(v[35]) << 8 | Int(v[36])
-        let typeEnd = headerSize + typeLength, aggregateEnd = typeEnd + aggregateLength
+    static func appendJSON(origin: UnsafeRawBufferPointer, seq: UInt64, _ v: UnsafeRawBufferPointer, to out: inout [UInt8]) throws(LMDBError) {
+        let (typeEnd, aggregateEnd) = try layout(v)
         out.append(contentsOf: #"{"id":""#.utf8)
         EventID.appendHex(Keys.readBigEndian(v, at: 16), Keys.readBigEndian(v, at: 24), to: &out)
         out.append(contentsOf: #"","aggregate":"#.utf8)
@@ -63,7 +78,7 @@ enum EventRecord {
         out.append(contentsOf: #","time":""#.utf8)
         EventTime.append(Int64(bitPattern: Keys.readBigEndian(v, at: 8)), to: &out)
         out.append(contentsOf: #"","hlc":""#.utf8)
-        hlc(v).appendHex(to: &out)
+        HLC(rawValue: Keys.readBigEndian(v, at: 0)).appendHex(to: &out)
         out.append(contentsOf: #"","origin":""#.utf8)
         out.append(contentsOf: origin)  // origins need no escaping
         out.append(contentsOf: #"","seq":"#.utf8)

@@ -49,6 +49,7 @@ public final class EventStore: Sendable {
         directory: String, roots: [RootDefinition], replicaID: String? = nil, options: Options = Options(),
         logger: Logger = Logger(label: "laterbase.store"), physicalTime: @escaping @Sendable () -> UInt64 = SystemClock.milliseconds
     ) throws {
+        // A folder that cannot be made is reported by mdb_env_open just below, with its path.
         try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var envOptions = Environment.Options()
         envOptions.mapSize = options.mapSize
@@ -69,8 +70,8 @@ public final class EventStore: Sendable {
         self.logger = logger
         self.physicalTime = physicalTime
 
-        let stored: String? = env.read { txn in
-            (try? txn.get(meta, Array("replica".utf8))).flatMap { $0.map { String(decoding: $0, as: UTF8.self) } }
+        let stored: String? = try env.read { (txn) throws(LMDBError) in
+            try txn.get(meta, Array("replica".utf8)).map { String(decoding: $0, as: UTF8.self) }
         }
         let chosen = replicaID ?? stored ?? "node-" + EventID.v7(milliseconds: physicalTime()).description.suffix(12)
         guard Names.isValidOrigin(chosen) else { throw LaterbaseError(.badRequest, "'\(chosen)' is not a valid replica id") }
@@ -94,12 +95,17 @@ public final class EventStore: Sendable {
     /// The root's version vector: what this node holds.
     public func head(of rootName: String) throws(LaterbaseError) -> VersionVector {
         let r = try root(rootName)
-        return env.read { r.heads(in: $0).versionVector }
+        do {
+            return try env.read { (txn) throws(LMDBError) in try r.heads(in: txn).versionVector }
+        } catch {
+            throw LaterbaseError(storage: error, "reading the head of \(rootName)")
+        }
     }
 
     /// The largest hlc this store has persisted (the clock's high-water mark).
-    func persistedClock<T: Transaction & ~Copyable>(in txn: borrowing T) -> HLC {
-        guard let v = try? txn.get(meta, Array("hlc".utf8)) else { return HLC(rawValue: 0) }
+    func persistedClock<T: Transaction & ~Copyable>(in txn: borrowing T) throws(LMDBError) -> HLC {
+        guard let v = try txn.get(meta, Array("hlc".utf8)) else { return HLC(rawValue: 0) }
+        guard v.count == 8 else { throw .corrupted("the clock's high-water mark, \(v.count) bytes") }
         return HLC(rawValue: Keys.readBigEndian(v, at: 0))
     }
 

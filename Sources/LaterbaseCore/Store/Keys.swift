@@ -1,3 +1,5 @@
+import LMDB
+
 /// The key layout. Every root has its own databases (see ``RootDatabases``); within them:
 ///
 /// - `log`: `origin 0x00 seq(8, big-endian)` → the event record. Per-origin appends are sequential,
@@ -27,8 +29,9 @@ enum Keys {
     }
 
     /// Splits a `log` key (or the tail of a position) into origin and seq.
-    static func parseDot(_ key: UnsafeRawBufferPointer) -> Dot {
+    static func parseDot(_ key: UnsafeRawBufferPointer) throws(LMDBError) -> Dot {
         let n = key.count
+        guard n >= 9, key[n - 9] == 0 else { throw .corrupted("a dot of \(n) bytes") }
         let origin = String(decoding: UnsafeRawBufferPointer(rebasing: key[0..<(n - 9)]), as: UTF8.self)
         return Dot(origin: origin, seq: readBigEndian(key, at: n - 8))
     }
@@ -92,10 +95,11 @@ struct FoldPosition: Comparable, Sendable {
 
     init(_ e: RecordedEvent) { self.init(time: e.time, hlc: e.hlc, dot: e.dot) }
 
-    init(bytes b: UnsafeRawBufferPointer) {
+    init(bytes b: UnsafeRawBufferPointer) throws(LMDBError) {
+        guard b.count >= 25 else { throw .corrupted("a fold position of \(b.count) bytes") }
         time = Keys.time(fromKey: Keys.readBigEndian(b, at: 0))
         hlc = HLC(rawValue: Keys.readBigEndian(b, at: 8))
-        dot = Keys.parseDot(UnsafeRawBufferPointer(rebasing: b[16...]))
+        dot = try Keys.parseDot(UnsafeRawBufferPointer(rebasing: b[16...]))
     }
 
     /// The key of this position in `agg` or `cp` for `aggregate`.

@@ -24,13 +24,14 @@ struct RootDatabases: Sendable {
     }
 
     /// The root's version vector and each origin's last hlc, as of `txn`.
-    func heads<T: Transaction & ~Copyable>(in txn: borrowing T) -> [String: OriginHead] {
+    func heads<T: Transaction & ~Copyable>(in txn: borrowing T) throws(LMDBError) -> [String: OriginHead] {
         var out: [String: OriginHead] = [:]
-        txn.withCursor(heads) { c in
-            var entry = c.first()
+        try txn.withCursor(heads) { (c) throws(LMDBError) in
+            var entry = try c.first()
             while let e = entry {
+                guard e.value.count == 16 else { throw .corrupted("the head of an origin, \(e.value.count) bytes") }
                 out[String(decoding: e.key, as: UTF8.self)] = OriginHead(seq: Keys.readBigEndian(e.value, at: 0), hlc: HLC(rawValue: Keys.readBigEndian(e.value, at: 8)))
-                entry = c.next()
+                entry = try c.next()
             }
         }
         return out
@@ -38,12 +39,12 @@ struct RootDatabases: Sendable {
 
     /// The event stored under `dot`, if any.
     func event<T: Transaction & ~Copyable>(_ dot: Dot, in txn: borrowing T) throws(LMDBError) -> RecordedEvent? {
-        try txn.get(log, Keys.dot(dot)).map { EventRecord.decode(dot, $0) }
+        try txn.get(log, Keys.dot(dot)).map { (v) throws(LMDBError) in try EventRecord.decode(dot, v) }
     }
 
     /// The dot stored for `id`, if any.
     func dot<T: Transaction & ~Copyable>(for id: EventID, in txn: borrowing T) throws(LMDBError) -> Dot? {
-        try txn.get(ids, id.bytes).map { Keys.parseDot($0) }
+        try txn.get(ids, id.bytes).map { (v) throws(LMDBError) in try Keys.parseDot(v) }
     }
 }
 

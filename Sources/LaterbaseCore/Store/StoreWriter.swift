@@ -29,15 +29,15 @@ final class StoreWriter {
     let cache = AggregateCache()
     private let logger: Logger
 
-    init(store: EventStore) {
+    init(store: EventStore) throws(LMDBError) {
         self.store = store
         self.logger = store.logger
         var clock = HybridLogicalClock(highWaterMark: HLC(rawValue: 0), physicalTime: store.physicalTime)
         var heads: [String: [String: OriginHead]] = [:]
-        store.env.read { txn in
-            var mark = store.persistedClock(in: txn)
+        try store.env.read { (txn) throws(LMDBError) in
+            var mark = try store.persistedClock(in: txn)
             for (name, r) in store.roots {
-                let h = r.heads(in: txn)
+                let h = try r.heads(in: txn)
                 heads[name] = h
                 for head in h.values where head.hlc > mark { mark = head.hlc }
             }
@@ -102,9 +102,11 @@ final class StoreWriter {
         } catch {
             cache.removeAll()
             let failure =
-                (error as? LMDBError)?.isMapFull == true
-                ? LaterbaseError(.storageFull, "the store is full (map size \(store.options.mapSize) bytes); nothing of this batch was stored")
-                : LaterbaseError(.internal, "the write failed: \(error); nothing of this batch was stored")
+                if let error = error as? LMDBError {
+                    LaterbaseError(storage: error, "writing")
+                } else {
+                    LaterbaseError(.internal, "the write failed: \(error); nothing of this batch was stored")
+                }
             logger.error("write transaction failed", metadata: ["error": "\(error)"])
             let refusals = results + batches.dropFirst(results.count).map { _ in .success(WriteOutcome(events: [], created: false, head: VersionVector())) }
             return (refusals.map { r in r.flatMap { _ in .failure(failure) } }, CommittedChanges(roots: []))
@@ -128,14 +130,14 @@ final class StoreWriter {
 
         func stored(_ dot: Dot) throws(LaterbaseError) -> RecordedEvent? {
             if let e = byDot[dot] { return e }
-            do { return try r.event(dot, in: txn) } catch { throw LaterbaseError(.internal, "\(error)") }
+            do { return try r.event(dot, in: txn) } catch { throw LaterbaseError(storage: error, "reading \(dot)") }
         }
         func stored(_ id: EventID) throws(LaterbaseError) -> RecordedEvent? {
             if let e = byID[id] { return e }
             do {
                 guard let dot = try r.dot(for: id, in: txn) else { return nil }
                 return try r.event(dot, in: txn)
-            } catch { throw LaterbaseError(.internal, "\(error)") }
+            } catch { throw LaterbaseError(storage: error, "reading event \(id)") }
         }
 
         do throws(LaterbaseError) {
@@ -251,6 +253,6 @@ extension RecordedEvent {
         if let id = input.id, id != self.id { return false }
         if let t = input.time, t != time { return false }
         if let rec = input.recorded, rec.origin != origin || rec.seq != seq || rec.hlc != hlc { return false }
-        return aggregate == input.aggregate && type == input.type && version == input.version && data == input.dataBytes
+        return aggregate.sameBytes(as: input.aggregate) && type == input.type && version == input.version && data == input.dataBytes
     }
 }

@@ -117,7 +117,20 @@ public final class Writer: Sendable {
     /// Writes until the queue is closed and empty. Everything it holds of the store is released
     /// when it returns, so the store can close.
     private func drain() {
-        let writer = StoreWriter(store: store)
+        let writer: StoreWriter
+        do {
+            writer = try StoreWriter(store: store)
+        } catch {
+            // The store cannot be read (e.g. a corrupt head): refuse every write rather than
+            // guess the heads and fork an origin. /healthz says 503 once this returns.
+            logger.critical("writer cannot start: the store's heads are unreadable", metadata: ["error": "\(error)"])
+            queue.close()
+            let refusal = LaterbaseError(.unavailable, "the writer could not start: \(error)")
+            while let items = queue.take(maxEvents: options.maxTransactionEvents, maxDelay: .zero) {
+                for item in items { item.complete(.failure(refusal)) }
+            }
+            return
+        }
         logger.info("writer started", metadata: ["replica": "\(store.replicaID)"])
         while let items = queue.take(maxEvents: options.maxTransactionEvents, maxDelay: options.maxDelay) {
             let started = ContinuousClock.now

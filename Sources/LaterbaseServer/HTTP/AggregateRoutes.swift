@@ -34,7 +34,7 @@ struct AggregateRoutes {
         let query = QueryParameters(request)
         let limit = try query.integer("limit", default: 100, in: 1...1000)
         metrics.read(.aggregates)
-        let page = try store.aggregates(root: rootName, after: query.string("after"), limit: limit)
+        let page = try store.aggregates(root: rootName, after: query.aggregateID("after"), limit: limit)
         var out: [UInt8] = Array(#"{"aggregates":["#.utf8)
         for (i, a) in page.aggregates.enumerated() {
             if i > 0 { out.append(UInt8(ascii: ",")) }

@@ -1,40 +1,34 @@
 import Hummingbird
 import LaterbaseCore
 
-/// Reads and checks query parameters, refusing malformed ones with 400 `bad_request`.
+/// Reads query parameters and checks them with ``ReadParameters``, refusing malformed ones with
+/// 400 `bad_request`.
 struct QueryParameters {
     let parameters: Hummingbird.Parameters
 
     init(_ request: Request) { parameters = request.uri.queryParameters }
 
-    func string(_ name: String) -> String? { parameters.get(name) }
-
     /// An integer in `range`, `default` when absent.
     func integer(_ name: String, default value: Int, in range: ClosedRange<Int>) throws(LaterbaseError) -> Int {
         guard let text = parameters.get(name) else { return value }
-        guard let n = Int(text), range.contains(n) else {
-            throw LaterbaseError(.badRequest, "\(name) must be an integer from \(range.lowerBound) to \(range.upperBound)", details: [.object([("parameter", .string(name))])])
-        }
-        return n
+        return try ReadParameters.integer(text, name: name, in: range)
     }
 
-    /// A time: RFC 3339 or integer milliseconds.
+    /// A time: RFC 3339 or integer milliseconds; nil when absent.
     func time(_ name: String) throws(LaterbaseError) -> Int64? {
         guard let text = parameters.get(name) else { return nil }
-        if let ms = Int64(text) { return ms }
-        guard let ms = EventTime.parse(text) else {
-            throw LaterbaseError(.badRequest, "\(name) must be an RFC 3339 timestamp or integer milliseconds", details: [.object([("parameter", .string(name))])])
-        }
-        return ms
+        return try ReadParameters.time(text, name: name)
+    }
+
+    /// An aggregate id; nil when absent (present but empty is refused).
+    func aggregateID(_ name: String) throws(LaterbaseError) -> String? {
+        guard let text = parameters.get(name) else { return nil }
+        return try ReadParameters.aggregateID(text, name: name)
     }
 
     /// A version vector in its wire form; empty when absent.
     func versionVector(_ name: String) throws(LaterbaseError) -> VersionVector {
         guard let text = parameters.get(name) else { return VersionVector() }
-        do {
-            return try VersionVector(parsing: text)
-        } catch {
-            throw LaterbaseError(.badRequest, "\(name): \(error.description)", details: [.object([("parameter", .string(name))])])
-        }
+        return try ReadParameters.versionVector(text, name: name)
     }
 }
