@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "ZeroMQ", targets: ["ZeroMQ"]),
         .executable(name: "laterbase", targets: ["laterbase"]),
         .executable(name: "laterbase-bench", targets: ["LaterbaseBench"]),
+        .executable(name: "laterbase-fuzz", targets: ["LaterbaseFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
@@ -82,7 +83,7 @@ let package = Package(
         ),
 
         // The supply-chain demo application: shipments and inventory.
-        .target(name: "LaterbaseDemo", dependencies: ["LaterbaseServer"], swiftSettings: swiftSettings),
+        .target(name: "LaterbaseDemo", dependencies: ["LaterbaseCore"], swiftSettings: swiftSettings),
 
         .executableTarget(
             name: "laterbase",
@@ -114,6 +115,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+
+        // libFuzzer targets (ops/fuzz.sh builds them with -sanitize=fuzzer,address -D FUZZING);
+        // built plainly, a corpus replayer.
+        .target(name: "CLibFuzzer"),
+        .executableTarget(
+            name: "LaterbaseFuzz", dependencies: ["CLibFuzzer", "LaterbaseCore", "LaterbaseSync", "LaterbaseDemo", "LMDB"], swiftSettings: swiftSettings),
 
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"], swiftSettings: swiftSettings),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], swiftSettings: swiftSettings),

@@ -6,3 +6,5 @@ cd "$(dirname "$0")/.."
 ops/setup.sh
 swift build --build-tests
 swift test
+# A short smoke of every libFuzzer target (ops/fuzz.sh SECONDS for a real run).
+ops/fuzz.sh 5

@@ -36,6 +36,7 @@ public final class ZMQSocket: @unchecked Sendable {
     // MARK: options
 
     private func set(_ option: Int32, _ value: Int32) throws(ZMQError) {
+        guard !closed else { throw ZMQError(code: ENOTSOCK, operation: "zmq_setsockopt on a closed socket") }
         var v = value
         guard zmq_setsockopt(handle, option, &v, MemoryLayout<Int32>.size) == 0 else { throw ZMQError.last("zmq_setsockopt(\(option))") }
     }
@@ -95,6 +96,7 @@ public final class ZMQSocket: @unchecked Sendable {
     /// - Returns: false when `wait` is false and the socket would block (high-water mark, no peer).
     @discardableResult
     public func send<Frame: Collection<UInt8>>(_ frames: [Frame], wait: Bool = true) throws(ZMQError) -> Bool {
+        guard !closed else { throw ZMQError(code: ENOTSOCK, operation: "zmq_send on a closed socket") }
         for (i, frame) in frames.enumerated() {
             var flags: Int32 = wait ? 0 : ZMQ_DONTWAIT
             if i < frames.count - 1 { flags |= ZMQ_SNDMORE }
@@ -113,32 +115,61 @@ public final class ZMQSocket: @unchecked Sendable {
     }
 
     /// Receives one whole multipart message.
-    /// - Parameter wait: false to return nil at once when nothing is waiting.
+    /// - Parameter wait: block until one arrives; otherwise return nil when none is waiting.
+    /// - Returns: the frames, or nil.
     public func receive(wait: Bool = true) throws(ZMQError) -> [[UInt8]]? {
+        switch try receive(wait: wait, maxBytes: .max) {
+        case .frames(let frames)?: frames
+        case .oversized?, nil: nil
+        }
+    }
+
+    /// What ``receive(wait:maxBytes:)`` got.
+    public enum Received: Sendable, Equatable {
+        /// A whole message within the limit.
+        case frames([[UInt8]])
+        /// A message whose frames add up to more than the limit: read to its end and dropped,
+        /// keeping no more than the limit in hand.
+        case oversized(bytes: Int, frames: Int)
+    }
+
+    /// Receives one multipart message, keeping at most `maxBytes` of it. ZeroMQ's own
+    /// `ZMQ_MAXMSGSIZE` limits each frame, not their sum, so a message of many frames would
+    /// otherwise bypass it.
+    /// - Returns: the message, or nil when `wait` is false and none is waiting.
+    public func receive(wait: Bool, maxBytes: Int) throws(ZMQError) -> Received? {
+        guard !closed else { throw ZMQError(code: ENOTSOCK, operation: "zmq_msg_recv on a closed socket") }
         var frames: [[UInt8]] = []
+        var total = 0, count = 0
         var message = zmq_msg_t()
         zmq_msg_init(&message)
         defer { zmq_msg_close(&message) }
         while true {
-            let rc = zmq_msg_recv(&message, handle, (wait || !frames.isEmpty) ? 0 : ZMQ_DONTWAIT)
+            let rc = zmq_msg_recv(&message, handle, (wait || count > 0) ? 0 : ZMQ_DONTWAIT)
             if rc < 0 {
                 let error = ZMQError.last("zmq_msg_recv")
                 if error.code == EINTR { continue }
-                if error.code == EAGAIN && frames.isEmpty { return nil }
+                if error.code == EAGAIN && count == 0 { return nil }
                 throw error
             }
             let size = zmq_msg_size(&message)
-            if size == 0 {
-                frames.append([])
-            } else {
-                let data = zmq_msg_data(&message)!
-                frames.append(Array(UnsafeRawBufferPointer(start: data, count: size)))
+            count += 1
+            total = total.addingReportingOverflow(size).overflow ? .max : total + size
+            if total <= maxBytes {
+                if size == 0 {
+                    frames.append([])
+                } else if let data = zmq_msg_data(&message) {
+                    frames.append(Array(UnsafeRawBufferPointer(start: data, count: size)))
+                }
+            } else if !frames.isEmpty {
+                frames = []  // over the limit: drop what was kept, read the rest to its end
             }
-            if zmq_msg_more(&message) == 0 { return frames }
+            if zmq_msg_more(&message) == 0 {
+                return total <= maxBytes ? .frames(frames) : .oversized(bytes: total, frames: count)
+            }
         }
     }
 
-    /// Closes the socket (from its owning thread). Safe to call twice.
     public func close() {
         guard !closed else { return }
         closed = true

@@ -35,7 +35,12 @@ public struct Delta: Sendable {
         guard case .array(let items)? = json["events"], let headText = json["head"]?.stringValue,
               let head = try? VersionVector(parsing: headText)
         else { throw LaterbaseError(.badRequest, "not a delta: it needs events and head") }
-        self.events = items.isEmpty ? [] : try EventInput.batch(from: .array(items), maxEvents: Int.max)
+        let events = items.isEmpty ? [] : try EventInput.batch(from: .array(items), maxEvents: Int.max)
+        // Only recorded events: a plain event here would be stored as this node's own.
+        if let index = events.firstIndex(where: { $0.recorded == nil }) {
+            throw .event(.badRequest, index: index, "a delta or feed page holds only recorded events (with origin, seq and hlc)")
+        }
+        self.events = events
         self.head = head
     }
 }

@@ -34,6 +34,8 @@ public final class Ingest: Sendable {
     private let metrics: SyncMetrics
     private let storeMetrics: StoreMetrics
     private let options: Options
+    /// Largest message, all frames together.
+    private let maxMessageBytes: Int
     private let logger: Logger
     private let thread = SocketThread(name: "laterbase-ingest")
 
@@ -49,6 +51,7 @@ public final class Ingest: Sendable {
         try s.setMaxMessageSize(Int64(maxMessageBytes))
         try s.bind(endpoint)
         self.endpoint = s.lastEndpoint ?? endpoint
+        self.maxMessageBytes = maxMessageBytes
         self.socket = s
         self.writer = writer
         self.store = writer.store
@@ -80,8 +83,11 @@ public final class Ingest: Sendable {
                 guard try zmqPoll([socket], timeout: options.pollInterval)[0] else { continue }
                 // Drain what is waiting, then look at the stop flag again.
                 var read = 0
-                while read < 1000, !thread.isStopping, let frames = try socket.receive(wait: false) {
-                    handle(frames)
+                while read < 1000, !thread.isStopping, let received = try socket.receive(wait: false, maxBytes: maxMessageBytes) {
+                    switch received {
+                    case .frames(let frames): handle(frames)
+                    case .oversized(let bytes, let frames): dropOversized(bytes: bytes, frames: frames)
+                    }
                     read += 1
                 }
             } catch let error where error.isTermination {
@@ -95,13 +101,14 @@ public final class Ingest: Sendable {
 
     private func handle(_ frames: [[UInt8]]) {
         metrics.ingestMessages.increment()
-        guard frames.count == 2 else {
-            let root = frames.first.map { String(decoding: $0, as: UTF8.self) } ?? ""
-            refuse(root: root, LaterbaseError(.badRequest, "a message has two frames, [root, body]; this one has \(frames.count)"), body: frames.count > 1 ? frames[1] : [])
+        let message: IngestMessage
+        do {
+            message = try IngestMessage(frames: frames)
+        } catch {
+            refuse(root: error.root, error.error, body: error.body)
             return
         }
-        let root = String(decoding: frames[0], as: UTF8.self)
-        let body = frames[1]
+        let root = message.root, body = message.body
         let batch: PreparedBatch
         do {
             batch = try store.prepare(root: root, body: body)
@@ -117,6 +124,15 @@ public final class Ingest: Sendable {
             }
         }
         if waited { metrics.ingestWaits.increment() }
+    }
+
+    /// A message over the size limit in total: dropped and counted, not announced (its frames
+    /// were not kept, so there is nothing to name).
+    private func dropOversized(bytes: Int, frames: Int) {
+        metrics.ingestMessages.increment()
+        metrics.refused(.tooLarge)
+        storeMetrics.error(.tooLarge)
+        logger.warning("ingest message over the size limit dropped", metadata: ["bytes": "\(bytes)", "frames": "\(frames)", "limit": "\(maxMessageBytes)"])
     }
 
     private func refuse(root: String, _ error: LaterbaseError, body: [UInt8]) {
