@@ -1,4 +1,5 @@
 import Hummingbird
+import HummingbirdCore
 import LaterbaseCore
 import LaterbaseSync
 import Logging
@@ -101,7 +102,10 @@ public final class LaterbaseServer: Sendable {
     public func run(gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint]) async throws {
         let app = Application(
             router: makeRouter(),
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "laterbase"),
+            server: .http1(configuration: .init(idleTimeout: .milliseconds(Int64(configuration.httpIdleTimeout / .milliseconds(1))))),
+            configuration: .init(
+                address: .hostname(configuration.host, port: configuration.port), serverName: "laterbase",
+                availableConnectionsDelegate: MaximumAvailableConnections(configuration.maxConnections, logger: logger)),
             services: [WriterService(writer: writer), SyncService(ingest: ingest, replication: replication)],
             onServerRunning: { [self] channel in
                 let port = channel.localAddress?.port

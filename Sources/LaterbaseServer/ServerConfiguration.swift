@@ -15,6 +15,10 @@ public struct ServerConfiguration: Sendable {
     public var replicaID: String? = nil
     /// Largest POST body and ZeroMQ ingest message, in bytes.
     public var maxBodyBytes: Int = 8 << 20
+    /// An HTTP connection with no request in flight for this long is closed.
+    public var httpIdleTimeout: Duration = .seconds(60)
+    /// Most HTTP connections open at once; more wait in the listen backlog until one closes.
+    public var maxConnections: Int = 1024
     /// Store limits: map size, skew, batch size, checkpoints.
     public var store = EventStore.Options()
     /// Group-commit settings.

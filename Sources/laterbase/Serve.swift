@@ -54,6 +54,15 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("queue-capacity"), help: "Events waiting to be written before writes get 503 overloaded.")
     var queueCapacity: Int = 100_000
 
+    @Option(name: .customLong("queue-capacity-mib"), help: "Bytes of events waiting to be written, in MiB, before writes get 503 overloaded.")
+    var queueCapacityMiB: Int = 256
+
+    @Option(name: .customLong("idle-timeout-seconds"), help: "Close an HTTP connection idle this long.")
+    var idleTimeout: Double = 60
+
+    @Option(name: .customLong("max-connections"), help: "Most HTTP connections open at once; more wait until one closes.")
+    var maxConnections: Int = 1024
+
     @Option(name: .customLong("commit-delay-ms"), help: "How long the writer lingers for more writes once it has some, in ms (bigger groups, fewer fsyncs).")
     var commitDelay: Double = 0
 
@@ -77,6 +86,10 @@ struct Serve: AsyncParsableCommand {
         guard peerProbeSeconds >= 0.05 else { throw ValidationError("--peer-probe-seconds must be at least 0.05") }
         guard publishHWM > 0 else { throw ValidationError("--publish-hwm must be positive") }
         guard (0...1000).contains(commitDelay) else { throw ValidationError("--commit-delay-ms must be from 0 to 1000") }
+        guard queueCapacity > 0, (1...65536).contains(queueCapacityMiB) else { throw ValidationError("--queue-capacity must be positive and --queue-capacity-mib from 1 to 65536") }
+        guard (0.1...86_400).contains(idleTimeout) else { throw ValidationError("--idle-timeout-seconds must be from 0.1 to 86400") }
+        guard (1...1_000_000).contains(maxConnections) else { throw ValidationError("--max-connections must be from 1 to 1000000") }
+        guard maxSkew <= 1e9, (1...1 << 20).contains(mapSizeGiB) else { throw ValidationError("--max-skew or --map-size-gib is out of range") }
     }
 
     func run() async throws {
@@ -96,6 +109,9 @@ struct Serve: AsyncParsableCommand {
         configuration.store.maxSkewMilliseconds = Int64(maxSkew * 1000)
         configuration.store.mapSize = mapSizeGiB << 30
         configuration.writer.queueCapacity = queueCapacity
+        configuration.writer.queueCapacityBytes = queueCapacityMiB << 20
+        configuration.httpIdleTimeout = .milliseconds(Int64(idleTimeout * 1000))
+        configuration.maxConnections = maxConnections
         configuration.writer.maxDelay = .microseconds(Int64(commitDelay * 1000))
         let server = try LaterbaseServer(roots: Demo.roots + roots.map { .jsonMerge($0) }, configuration: configuration, logger: logger)
         try await server.run()

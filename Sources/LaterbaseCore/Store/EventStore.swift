@@ -132,7 +132,11 @@ public final class EventStore: Sendable {
                 throw .event(.invalidEvent, index: index, error.description, extra: [("field", .string(error.field))])
             }
         }
-        return PreparedBatch(root: rootName, events: events, decoded: decoded)
+        // What the batch holds in memory while queued, roughly: its data plus a fixed share per
+        // event for the names, the parsed value and the decoded payload.
+        var bytes = 0
+        for e in events { bytes += 2 * e.dataBytes.count + e.aggregate.utf8.count + e.type.utf8.count + 256 }
+        return PreparedBatch(root: rootName, events: events, decoded: decoded, bytes: bytes)
     }
 }
 
@@ -159,4 +163,6 @@ public struct PreparedBatch: Sendable {
     public let root: String
     public let events: [EventInput]
     let decoded: [any Sendable]
+    /// An estimate of the memory it holds, for the write queue's byte bound.
+    public let bytes: Int
 }

@@ -15,10 +15,19 @@ final class WriteQueue: @unchecked Sendable {
     private let condition = NSCondition()
     private var items: [Item] = []
     private var queuedEvents = 0
+    private var queuedBytes = 0
     private var closed = false
     let capacity: Int
+    let byteCapacity: Int
 
-    init(capacity: Int) { self.capacity = capacity }
+    /// - Parameters:
+    ///   - capacity: most events queued.
+    ///   - byteCapacity: most bytes queued (``PreparedBatch/bytes``), so a few huge events
+    ///     cannot hold what a queue of small ones never would.
+    init(capacity: Int, byteCapacity: Int = .max) {
+        self.capacity = capacity
+        self.byteCapacity = byteCapacity
+    }
 
     /// Adds a batch, or says why not.
     /// - Parameter waitForRoom: wait while the queue is full instead of refusing with `overloaded`.
@@ -26,8 +35,10 @@ final class WriteQueue: @unchecked Sendable {
     func enqueue(_ item: Item, waitForRoom: Bool = false) -> (refusal: LaterbaseError?, waited: Bool) {
         condition.lock()
         defer { condition.unlock() }
-        let n = item.batch.events.count
-        func full() -> Bool { queuedEvents > 0 && queuedEvents + n > capacity }
+        let n = item.batch.events.count, bytes = item.batch.bytes
+        // An empty queue takes any one batch (its size is bounded by the body limit), so a
+        // batch larger than a bound still goes through alone.
+        func full() -> Bool { queuedEvents > 0 && (queuedEvents + n > capacity || queuedBytes + bytes > byteCapacity) }
         var waited = false
         while waitForRoom && !closed && full() {
             waited = true
@@ -35,10 +46,11 @@ final class WriteQueue: @unchecked Sendable {
         }
         if closed { return (LaterbaseError(.unavailable, "the store is shutting down"), waited) }
         if full() {
-            return (LaterbaseError(.overloaded, "the write queue is full (\(capacity) events); retry shortly"), waited)
+            return (LaterbaseError(.overloaded, "the write queue is full (\(capacity) events or \(byteCapacity >> 20) MiB); retry shortly"), waited)
         }
         items.append(item)
         queuedEvents += n
+        queuedBytes += bytes
         condition.broadcast()  // the writer, and never only a producer waiting for room
         return (nil, waited)
     }
@@ -55,14 +67,16 @@ final class WriteQueue: @unchecked Sendable {
             let deadline = Date(timeIntervalSinceNow: Double(s) + Double(a) / 1e18)
             while queuedEvents < maxEvents && !closed && condition.wait(until: deadline) {}
         }
-        var taken = 0, count = 0
+        var taken = 0, count = 0, bytes = 0
         while count < items.count && (count == 0 || taken + items[count].batch.events.count <= maxEvents) {
             taken += items[count].batch.events.count
+            bytes += items[count].batch.bytes
             count += 1
         }
         let batch = Array(items.prefix(count))
         items.removeFirst(count)
         queuedEvents -= taken
+        queuedBytes -= bytes
         condition.broadcast()  // producers waiting for room
         return batch
     }

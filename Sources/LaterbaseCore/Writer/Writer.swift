@@ -15,6 +15,8 @@ public final class Writer: Sendable {
         public var maxDelay: Duration = .zero
         /// Most events waiting in the queue before writes are refused with `overloaded`.
         public var queueCapacity: Int = 100_000
+        /// Most bytes (``PreparedBatch/bytes``) waiting in the queue, likewise.
+        public var queueCapacityBytes: Int = 256 << 20
         public init() {}
     }
 
@@ -40,7 +42,7 @@ public final class Writer: Sendable {
     ) {
         self.store = store
         self.options = options
-        self.queue = WriteQueue(capacity: options.queueCapacity)
+        self.queue = WriteQueue(capacity: options.queueCapacity, byteCapacity: options.queueCapacityBytes)
         self.metrics = metrics
         self.onCommit = onCommit
         self.logger = logger
