@@ -21,16 +21,18 @@ extension EventStore {
     /// order) from the first one `vv` lacks, so a page is a per-origin prefix of what the caller
     /// lacks and the returned vv is exact. Costs O(events returned + origins), in one short read
     /// transaction.
-    public func feed(root rootName: String, after vv: VersionVector, limit: Int, separator: UInt8 = UInt8(ascii: ",")) throws(LaterbaseError) -> FeedPage {
+    /// - Parameter maxBytes: stop once the page holds this many bytes (after at least one event),
+    ///   e.g. to fit a peer's body limit; the page is still a per-origin prefix.
+    public func feed(root rootName: String, after vv: VersionVector, limit: Int, maxBytes: Int = .max, separator: UInt8 = UInt8(ascii: ",")) throws(LaterbaseError) -> FeedPage {
         let r = try root(rootName)
         do {
-            return try page(r, after: vv, limit: limit, separator: separator)
+            return try page(r, after: vv, limit: limit, maxBytes: maxBytes, separator: separator)
         } catch {
             throw LaterbaseError(storage: error, "reading the feed of \(rootName)")
         }
     }
 
-    private func page(_ r: RootDatabases, after vv: VersionVector, limit: Int, separator: UInt8) throws(LMDBError) -> FeedPage {
+    private func page(_ r: RootDatabases, after vv: VersionVector, limit: Int, maxBytes: Int, separator: UInt8) throws(LMDBError) -> FeedPage {
         try env.read { (txn) throws(LMDBError) in
             let heads = try r.heads(in: txn)
             var runs: [OriginRun] = []
@@ -44,7 +46,7 @@ extension EventStore {
             try txn.withCursor(r.log) { (cursor) throws(LMDBError) in
                 var heap = RunHeap()
                 for i in runs.indices where try runs[i].refill(&cursor) { heap.push(i, runs) }
-                while count < limit, let i = heap.pop(runs) {
+                while count < limit, count == 0 || out.count < maxBytes, let i = heap.pop(runs) {
                     let entry = runs[i].buffer[runs[i].position]
                     try withBytes(runs[i].origin) { (o) throws(LMDBError) in try EventRecord.appendJSON(origin: o, seq: entry.seq, entry.value, to: &out) }
                     out.append(separator)

@@ -40,6 +40,7 @@ extension PeerStatus {
     var json: JSON {
         .object([
             ("url", .string(url)), ("replica", replica.map { .string($0) } ?? .null), ("reachable", .bool(reachable)),
+            ("error", error.map { .string($0) } ?? .null),
             ("heads", .object(peerHeads.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value.description)) })),
         ])
     }

@@ -38,13 +38,21 @@ final class PeerClient: Sendable {
 
     /// `GET /node`. Endpoints bound to every interface (`0.0.0.0`, `*`, `[::]`) are rewritten to
     /// the host of the peer's URL, the address we already know reaches it.
+    /// The largest answer read from a peer: a feed page of 10,000 events of the 8 MiB body limit
+    /// fits well inside; an endless body is cut off here.
+    static let maxResponseBytes = 64 << 20
+
     func node(timeout: Duration) throws -> NodeInfo {
         let json = try getJSON("/node", timeout: timeout)
         guard let replica = json["replica"]?.stringValue, case .array(let roots)? = json["roots"] else {
             throw LaterbaseError(.badRequest, "\(url)/node did not describe a Laterbase node")
         }
+        // The replica names a file under peers/ and the origin of what the peer sends.
+        guard Names.isValidOrigin(replica) else {
+            throw LaterbaseError(.badRequest, "\(url)/node names replica '\(replica.prefix(80))', which is not a valid origin; not syncing with it")
+        }
         return NodeInfo(
-            replica: replica, roots: roots.compactMap(\.stringValue),
+            replica: replica, roots: roots.compactMap(\.stringValue).filter(Names.isValidRoot),
             ingest: json["ingest"]?.stringValue.map { Self.reachable($0, host: host) },
             publish: json["publish"]?.stringValue.map { Self.reachable($0, host: host) })
     }
@@ -67,7 +75,9 @@ final class PeerClient: Sendable {
     private func get(_ path: String, timeout: Duration) throws -> [UInt8] {
         let (s, a) = timeout.components
         let deadline = NIODeadline.now() + .nanoseconds(s * 1_000_000_000 + a / 1_000_000_000)
-        let response = try http.get(url: url + path, deadline: deadline).wait()
+        let request = try HTTPClient.Request(url: url + path, method: .GET)
+        let accumulator = ResponseAccumulator(request: request, maxBodySize: Self.maxResponseBytes)
+        let response = try http.execute(request: request, delegate: accumulator, deadline: deadline).wait()
         let bytes = response.body.map { Array($0.readableBytesView) } ?? []
         guard response.status.code == 200 else {
             throw LaterbaseError(.unavailable, "GET \(url)\(path): HTTP \(response.status.code) \(String(decoding: bytes.prefix(200), as: UTF8.self))")

@@ -20,6 +20,8 @@ public struct PeerStatus: Sendable {
     public var peerHeads: [String: VersionVector] = [:]
     /// Roots whose catch-up from the peer has not finished.
     public var catchingUp: Set<String> = []
+    /// Why the link is not syncing, when it is not (e.g. the peer named an invalid replica).
+    public var error: String?
 }
 
 /// Continuous two-way sync with one peer, on a thread of its own that owns the link's two
@@ -50,6 +52,8 @@ final class PeerLink: Sendable {
         var pushWindow: UInt64 = 50_000
         /// Events per pushed message.
         var pushPage = 2000
+        /// Most bytes in one push message: well under the default 8 MiB body limit.
+        var pushPageBytes = 4 << 20
         var ackTimeout: Duration = .seconds(3)
         /// Events per catch-up page (at most the store's batch limit).
         var catchUpPage = 10_000
@@ -93,7 +97,7 @@ final class PeerLink: Sendable {
             var state = LinkState()
             run(&state)
             state.close()
-            if let file = state.file { file.save(url: client.url, acked: state.acked) }
+            save(state)
             metrics.connected.record(0)
         }
     }
@@ -124,6 +128,9 @@ final class PeerLink: Sendable {
         var probes = 0
         var ackedDirty = false
         var lastSave: ContinuousClock.Instant = .now
+        var lastError: String?
+        /// Wait before the next catch-up after a failed one; doubles per failure.
+        var catchUpBackoff: Duration = .seconds(1)
 
         mutating func close() {
             sub?.close()
@@ -160,11 +167,18 @@ final class PeerLink: Sendable {
             busy = push(&s)
             publishStatus(s)
             if s.ackedDirty && ContinuousClock.now - s.lastSave > .milliseconds(250) {
-                s.file?.save(url: client.url, acked: s.acked)
-                s.ackedDirty = false
+                s.ackedDirty = !save(s)
                 s.lastSave = .now
             }
         }
+    }
+
+    /// Persists what the peer acknowledged. - Returns: whether the file was written.
+    private func save(_ s: LinkState) -> Bool {
+        guard let file = s.file else { return true }
+        if file.save(url: client.url, acked: s.acked) { return true }
+        logger.error("could not write the peer state file; will retry", metadata: ["peer": "\(client.url)", "path": "\(file.path)"])
+        return false
     }
 
     /// What ``currentStatus`` reports, from the loop's own state.
@@ -176,6 +190,7 @@ final class PeerLink: Sendable {
             $0.probes = s.probes
             $0.peerHeads = s.acked
             $0.catchingUp = s.needCatchUp
+            $0.error = s.lastError
         }
     }
 
@@ -193,10 +208,16 @@ final class PeerLink: Sendable {
         let info: NodeInfo
         do {
             info = try client.node(timeout: options.httpTimeout)
+        } catch let error as LaterbaseError where error.code == .badRequest {
+            if s.lastError != error.message { logger.error("peer refused", metadata: ["peer": "\(client.url)", "error": "\(error.message)"]) }
+            s.lastError = error.message
+            return false
         } catch {
             logger.debug("peer not reachable", metadata: ["peer": "\(client.url)", "error": "\(error)"])
+            s.lastError = "not reachable: \(error)"
             return false
         }
+        s.lastError = nil
         guard info.replica != store.replicaID else {
             logger.error("peer is this node itself; not syncing with it", metadata: ["peer": "\(client.url)"])
             pause(.seconds(30))
@@ -305,9 +326,13 @@ final class PeerLink: Sendable {
             do {
                 try catchUp(root, &s)
                 s.needCatchUp.remove(root)
+                s.catchUpBackoff = .seconds(1)
             } catch {
-                logger.warning("catch-up failed; will retry", metadata: ["peer": "\(client.url)", "root": "\(root)", "error": "\(error)"])
-                s.nextCatchUp = .now + .seconds(1)
+                logger.warning("catch-up failed; will retry", metadata: [
+                    "peer": "\(client.url)", "root": "\(root)", "error": "\(error)", "retry_in": "\(s.catchUpBackoff)",
+                ])
+                s.nextCatchUp = .now + s.catchUpBackoff
+                s.catchUpBackoff = min(s.catchUpBackoff * 2, .seconds(30))
                 return
             }
         }
@@ -326,6 +351,10 @@ final class PeerLink: Sendable {
             if !page.events.isEmpty {
                 try writes.submit(store.prepare(root: root, events: page.events))
                 metrics.eventsReceived.increment(by: page.events.count)
+            }
+            // A peer that says "more" but moves nothing would have this loop spin on it.
+            guard page.more == false || page.vv != vv else {
+                throw LaterbaseError(.badRequest, "the peer's feed of \(root) says more but returned nothing past \(vv)")
             }
             vv = page.vv
             if !page.more { break }
@@ -420,7 +449,8 @@ final class PeerLink: Sendable {
             var inFlight: UInt64 = 0
             for (origin, seq) in base.entries where seq > acked[origin] { inFlight += seq - acked[origin] }
             guard inFlight < options.pushWindow else { continue }
-            guard let page = try? store.feed(root: root, after: base, limit: options.pushPage), page.count > 0 else { continue }
+            // Bounded in bytes too, so a page of large events still fits the peer's body limit.
+            guard let page = try? store.feed(root: root, after: base, limit: options.pushPage, maxBytes: options.pushPageBytes), page.count > 0 else { continue }
             var body: [UInt8] = [UInt8(ascii: "[")]
             body.reserveCapacity(page.events.count + 1)
             body.append(contentsOf: page.events.dropLast())

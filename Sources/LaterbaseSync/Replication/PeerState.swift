@@ -10,6 +10,7 @@ struct PeerStateFile {
 
     init(dataDirectory: String, peerReplica: String) {
         let folder = dataDirectory + "/peers"
+        // A folder that cannot be made shows as save() failing, which the link logs.
         try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         path = folder + "/\(peerReplica).json"
     }
@@ -25,17 +26,24 @@ struct PeerStateFile {
         return out
     }
 
-    func save(url: String, acked: [String: VersionVector]) {
+    /// Writes the file whole (temporary file, fsync, rename).
+    /// - Returns: whether it was written; when not, the previous file stands and a restart
+    ///   resends a little more than needed (the peer drops what it holds).
+    func save(url: String, acked: [String: VersionVector]) -> Bool {
         let body = JSON.object([
             ("peer", .string(url)),
             ("acked", .object(acked.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value.description)) })),
         ]).bytes
         let temporary = path + ".tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { return }
+        guard fd >= 0 else { return false }
         let written = body.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        fsync(fd)
+        let synced = fsync(fd) == 0
         close(fd)
-        if written == body.count { rename(temporary, path) }
+        guard written == body.count, synced, rename(temporary, path) == 0 else {
+            unlink(temporary)
+            return false
+        }
+        return true
     }
 }

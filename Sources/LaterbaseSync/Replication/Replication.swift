@@ -19,6 +19,8 @@ public final class Replication: Sendable {
     ) {
         var configuration = HTTPClient.Configuration()
         configuration.timeout = .init(connect: .seconds(2), read: .seconds(10))
+        // A peer's answer is input: no redirect is followed (a peer URL names the node itself).
+        configuration.redirectConfiguration = .disallow
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         self.http = http
         var options = PeerLink.Options()
