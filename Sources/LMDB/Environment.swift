@@ -11,6 +11,8 @@ import Synchronization
 /// Read transactions use `MDB_NOTLS`, so they may be used from any thread and are pooled.
 public final class Environment: @unchecked Sendable {
     let handle: OpaquePointer
+    /// The folder the environment lives in.
+    public let path: String
     private let readerPool = Mutex<[PooledReader]>([])
     private let maxPooledReaders: Int
 
@@ -47,6 +49,7 @@ public final class Environment: @unchecked Sendable {
             throw error
         }
         self.handle = env
+        self.path = path
         self.maxPooledReaders = Int(options.maxReaders / 2)
     }
 

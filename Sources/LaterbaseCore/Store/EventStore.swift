@@ -112,6 +112,17 @@ public final class EventStore: Sendable {
     /// Bytes of the data file in use.
     public var usedBytes: Int { env.usedBytes() }
 
+    /// The data folder, as opened.
+    var directory: String { env.path }
+
+    /// Whether the filesystem under the data folder has less room than one more transaction
+    /// may need (a commit that failed there failed for want of space, not a bad disk).
+    var filesystemIsFull: Bool {
+        var stats = statvfs()
+        guard statvfs(directory, &stats) == 0 else { return false }
+        return Int(stats.f_bavail) * Int(stats.f_frsize) < 64 << 20
+    }
+
     /// Checks a batch against its root's schema and the clock-skew limit, off the writer thread.
     /// - Throws: `unknown_root`, or `invalid_event` naming the event's index and what is wrong.
     public func prepare(root rootName: String, events: [EventInput]) throws(LaterbaseError) -> PreparedBatch {

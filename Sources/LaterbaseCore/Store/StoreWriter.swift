@@ -1,6 +1,10 @@
 import LMDB
 import Logging
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// What one batch's write came to.
 public struct WriteOutcome: Sendable {
     /// Each event of the batch, in the order given: as stored now or as already stored.
@@ -102,7 +106,10 @@ final class StoreWriter {
         } catch {
             cache.removeAll()
             let failure =
-                if let error = error as? LMDBError {
+                if let error = error as? LMDBError, error.code == EIO, store.filesystemIsFull {
+                    // LMDB reports a short write (the filesystem filled mid-commit) as EIO.
+                    LaterbaseError(storage: LMDBError(code: ENOSPC, operation: error.operation), "writing")
+                } else if let error = error as? LMDBError {
                     LaterbaseError(storage: error, "writing")
                 } else {
                     LaterbaseError(.internal, "the write failed: \(error); nothing of this batch was stored")
