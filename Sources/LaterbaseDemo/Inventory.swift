@@ -18,17 +18,14 @@ public struct Inventory: AggregateRoot {
         /// `1e2` counts as that integer. Anything else is refused (422 naming `data.qty`).
         public init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
-            let value: Int
+            let value: Int?
             if let n = try? container.decode(Int.self, forKey: .qty) {
                 value = n
             } else {
                 let d = try container.decode(Double.self, forKey: .qty)
-                guard d.isFinite, d.rounded() == d, abs(d) <= Double(Self.limit) else {
-                    throw DecodingError.dataCorruptedError(forKey: .qty, in: container, debugDescription: "must be an integer from -\(Self.limit) to \(Self.limit)")
-                }
-                value = Int(d)
+                value = d.rounded() == d && abs(d) <= Double(Self.limit) ? Int(d) : nil  // also false for NaN and ±inf
             }
-            guard (-Self.limit...Self.limit).contains(value) else {
+            guard let value, (-Self.limit...Self.limit).contains(value) else {
                 throw DecodingError.dataCorruptedError(forKey: .qty, in: container, debugDescription: "must be an integer from -\(Self.limit) to \(Self.limit)")
             }
             qty = value

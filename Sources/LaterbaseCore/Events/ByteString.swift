@@ -8,7 +8,7 @@ public struct ByteString: Hashable, Sendable, CustomStringConvertible {
 
     public init(_ string: String) { self.string = string }
 
-    public static func == (a: ByteString, b: ByteString) -> Bool { a.string.utf8.elementsEqual(b.string.utf8) }
+    public static func == (a: ByteString, b: ByteString) -> Bool { a.string.sameBytes(as: b.string) }
 
     public func hash(into hasher: inout Hasher) {
         var s = string

@@ -138,13 +138,7 @@ extension StoreWriter {
         let every = store.options.checkpointEvery
         var failure: (any Error)? = nil
         try r.replay(aggregate, after: start?.position, in: txn) { (e) throws(LMDBError) in
-            let decoded: any Sendable
-            if let d = fresh[e.dot] {
-                decoded = d
-            } else {
-                do { decoded = try r.decodeForFold(e) } catch { throw .corrupted("\(e.dot), which today's schema refuses: \(error)") }
-            }
-            folded.apply(e, decoded)
+            if let decoded = fresh[e.dot] { folded.apply(e, decoded) } else { folded.apply(e, try r.decodeForFold(e)) }
             if folded.count % every == 0 {
                 do { try writeCheckpoint(folded, aggregate, r, txn) } catch let error as LMDBError { throw error } catch { failure = error }
             }

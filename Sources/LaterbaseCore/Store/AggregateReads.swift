@@ -42,9 +42,7 @@ extension EventStore {
         var snapshot = start
         try r.replay(id, after: start?.position, before: end, in: txn) { (e) throws(LMDBError) in
             if let recordedBy, Int64(e.hlc.milliseconds) > recordedBy { return }
-            let decoded: any Sendable
-            do { decoded = try r.decodeForFold(e) } catch { throw .corrupted("\(e.dot), which today's schema refuses: \(error)") }
-            accumulator.apply(decoded, e.foldContext)
+            accumulator.apply(try r.decodeForFold(e), e.foldContext)
             let count = (snapshot?.count ?? 0) + 1
             snapshot = AggregateSnapshot(count: count, time: e.time, hlc: max(snapshot?.hlc ?? e.hlc, e.hlc), position: FoldPosition(e), state: [])
         }
@@ -59,9 +57,7 @@ extension EventStore {
     /// - Returns: the aggregates' JSON objects and the id to pass as `after` next, or nil at the end.
     public func aggregates(root rootName: String, after: String?, limit: Int) throws(LaterbaseError) -> (aggregates: [[UInt8]], next: String?) {
         let r = try root(rootName)
-        if let after, !Names.isValidAggregateID(after) {
-            throw LaterbaseError(.badRequest, "after must be an aggregate id: 1 to 256 bytes of UTF-8 without control characters")
-        }
+        if let after { _ = try ReadParameters.aggregateID(after, name: "after") }  // LMDB refuses an empty key
         do {
             return try env.read { (txn) throws(LMDBError) in
                 var page: [[UInt8]] = []

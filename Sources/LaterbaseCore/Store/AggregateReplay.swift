@@ -48,11 +48,16 @@ extension RootDatabases {
     }
 
     /// Decodes a stored event for folding.
-    /// - Throws: the schema's refusal. The store only holds events its schema accepted, so this
-    ///   means the application changed its schema without an upcast for what it already stored;
-    ///   folding on without the event would serve a state that silently ignores history.
-    func decodeForFold(_ e: RecordedEvent) throws(SchemaViolation) -> any Sendable {
-        try definition.fold.decode(type: e.type, version: e.version, data: nil, dataBytes: e.data)
+    /// - Throws: ``LMDBError/corrupted(_:)`` with the schema's refusal. The store only holds
+    ///   events its schema accepted, so this means the application changed its schema without an
+    ///   upcast for what it already stored; folding on without the event would serve a state that
+    ///   silently ignores history.
+    func decodeForFold(_ e: RecordedEvent) throws(LMDBError) -> any Sendable {
+        do {
+            return try definition.fold.decode(type: e.type, version: e.version, data: nil, dataBytes: e.data)
+        } catch {
+            throw .corrupted("\(e.dot), which today's schema refuses: \(error)")
+        }
     }
 }
 

@@ -130,14 +130,18 @@ public final class Ingest: Sendable {
     /// were not kept, so there is nothing to name).
     private func dropOversized(bytes: Int, frames: Int) {
         metrics.ingestMessages.increment()
-        metrics.refused(.tooLarge)
-        storeMetrics.error(.tooLarge)
+        count(.tooLarge)
         logger.warning("ingest message over the size limit dropped", metadata: ["bytes": "\(bytes)", "frames": "\(frames)", "limit": "\(maxMessageBytes)"])
     }
 
+    /// Counts a refusal by its code, in the ingest's metric and the node's error metric.
+    private func count(_ code: LaterbaseError.Code) {
+        metrics.refused(code)
+        storeMetrics.error(code)
+    }
+
     private func refuse(root: String, _ error: LaterbaseError, body: [UInt8]) {
-        metrics.refused(error.code)
-        storeMetrics.error(error.code)
+        count(error.code)
         logger.debug("ingest message refused", metadata: ["root": "\(root)", "error": "\(error)"])
         publisher?.announce(rejectionOf: root, error, ids: Rejection.ids(in: body))
     }
