@@ -9,6 +9,27 @@ import Testing
         #expect(try JSONParser.parse(Array(#" { "k" : "\ud83d\ude00" } "#.utf8))["k"] == .string("😀"))
     }
 
+    /// Duplicate names (the last wins, in the first one's place) and merges, below and above the
+    /// size at which member lookup turns from a scan into a hash table; names compare as bytes.
+    @Test(arguments: [3, 16, 17, 5_000])
+    func membersAreFoundByTheirBytesAtAnySize(_ n: Int) throws {
+        let names = (0..<n).map { "k\($0)" }
+        let text = "{" + names.map { #""\#($0)":1"# }.joined(separator: ",") + #","k0":2,"caf\#u{E9}":3,"cafe\#u{301}":4}"#
+        guard case .object(let members) = try JSONParser.parse(Array(text.utf8)) else { Issue.record("not an object"); return }
+        #expect(members.count == n + 2)
+        #expect(members[0].key == "k0" && members[0].value == .integer(2))
+        #expect(members.suffix(2).map { Array($0.key.utf8) } == [Array("caf\u{E9}".utf8), Array("cafe\u{301}".utf8)])
+
+        let state = JSON.object(members)
+        let patch = JSON.object([("k0", .null), ("cafe\u{301}", .integer(5)), ("new", .integer(6))])
+        guard case .object(let merged) = state.merged(with: patch) else { Issue.record("not an object"); return }
+        #expect(merged.count == n + 2)
+        #expect(!merged.contains { $0.key.utf8.elementsEqual("k0".utf8) })
+        #expect(merged.first { $0.key.utf8.elementsEqual("caf\u{E9}".utf8) }?.value == .integer(3))
+        #expect(merged.first { $0.key.utf8.elementsEqual("cafe\u{301}".utf8) }?.value == .integer(5))
+        #expect(merged.last?.key == "new")
+    }
+
     @Test(arguments: ["", "{", "[1,]", "{\"a\":}", "01", "1.", "\"\u{01}\"", "tru", "{} x", "\"\\ud800\"", "[1 2]", "nan"])
     func refusesWhatIsNotJSON(_ text: String) {
         #expect(throws: JSONSyntaxError.self) { try JSONParser.parse(Array(text.utf8)) }

@@ -21,5 +21,8 @@ public struct ByteString: Hashable, Sendable, CustomStringConvertible {
 extension String {
     /// Whether the two have the same UTF-8 bytes (not merely canonically equivalent).
     @inline(__always)
-    func sameBytes(as other: String) -> Bool { utf8.elementsEqual(other.utf8) }
+    func sameBytes(as other: String) -> Bool {
+        var a = self, b = other
+        return a.withUTF8 { x in b.withUTF8 { y in x.count == y.count && x.elementsEqual(y) } }
+    }
 }

@@ -5,22 +5,19 @@ extension JSON {
         guard case .object(let patchMembers) = patch else { return patch }
         var members: [(key: String, value: JSON)?]
         if case .object(let existing) = self { members = existing } else { members = [] }
-        // Names by their bytes, so a patch costs a hash lookup a member, not a scan; removed
-        // members leave a hole until the end, so positions stay valid.
-        var positions: [ByteString: Int] = [:]
-        positions.reserveCapacity(members.count)
-        for (i, m) in members.enumerated() { positions[ByteString(m!.key)] = i }
+        // Removed members leave a hole until the end, so positions stay valid.
+        var positions = MemberIndex()
         for (key, value) in patchMembers {
-            let index = positions[ByteString(key)]
+            let index = positions.find(key, count: members.count, name: { members[$0]?.key })
             if case .null = value {
                 if let index {
                     members[index] = nil
-                    positions[ByteString(key)] = nil
+                    positions.remove(key)
                 }
             } else if let index, let member = members[index] {
                 members[index] = (key: member.key, value: member.value.merged(with: value))
             } else {
-                positions[ByteString(key)] = members.count
+                positions.insert(key, at: members.count)
                 members.append((key, JSON.null.merged(with: value)))
             }
         }

@@ -77,8 +77,7 @@ public struct JSONParser: ~Copyable {
         defer { depth -= 1 }
         index += 1
         var members: [(key: String, value: JSON)] = []
-        // Where each name sits, by its bytes: one hash lookup a member, not a scan.
-        var positions: [ByteString: Int] = [:]
+        var names = MemberIndex()
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
             index += 1
@@ -93,10 +92,10 @@ public struct JSONParser: ~Copyable {
             index += 1
             skipWhitespace()
             let value = try parseValue()
-            if let existing = positions[ByteString(key)] {
+            if let existing = names.find(key, count: members.count, name: { members[$0].key }) {
                 members[existing].value = value  // RFC 8259 leaves duplicates open; the last one wins
             } else {
-                positions[ByteString(key)] = members.count
+                names.insert(key, at: members.count)
                 members.append((key, value))
             }
             skipWhitespace()
