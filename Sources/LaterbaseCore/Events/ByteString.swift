@@ -22,7 +22,8 @@ extension String {
     /// Whether the two have the same UTF-8 bytes (not merely canonically equivalent).
     @inline(__always)
     func sameBytes(as other: String) -> Bool {
-        var a = self, b = other
-        return a.withUTF8 { x in b.withUTF8 { y in x.count == y.count && x.elementsEqual(y) } }
+        // The count is stored: most unequal names differ there, and no buffer is made for a
+        // small string (withUTF8 would copy one out).
+        utf8.count == other.utf8.count && utf8.elementsEqual(other.utf8)
     }
 }
