@@ -67,8 +67,6 @@ extension StoreWriter {
         // different aggregates (see ByteString).
         var first: [ByteString: Int] = [:]
         var last: [ByteString: Int] = [:]
-        first.reserveCapacity(added.count)
-        last.reserveCapacity(added.count)
         var next = [Int](repeating: -1, count: added.count)
         for (i, item) in added.enumerated() {
             let key = ByteString(item.event.aggregate)
