@@ -125,6 +125,7 @@ let package = Package(
 
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"], swiftSettings: swiftSettings),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], swiftSettings: swiftSettings),
+        .testTarget(name: "LaterbaseSyncTests", dependencies: ["LaterbaseSync", "LaterbaseCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "LaterbaseCoreTests",
             dependencies: [

@@ -102,13 +102,13 @@ enum FuzzTarget: String, CaseIterable {
         }
         let message: IngestMessage
         do { message = try IngestMessage(frames: frames) } catch {
-            _ = Rejection.encode(root: error.root, error: error.error, ids: Rejection.ids(in: error.body))
+            _ = Rejection.encode(root: error.root, error: error.error, named: Rejection.named(in: error.body))
             return
         }
         do {
             _ = try store.prepare(root: message.root, body: message.body)
         } catch {
-            let announced = Rejection.encode(root: message.root, error: error, ids: Rejection.ids(in: message.body))
+            let announced = Rejection.encode(root: message.root, error: error, named: Rejection.named(in: message.body))
             guard (try? JSONParser.parse(announced)) != nil else { fatalError("a _rejected announcement is not JSON") }
         }
     }

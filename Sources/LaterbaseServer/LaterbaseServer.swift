@@ -77,7 +77,7 @@ public final class LaterbaseServer: Sendable {
                 metrics: syncMetrics, storeMetrics: storeMetrics,
                 options: configuration.ingestOptions, logger: logger)
         }
-        replication = configuration.peers.isEmpty ? nil : Replication(
+        replication = configuration.peers.isEmpty ? nil : try Replication(
             peers: configuration.peers, writer: writer, context: context, dataDirectory: configuration.dataDirectory,
             probeInterval: configuration.peerProbeInterval, metrics: syncMetrics,
             logger: logger)

@@ -180,14 +180,25 @@ public final class ZMQSocket: @unchecked Sendable {
 /// Waits up to `timeout` for any of `sockets` to have a message to read.
 /// - Returns: for each socket, whether it is readable now.
 public func zmqPoll(_ sockets: [ZMQSocket], timeout: Duration) throws(ZMQError) -> [Bool] {
+    try zmqPoll(sockets, fileDescriptors: [], timeout: timeout).sockets
+}
+
+/// Waits until one of `sockets` has a message or one of `fileDescriptors` is readable (an
+/// eventfd another thread signals, say), or `timeout` passes.
+/// - Returns: which sockets and which descriptors are readable.
+public func zmqPoll(_ sockets: [ZMQSocket], fileDescriptors: [Int32], timeout: Duration) throws(ZMQError)
+    -> (sockets: [Bool], fileDescriptors: [Bool])
+{
     var items = sockets.map { zmq_pollitem_t(socket: $0.handle, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0) }
+    items += fileDescriptors.map { zmq_pollitem_t(socket: nil, fd: $0, events: Int16(ZMQ_POLLIN), revents: 0) }
     let (s, a) = timeout.components
     let ms = Int(s * 1000 + a / 1_000_000_000_000_000)
     let rc = zmq_poll(&items, Int32(items.count), ms)
     if rc < 0 {
         let error = ZMQError.last("zmq_poll")
-        if error.code == EINTR { return Array(repeating: false, count: sockets.count) }
+        if error.code == EINTR { return (Array(repeating: false, count: sockets.count), Array(repeating: false, count: fileDescriptors.count)) }
         throw error
     }
-    return items.map { $0.revents & Int16(ZMQ_POLLIN) != 0 }
+    let ready = items.map { $0.revents & Int16(ZMQ_POLLIN) != 0 }
+    return (Array(ready[..<sockets.count]), Array(ready[sockets.count...]))
 }

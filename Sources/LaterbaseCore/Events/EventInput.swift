@@ -5,6 +5,12 @@ public struct EventInput: Sendable {
         public let origin: String
         public let seq: UInt64
         public let hlc: HLC
+
+        public init(origin: String, seq: UInt64, hlc: HLC) {
+            self.origin = origin
+            self.seq = seq
+            self.hlc = hlc
+        }
     }
 
     public let id: EventID?

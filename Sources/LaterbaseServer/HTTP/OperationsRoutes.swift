@@ -36,11 +36,15 @@ struct OperationsRoutes {
 }
 
 extension PeerStatus {
-    /// How `/node` shows a peer link: `{"url", "replica", "reachable", "heads": {root: vv}}`.
+    /// How `/node` shows a peer link: `{"url", "replica", "reachable", "error", "pushing", "stalled": [{"root", "origin",
+    /// "error", "reason"}], "heads": {root: vv}}`.
     var json: JSON {
         .object([
             ("url", .string(url)), ("replica", replica.map { .string($0) } ?? .null), ("reachable", .bool(reachable)),
-            ("error", error.map { .string($0) } ?? .null),
+            ("error", error.map { .string($0) } ?? .null), ("pushing", .bool(pushing)),
+            ("stalled", .array(stalled.sorted { $0.key < $1.key }.flatMap { root, stalls in
+                stalls.map { .object([("root", .string(root)), ("origin", .string($0.origin)), ("error", .string($0.code)), ("reason", .string($0.reason))]) }
+            })),
             ("heads", .object(peerHeads.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value.description)) })),
         ])
     }

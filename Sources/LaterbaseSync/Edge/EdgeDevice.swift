@@ -39,7 +39,7 @@ public final class EdgeDevice: Sendable {
         store = try EventStore(directory: directory, roots: roots, replicaID: replicaID, options: storeOptions, logger: logger)
         writer = Writer(store: store, logger: logger)
         context = try ZMQContext()
-        replication = Replication(
+        replication = try Replication(
             peers: [upstream], writer: writer, context: context, dataDirectory: directory, metrics: SyncMetrics(factory: NOOPMetricsHandler.instance),
             logger: logger)
     }

@@ -7,6 +7,11 @@ public struct Delta: Sendable {
     /// The publisher's head for the root right after the commit.
     public var head: VersionVector
 
+    public init(events: [EventInput], head: VersionVector) {
+        self.events = events
+        self.head = head
+    }
+
     /// The body of a delta, written straight from the committed events.
     public static func encode(events: [RecordedEvent], head: VersionVector) -> [UInt8] {
         var out: [UInt8] = []
@@ -46,27 +51,58 @@ public struct Delta: Sendable {
 }
 
 /// What the publish socket announces under `_rejected` when an ingest message is refused:
-/// `{"root", "error", "message", "ids": [...]}`.
+/// `{"root", "error", "message", "details", "ids": [...], "origins": [...]}`. `origins` has one
+/// entry per event of the message (null where it names none), so a peer link that pushed the
+/// message can tell whose event a `details` index points at and stall only that origin.
 public enum Rejection {
     /// The topic frame.
     public static let topic = "_rejected"
 
-    public static func encode(root: String, error: LaterbaseError, ids: [String]) -> [UInt8] {
+    public static func encode(root: String, error: LaterbaseError, named: Named) -> [UInt8] {
         JSON.object([
             ("root", .string(root)), ("error", .string(error.code.rawValue)), ("message", .string(error.message)),
-            ("details", .array(error.details)), ("ids", .array(ids.map { .string($0) })),
+            ("details", .array(error.details)), ("ids", .array(named.ids.map { .string($0) })),
+            ("origins", .array(named.origins.map { $0.map { .string($0) } ?? .null })),
         ]).bytes
     }
 
-    /// The ids a refused body names, as far as it can be read: every `id` string of its events.
-    public static func ids(in body: [UInt8]) -> [String] {
-        guard let json = try? JSONParser.parse(body) else { return [] }
+    /// What a refused body names, as far as it can be read.
+    public struct Named: Sendable, Equatable {
+        /// Every `id` string of its events.
+        public var ids: [String] = []
+        /// Each event's `origin` string, or nil.
+        public var origins: [String?] = []
+    }
+
+    public static func named(in body: [UInt8]) -> Named {
+        guard let json = try? JSONParser.parse(body) else { return Named() }
         let items: [JSON]
         switch json {
         case .array(let a): items = a
         case .object: items = [json]
-        default: return []
+        default: return Named()
         }
-        return items.compactMap { $0["id"]?.stringValue }
+        return Named(ids: items.compactMap { $0["id"]?.stringValue }, origins: items.map { $0["origin"]?.stringValue })
+    }
+
+    /// An announcement as a peer link reads it.
+    struct Announcement {
+        var root: String
+        var code: LaterbaseError.Code
+        var message: String
+        /// The refused event's index in the message, when the error names one.
+        var index: Int?
+        var origins: [String?]
+
+        init?(_ body: [UInt8]) {
+            guard let json = try? JSONParser.parse(body), let root = json["root"]?.stringValue,
+                  let code = json["error"]?.stringValue.flatMap(LaterbaseError.Code.init(rawValue:))
+            else { return nil }
+            self.root = root
+            self.code = code
+            message = json["message"]?.stringValue ?? ""
+            if case .array(let details)? = json["details"], let i = details.first?["index"]?.int64Value { index = Int(exactly: i) }
+            if case .array(let o)? = json["origins"] { origins = o.map(\.stringValue) } else { origins = [] }
+        }
     }
 }

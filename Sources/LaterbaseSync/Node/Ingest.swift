@@ -143,6 +143,6 @@ public final class Ingest: Sendable {
     private func refuse(root: String, _ error: LaterbaseError, body: [UInt8]) {
         count(error.code)
         logger.debug("ingest message refused", metadata: ["root": "\(root)", "error": "\(error)"])
-        publisher?.announce(rejectionOf: root, error, ids: Rejection.ids(in: body))
+        publisher?.announce(rejectionOf: root, error, named: Rejection.named(in: body))
     }
 }

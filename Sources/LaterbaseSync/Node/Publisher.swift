@@ -52,8 +52,8 @@ public final class Publisher: Sendable {
     }
 
     /// Announces a refused ingest message under `_rejected`.
-    public func announce(rejectionOf root: String, _ error: LaterbaseError, ids: [String]) {
-        let body = Rejection.encode(root: root, error: error, ids: ids)
+    public func announce(rejectionOf root: String, _ error: LaterbaseError, named: Rejection.Named) {
+        let body = Rejection.encode(root: root, error: error, named: named)
         socket.withLock { s in
             _ = try? s?.send([Array(Rejection.topic.utf8), body], wait: false)
         }

@@ -38,6 +38,7 @@ struct PeerMetrics: Sendable {
     let catchUps: Counter
     let gaps: Counter
     let resends: Counter
+    let refusals: Counter
     let connected: Gauge
 
     init(url: String, factory: any MetricsFactory) {
@@ -47,6 +48,7 @@ struct PeerMetrics: Sendable {
         catchUps = Counter(label: "laterbase_sync_catchups_total", dimensions: d, factory: factory)
         gaps = Counter(label: "laterbase_sync_gaps_total", dimensions: d, factory: factory)
         resends = Counter(label: "laterbase_sync_resends_total", dimensions: d, factory: factory)
+        refusals = Counter(label: "laterbase_sync_refusals_total", dimensions: d, factory: factory)
         connected = Gauge(label: "laterbase_sync_peer_up", dimensions: d, factory: factory)
     }
 }

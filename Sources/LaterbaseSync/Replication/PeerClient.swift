@@ -11,6 +11,8 @@ public struct NodeInfo: Sendable, Equatable {
     public var ingest: String?
     /// The peer's ZeroMQ publish (PUB) endpoint, if it has one.
     public var publish: String?
+    /// The replicas the peer's own links reach now: a peer that links to this node pulls from it.
+    public var linkedReplicas: Set<String> = []
 }
 
 /// One page of a peer's changes feed.
@@ -22,7 +24,8 @@ struct FeedResponse {
 }
 
 /// The HTTP half of talking to a peer: discovery through `/node` and the changes feed. Calls
-/// block the calling thread (a peer link's own thread), each with a deadline.
+/// return futures, so the link's thread goes on taking deltas while a request is out; each has a
+/// deadline and a cap on what it reads.
 final class PeerClient: Sendable {
     let url: String
     private let host: String
@@ -36,53 +39,71 @@ final class PeerClient: Sendable {
         self.http = http
     }
 
-    /// `GET /node`. Endpoints bound to every interface (`0.0.0.0`, `*`, `[::]`) are rewritten to
-    /// the host of the peer's URL, the address we already know reaches it.
+    /// An event loop of the HTTP client's, for futures that need one.
+    var eventLoop: any EventLoop { http.eventLoopGroup.any() }
+
     /// The largest answer read from a peer: a feed page of 10,000 events of the 8 MiB body limit
     /// fits well inside; an endless body is cut off here.
     static let maxResponseBytes = 64 << 20
 
-    func node(timeout: Duration) throws -> NodeInfo {
-        let json = try getJSON("/node", timeout: timeout)
-        guard let replica = json["replica"]?.stringValue, case .array(let roots)? = json["roots"] else {
-            throw LaterbaseError(.badRequest, "\(url)/node did not describe a Laterbase node")
+    /// `GET /node`. Endpoints bound to every interface (`0.0.0.0`, `*`, `[::]`) are rewritten to
+    /// the host of the peer's URL, the address we already know reaches it.
+    /// - Returns: the node, or a failure: `bad_request` when the answer is not a valid node.
+    func node(timeout: Duration) -> EventLoopFuture<NodeInfo> {
+        getJSON("/node", timeout: timeout).flatMapThrowing { [url, host] json in
+            guard let replica = json["replica"]?.stringValue, case .array(let roots)? = json["roots"] else {
+                throw LaterbaseError(.badRequest, "\(url)/node did not describe a Laterbase node")
+            }
+            // The replica names a file under peers/ and the origin of what the peer sends.
+            guard Names.isValidOrigin(replica) else {
+                throw LaterbaseError(.badRequest, "\(url)/node names replica '\(replica.prefix(80))', which is not a valid origin; not syncing with it")
+            }
+            var linked: Set<String> = []
+            if case .array(let peers)? = json["peers"] {
+                for peer in peers where peer["reachable"] == .bool(true) {
+                    if let r = peer["replica"]?.stringValue { linked.insert(r) }
+                }
+            }
+            return NodeInfo(
+                replica: replica, roots: roots.compactMap(\.stringValue).filter(Names.isValidRoot),
+                ingest: json["ingest"]?.stringValue.map { Self.reachable($0, host: host) },
+                publish: json["publish"]?.stringValue.map { Self.reachable($0, host: host) }, linkedReplicas: linked)
         }
-        // The replica names a file under peers/ and the origin of what the peer sends.
-        guard Names.isValidOrigin(replica) else {
-            throw LaterbaseError(.badRequest, "\(url)/node names replica '\(replica.prefix(80))', which is not a valid origin; not syncing with it")
-        }
-        return NodeInfo(
-            replica: replica, roots: roots.compactMap(\.stringValue).filter(Names.isValidRoot),
-            ingest: json["ingest"]?.stringValue.map { Self.reachable($0, host: host) },
-            publish: json["publish"]?.stringValue.map { Self.reachable($0, host: host) })
     }
 
     /// `GET /e/{root}?vv=…&limit=…`.
-    func feed(root: String, after vv: VersionVector, limit: Int, timeout: Duration) throws -> FeedResponse {
+    func feed(root: String, after vv: VersionVector, limit: Int, timeout: Duration) -> EventLoopFuture<FeedResponse> {
         let query = "vv=\(vv.description.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(["&", "+", "="])) ?? "")&limit=\(limit)"
-        let json = try getJSON("/e/\(root)?\(query)", timeout: timeout)
-        let delta = try Delta(json)
-        guard let vvText = json["vv"]?.stringValue, let after = try? VersionVector(parsing: vvText), case .bool(let more)? = json["more"] else {
-            throw LaterbaseError(.badRequest, "\(url)/e/\(root) did not return a feed page")
+        return getJSON("/e/\(root)?\(query)", timeout: timeout).flatMapThrowing { [url] json in
+            let delta = try Delta(json)
+            guard let vvText = json["vv"]?.stringValue, let after = try? VersionVector(parsing: vvText), case .bool(let more)? = json["more"] else {
+                throw LaterbaseError(.badRequest, "\(url)/e/\(root) did not return a feed page")
+            }
+            return FeedResponse(events: delta.events, vv: after, head: delta.head, more: more)
         }
-        return FeedResponse(events: delta.events, vv: after, head: delta.head, more: more)
     }
 
-    private func getJSON(_ path: String, timeout: Duration) throws -> JSON {
-        try JSONParser.parse(get(path, timeout: timeout))
+    private func getJSON(_ path: String, timeout: Duration) -> EventLoopFuture<JSON> {
+        get(path, timeout: timeout).flatMapThrowing { try JSONParser.parse($0) }
     }
 
-    private func get(_ path: String, timeout: Duration) throws -> [UInt8] {
+    private func get(_ path: String, timeout: Duration) -> EventLoopFuture<[UInt8]> {
         let (s, a) = timeout.components
         let deadline = NIODeadline.now() + .nanoseconds(s * 1_000_000_000 + a / 1_000_000_000)
-        let request = try HTTPClient.Request(url: url + path, method: .GET)
-        let accumulator = ResponseAccumulator(request: request, maxBodySize: Self.maxResponseBytes)
-        let response = try http.execute(request: request, delegate: accumulator, deadline: deadline).wait()
-        let bytes = response.body.map { Array($0.readableBytesView) } ?? []
-        guard response.status.code == 200 else {
-            throw LaterbaseError(.unavailable, "GET \(url)\(path): HTTP \(response.status.code) \(String(decoding: bytes.prefix(200), as: UTF8.self))")
+        let request: HTTPClient.Request
+        do {
+            request = try HTTPClient.Request(url: url + path, method: .GET)
+        } catch {
+            return http.eventLoopGroup.any().makeFailedFuture(error)
         }
-        return bytes
+        let accumulator = ResponseAccumulator(request: request, maxBodySize: Self.maxResponseBytes)
+        return http.execute(request: request, delegate: accumulator, deadline: deadline).futureResult.flatMapThrowing { [url] response in
+            let bytes = response.body.map { Array($0.readableBytesView) } ?? []
+            guard response.status.code == 200 else {
+                throw LaterbaseError(.unavailable, "GET \(url)\(path): HTTP \(response.status.code) \(String(decoding: bytes.prefix(200), as: UTF8.self))")
+            }
+            return bytes
+        }
     }
 
     /// An endpoint bound to every interface, with `host` (the peer URL's) in its place.

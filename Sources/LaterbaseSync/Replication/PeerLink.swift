@@ -1,6 +1,7 @@
 import Foundation
 import LaterbaseCore
 import Logging
+import NIOCore
 import Synchronization
 import ZeroMQ
 
@@ -22,44 +23,42 @@ public struct PeerStatus: Sendable {
     public var catchingUp: Set<String> = []
     /// Why the link is not syncing, when it is not (e.g. the peer named an invalid replica).
     public var error: String?
+    /// Whether this node pushes to the peer (it does not when the peer links back and pulls).
+    public var pushing = false
+    /// Origins the peer refused an event of, per root: left out of pushes until retried.
+    public var stalled: [String: [Stall]] = [:]
+
+    /// An origin whose event the peer refused.
+    public struct Stall: Sendable, Equatable {
+        public var origin: String
+        /// The peer's error code, e.g. `invalid_event`.
+        public var code: String
+        public var reason: String
+    }
 }
 
-/// Continuous two-way sync with one peer, on a thread of its own that owns the link's two
-/// ZeroMQ sockets. Only this node needs to name the peer:
+/// Continuous two-way sync with one peer: a thin shell, on a thread of its own that owns the
+/// link's two ZeroMQ sockets, around ``PeerLinkStateMachine``, which makes every decision (read
+/// its rules there). The shell performs the machine's actions and reports what came of them:
 ///
-/// - **From the peer**: a SUB socket on the peer's publish endpoint takes its live deltas and
-///   writes those contiguous with what this node holds. A delta that is not (a message was missed,
-///   or the link just started) sends the root to catch-up: the peer's changes feed, paged from this
-///   node's head, until `more` is false. Catch-up also runs on start, after the peer was
-///   unreachable, and whenever a probe shows the peer holds something this node lacks.
-/// - **To the peer**: a PUSH socket on the peer's ingest endpoint sends, per root, the pages of this
-///   node's own changes feed that the peer's head lacks, in (hlc, origin, seq) order, so per origin
-///   in seq order, relayed events included. The peer's head, learned from its deltas and from
-///   probes, is the acknowledgment; it is persisted (``PeerStateFile``), so a restart resumes from
-///   it. What is sent but not acknowledged within ``Options/ackTimeout`` is sent again (the peer
-///   drops what it holds).
-/// - **Probes**: every ``Options/probeInterval`` the link asks the peer's feed for nothing
-///   (`limit=0`) from this node's head: the answer carries the peer's head and whether this node
-///   lacks anything. A probe also reads `/node`: when the peer's endpoints changed (it restarted
-///   on other ports) the link connects again; after ``Options/rediscoverAfter`` failed probes it
-///   drops its sockets and discovers the peer again.
+/// - a SUB socket on the peer's publish endpoint brings its deltas;
+/// - a PUSH socket on the peer's ingest endpoint takes pages of this node's feed;
+/// - HTTP requests (discovery, probes, catch-up pages) run on the HTTP client's event loop and
+///   report back through an inbox whose eventfd wakes the thread's `zmq_poll`, so no request
+///   holds up the deltas;
+/// - writes go to the ``Writer`` and report back the same way;
+/// - the peer's acknowledged heads are kept in a ``PeerStateFile``.
 final class PeerLink: Sendable {
     struct Options: Sendable {
-        /// How often the link reads the peer's `/node` and head.
-        var probeInterval: Duration = .seconds(1)
+        var machine = PeerLinkStateMachine.Configuration()
+        /// Deadline of a discovery or catch-up request.
         var httpTimeout: Duration = .seconds(3)
-        /// Most events sent and not yet acknowledged, per root.
-        var pushWindow: UInt64 = 50_000
+        /// Deadline of a probe: short, so a healed link is seen soon.
+        var probeTimeout: Duration = .seconds(1)
         /// Events per pushed message.
         var pushPage = 2000
-        /// Most bytes in one push message: well under the default 8 MiB body limit.
-        var pushPageBytes = 4 << 20
-        var ackTimeout: Duration = .seconds(3)
         /// Events per catch-up page (at most the store's batch limit).
         var catchUpPage = 10_000
-        /// Batches (catch-up pages, chunks of deltas) queued for the writer at once.
-        var writesInFlight = 3
-        var rediscoverAfter = 3
     }
 
     let client: PeerClient
@@ -71,11 +70,12 @@ final class PeerLink: Sendable {
     private let options: Options
     private let logger: Logger
     private let thread = SocketThread(name: "laterbase-peer")
+    private let inbox: Inbox
     private let probeNow = Atomic<Bool>(false)
     private let status: Mutex<PeerStatus>
 
-    init(url: String, client: PeerClient, store: EventStore, writer: Writer, context: ZMQContext, metrics: PeerMetrics,
-         dataDirectory: String, options: Options = Options(), logger: Logger) {
+    init(client: PeerClient, store: EventStore, writer: Writer, context: ZMQContext, metrics: PeerMetrics,
+         dataDirectory: String, options: Options = Options(), logger: Logger) throws {
         self.client = client
         self.store = store
         self.writer = writer
@@ -84,417 +84,335 @@ final class PeerLink: Sendable {
         self.dataDirectory = dataDirectory
         self.options = options
         self.logger = logger
+        self.inbox = try Inbox()
         self.status = Mutex(PeerStatus(url: client.url))
     }
 
     var currentStatus: PeerStatus { status.withLock { $0 } }
 
-    /// Asks for a probe (and so a catch-up, if one is due) as soon as the thread is free.
-    func requestProbe() { probeNow.store(true, ordering: .relaxed) }
+    /// Asks for a probe (and so a catch-up, if one is due) now.
+    func requestProbe() {
+        probeNow.store(true, ordering: .relaxed)
+        inbox.wake()
+    }
 
     func start() {
         thread.start { [self] in
-            var state = LinkState()
-            run(&state)
-            state.close()
-            save(state)
+            var shell = Shell(machine: PeerLinkStateMachine(ourReplica: store.replicaID, configuration: options.machine, now: .now))
+            run(&shell)
+            shell.close()
+            if let file = shell.file { _ = save(file, shell.machine.acked) }
             metrics.connected.record(0)
         }
     }
 
-    func stop() { thread.stop() }
-
-    private var isStopping: Bool { thread.isStopping }
+    func stop() {
+        inbox.wake()
+        thread.stop()
+    }
 
     // MARK: the loop
 
     /// What only the link's thread touches.
-    struct LinkState {
-        var info: NodeInfo?
+    struct Shell {
+        var machine: PeerLinkStateMachine
         var sub: ZMQSocket?
         var push: ZMQSocket?
-        var roots: [String] = []
         var file: PeerStateFile?
-        var fileReplica: String?
-        var acked: [String: VersionVector] = [:]
-        var sent: [String: VersionVector] = [:]
-        var ackProgress: [String: ContinuousClock.Instant] = [:]
-        var needCatchUp: Set<String> = []
-        var nextCatchUp: ContinuousClock.Instant = .now
-        var nextProbe: ContinuousClock.Instant = .now
-        var resetAcks = false
-        var failures = 0
-        var reachable = false
-        var probes = 0
-        var ackedDirty = false
-        var lastSave: ContinuousClock.Instant = .now
-        var lastError: String?
-        /// Wait before the next catch-up after a failed one; doubles per failure.
-        var catchUpBackoff: Duration = .seconds(1)
 
         mutating func close() {
             sub?.close()
             push?.close()
             sub = nil
             push = nil
-            info = nil
         }
     }
 
-    private func run(_ s: inout LinkState) {
-        var backoff: Duration = .milliseconds(100)
+    /// What the HTTP client and the writer report back to the link's thread.
+    enum Report: Sendable {
+        case node(Result<NodeInfo, any Error>)
+        case probe(Result<(NodeInfo, [String: FeedResponse]), any Error>)
+        case page(root: String, after: VersionVector, Result<FeedResponse, any Error>)
+        case written(root: String, LaterbaseError?)
+    }
+
+    private func run(_ shell: inout Shell) {
         var busy = false
-        while !isStopping {
-            if s.info == nil {
-                if discover(&s) {
-                    backoff = .milliseconds(100)
-                } else {
-                    publishStatus(s)
-                    pause(backoff)
-                    backoff = min(backoff * 2, .seconds(2))
-                    continue
-                }
-            }
-            if let sub = s.sub {
-                let readable = (try? zmqPoll([sub], timeout: busy ? .zero : .milliseconds(20)))?.first ?? false
-                if readable { takeDeltas(&s) }
-            } else if !busy {
-                pause(.milliseconds(20))
-            }
+        while !thread.isStopping {
             let now = ContinuousClock.now
-            if now >= s.nextProbe || probeNow.exchange(false, ordering: .relaxed) { probe(&s) }
-            if !s.needCatchUp.isEmpty && ContinuousClock.now >= s.nextCatchUp && s.info != nil { catchUp(&s) }
-            busy = push(&s)
-            publishStatus(s)
-            if s.ackedDirty && ContinuousClock.now - s.lastSave > .milliseconds(250) {
-                s.ackedDirty = !save(s)
-                s.lastSave = .now
+            let wait = busy ? .zero : min(shell.machine.nextDeadline(now: now) - now, .milliseconds(100))
+            let ready = (try? zmqPoll(shell.sub.map { [$0] } ?? [], fileDescriptors: [inbox.fileDescriptor], timeout: wait))
+            inbox.clear()
+            if ready?.sockets.first == true { takeDeltas(&shell) }
+            for report in inbox.take() { handle(report, &shell) }
+            if probeNow.exchange(false, ordering: .relaxed) { shell.machine.probeRequested(now: .now) }
+            busy = perform(shell.machine.tick(now: .now, ours: heads(shell.machine.syncedRoots)), &shell)
+            publishStatus(shell.machine)
+        }
+    }
+
+    private func heads(_ roots: [String]) -> [String: VersionVector] {
+        var out: [String: VersionVector] = [:]
+        for root in roots { out[root] = try? store.head(of: root) }
+        return out
+    }
+
+    private func handle(_ report: Report, _ shell: inout Shell) {
+        let now = ContinuousClock.now
+        switch report {
+        case .node(.success(let info)):
+            if shell.machine.peerReplica != info.replica {
+                shell.file = PeerStateFile(dataDirectory: dataDirectory, peerReplica: info.replica)
+            }
+            let persisted = shell.machine.peerReplica == info.replica ? nil : shell.file?.load()
+            perform(shell.machine.discovered(info, ourRoots: store.rootNames, persisted: persisted, now: now), &shell)
+        case .node(.failure(let error)):
+            let refused = (error as? LaterbaseError)?.code == .badRequest
+            let reason = (error as? LaterbaseError)?.message ?? "\(error)"
+            if refused, shell.machine.error != reason { logger.error("peer refused", metadata: ["peer": "\(client.url)", "error": "\(reason)"]) }
+            logger.debug("peer not reachable", metadata: ["peer": "\(client.url)", "error": "\(reason)"])
+            shell.machine.discoveryFailed(reason, refused: refused, now: now)
+        case .probe(.success(let (info, pages))):
+            let probe = PeerLinkStateMachine.Probe(
+                info: info, heads: pages.mapValues { (head: $0.head, more: $0.more) }, linksBack: info.linkedReplicas.contains(store.replicaID))
+            perform(shell.machine.probed(probe, now: now, ours: heads(shell.machine.syncedRoots)), &shell)
+            metrics.connected.record(shell.machine.reachable ? 1 : 0)
+        case .probe(.failure(let error)):
+            logger.debug("peer probe failed", metadata: ["peer": "\(client.url)", "error": "\(error)"])
+            perform(shell.machine.probeFailed("\(error)", now: now), &shell)
+            metrics.connected.record(0)
+        case .page(let root, let after, .success(let page)):
+            let p = PeerLinkStateMachine.Page(root: root, after: after, events: page.events, vv: page.vv, head: page.head, more: page.more)
+            perform(shell.machine.pageArrived(p, now: now, ours: (try? store.head(of: root)) ?? after), &shell)
+        case .page(let root, _, .failure(let error)):
+            perform(shell.machine.fetchFailed(root: root, "\(error)", now: now), &shell)
+        case .written(let root, let failure):
+            perform(shell.machine.written(root: root, failure: failure, now: now), &shell)
+        }
+    }
+
+    /// Performs the machine's actions, and those its answers bring.
+    /// - Returns: whether a push left (there may be more to send at once).
+    @discardableResult
+    private func perform(_ actions: [PeerLinkStateMachine.Action], _ shell: inout Shell) -> Bool {
+        var queue = actions[...]
+        var pushed = false
+        while let action = queue.popFirst() {
+            let now = ContinuousClock.now
+            switch action {
+            case .discover:
+                client.node(timeout: options.httpTimeout).whenComplete { [inbox] in inbox.post(.node($0)) }
+            case .connect(let info):
+                do {
+                    try connect(info, &shell)
+                    shell.machine.connected(now: now)
+                    metrics.connected.record(1)
+                    logger.info("peer discovered", metadata: [
+                        "peer": "\(client.url)", "replica": "\(info.replica)", "roots": "\(shell.machine.syncedRoots)",
+                        "publish": "\(info.publish ?? "none")", "ingest": "\(info.ingest ?? "none")",
+                    ])
+                } catch {
+                    logger.error("could not connect to peer's ZeroMQ endpoints", metadata: ["peer": "\(client.url)", "error": "\(error)"])
+                    queue += shell.machine.connectFailed("\(error)", now: now)
+                }
+            case .disconnect:
+                shell.close()
+                metrics.connected.record(0)
+            case .probe(let roots):
+                probe(roots)
+            case .fetch(let root, let after):
+                metrics.catchUps.increment()
+                let limit = min(options.catchUpPage, store.options.maxBatchEvents)
+                client.feed(root: root, after: after, limit: limit, timeout: options.httpTimeout * 3).whenComplete { [inbox] in
+                    inbox.post(.page(root: root, after: after, $0))
+                }
+            case .write(let root, let events):
+                do {
+                    let batch = try store.prepare(root: root, events: events)
+                    metrics.eventsReceived.increment(by: events.count)
+                    writer.submit(batch, waitForRoom: true) { [inbox] result in
+                        if case .failure(let e) = result { inbox.post(.written(root: root, e)) } else { inbox.post(.written(root: root, nil)) }
+                    }
+                } catch {
+                    queue += shell.machine.written(root: root, failure: error, now: now)
+                }
+            case .push(let root, let after, let maxBytes):
+                if send(root, after: after, maxBytes: maxBytes, &shell) { pushed = true }
+            case .save(let acked):
+                shell.machine.saved(shell.file.map { save($0, acked) } ?? true, now: now)
+            case .note(let note):
+                report(note)
             }
         }
+        return pushed
     }
 
-    /// Persists what the peer acknowledged. - Returns: whether the file was written.
-    private func save(_ s: LinkState) -> Bool {
-        guard let file = s.file else { return true }
-        if file.save(url: client.url, acked: s.acked) { return true }
-        logger.error("could not write the peer state file; will retry", metadata: ["peer": "\(client.url)", "path": "\(file.path)"])
-        return false
-    }
-
-    /// What ``currentStatus`` reports, from the loop's own state.
-    private func publishStatus(_ s: LinkState) {
-        status.withLock {
-            $0.replica = s.fileReplica
-            $0.roots = s.roots
-            $0.reachable = s.reachable
-            $0.probes = s.probes
-            $0.peerHeads = s.acked
-            $0.catchingUp = s.needCatchUp
-            $0.error = s.lastError
+    private func connect(_ info: NodeInfo, _ shell: inout Shell) throws {
+        shell.close()
+        if let publish = info.publish {
+            let sub = try context.socket(.sub)
+            shell.sub = sub
+            try sub.setReceiveHighWaterMark(100_000)
+            try sub.setReconnectInterval(100, max: 500)
+            try sub.setTCPKeepalive(true)
+            try sub.subscribe("")
+            try sub.connect(publish)
         }
-    }
-
-    /// Sleeps up to `d`, waking for a stop or a probe request.
-    private func pause(_ d: Duration) {
-        let until = ContinuousClock.now + d
-        while !isStopping && ContinuousClock.now < until && !probeNow.load(ordering: .relaxed) {
-            Thread.sleep(forTimeInterval: 0.01)
+        if let ingest = info.ingest {
+            let push = try context.socket(.push)
+            shell.push = push
+            try push.setImmediate(true)
+            try push.setSendHighWaterMark(50)
+            try push.setReconnectInterval(100, max: 500)
+            try push.setTCPKeepalive(true)
+            try push.connect(ingest)
         }
     }
 
-    // MARK: discovery
+    /// `/node`, then a feed page of limit 0 per root from this node's head.
+    private func probe(_ roots: [String]) {
+        let ours = heads(roots)
+        let timeout = options.probeTimeout
+        client.node(timeout: timeout).flatMap { [client] info -> EventLoopFuture<(NodeInfo, [String: FeedResponse])> in
+            let pages = roots.map { root in client.feed(root: root, after: ours[root] ?? VersionVector(), limit: 0, timeout: timeout).map { (root, $0) } }
+            return EventLoopFuture.whenAllSucceed(pages, on: pages.first?.eventLoop ?? client.eventLoop).map { (info, Dictionary($0, uniquingKeysWith: { a, _ in a })) }
+        }.whenComplete { [inbox] in inbox.post(.probe($0)) }
+    }
 
-    private func discover(_ s: inout LinkState) -> Bool {
-        let info: NodeInfo
-        do {
-            info = try client.node(timeout: options.httpTimeout)
-        } catch let error as LaterbaseError where error.code == .badRequest {
-            if s.lastError != error.message { logger.error("peer refused", metadata: ["peer": "\(client.url)", "error": "\(error.message)"]) }
-            s.lastError = error.message
-            return false
-        } catch {
-            logger.debug("peer not reachable", metadata: ["peer": "\(client.url)", "error": "\(error)"])
-            s.lastError = "not reachable: \(error)"
-            return false
-        }
-        s.lastError = nil
-        guard info.replica != store.replicaID else {
-            logger.error("peer is this node itself; not syncing with it", metadata: ["peer": "\(client.url)"])
-            pause(.seconds(30))
-            return false
-        }
-        if s.fileReplica != info.replica {
-            let file = PeerStateFile(dataDirectory: dataDirectory, peerReplica: info.replica)
-            s.file = file
-            s.fileReplica = info.replica
-            s.acked = file.load()
-        }
-        s.info = info
-        s.roots = store.rootNames.filter(info.roots.contains)
-        s.sent = s.acked
-        s.ackProgress = [:]
-        do {
-            if let publish = info.publish {
-                let sub = try context.socket(.sub)
-                try sub.setReceiveHighWaterMark(100_000)
-                try sub.setReconnectInterval(100, max: 2000)
-                try sub.setTCPKeepalive(true)
-                try sub.subscribe("")
-                try sub.connect(publish)
-                s.sub = sub
-            }
-            if let ingest = info.ingest {
-                let push = try context.socket(.push)
-                try push.setImmediate(true)
-                try push.setSendHighWaterMark(50)
-                try push.setReconnectInterval(100, max: 2000)
-                try push.setTCPKeepalive(true)
-                try push.connect(ingest)
-                s.push = push
-            }
-        } catch {
-            logger.error("could not connect to peer's ZeroMQ endpoints", metadata: ["peer": "\(client.url)", "error": "\(error)"])
-            s.close()
-            return false
-        }
-        s.needCatchUp = Set(s.roots)
-        s.nextProbe = .now
-        s.failures = 0
-        metrics.connected.record(1)
-        logger.info("peer discovered", metadata: [
-            "peer": "\(client.url)", "replica": "\(info.replica)", "roots": "\(s.roots)",
-            "publish": "\(info.publish ?? "none")", "ingest": "\(info.ingest ?? "none")",
-        ])
+    /// Sends one page of this node's feed. - Returns: whether it left.
+    private func send(_ root: String, after: VersionVector, maxBytes: Int, _ shell: inout Shell) -> Bool {
+        guard let socket = shell.push,
+              let page = try? store.feed(root: root, after: after, limit: options.pushPage, maxBytes: maxBytes), page.count > 0
+        else { return false }
+        var body: [UInt8] = [UInt8(ascii: "[")]
+        body.reserveCapacity(page.events.count + 1)
+        body.append(contentsOf: page.events.dropLast())
+        body.append(UInt8(ascii: "]"))
+        // Not taken (no connection, or the high-water mark reached): sent later, not counted.
+        guard (try? socket.send([Array(root.utf8), body], wait: false)) == true else { return false }
+        shell.machine.pushed(root: root, upTo: page.vv, now: .now)
         return true
     }
 
-    // MARK: from the peer
-
-    private func takeDeltas(_ s: inout LinkState) {
-        guard let sub = s.sub else { return }
-        var arrived: [String: [EventInput]] = [:]
+    private func takeDeltas(_ shell: inout Shell) {
+        guard let sub = shell.sub else { return }
+        var arrived: [String: [Delta]] = [:]
+        var order: [String] = []
         var read = 0
         while read < 1000, let frames = try? sub.receive(wait: false) {
             read += 1
             guard frames.count == 2 else { continue }
             let topic = String(decoding: frames[0], as: UTF8.self)
             if topic == Rejection.topic {
-                noteRejection(frames[1], &s)
+                guard let r = Rejection.Announcement(frames[1]) else { continue }
+                perform(shell.machine.refused(root: r.root, code: r.code, reason: r.message, index: r.index, origins: r.origins, now: .now), &shell)
                 continue
             }
-            guard s.roots.contains(topic), let delta = try? Delta(parsing: frames[1]) else { continue }
-            acknowledge(topic, delta.head, &s)
-            if !s.needCatchUp.contains(topic) { arrived[topic, default: []].append(contentsOf: delta.events) }
+            guard shell.machine.syncedRoots.contains(topic), let delta = try? Delta(parsing: frames[1]) else { continue }
+            if arrived[topic] == nil { order.append(topic) }
+            arrived[topic, default: []].append(delta)
         }
-        for (root, events) in arrived { apply(root, events, &s) }
-    }
-
-    /// Writes the events this node lacks, if they follow on from its head; else schedules catch-up.
-    private func apply(_ root: String, _ events: [EventInput], _ s: inout LinkState) {
-        guard var head = try? store.head(of: root) else { return }
-        var fresh: [EventInput] = []
-        for e in events {
-            guard let r = e.recorded, r.seq > head[r.origin] else { continue }
-            guard r.seq == head[r.origin] + 1 else {
-                metrics.gaps.increment()
-                logger.debug("delta not contiguous; catching up", metadata: ["peer": "\(client.url)", "root": "\(root)", "origin": "\(r.origin)"])
-                s.needCatchUp.insert(root)
-                return
-            }
-            head[r.origin] = r.seq
-            fresh.append(e)
-        }
-        var writes = PendingWrites(writer: writer, limit: options.writesInFlight)
-        do {
-            var start = 0
-            while start < fresh.count {
-                let chunk = Array(fresh[start..<min(start + store.options.maxBatchEvents, fresh.count)])
-                start += chunk.count
-                try writes.submit(store.prepare(root: root, events: chunk))
-                metrics.eventsReceived.increment(by: chunk.count)
-            }
-            try writes.finish()
-        } catch {
-            logger.warning("could not apply a peer's delta; catching up", metadata: ["peer": "\(client.url)", "root": "\(root)", "error": "\(error)"])
-            s.needCatchUp.insert(root)
-        }
-    }
-
-    private func catchUp(_ s: inout LinkState) {
-        for root in s.roots where s.needCatchUp.contains(root) && !isStopping {
-            metrics.catchUps.increment()
-            do {
-                try catchUp(root, &s)
-                s.needCatchUp.remove(root)
-                s.catchUpBackoff = .seconds(1)
-            } catch {
-                logger.warning("catch-up failed; will retry", metadata: [
-                    "peer": "\(client.url)", "root": "\(root)", "error": "\(error)", "retry_in": "\(s.catchUpBackoff)",
-                ])
-                s.nextCatchUp = .now + s.catchUpBackoff
-                s.catchUpBackoff = min(s.catchUpBackoff * 2, .seconds(30))
-                return
-            }
-        }
-    }
-
-    /// Pages the peer's feed from this node's head and writes each page, fetching the next pages
-    /// while the writer commits earlier ones (up to ``Options/writesInFlight`` pages queued, so
-    /// the writer can group them into one transaction).
-    private func catchUp(_ root: String, _ s: inout LinkState) throws {
-        var vv = try store.head(of: root)
-        var writes = PendingWrites(writer: writer, limit: options.writesInFlight)
-        let limit = min(options.catchUpPage, store.options.maxBatchEvents)
-        while !isStopping {
-            let page = try client.feed(root: root, after: vv, limit: limit, timeout: options.httpTimeout * 3)
-            acknowledge(root, page.head, &s)
-            if !page.events.isEmpty {
-                try writes.submit(store.prepare(root: root, events: page.events))
-                metrics.eventsReceived.increment(by: page.events.count)
-            }
-            // A peer that says "more" but moves nothing would have this loop spin on it.
-            guard page.more == false || page.vv != vv else {
-                throw LaterbaseError(.badRequest, "the peer's feed of \(root) says more but returned nothing past \(vv)")
-            }
-            vv = page.vv
-            if !page.more { break }
-        }
-        try writes.finish()
-    }
-
-    // MARK: probes and acknowledgments
-
-    private func probe(_ s: inout LinkState) {
-        s.nextProbe = .now + options.probeInterval
-        do {
-            // A peer restarted on other ZeroMQ ports (or replaced) is discovered again.
-            let info = try client.node(timeout: options.httpTimeout)
-            if info != s.info {
-                logger.info("peer's endpoints changed; connecting again", metadata: ["peer": "\(client.url)"])
-                s.close()
-                return
-            }
-            for root in s.roots {
-                let ours = try store.head(of: root)
-                let page = try client.feed(root: root, after: ours, limit: 0, timeout: options.httpTimeout)
-                if s.resetAcks {
-                    s.acked[root] = page.head
-                    s.sent[root] = page.head
-                    s.ackedDirty = true
-                } else {
-                    acknowledge(root, page.head, &s)
-                }
-                if page.more { s.needCatchUp.insert(root) }
-            }
-            s.resetAcks = false
-            if s.failures > 0 {
-                // Back after an outage: whatever was sent meanwhile may be lost.
-                for root in s.roots { s.sent[root] = s.acked[root] }
-                s.needCatchUp.formUnion(s.roots)
-            }
-            s.failures = 0
-            s.reachable = true
-            s.probes += 1
-            metrics.connected.record(1)
-        } catch {
-            s.failures += 1
-            s.reachable = false
-            metrics.connected.record(0)
-            logger.debug("peer probe failed", metadata: ["peer": "\(client.url)", "error": "\(error)"])
-            if s.failures >= options.rediscoverAfter {
-                logger.info("peer unreachable; will discover it again", metadata: ["peer": "\(client.url)"])
-                s.close()
-            }
-        }
-    }
-
-    private func acknowledge(_ root: String, _ head: VersionVector, _ s: inout LinkState) {
-        let old = s.acked[root] ?? VersionVector()
-        guard !head.isCovered(by: old) else { return }
-        s.acked[root] = old.merging(head)
-        s.ackProgress[root] = .now
-        s.ackedDirty = true
-    }
-
-    private func noteRejection(_ body: [UInt8], _ s: inout LinkState) {
-        guard let json = try? JSONParser.parse(body), let root = json["root"]?.stringValue, s.roots.contains(root),
-              json["error"]?.stringValue == LaterbaseError.Code.gap.rawValue
-        else { return }
-        // A push the peer could not place: resend from what it acknowledged, checked by a probe.
-        s.sent[root] = s.acked[root]
-        s.resetAcks = true
-        s.nextProbe = .now
-    }
-
-    // MARK: to the peer
-
-    /// Sends one page per root the peer lacks. Returns whether anything was sent.
-    private func push(_ s: inout LinkState) -> Bool {
-        guard let socket = s.push else { return false }
-        var sentAny = false
-        let now = ContinuousClock.now
-        for root in s.roots {
+        for root in order {
             guard let ours = try? store.head(of: root) else { continue }
-            let acked = s.acked[root] ?? VersionVector()
-            var sent = s.sent[root] ?? VersionVector()
-            if !sent.isCovered(by: acked), now - (s.ackProgress[root] ?? now) > options.ackTimeout {
-                metrics.resends.increment()
-                logger.debug("peer did not acknowledge; sending again", metadata: ["peer": "\(client.url)", "root": "\(root)"])
-                sent = acked
-                s.sent[root] = acked
-                s.ackProgress[root] = now
-            }
-            let base = sent.merging(acked)
-            guard !ours.isCovered(by: base) else { continue }
-            var inFlight: UInt64 = 0
-            for (origin, seq) in base.entries where seq > acked[origin] { inFlight += seq - acked[origin] }
-            guard inFlight < options.pushWindow else { continue }
-            // Bounded in bytes too, so a page of large events still fits the peer's body limit.
-            guard let page = try? store.feed(root: root, after: base, limit: options.pushPage, maxBytes: options.pushPageBytes), page.count > 0 else { continue }
-            var body: [UInt8] = [UInt8(ascii: "[")]
-            body.reserveCapacity(page.events.count + 1)
-            body.append(contentsOf: page.events.dropLast())
-            body.append(UInt8(ascii: "]"))
-            guard (try? socket.send([Array(root.utf8), body], wait: false)) == true else { continue }
-            if inFlight == 0 { s.ackProgress[root] = now }
-            s.sent[root] = page.vv
-            metrics.eventsSent.increment(by: page.count)
-            sentAny = true
+            perform(shell.machine.deltasArrived(root: root, arrived[root]!, now: .now, ours: ours), &shell)
         }
-        return sentAny
+    }
+
+    // MARK: reporting
+
+    private func report(_ note: PeerLinkStateMachine.Note) {
+        let peer = "\(client.url)"
+        switch note {
+        case .catchUpStarted(let root):
+            logger.debug("catching up from peer", metadata: ["peer": "\(peer)", "root": "\(root)"])
+        case .gap(let root, let origin):
+            metrics.gaps.increment()
+            logger.debug("delta not contiguous; catching up", metadata: ["peer": "\(peer)", "root": "\(root)", "origin": "\(origin)"])
+        case .resend(let root):
+            metrics.resends.increment()
+            logger.debug("peer did not acknowledge; sending again", metadata: ["peer": "\(peer)", "root": "\(root)"])
+        case .delivered(_, let events):
+            metrics.eventsSent.increment(by: events)
+        case .refused(let root, let origin, let code, let reason, let retryIn):
+            metrics.refusals.increment()
+            logger.warning("peer refused an event; its origin is held back", metadata: [
+                "peer": "\(peer)", "root": "\(root)", "origin": "\(origin)", "error": "\(code)", "reason": "\(reason)", "retry_in": "\(retryIn)",
+            ])
+        case .pageSizeHalved(let root, let bytes):
+            logger.warning("peer refused a push as too large; smaller pages", metadata: ["peer": "\(peer)", "root": "\(root)", "bytes": "\(bytes)"])
+        case .peerIsThisNode:
+            logger.error("peer is this node itself; not syncing with it", metadata: ["peer": "\(peer)"])
+        case .endpointsChanged:
+            logger.info("peer's endpoints changed; connecting again", metadata: ["peer": "\(peer)"])
+        case .unreachable:
+            logger.info("peer unreachable; will discover it again", metadata: ["peer": "\(peer)"])
+        case .catchUpFailed(let root, let reason, let retryIn):
+            logger.warning("catch-up failed; will retry", metadata: ["peer": "\(peer)", "root": "\(root)", "error": "\(reason)", "retry_in": "\(retryIn)"])
+        }
+    }
+
+    /// Persists what the peer acknowledged. - Returns: whether the file was written.
+    private func save(_ file: PeerStateFile, _ acked: [String: VersionVector]) -> Bool {
+        if file.save(url: client.url, acked: acked) { return true }
+        logger.error("could not write the peer state file; will retry", metadata: ["peer": "\(client.url)", "path": "\(file.path)"])
+        return false
+    }
+
+    /// What ``currentStatus`` reports, from the machine.
+    private func publishStatus(_ m: PeerLinkStateMachine) {
+        status.withLock {
+            $0.replica = m.peerReplica
+            $0.roots = m.syncedRoots
+            $0.reachable = m.reachable
+            $0.probes = m.probes
+            $0.peerHeads = m.acked
+            $0.catchingUp = m.catchingUp
+            $0.error = m.error
+            $0.pushing = m.isPushing
+            $0.stalled = m.stalls.mapValues { $0.map { PeerStatus.Stall(origin: $0.origin, code: $0.code, reason: $0.reason) } }
+        }
     }
 }
 
-/// Batches handed to the writer and not yet confirmed, at most `limit` at a time: the link goes
-/// on fetching and parsing while the writer commits, and the writer can group what is queued.
-/// Batches of one root are committed in the order submitted, so each may follow on the last.
-struct PendingWrites {
-    let writer: Writer
-    let limit: Int
-    private var pending: [Completion<Result<WriteOutcome, LaterbaseError>>] = []
+/// Reports handed to the link's thread, with a pipe whose read end wakes its `zmq_poll`.
+final class Inbox: Sendable {
+    /// The end to poll.
+    let fileDescriptor: Int32
+    private let writeEnd: Int32
+    private let reports = Mutex<[PeerLink.Report]>([])
 
-    init(writer: Writer, limit: Int) {
-        self.writer = writer
-        self.limit = limit
-    }
-
-    /// Queues a batch, first waiting for the oldest when `limit` are pending.
-    /// - Throws: the refusal of a batch submitted earlier.
-    mutating func submit(_ batch: PreparedBatch) throws(LaterbaseError) {
-        if pending.count >= limit { try pending.removeFirst().wait().get() }
-        let done = Completion<Result<WriteOutcome, LaterbaseError>>()
-        writer.submit(batch, waitForRoom: true) { done.fulfil($0) }
-        pending.append(done)
-    }
-
-    /// Waits for every pending batch.
-    /// - Throws: the first refusal; the batches after it are still waited for.
-    mutating func finish() throws(LaterbaseError) {
-        var first: LaterbaseError? = nil
-        for p in pending {
-            if case .failure(let e) = p.wait(), first == nil { first = e }
+    init() throws {
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw LaterbaseError(.internal, "pipe: \(String(cString: strerror(errno)))") }
+        for fd in fds {
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         }
-        pending = []
-        if let first { throw first }
+        fileDescriptor = fds[0]
+        writeEnd = fds[1]
     }
+
+    deinit {
+        close(fileDescriptor)
+        close(writeEnd)
+    }
+
+    func post(_ report: PeerLink.Report) {
+        reports.withLock { $0.append(report) }
+        wake()
+    }
+
+    /// Makes the read end readable (a full pipe is readable already).
+    func wake() {
+        var one: UInt8 = 1
+        _ = write(writeEnd, &one, 1)
+    }
+
+    /// Empties the pipe after a wake.
+    func clear() {
+        var buffer = [UInt8](repeating: 0, count: 256)
+        while read(fileDescriptor, &buffer, buffer.count) > 0 {}
+    }
+
+    func take() -> [PeerLink.Report] { reports.withLock { r in defer { r = [] }; return r } }
 }

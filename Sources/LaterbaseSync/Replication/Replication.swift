@@ -16,7 +16,7 @@ public final class Replication: Sendable {
     public init(
         peers: [String], writer: Writer, context: ZMQContext, dataDirectory: String, probeInterval: Duration = .seconds(1), metrics: SyncMetrics,
         logger: Logger
-    ) {
+    ) throws {
         var configuration = HTTPClient.Configuration()
         configuration.timeout = .init(connect: .seconds(2), read: .seconds(10))
         // A peer's answer is input: no redirect is followed (a peer URL names the node itself).
@@ -24,12 +24,17 @@ public final class Replication: Sendable {
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         self.http = http
         var options = PeerLink.Options()
-        options.probeInterval = probeInterval
-        links = peers.map { url in
-            let client = PeerClient(url: url, http: http)
-            return PeerLink(
-                url: url, client: client, store: writer.store, writer: writer, context: context, metrics: metrics.peer(client.url),
-                dataDirectory: dataDirectory, options: options, logger: logger)
+        options.machine.probeInterval = probeInterval
+        do {
+            links = try peers.map { url in
+                let client = PeerClient(url: url, http: http)
+                return try PeerLink(
+                    client: client, store: writer.store, writer: writer, context: context, metrics: metrics.peer(client.url),
+                    dataDirectory: dataDirectory, options: options, logger: logger)
+            }
+        } catch {
+            try? http.syncShutdown()
+            throw error
         }
     }
 

@@ -1,0 +1,596 @@
+import LaterbaseCore
+
+/// Every decision of one peer link, apart from its I/O, in the style of async-http-client's
+/// connection pool: each event method takes what happened and returns the ``Action``s the shell
+/// (``PeerLink``) must perform. It owns no socket, file or clock (`now` is an argument), so its
+/// rules are tested without a network.
+///
+/// The rules:
+/// - **Discovery.** Until the peer's `/node` answers with a valid replica that is not this node,
+///   the link asks again with backoff (100 ms doubling to 1 s); then it connects its sockets.
+/// - **Probes.** Every ``Configuration/probeInterval`` one probe reads `/node` and the peer's head
+///   per root. A probe that fails ``Configuration/rediscoverAfter`` times in a row drops the
+///   sockets and discovers again; the first answer after a failure resends from what was
+///   acknowledged and catches up every root.
+/// - **From the peer.** A delta or catch-up page is written as far as it follows on from this
+///   node's head *including what is already queued for the writer*, so a page and a delta carrying
+///   the same events write them once. A delta that does not follow on starts a catch-up. Deltas are
+///   applied while a catch-up is running (nothing holds them). A probe starts a catch-up only if the
+///   head the peer showed at the previous probe is still not held: while deltas flow, "more" is
+///   always true and means nothing.
+/// - **To the peer.** Only when the peer does not link back to this node (its `/node` lists no
+///   reachable link to us): a peer that pulls our deltas and feed needs no pushes, and pushing as
+///   well is how a mesh sent every event twice. Pages go from what the peer acknowledged or was
+///   sent; unacknowledged pages are resent after ``Configuration/ackTimeout``.
+/// - **Refusals.** A peer that refuses a pushed event (`_rejected` on its publish socket) stalls
+///   only that event's origin on that root: the origin is left out of pushes and retried with
+///   backoff (1 s doubling to 5 min), reported in the link's status. A gap resends from the peer's
+///   head; a message too large halves the page size.
+/// - **Accounting.** `delivered` counts pushed events when the peer acknowledges them, not when
+///   a socket queued them.
+struct PeerLinkStateMachine {
+    struct Configuration: Sendable {
+        var probeInterval: Duration = .seconds(1)
+        /// Most events sent and not yet acknowledged, per root.
+        var pushWindow: UInt64 = 50_000
+        /// Most bytes in one push message: well under the default 8 MiB body limit.
+        var pushPageBytes = 4 << 20
+        var minPushPageBytes = 16 << 10
+        var ackTimeout: Duration = .seconds(3)
+        /// Batches queued for the writer before catch-up fetches another page.
+        var writesInFlight = 3
+        /// Most events in one batch handed to the writer (the store's limit).
+        var maxBatchEvents = 10_000
+        var rediscoverAfter = 3
+        var discoveryRetry: ClosedRange<Duration> = .milliseconds(100) ... .seconds(1)
+        var catchUpRetry: ClosedRange<Duration> = .seconds(1) ... .seconds(30)
+        var refusalRetry: ClosedRange<Duration> = .seconds(1) ... .seconds(300)
+        /// Wait after finding the peer is this node itself.
+        var selfRetry: Duration = .seconds(30)
+        /// Least time between writes of the acknowledged heads to the peer state file.
+        var saveInterval: Duration = .milliseconds(250)
+    }
+
+    /// What the shell must do.
+    enum Action {
+        /// Read the peer's `/node`; answer with ``discovered(_:now:)`` or ``discoveryFailed(_:refused:now:)``.
+        case discover
+        /// Open the SUB and PUSH sockets on the peer's endpoints; answer with ``connected(now:)`` or
+        /// ``connectFailed(_:now:)``.
+        case connect(NodeInfo)
+        /// Close both sockets.
+        case disconnect
+        /// Read `/node` and, per root, a feed page of limit 0 after this node's head; answer with
+        /// ``probed(_:now:)`` or ``probeFailed(_:now:)``.
+        case probe(roots: [String])
+        /// Read one catch-up page of `root` after `vv`; answer with ``pageArrived(_:now:)`` or
+        /// ``fetchFailed(root:_:now:)``.
+        case fetch(root: String, after: VersionVector)
+        /// Hand these recorded events (each following on from the last) to the writer; answer with
+        /// ``written(root:failure:now:)``.
+        case write(root: String, events: [EventInput])
+        /// Send a page of this node's feed of `root` after `vv`, at most `maxBytes`; answer with
+        /// ``pushed(root:upTo:now:)`` or nothing when the socket would not take it.
+        case push(root: String, after: VersionVector, maxBytes: Int)
+        /// Persist the acknowledged heads; answer with ``saved(_:now:)``.
+        case save([String: VersionVector])
+        /// Something to count or log.
+        case note(Note)
+    }
+
+    enum Note: Equatable {
+        case catchUpStarted(root: String)
+        case gap(root: String, origin: String)
+        case resend(root: String)
+        /// Pushed events the peer acknowledged.
+        case delivered(root: String, events: Int)
+        case refused(root: String, origin: String, code: String, reason: String, retryIn: Duration)
+        case pageSizeHalved(root: String, bytes: Int)
+        case peerIsThisNode
+        case endpointsChanged
+        case unreachable
+        case catchUpFailed(root: String, reason: String, retryIn: Duration)
+    }
+
+    /// An origin left out of pushes of a root until `until`, because the peer refused its event.
+    struct Stall: Equatable, Sendable {
+        var origin: String
+        var code: String
+        var reason: String
+        var until: ContinuousClock.Instant
+        var backoff: Duration
+        /// The peer's ack for the origin when it refused: once past it, the stall is over.
+        var ackedAt: UInt64
+        /// Whether the origin is being sent again, the backoff having passed.
+        var retrying = false
+    }
+
+    /// A probe's answer.
+    struct Probe {
+        var info: NodeInfo
+        /// The peer's head per root, and whether it holds something this node lacked.
+        var heads: [String: (head: VersionVector, more: Bool)]
+        /// Whether the peer has a reachable link to this node, and so pulls from it.
+        var linksBack: Bool
+    }
+
+    /// One page of the peer's feed, as fetched by catch-up.
+    struct Page {
+        var root: String
+        var after: VersionVector
+        var events: [EventInput]
+        var vv: VersionVector
+        var head: VersionVector
+        var more: Bool
+    }
+
+    private enum Phase {
+        /// Not connected: discover when `notBefore` has passed.
+        case discovering(notBefore: ContinuousClock.Instant, inFlight: Bool)
+        case connecting(NodeInfo)
+        case linked(NodeInfo)
+    }
+
+    /// Per synced root.
+    private struct RootState {
+        var acked = VersionVector()
+        var sent = VersionVector()
+        /// Events this link handed to the writer (with this node's head: what it will hold).
+        var queued = VersionVector()
+        var ackProgress: ContinuousClock.Instant?
+        /// The peer's head at the previous probe.
+        var probedHead: VersionVector?
+        var catchUpDue: ContinuousClock.Instant?
+        var fetching = false
+        var catchUpBackoff: Duration
+        var stalls: [String: Stall] = [:]
+        var pageBytes: Int
+        /// Pushed high-water per origin: what `delivered` counts against.
+        var pushed = VersionVector()
+    }
+
+    let configuration: Configuration
+    let ourReplica: String
+    private(set) var peerReplica: String?
+    private var phase: Phase
+    private var roots: [String: RootState] = [:]
+    private var rootOrder: [String] = []
+    private var persisted: [String: VersionVector] = [:]
+    private var discoveryBackoff: Duration
+    private var nextProbe: ContinuousClock.Instant
+    private var probeInFlight = false
+    private var failures = 0
+    private var linksBack = false
+    private var resetAcks = false
+    private var ackedDirty = false
+    private var saveInFlight = false
+    private var lastSave: ContinuousClock.Instant
+    private var writesPending = 0
+    private(set) var reachable = false
+    private(set) var probes = 0
+    private(set) var error: String?
+
+    init(ourReplica: String, configuration: Configuration = Configuration(), now: ContinuousClock.Instant) {
+        self.ourReplica = ourReplica
+        self.configuration = configuration
+        phase = .discovering(notBefore: now, inFlight: false)
+        discoveryBackoff = configuration.discoveryRetry.lowerBound
+        nextProbe = now
+        lastSave = now
+    }
+
+    // MARK: what the status shows
+
+    var syncedRoots: [String] { rootOrder }
+    var acked: [String: VersionVector] { roots.mapValues(\.acked).filter { !$0.value.entries.isEmpty } }
+    var catchingUp: Set<String> { Set(roots.filter { $0.value.catchUpDue != nil || $0.value.fetching }.keys) }
+    var stalls: [String: [Stall]] { roots.mapValues { $0.stalls.values.sorted { $0.origin < $1.origin } }.filter { !$0.value.isEmpty } }
+    var isPushing: Bool {
+        guard case .linked(let info) = phase else { return false }
+        return info.ingest != nil && !linksBack
+    }
+    var isLinked: Bool {
+        if case .linked = phase { return true }
+        return false
+    }
+    /// When ``tick(now:ours:)`` has something to do next without any other event.
+    func nextDeadline(now: ContinuousClock.Instant) -> ContinuousClock.Instant {
+        var t = now + .seconds(1)
+        switch phase {
+        case .discovering(let notBefore, let inFlight): if !inFlight { t = min(t, notBefore) }
+        case .connecting: break
+        case .linked:
+            if !probeInFlight { t = min(t, nextProbe) }
+            for r in roots.values {
+                if let due = r.catchUpDue, !r.fetching { t = min(t, due) }
+                for s in r.stalls.values where !s.retrying { t = min(t, s.until) }
+                if let p = r.ackProgress, !r.sent.isCovered(by: r.acked) { t = min(t, p + configuration.ackTimeout) }
+            }
+        }
+        if ackedDirty && !saveInFlight { t = min(t, lastSave + configuration.saveInterval) }
+        return max(t, now)
+    }
+
+    // MARK: time
+
+    /// What is due at `now`, given this node's head per root.
+    mutating func tick(now: ContinuousClock.Instant, ours: [String: VersionVector]) -> [Action] {
+        var actions: [Action] = []
+        switch phase {
+        case .discovering(let notBefore, let inFlight):
+            if !inFlight && now >= notBefore {
+                phase = .discovering(notBefore: notBefore, inFlight: true)
+                actions.append(.discover)
+            }
+        case .connecting:
+            break
+        case .linked:
+            if !probeInFlight && now >= nextProbe {
+                probeInFlight = true
+                actions.append(.probe(roots: rootOrder))
+            }
+            for root in rootOrder {
+                actions += catchUpStep(root, now: now, ours: ours[root] ?? VersionVector())
+            }
+            if isPushing {
+                for root in rootOrder { actions += pushStep(root, now: now, ours: ours[root] ?? VersionVector()) }
+            }
+        }
+        if ackedDirty && !saveInFlight && now - lastSave >= configuration.saveInterval {
+            saveInFlight = true
+            ackedDirty = false
+            lastSave = now
+            actions.append(.save(acked))
+        }
+        return actions
+    }
+
+    /// The caller wants a probe now (e.g. ``EdgeDevice/sync(timeout:)``).
+    mutating func probeRequested(now: ContinuousClock.Instant) {
+        nextProbe = min(nextProbe, now)
+        if case .discovering(_, let inFlight) = phase { phase = .discovering(notBefore: now, inFlight: inFlight) }
+    }
+
+    // MARK: discovery
+
+    /// The peer's `/node` answered.
+    /// - Parameters:
+    ///   - ourRoots: this node's roots; those the peer has too are synced.
+    ///   - persisted: what the peer state file says the peer acknowledged, when the shell had to
+    ///     load it (the replica is not ``peerReplica``).
+    mutating func discovered(
+        _ info: NodeInfo, ourRoots: [String], persisted: [String: VersionVector]?, now: ContinuousClock.Instant
+    ) -> [Action] {
+        guard info.replica != ourReplica else {
+            error = "the peer is this node itself; not syncing with it"
+            phase = .discovering(notBefore: now + configuration.selfRetry, inFlight: false)
+            return [.note(.peerIsThisNode)]
+        }
+        error = nil
+        if peerReplica != info.replica {
+            peerReplica = info.replica
+            self.persisted = persisted ?? [:]
+            roots = [:]
+        }
+        rootOrder = ourRoots.filter(info.roots.contains)
+        var next: [String: RootState] = [:]
+        for root in rootOrder {
+            var r = roots[root] ?? RootState(catchUpBackoff: configuration.catchUpRetry.lowerBound, pageBytes: configuration.pushPageBytes)
+            if roots[root] == nil { r.acked = self.persisted[root] ?? VersionVector() }
+            r.sent = r.acked
+            r.ackProgress = nil
+            r.fetching = false
+            r.queued = VersionVector()
+            next[root] = r
+        }
+        roots = next
+        phase = .connecting(info)
+        return [.connect(info)]
+    }
+
+    /// The peer's `/node` did not answer, or described no valid node.
+    /// - Parameter refused: the answer came but was refused (an invalid replica, not a node).
+    mutating func discoveryFailed(_ reason: String, refused: Bool, now: ContinuousClock.Instant) {
+        error = refused ? reason : "not reachable: \(reason)"
+        phase = .discovering(notBefore: now + discoveryBackoff, inFlight: false)
+        discoveryBackoff = min(discoveryBackoff * 2, configuration.discoveryRetry.upperBound)
+    }
+
+    mutating func connected(now: ContinuousClock.Instant) {
+        guard case .connecting(let info) = phase else { return }
+        phase = .linked(info)
+        discoveryBackoff = configuration.discoveryRetry.lowerBound
+        failures = 0
+        linksBack = false
+        nextProbe = now
+        for root in rootOrder { roots[root]?.catchUpDue = now }
+    }
+
+    mutating func connectFailed(_ reason: String, now: ContinuousClock.Instant) -> [Action] {
+        error = "could not connect to the peer's ZeroMQ endpoints: \(reason)"
+        phase = .discovering(notBefore: now + discoveryBackoff, inFlight: false)
+        discoveryBackoff = min(discoveryBackoff * 2, configuration.discoveryRetry.upperBound)
+        return [.disconnect]
+    }
+
+    // MARK: probes
+
+    mutating func probed(_ probe: Probe, now: ContinuousClock.Instant, ours: [String: VersionVector]) -> [Action] {
+        probeInFlight = false
+        nextProbe = now + configuration.probeInterval
+        guard case .linked(let info) = phase else { return [] }
+        if probe.info.replica != info.replica || probe.info.ingest != info.ingest || probe.info.publish != info.publish
+            || probe.info.roots != info.roots
+        {
+            return drop(now: now, note: .endpointsChanged, retryAt: now)
+        }
+        var actions: [Action] = []
+        let recovered = failures > 0
+        for root in rootOrder {
+            guard let answer = probe.heads[root] else { continue }
+            if resetAcks {
+                roots[root]!.acked = answer.head
+                roots[root]!.sent = answer.head
+                ackedDirty = true
+            } else {
+                actions += acknowledge(root, answer.head, now: now)
+            }
+            let held = (ours[root] ?? VersionVector()).merging(roots[root]!.queued)
+            if answer.more, let previous = roots[root]!.probedHead, !previous.isCovered(by: held) {
+                actions += startCatchUp(root, now: now)
+            }
+            roots[root]!.probedHead = answer.head
+            if recovered {
+                roots[root]!.sent = roots[root]!.acked
+                actions += startCatchUp(root, now: now)
+            }
+        }
+        resetAcks = false
+        failures = 0
+        reachable = true
+        probes += 1
+        linksBack = probe.linksBack
+        return actions
+    }
+
+    mutating func probeFailed(_ reason: String, now: ContinuousClock.Instant) -> [Action] {
+        probeInFlight = false
+        nextProbe = now + configuration.probeInterval
+        failures += 1
+        reachable = false
+        guard failures >= configuration.rediscoverAfter, isLinked else { return [] }
+        error = "not reachable: \(reason)"
+        return drop(now: now, note: .unreachable, retryAt: now)
+    }
+
+    private mutating func drop(now: ContinuousClock.Instant, note: Note, retryAt: ContinuousClock.Instant) -> [Action] {
+        phase = .discovering(notBefore: retryAt, inFlight: false)
+        reachable = false
+        for root in rootOrder {
+            roots[root]!.fetching = false
+            roots[root]!.catchUpDue = nil
+        }
+        return [.note(note), .disconnect]
+    }
+
+    // MARK: from the peer
+
+    /// Deltas of one root from the peer's publish socket, in the order they came.
+    mutating func deltasArrived(root: String, _ deltas: [Delta], now: ContinuousClock.Instant, ours: VersionVector) -> [Action] {
+        guard isLinked, roots[root] != nil else { return [] }
+        var actions: [Action] = []
+        var fresh: [EventInput] = []
+        var gap: String?
+        for delta in deltas {
+            actions += acknowledge(root, delta.head, now: now)
+            guard gap == nil else { continue }
+            let (admitted, gapOrigin) = admit(root, delta.events, ours: ours, pending: fresh)
+            fresh += admitted
+            gap = gapOrigin
+        }
+        actions += write(root, fresh)
+        if let gap {
+            actions.append(.note(.gap(root: root, origin: gap)))
+            actions += startCatchUp(root, now: now)
+        }
+        return actions
+    }
+
+    /// A catch-up page arrived.
+    mutating func pageArrived(_ page: Page, now: ContinuousClock.Instant, ours: VersionVector) -> [Action] {
+        guard isLinked, roots[page.root]?.fetching == true else { return [] }
+        let root = page.root
+        roots[root]!.fetching = false
+        var actions = acknowledge(root, page.head, now: now)
+        let (fresh, gapOrigin) = admit(root, page.events, ours: ours)
+        actions += write(root, fresh)
+        if gapOrigin != nil {
+            // A page is a per-origin prefix of what this node lacked: not following on means the
+            // peer's feed is wrong, or this node's head moved back (it cannot).
+            return actions + failCatchUp(root, "the peer's feed page does not follow on from this node's head", now: now)
+        }
+        if page.more {
+            // A peer that says "more" but moves nothing would have catch-up spin on it.
+            guard page.vv != page.after else {
+                return actions + failCatchUp(root, "the peer's feed says more but returned nothing past \(page.after)", now: now)
+            }
+            roots[root]!.catchUpDue = now
+            actions += catchUpStep(root, now: now, ours: ours)
+        } else {
+            roots[root]!.catchUpDue = nil
+            roots[root]!.catchUpBackoff = configuration.catchUpRetry.lowerBound
+        }
+        return actions
+    }
+
+    mutating func fetchFailed(root: String, _ reason: String, now: ContinuousClock.Instant) -> [Action] {
+        guard roots[root]?.fetching == true else { return [] }
+        roots[root]!.fetching = false
+        return failCatchUp(root, reason, now: now)
+    }
+
+    /// The writer answered a ``Action/write(root:events:)``.
+    mutating func written(root: String, failure: LaterbaseError?, now: ContinuousClock.Instant) -> [Action] {
+        writesPending = max(0, writesPending - 1)
+        guard let failure, roots[root] != nil else { return [] }
+        // What was queued is not all held: start from the store's head again.
+        roots[root]!.queued = VersionVector()
+        return failCatchUp(root, "writing the peer's events: \(failure.message)", now: now)
+    }
+
+    /// Writes of at most ``Configuration/maxBatchEvents`` each.
+    private mutating func write(_ root: String, _ events: [EventInput]) -> [Action] {
+        for e in events { if let r = e.recorded { roots[root]!.queued[r.origin] = r.seq } }
+        var actions: [Action] = []
+        var start = 0
+        while start < events.count {
+            let end = min(start + configuration.maxBatchEvents, events.count)
+            actions.append(.write(root: root, events: Array(events[start..<end])))
+            writesPending += 1
+            start = end
+        }
+        return actions
+    }
+
+    /// The events that follow on from what this node holds or has queued (and `pending`, about to
+    /// be), and the first origin whose next event does not (a gap).
+    private func admit(_ root: String, _ events: [EventInput], ours: VersionVector, pending: [EventInput] = []) -> ([EventInput], String?) {
+        var head = ours.merging(roots[root]!.queued)
+        for e in pending { if let r = e.recorded { head[r.origin] = r.seq } }
+        var fresh: [EventInput] = []
+        for e in events {
+            guard let r = e.recorded, r.seq > head[r.origin] else { continue }
+            guard r.seq == head[r.origin] + 1 else { return (fresh, r.origin) }
+            head[r.origin] = r.seq
+            fresh.append(e)
+        }
+        return (fresh, nil)
+    }
+
+    private mutating func startCatchUp(_ root: String, now: ContinuousClock.Instant) -> [Action] {
+        guard roots[root]!.catchUpDue == nil, !roots[root]!.fetching else { return [] }
+        roots[root]!.catchUpDue = now
+        return [.note(.catchUpStarted(root: root))]
+    }
+
+    private mutating func failCatchUp(_ root: String, _ reason: String, now: ContinuousClock.Instant) -> [Action] {
+        let wait = roots[root]!.catchUpBackoff
+        roots[root]!.catchUpDue = now + wait
+        roots[root]!.catchUpBackoff = min(wait * 2, configuration.catchUpRetry.upperBound)
+        return [.note(.catchUpFailed(root: root, reason: reason, retryIn: wait))]
+    }
+
+    private mutating func catchUpStep(_ root: String, now: ContinuousClock.Instant, ours: VersionVector) -> [Action] {
+        guard let due = roots[root]!.catchUpDue, now >= due, !roots[root]!.fetching,
+              writesPending < configuration.writesInFlight, !roots.values.contains(where: \.fetching)
+        else { return [] }
+        roots[root]!.fetching = true
+        return [.fetch(root: root, after: ours.merging(roots[root]!.queued))]
+    }
+
+    // MARK: acknowledgments
+
+    private mutating func acknowledge(_ root: String, _ head: VersionVector, now: ContinuousClock.Instant) -> [Action] {
+        guard var r = roots[root] else { return [] }
+        let old = r.acked
+        guard !head.isCovered(by: old) else { return [] }
+        r.acked = old.merging(head)
+        r.ackProgress = now
+        ackedDirty = true
+        var delivered: UInt64 = 0
+        for (origin, seq) in r.pushed.entries {
+            let before = old[origin], after = min(r.acked[origin], seq)
+            if after > before { delivered += after - before }
+        }
+        for (origin, stall) in r.stalls where r.acked[origin] > stall.ackedAt { r.stalls[origin] = nil }
+        roots[root] = r
+        return delivered > 0 ? [.note(.delivered(root: root, events: Int(delivered)))] : []
+    }
+
+    // MARK: to the peer
+
+    private mutating func pushStep(_ root: String, now: ContinuousClock.Instant, ours: VersionVector) -> [Action] {
+        var r = roots[root]!
+        var actions: [Action] = []
+        defer { roots[root] = r }
+        if !r.sent.isCovered(by: r.acked), let progress = r.ackProgress, now - progress > configuration.ackTimeout {
+            r.sent = r.acked
+            r.ackProgress = now
+            actions.append(.note(.resend(root: root)))
+        }
+        var base = r.sent.merging(r.acked)
+        for (origin, stall) in r.stalls where !stall.retrying {
+            if now >= stall.until {
+                // Retry: send it again from what the peer holds.
+                r.stalls[origin]!.retrying = true
+                base[origin] = r.acked[origin]
+                r.sent[origin] = r.acked[origin]
+            } else {
+                // Left out: as if sent up to this node's head.
+                base[origin] = max(base[origin], ours[origin])
+            }
+        }
+        guard !ours.isCovered(by: base) else { return actions }
+        var inFlight: UInt64 = 0
+        for (origin, seq) in r.sent.entries where seq > r.acked[origin] { inFlight += seq - r.acked[origin] }
+        guard inFlight < configuration.pushWindow else { return actions }
+        return actions + [.push(root: root, after: base, maxBytes: r.pageBytes)]
+    }
+
+    /// A push left: the peer was sent `root`'s events up to `vv` (stalled origins excepted).
+    mutating func pushed(root: String, upTo vv: VersionVector, now: ContinuousClock.Instant) {
+        guard var r = roots[root] else { return }
+        if r.sent.isCovered(by: r.acked) || r.ackProgress == nil { r.ackProgress = now }
+        for (origin, seq) in vv.entries where r.stalls[origin]?.retrying ?? true {
+            r.sent[origin] = max(r.sent[origin], seq)
+            r.pushed[origin] = max(r.pushed[origin], seq)
+        }
+        roots[root] = r
+    }
+
+    /// The peer announced that it refused a message of `root` (`_rejected`).
+    /// - Parameters:
+    ///   - index: the refused event's position in the message, when the error names one.
+    ///   - origins: each event's origin in the message, as far as known.
+    mutating func refused(
+        root: String, code: LaterbaseError.Code, reason: String, index: Int?, origins: [String?], now: ContinuousClock.Instant
+    ) -> [Action] {
+        guard isPushing, var r = roots[root] else { return [] }
+        defer { roots[root] = r }
+        let inFlight = Set(r.sent.entries.filter { $0.value > r.acked[$0.key] }.keys)
+        switch code {
+        case .gap:
+            // A push the peer could not place: resend from what it holds, as a probe will show.
+            r.sent = r.acked
+            resetAcks = true
+            nextProbe = now
+            return [.note(.resend(root: root))]
+        case .tooLarge:
+            r.pageBytes = max(configuration.minPushPageBytes, r.pageBytes / 2)
+            r.sent = r.acked
+            return [.note(.pageSizeHalved(root: root, bytes: r.pageBytes))]
+        default:
+            var named: Set<String> = []
+            if let index, origins.indices.contains(index), let origin = origins[index] {
+                named = [origin]
+            } else {
+                named = Set(origins.compactMap { $0 })
+            }
+            var actions: [Action] = []
+            for origin in named.intersection(inFlight).sorted() {
+                let backoff = r.stalls[origin].map { min($0.backoff * 2, configuration.refusalRetry.upperBound) } ?? configuration.refusalRetry.lowerBound
+                r.stalls[origin] = Stall(origin: origin, code: code.rawValue, reason: reason, until: now + backoff, backoff: backoff, ackedAt: r.acked[origin])
+                r.sent[origin] = r.acked[origin]
+                actions.append(.note(.refused(root: root, origin: origin, code: code.rawValue, reason: reason, retryIn: backoff)))
+            }
+            return actions
+        }
+    }
+
+    // MARK: the state file
+
+    mutating func saved(_ ok: Bool, now: ContinuousClock.Instant) {
+        saveInFlight = false
+        if !ok { ackedDirty = true }
+    }
+}

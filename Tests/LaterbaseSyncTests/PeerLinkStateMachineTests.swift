@@ -1,0 +1,386 @@
+import LaterbaseCore
+import Testing
+
+@testable import LaterbaseSync
+
+/// The peer link's rules, with no sockets: each test drives the machine with events and a clock
+/// of its own and checks the actions it asks for.
+@Suite("Peer link state machine")
+struct PeerLinkStateMachineTests {
+    typealias Machine = PeerLinkStateMachine
+    let t0 = ContinuousClock.now
+    let info = NodeInfo(replica: "hq-b", roots: ["notes", "other"], ingest: "tcp://b:5555", publish: "tcp://b:5556")
+
+    // MARK: helpers
+
+    func at(_ ms: Int) -> ContinuousClock.Instant { t0 + .milliseconds(ms) }
+
+    static func event(_ origin: String, _ seq: UInt64) -> EventInput {
+        EventInput(
+            id: nil, aggregate: "A", type: "note.added", data: .object([]),
+            recorded: .init(origin: origin, seq: seq, hlc: HLC(milliseconds: 1_000 + seq, counter: 0)))
+    }
+
+    static func events(_ origin: String, _ seqs: ClosedRange<UInt64>) -> [EventInput] { seqs.map { event(origin, $0) } }
+
+    static func vv(_ text: String) -> VersionVector { try! VersionVector(parsing: text) }
+
+    /// A machine linked to `info`, its first catch-up of `notes` finished empty, one probe answered.
+    func linked(linksBack: Bool = false, acked: [String: VersionVector] = [:], syncing roots: [String] = ["notes"]) -> Machine {
+        var m = Machine(ourReplica: "hq-a", now: t0)
+        #expect(m.tick(now: t0, ours: [:]).discovers)
+        _ = m.discovered(info, ourRoots: roots, persisted: acked, now: t0)
+        m.connected(now: t0)
+        // The connect-time catch-ups: one fetch at a time.
+        for root in roots {
+            let actions = m.tick(now: t0, ours: [:])
+            let fetch = actions.fetches.first { $0.root == root }
+            #expect(fetch != nil, "catch-up of \(root) after connecting: \(actions)")
+            _ = m.pageArrived(.init(root: root, after: VersionVector(), events: [], vv: VersionVector(), head: acked[root] ?? VersionVector(), more: false), now: t0, ours: VersionVector())
+        }
+        let heads = Dictionary(uniqueKeysWithValues: roots.map { ($0, (head: acked[$0] ?? VersionVector(), more: false)) })
+        _ = m.probed(.init(info: info, heads: heads, linksBack: linksBack), now: t0, ours: [:])
+        return m
+    }
+
+    // MARK: discovery
+
+    @Test func discoveryRetriesWithBackoffUpToOneSecond() {
+        var m = Machine(ourReplica: "hq-a", now: t0)
+        var now = t0
+        var waits: [Duration] = []
+        for _ in 0..<7 {
+            #expect(m.tick(now: now, ours: [:]).discovers)
+            #expect(!m.tick(now: now, ours: [:]).discovers, "one discovery at a time")
+            m.discoveryFailed("connection refused", refused: false, now: now)
+            let next = m.nextDeadline(now: now)
+            waits.append(next - now)
+            #expect(!m.tick(now: next - .milliseconds(1), ours: [:]).discovers)
+            now = next
+        }
+        #expect(waits == [100, 200, 400, 800, 1000, 1000, 1000].map { .milliseconds($0) })
+        #expect(m.error == "not reachable: connection refused")
+    }
+
+    @Test func aPeerThatIsThisNodeIsNotLinkedAndRetriedLate() {
+        var m = Machine(ourReplica: "hq-b", now: t0)
+        _ = m.tick(now: t0, ours: [:])
+        let actions = m.discovered(info, ourRoots: ["notes"], persisted: nil, now: t0)
+        #expect(actions.notes == [.peerIsThisNode])
+        #expect(!m.isLinked && m.error != nil)
+        #expect(!m.tick(now: at(29_000), ours: [:]).discovers)
+        #expect(m.tick(now: at(30_000), ours: [:]).discovers)
+    }
+
+    @Test func onlyRootsBothNodesHaveAreSyncedAndPersistedAcksAreTheStart() {
+        var m = Machine(ourReplica: "hq-a", now: t0)
+        _ = m.tick(now: t0, ours: [:])
+        let actions = m.discovered(info, ourRoots: ["notes", "mine"], persisted: ["notes": Self.vv("hq-a:5")], now: t0)
+        #expect(actions.connects == [info])
+        #expect(m.syncedRoots == ["notes"])
+        #expect(m.acked == ["notes": Self.vv("hq-a:5")])
+    }
+
+    // MARK: from the peer
+
+    @Test func aContiguousDeltaIsWrittenAndAGapStartsCatchUp() {
+        var m = linked()
+        let ours = Self.vv("hq-b:2")
+        let a = m.deltasArrived(root: "notes", [Delta(events: Self.events("hq-b", 3...4), head: Self.vv("hq-b:4"))], now: at(10), ours: ours)
+        #expect(a.writes.dots == [["hq-b:3", "hq-b:4"]])
+        #expect(a.notes.isEmpty)
+        // hq-b:5 was missed.
+        let b = m.deltasArrived(root: "notes", [Delta(events: Self.events("hq-b", 6...6), head: Self.vv("hq-b:6"))], now: at(20), ours: ours)
+        #expect(b.writes.isEmpty)
+        #expect(b.notes == [.gap(root: "notes", origin: "hq-b"), .catchUpStarted(root: "notes")])
+        // The fetch starts from what is held and queued: 3 and 4 are on their way to the writer.
+        #expect(m.tick(now: at(20), ours: ["notes": ours]).fetches.map(\.after) == [Self.vv("hq-b:4")])
+    }
+
+    @Test func deltasAreAppliedWhileACatchUpIsOutNotHeldBehindIt() {
+        var m = linked()
+        _ = m.deltasArrived(root: "notes", [Delta(events: Self.events("hq-b", 5...5), head: Self.vv("hq-b:5"))], now: at(10), ours: VersionVector())
+        #expect(m.tick(now: at(10), ours: [:]).fetches.count == 1)  // the catch-up's request is out (and may hang)
+        // A delta that follows on from what this node has is written at once.
+        let a = m.deltasArrived(root: "notes", [Delta(events: Self.events("other", 1...2), head: Self.vv("hq-b:5,other:2"))], now: at(20), ours: VersionVector())
+        #expect(a.writes.dots == [["other:1", "other:2"]])
+        #expect(m.catchingUp == ["notes"])
+    }
+
+    @Test func aPageOverlappingQueuedDeltasWritesEachEventOnce() {
+        var m = linked()
+        _ = m.deltasArrived(root: "notes", [Delta(events: Self.events("hq-b", 2...2), head: Self.vv("hq-b:2"))], now: at(10), ours: VersionVector())
+        let fetch = m.tick(now: at(10), ours: [:]).fetches
+        #expect(fetch.map(\.after) == [VersionVector()])
+        // Meanwhile deltas bring 1..3 after all (say the gap was a reordering).
+        let d = m.deltasArrived(root: "notes", [Delta(events: Self.events("hq-b", 1...3), head: Self.vv("hq-b:3"))], now: at(15), ours: VersionVector())
+        #expect(d.writes.dots == [["hq-b:1", "hq-b:2", "hq-b:3"]])
+        let page = m.pageArrived(
+            .init(root: "notes", after: VersionVector(), events: Self.events("hq-b", 1...4), vv: Self.vv("hq-b:4"), head: Self.vv("hq-b:4"), more: false),
+            now: at(30), ours: VersionVector())
+        #expect(page.writes.dots == [["hq-b:4"]])
+        #expect(m.catchingUp.isEmpty)
+    }
+
+    @Test func catchUpPagesFollowEachOtherAndWaitForTheWriter() {
+        var m = linked()
+        _ = m.deltasArrived(root: "notes", [Delta(events: Self.events("hq-b", 9...9), head: Self.vv("hq-b:9"))], now: at(10), ours: VersionVector())
+        #expect(m.tick(now: at(10), ours: [:]).fetches.count == 1)
+        var page = Machine.Page(root: "notes", after: VersionVector(), events: Self.events("hq-b", 1...3), vv: Self.vv("hq-b:3"), head: Self.vv("hq-b:9"), more: true)
+        var a = m.pageArrived(page, now: at(20), ours: VersionVector())
+        #expect(a.writes.count == 1 && a.fetches.map(\.after) == [Self.vv("hq-b:3")], "the next page is fetched at once")
+        page = .init(root: "notes", after: Self.vv("hq-b:3"), events: Self.events("hq-b", 4...5), vv: Self.vv("hq-b:5"), head: Self.vv("hq-b:9"), more: true)
+        a = m.pageArrived(page, now: at(30), ours: VersionVector())
+        page = .init(root: "notes", after: Self.vv("hq-b:5"), events: Self.events("hq-b", 6...7), vv: Self.vv("hq-b:7"), head: Self.vv("hq-b:9"), more: true)
+        a = m.pageArrived(page, now: at(40), ours: VersionVector())
+        #expect(a.writes.count == 1 && a.fetches.isEmpty, "three writes queued: the next page waits for the writer")
+        #expect(m.written(root: "notes", failure: nil, now: at(50)).isEmpty)
+        #expect(m.tick(now: at(50), ours: [:]).fetches.map(\.after) == [Self.vv("hq-b:7")])
+    }
+
+    @Test func aFeedThatSaysMoreButMovesNothingIsRetriedWithBackoff() {
+        var m = linked()
+        _ = m.deltasArrived(root: "notes", [Delta(events: Self.events("hq-b", 9...9), head: Self.vv("hq-b:9"))], now: at(0), ours: VersionVector())
+        var now = at(0)
+        var retries: [Duration] = []
+        for _ in 0..<4 {
+            let fetches = m.tick(now: now, ours: [:]).fetches
+            #expect(fetches.count == 1)
+            let a = m.pageArrived(.init(root: "notes", after: VersionVector(), events: [], vv: VersionVector(), head: Self.vv("hq-b:9"), more: true), now: now, ours: VersionVector())
+            guard case .catchUpFailed(_, _, let retryIn)? = a.notes.last else {
+                Issue.record("no failure noted: \(a)")
+                return
+            }
+            retries.append(retryIn)
+            #expect(m.tick(now: now + retryIn - .milliseconds(1), ours: [:]).fetches.isEmpty)
+            now = now + retryIn
+        }
+        #expect(retries == [1, 2, 4, 8].map { .seconds($0) })
+        // A page that finishes resets the backoff.
+        _ = m.tick(now: now, ours: [:])
+        _ = m.pageArrived(.init(root: "notes", after: VersionVector(), events: Self.events("hq-b", 1...9), vv: Self.vv("hq-b:9"), head: Self.vv("hq-b:9"), more: false), now: now, ours: VersionVector())
+        #expect(m.catchingUp.isEmpty)
+    }
+
+    @Test func aRefusedWriteStartsCatchUpFromTheStoresHead() {
+        var m = linked()
+        let a = m.deltasArrived(root: "notes", [Delta(events: Self.events("hq-b", 1...2), head: Self.vv("hq-b:2"))], now: at(0), ours: VersionVector())
+        #expect(a.writes.count == 1)
+        let failed = m.written(root: "notes", failure: LaterbaseError(.storageFull, "disk full"), now: at(5))
+        #expect(failed.notes.first.map { if case .catchUpFailed = $0 { true } else { false } } == true)
+        #expect(m.tick(now: at(1004), ours: [:]).fetches.isEmpty)
+        #expect(m.tick(now: at(1005), ours: [:]).fetches.map(\.after) == [VersionVector()], "what was queued is not assumed held")
+    }
+
+    // MARK: probes
+
+    @Test func whileDeltasFlowAProbeSayingMoreStartsNoCatchUp() {
+        var m = linked()
+        var ours = VersionVector()
+        for i in 1...5 {
+            // The peer wrote 10 more since the last probe; deltas brought what it had then.
+            let head = Self.vv("hq-b:\(i * 10)")
+            let a = m.probed(.init(info: info, heads: ["notes": (head: head, more: true)], linksBack: false), now: at(i * 1000), ours: ["notes": ours])
+            #expect(a.notes.isEmpty, "probe \(i): \(a)")
+            ours = head
+        }
+        #expect(m.catchingUp.isEmpty)
+        // Deltas stop arriving: the head shown at the last probe is still not held at the next.
+        let a = m.probed(.init(info: info, heads: ["notes": (head: Self.vv("hq-b:60"), more: true)], linksBack: false), now: at(6000), ours: ["notes": Self.vv("hq-b:45")])
+        #expect(a.notes == [.catchUpStarted(root: "notes")])
+    }
+
+    @Test func probesAreDueEveryIntervalAndOnRequest() {
+        var m = linked()
+        #expect(m.tick(now: at(999), ours: [:]).probes.isEmpty)
+        #expect(m.tick(now: at(1000), ours: [:]).probes == [["notes"]])
+        #expect(m.tick(now: at(2500), ours: [:]).probes.isEmpty, "one probe at a time")
+        _ = m.probeFailed("timeout", now: at(2600))
+        m.probeRequested(now: at(2700))
+        #expect(m.tick(now: at(2700), ours: [:]).probes == [["notes"]])
+    }
+
+    @Test func threeFailedProbesDropTheLinkAndTheFirstAnswerAfterAFailureResendsAndCatchesUp() {
+        var m = linked(acked: ["notes": Self.vv("hq-a:3")])
+        _ = m.tick(now: at(1), ours: ["notes": Self.vv("hq-a:10")])  // pushes 4...10
+        m.pushed(root: "notes", upTo: Self.vv("hq-a:10"), now: at(1))
+        _ = m.tick(now: at(1000), ours: [:])
+        #expect(m.probeFailed("timeout", now: at(1000)).isEmpty)
+        #expect(!m.reachable)
+        _ = m.tick(now: at(2000), ours: [:])
+        let answer = m.probed(.init(info: info, heads: ["notes": (head: Self.vv("hq-a:3"), more: false)], linksBack: false), now: at(2000), ours: ["notes": Self.vv("hq-a:10")])
+        #expect(answer.notes == [.catchUpStarted(root: "notes")])
+        #expect(m.reachable)
+        // What was sent during the outage is sent again from the acknowledged head.
+        let push = m.tick(now: at(2001), ours: ["notes": Self.vv("hq-a:10")]).pushes
+        #expect(push.map(\.after) == [Self.vv("hq-a:3")])
+
+        for i in 0..<2 {
+            _ = m.tick(now: at(3000 + i * 1000), ours: [:])
+            #expect(m.probeFailed("timeout", now: at(3000 + i * 1000)).isEmpty)
+        }
+        _ = m.tick(now: at(5000), ours: [:])
+        let dropped = m.probeFailed("timeout", now: at(5000))
+        #expect(dropped.notes == [.unreachable] && dropped.disconnects == 1)
+        #expect(!m.isLinked && m.tick(now: at(5000), ours: [:]).discovers)
+    }
+
+    @Test func newEndpointsAtAProbeConnectAgain() {
+        var m = linked()
+        var moved = info
+        moved.publish = "tcp://b:6666"
+        _ = m.tick(now: at(1000), ours: [:])
+        let a = m.probed(.init(info: moved, heads: [:], linksBack: false), now: at(1000), ours: [:])
+        #expect(a.notes == [.endpointsChanged] && a.disconnects == 1)
+        #expect(m.tick(now: at(1000), ours: [:]).discovers)
+    }
+
+    // MARK: to the peer
+
+    @Test func aPeerThatLinksBackIsNotPushedTo() {
+        var m = linked(linksBack: true)
+        #expect(!m.isPushing)
+        #expect(m.tick(now: at(10), ours: ["notes": Self.vv("hq-a:5")]).pushes.isEmpty)
+        // Its link to us goes down: pushing resumes.
+        _ = m.tick(now: at(1000), ours: [:])
+        _ = m.probed(.init(info: info, heads: ["notes": (head: VersionVector(), more: false)], linksBack: false), now: at(1000), ours: [:])
+        #expect(m.tick(now: at(1001), ours: ["notes": Self.vv("hq-a:5")]).pushes.map(\.after) == [VersionVector()])
+    }
+
+    @Test func onlyWhatThePeersHeadLacksIsPushedRelaysIncluded() {
+        var m = linked(acked: ["notes": Self.vv("hq-a:2,hq-c:7")])
+        let ours = Self.vv("hq-a:4,hq-c:7,truck:1")
+        let push = m.tick(now: at(1), ours: ["notes": ours]).pushes
+        #expect(push.map(\.after) == [Self.vv("hq-a:2,hq-c:7")])
+        m.pushed(root: "notes", upTo: ours, now: at(1))
+        #expect(m.tick(now: at(2), ours: ["notes": ours]).pushes.isEmpty, "sent, not yet acknowledged: not sent twice")
+        // The peer got truck:1 from elsewhere and hq-a:3 from us; hq-a:4 is still owed.
+        let ack = m.deltasArrived(root: "notes", [Delta(events: [], head: Self.vv("hq-a:3,hq-c:7,truck:1"))], now: at(3), ours: ours)
+        #expect(ack.notes == [.delivered(root: "notes", events: 2)])
+    }
+
+    @Test func deliveredCountsAcknowledgedPushesNotQueuedOnes() {
+        var m = linked()
+        let ours = Self.vv("hq-a:100")
+        #expect(m.tick(now: at(1), ours: ["notes": ours]).pushes.count == 1)
+        m.pushed(root: "notes", upTo: ours, now: at(1))
+        // Nothing acknowledged: an offline peer. After the ack timeout, the same events go again.
+        #expect(m.tick(now: at(3000), ours: ["notes": ours]).pushes.isEmpty)
+        let again = m.tick(now: at(3002), ours: ["notes": ours])
+        #expect(again.notes == [.resend(root: "notes")] && again.pushes.map(\.after) == [VersionVector()])
+        m.pushed(root: "notes", upTo: ours, now: at(3002))
+        let ack = m.deltasArrived(root: "notes", [Delta(events: [], head: ours)], now: at(3010), ours: ours)
+        #expect(ack.notes == [.delivered(root: "notes", events: 100)], "sent twice, delivered once")
+    }
+
+    @Test func thePushWindowBoundsWhatIsInFlight() {
+        var config = Machine.Configuration()
+        config.pushWindow = 10
+        var m = Machine(ourReplica: "hq-a", configuration: config, now: t0)
+        _ = m.tick(now: t0, ours: [:])
+        _ = m.discovered(info, ourRoots: ["notes"], persisted: nil, now: t0)
+        m.connected(now: t0)
+        _ = m.tick(now: t0, ours: [:])
+        _ = m.pageArrived(.init(root: "notes", after: VersionVector(), events: [], vv: VersionVector(), head: VersionVector(), more: false), now: t0, ours: VersionVector())
+        let ours = Self.vv("hq-a:50")
+        #expect(m.tick(now: at(1), ours: ["notes": ours]).pushes.count == 1)
+        m.pushed(root: "notes", upTo: Self.vv("hq-a:10"), now: at(1))
+        #expect(m.tick(now: at(2), ours: ["notes": ours]).pushes.isEmpty)
+        _ = m.deltasArrived(root: "notes", [Delta(events: [], head: Self.vv("hq-a:5"))], now: at(3), ours: ours)
+        #expect(m.tick(now: at(4), ours: ["notes": ours]).pushes.map(\.after) == [Self.vv("hq-a:10")])
+    }
+
+    @Test func aRefusedEventStallsOnlyItsOriginWithBackoff() {
+        var m = linked(acked: ["notes": Self.vv("hq-a:2,truck:4")])
+        let ours = Self.vv("hq-a:9,truck:8")
+        _ = m.tick(now: at(1), ours: ["notes": ours])
+        m.pushed(root: "notes", upTo: ours, now: at(1))
+        // The peer refuses the message at index 1, an event of truck's.
+        let refusal = m.refused(root: "notes", code: .invalidEvent, reason: "data.qty: too large", index: 1, origins: ["hq-a", "truck", "hq-a"], now: at(2))
+        #expect(refusal.notes == [.refused(root: "notes", origin: "truck", code: "invalid_event", reason: "data.qty: too large", retryIn: .seconds(1))])
+        #expect(m.stalls["notes"]?.map(\.origin) == ["truck"])
+        // hq-a's events are acknowledged; the next push leaves truck out (after: truck at our head).
+        _ = m.deltasArrived(root: "notes", [Delta(events: [], head: Self.vv("hq-a:9,truck:4"))], now: at(3), ours: ours)
+        let more = Self.vv("hq-a:12,truck:8")
+        #expect(m.tick(now: at(4), ours: ["notes": more]).pushes.map(\.after) == [Self.vv("hq-a:9,truck:8")])
+        m.pushed(root: "notes", upTo: more, now: at(4))
+        // After a second, truck is sent again from what the peer holds; refused again, it waits 2 s.
+        #expect(m.tick(now: at(1002), ours: ["notes": more]).pushes.map(\.after) == [Self.vv("hq-a:12,truck:4")])
+        m.pushed(root: "notes", upTo: Self.vv("hq-a:12,truck:8"), now: at(1002))
+        let again = m.refused(root: "notes", code: .invalidEvent, reason: "data.qty: too large", index: 0, origins: ["truck"], now: at(1003))
+        #expect(again.notes.count == 1 && again.notes.first.map { if case .refused(_, _, _, _, .seconds(2)) = $0 { true } else { false } } == true)
+        // Once the peer holds truck:5 (fixed its schema, or got it elsewhere) the stall is over.
+        _ = m.deltasArrived(root: "notes", [Delta(events: [], head: Self.vv("hq-a:12,truck:5"))], now: at(1500), ours: more)
+        #expect(m.stalls.isEmpty)
+    }
+
+    @Test func aRefusalOfSomeoneElsesPushStallsNothing() {
+        var m = linked(acked: ["notes": Self.vv("hq-a:2")])
+        // Nothing of truck's is in flight from this node.
+        let a = m.refused(root: "notes", code: .conflict, reason: "dot reused", index: 0, origins: ["truck"], now: at(2))
+        #expect(a.isEmpty && m.stalls.isEmpty)
+    }
+
+    @Test func aGapRefusalResendsFromThePeersHead() {
+        var m = linked(acked: ["notes": Self.vv("hq-a:5")])
+        let ours = Self.vv("hq-a:20")
+        _ = m.tick(now: at(1), ours: ["notes": ours])
+        m.pushed(root: "notes", upTo: ours, now: at(1))
+        let a = m.refused(root: "notes", code: .gap, reason: "expected hq-a:3", index: nil, origins: [], now: at(2))
+        #expect(a.notes == [.resend(root: "notes")])
+        // The probe comes at once, and its head replaces what was acknowledged (the peer lost some).
+        #expect(m.tick(now: at(2), ours: ["notes": ours]).probes.count == 1)
+        _ = m.probed(.init(info: info, heads: ["notes": (head: Self.vv("hq-a:2"), more: false)], linksBack: false), now: at(3), ours: ["notes": ours])
+        #expect(m.acked["notes"] == Self.vv("hq-a:2"))
+        #expect(m.tick(now: at(4), ours: ["notes": ours]).pushes.map(\.after) == [Self.vv("hq-a:2")])
+    }
+
+    @Test func aMessageTooLargeHalvesThePage() {
+        var m = linked()
+        let ours = Self.vv("hq-a:20")
+        let first = m.tick(now: at(1), ours: ["notes": ours]).pushes
+        m.pushed(root: "notes", upTo: ours, now: at(1))
+        _ = m.refused(root: "notes", code: .tooLarge, reason: "over 8 MiB", index: nil, origins: [], now: at(2))
+        let second = m.tick(now: at(3), ours: ["notes": ours]).pushes
+        #expect(second.map(\.maxBytes) == first.map { $0.maxBytes / 2 })
+    }
+
+    // MARK: the state file
+
+    @Test func acknowledgmentsAreSavedAtMostEveryQuarterSecondAndRetriedOnFailure() {
+        var m = linked()
+        #expect(m.tick(now: at(300), ours: [:]).saves.isEmpty, "nothing new acknowledged")
+        _ = m.deltasArrived(root: "notes", [Delta(events: [], head: Self.vv("hq-b:1"))], now: at(400), ours: VersionVector())
+        #expect(m.tick(now: at(400), ours: [:]).saves == [["notes": Self.vv("hq-b:1")]])
+        m.saved(true, now: at(401))
+        _ = m.deltasArrived(root: "notes", [Delta(events: [], head: Self.vv("hq-b:2"))], now: at(420), ours: VersionVector())
+        #expect(m.tick(now: at(649), ours: [:]).saves.isEmpty)
+        let save = m.tick(now: at(650), ours: [:]).saves
+        #expect(save == [["notes": Self.vv("hq-b:2")]])
+        m.saved(false, now: at(651))
+        #expect(m.tick(now: at(899), ours: [:]).saves.isEmpty)
+        #expect(m.tick(now: at(900), ours: [:]).saves.count == 1, "a failed save is tried again")
+        m.saved(true, now: at(901))
+        #expect(m.tick(now: at(2000), ours: [:]).saves.isEmpty)
+    }
+}
+
+// MARK: reading actions
+
+extension [PeerLinkStateMachine.Action] {
+    var discovers: Bool { contains { if case .discover = $0 { true } else { false } } }
+    var connects: [NodeInfo] { compactMap { if case .connect(let i) = $0 { i } else { nil } } }
+    var disconnects: Int { filter { if case .disconnect = $0 { true } else { false } }.count }
+    var probes: [[String]] { compactMap { if case .probe(let r) = $0 { r } else { nil } } }
+    var fetches: [(root: String, after: VersionVector)] { compactMap { if case .fetch(let r, let a) = $0 { (r, a) } else { nil } } }
+    var writes: [(root: String, events: [EventInput])] { compactMap { if case .write(let r, let e) = $0 { (r, e) } else { nil } } }
+    var pushes: [(root: String, after: VersionVector, maxBytes: Int)] {
+        compactMap { if case .push(let r, let a, let b) = $0 { (r, a, b) } else { nil } }
+    }
+    var saves: [[String: VersionVector]] { compactMap { if case .save(let s) = $0 { s } else { nil } } }
+    var notes: [PeerLinkStateMachine.Note] { compactMap { if case .note(let n) = $0 { n } else { nil } } }
+}
+
+extension Array where Element == (root: String, events: [EventInput]) {
+    var dots: [[String]] { map { $0.events.map { "\($0.recorded!.origin):\($0.recorded!.seq)" } } }
+}
