@@ -25,6 +25,16 @@ final class ClusterNode: @unchecked Sendable {
         try start()
     }
 
+    /// A node on a port chosen beforehand, naming peers by URL: how a full mesh is made.
+    init(_ name: String, port: Int, peerURLs: [String]) throws {
+        self.name = name
+        data = temporaryFolder()
+        self.port = port
+        self.peers = peerURLs
+        self.arguments = []
+        try start()
+    }
+
     func start() throws {
         process = try ServerProcess(data: data, replica: name, http: "127.0.0.1:\(port)", arguments: peers.flatMap { ["--peer", $0] } + arguments)
     }
@@ -166,6 +176,46 @@ struct ClusterTests {
 }
 
 extension ClusterTests {
+    @Test("in a full mesh of three, each node takes each event about once and pushes nothing to peers that pull")
+    func meshSendsEachEventOnce() async throws {
+        let ports = try (0..<3).map { _ in try freePort() }
+        let urls = ports.map { "http://127.0.0.1:\($0)" }
+        let nodes = try (0..<3).map { i in try ClusterNode("mesh-\(i)", port: ports[i], peerURLs: urls.enumerated().filter { $0.offset != i }.map(\.element)) }
+        // Every link up and reachable both ways before the writes, so each node knows its peers pull.
+        let deadline = ContinuousClock.now + .seconds(30)
+        outer: while ContinuousClock.now < deadline {
+            for node in nodes {
+                let json = try await node.http.get("/node").json
+                guard case .array(let peers)? = json["peers"], peers.count == 2, peers.allSatisfy({ $0["reachable"] == .bool(true) && $0["pushing"] == .bool(false) }) else {
+                    try await Task.sleep(for: .milliseconds(100))
+                    continue outer
+                }
+            }
+            break
+        }
+        let perNode = 3000
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (i, node) in nodes.enumerated() {
+                group.addTask {
+                    for b in 0..<(perNode / 100) { _ = try await node.http.post("/e/notes", newEvents(100, tag: "n\(i)b\(b)").body) }
+                }
+            }
+            try await group.waitForAll()
+        }
+        try await converge(nodes.map(\.http), roots: ["notes"], timeout: .seconds(60))
+        var received: [Double] = []
+        for node in nodes {
+            #expect(try await node.http.allEvents("notes").events.count == 3 * perNode)
+            received.append(try await counter(node.http, "laterbase_sync_events_received_total"))
+            #expect(try await counter(node.http, "laterbase_sync_events_sent_total") == 0, "\(node.name) pushed to peers that pull")
+            #expect(try await counter(node.http, "laterbase_ingest_events_total") == 0)
+        }
+        // Each node lacks 2 × perNode events; what it handed its writer beyond that was duplicates.
+        let needed = Double(2 * perNode)
+        print("mesh: events taken per node \(received), needed \(needed) each")
+        for r in received { #expect(r >= needed && r <= needed * 1.05, "\(r) events taken for \(needed) needed") }
+    }
+
     @Test("a subscriber that misses deltas tells from the vv and catches up through the feed")
     func missedDeltas() async throws {
         // The publisher keeps 2 deltas per subscriber; the subscriber is frozen while a burst of

@@ -64,6 +64,7 @@ final class PeerLink: Sendable {
     let client: PeerClient
     private let store: EventStore
     private let writer: Writer
+    private let queued: QueuedHeads
     private let context: ZMQContext
     private let metrics: PeerMetrics
     private let dataDirectory: String
@@ -74,11 +75,12 @@ final class PeerLink: Sendable {
     private let probeNow = Atomic<Bool>(false)
     private let status: Mutex<PeerStatus>
 
-    init(client: PeerClient, store: EventStore, writer: Writer, context: ZMQContext, metrics: PeerMetrics,
+    init(client: PeerClient, store: EventStore, writer: Writer, queued: QueuedHeads, context: ZMQContext, metrics: PeerMetrics,
          dataDirectory: String, options: Options = Options(), logger: Logger) throws {
         self.client = client
         self.store = store
         self.writer = writer
+        self.queued = queued
         self.context = context
         self.metrics = metrics
         self.dataDirectory = dataDirectory
@@ -183,10 +185,14 @@ final class PeerLink: Sendable {
             metrics.connected.record(0)
         case .page(let root, let after, .success(let page)):
             let p = PeerLinkStateMachine.Page(root: root, after: after, events: page.events, vv: page.vv, head: page.head, more: page.more)
-            perform(shell.machine.pageArrived(p, now: now, ours: (try? store.head(of: root)) ?? after), &shell)
+            let actions = queued.admit(root: root, storeHead: { try? store.head(of: root) }) { ours in
+                shell.machine.pageArrived(p, now: now, ours: ours)
+            }
+            perform(actions, &shell)
         case .page(let root, _, .failure(let error)):
             perform(shell.machine.fetchFailed(root: root, "\(error)", now: now), &shell)
         case .written(let root, let failure):
+            if failure != nil { queued.release(root: root) }
             perform(shell.machine.written(root: root, failure: failure, now: now), &shell)
         }
     }
@@ -234,6 +240,7 @@ final class PeerLink: Sendable {
                         if case .failure(let e) = result { inbox.post(.written(root: root, e)) } else { inbox.post(.written(root: root, nil)) }
                     }
                 } catch {
+                    queued.release(root: root)
                     queue += shell.machine.written(root: root, failure: error, now: now)
                 }
             case .push(let root, let after, let maxBytes):
@@ -313,8 +320,10 @@ final class PeerLink: Sendable {
             arrived[topic, default: []].append(delta)
         }
         for root in order {
-            guard let ours = try? store.head(of: root) else { continue }
-            perform(shell.machine.deltasArrived(root: root, arrived[root]!, now: .now, ours: ours), &shell)
+            let actions = queued.admit(root: root, storeHead: { try? store.head(of: root) }) { ours in
+                shell.machine.deltasArrived(root: root, arrived[root]!, now: .now, ours: ours)
+            }
+            perform(actions, &shell)
         }
     }
 

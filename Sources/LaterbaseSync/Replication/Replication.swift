@@ -25,11 +25,12 @@ public final class Replication: Sendable {
         self.http = http
         var options = PeerLink.Options()
         options.machine.probeInterval = probeInterval
+        let queued = QueuedHeads()
         do {
             links = try peers.map { url in
                 let client = PeerClient(url: url, http: http)
                 return try PeerLink(
-                    client: client, store: writer.store, writer: writer, context: context, metrics: metrics.peer(client.url),
+                    client: client, store: writer.store, writer: writer, queued: queued, context: context, metrics: metrics.peer(client.url),
                     dataDirectory: dataDirectory, options: options, logger: logger)
             }
         } catch {
