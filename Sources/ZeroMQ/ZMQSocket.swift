@@ -5,6 +5,8 @@ import CZMQ
 public final class ZMQSocket: @unchecked Sendable {
     public enum Kind: Sendable {
         case pub, sub, push, pull
+        /// For a ZAP handler (ROUTER, answering requests in any order) and a monitor's reader (PAIR).
+        case router, pair
 
         var raw: Int32 {
             switch self {
@@ -12,6 +14,8 @@ public final class ZMQSocket: @unchecked Sendable {
             case .sub: ZMQ_SUB
             case .push: ZMQ_PUSH
             case .pull: ZMQ_PULL
+            case .router: ZMQ_ROUTER
+            case .pair: ZMQ_PAIR
             }
         }
     }
@@ -61,6 +65,24 @@ public final class ZMQSocket: @unchecked Sendable {
     }
     /// TCP keepalive probes, so a dead peer behind a silent network is noticed.
     public func setTCPKeepalive(_ on: Bool) throws(ZMQError) { try set(ZMQ_TCP_KEEPALIVE, on ? 1 : 0) }
+
+    /// Makes libzmq ask the ZAP handler (``ZAPRequest``) about every connection, also under the
+    /// NULL mechanism, naming this domain in the request.
+    public func setZAPDomain(_ domain: String) throws(ZMQError) {
+        let bytes = Array(domain.utf8)
+        let rc = bytes.withUnsafeBytes { zmq_setsockopt(handle, ZMQ_ZAP_DOMAIN, $0.baseAddress, $0.count) }
+        guard rc == 0 else { throw ZMQError.last("zmq_setsockopt(ZAP_DOMAIN)") }
+    }
+
+    /// Reports `events` of this socket's connections on a PAIR socket bound at `endpoint`
+    /// (`inproc://…`), which the reader connects to; see ``ZMQMonitorEvent``.
+    public func monitor(_ endpoint: String, events: ZMQMonitorEvent.Kind) throws(ZMQError) {
+        guard zmq_socket_monitor(handle, endpoint, Int32(events.rawValue)) == 0 else { throw ZMQError.last("zmq_socket_monitor") }
+    }
+
+    /// How long, in ms, a connection may take over its handshake (ZAP included) before it is
+    /// closed; the peer then reconnects. 0: no limit.
+    public func setHandshakeInterval(_ ms: Int32) throws(ZMQError) { try set(ZMQ_HANDSHAKE_IVL, ms) }
 
     /// SUB: receive messages whose first frame starts with `prefix` ("" for all).
     public func subscribe(_ prefix: String) throws(ZMQError) {

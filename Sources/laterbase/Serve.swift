@@ -28,6 +28,17 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "ZeroMQ PUB endpoint to bind for deltas, or none.")
     var publish: String = "tcp://127.0.0.1:5556"
 
+    @Option(name: .customLong("max-body-mib"), help: "Largest POST body and ZeroMQ ingest message, in MiB.")
+    var maxBodyMiB: Int = 8
+
+    @Option(name: .customLong("ingest-memory-mib"), help: ArgumentHelp(
+        "Most memory unread ZeroMQ ingest messages may hold, all senders together, in MiB.",
+        discussion: "Each sender can hold 3 messages of up to the body limit unread, so this sets how many senders are admitted at once (2048 MiB with the 8 MiB limit: 85). More are refused in the handshake and retry. Lower --max-body-mib or raise this for a large fleet."))
+    var ingestMemoryMiB: Int = 2048
+
+    @Option(name: .customLong("ingest-max-senders"), help: "Senders admitted to ZeroMQ ingest at once. Default: as many as --ingest-memory-mib allows.")
+    var ingestMaxSenders: Int?
+
     @Option(name: .customLong("publish-hwm"), help: "Deltas queued per subscriber before ZeroMQ drops (the subscriber then catches up through the feed).")
     var publishHWM: Int32 = 10_000
 
@@ -84,6 +95,9 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--peer takes an HTTP URL, e.g. http://10.0.0.2:8080; '\(peer)' is not one")
         }
         guard peerProbeSeconds >= 0.05 else { throw ValidationError("--peer-probe-seconds must be at least 0.05") }
+        guard (1...1024).contains(maxBodyMiB) else { throw ValidationError("--max-body-mib must be from 1 to 1024") }
+        guard (1...1 << 20).contains(ingestMemoryMiB) else { throw ValidationError("--ingest-memory-mib must be from 1 to 1048576") }
+        if let ingestMaxSenders, !(1...100_000).contains(ingestMaxSenders) { throw ValidationError("--ingest-max-senders must be from 1 to 100000") }
         guard publishHWM > 0 else { throw ValidationError("--publish-hwm must be positive") }
         guard (0...1000).contains(commitDelay) else { throw ValidationError("--commit-delay-ms must be from 0 to 1000") }
         guard queueCapacity > 0, (1...65536).contains(queueCapacityMiB) else { throw ValidationError("--queue-capacity must be positive and --queue-capacity-mib from 1 to 65536") }
@@ -105,6 +119,9 @@ struct Serve: AsyncParsableCommand {
         configuration.publish = publish == "none" ? nil : publish
         configuration.peers = peers
         configuration.publishOptions.highWaterMark = publishHWM
+        configuration.maxBodyBytes = maxBodyMiB << 20
+        configuration.ingestOptions.memoryBudgetBytes = ingestMemoryMiB << 20
+        configuration.ingestOptions.maxSenders = ingestMaxSenders
         configuration.peerProbeInterval = .milliseconds(Int64(peerProbeSeconds * 1000))
         configuration.store.maxSkewMilliseconds = Int64(maxSkew * 1000)
         configuration.store.mapSize = mapSizeGiB << 30

@@ -181,3 +181,50 @@ func isPoke(_ delta: JSON) -> Bool {
     guard case .array(let events)? = delta["events"] else { return false }
     return events.allSatisfy { $0["aggregate"] == .string("poke") }
 }
+
+@Suite("ZeroMQ ingest admits senders up to a number per node")
+struct IngestGateTests {
+    @Test("beyond --ingest-max-senders a sender waits in its handshake, counted, and gets in once one leaves")
+    func sendersBeyondTheLimitWait() async throws {
+        try await withServer(configure: { $0.ingestOptions.maxSenders = 3 }) { http, server in
+            #expect(server.ingest?.maxSenders == 3)
+            let context = try ZMQContext()
+            defer { context.terminate() }
+            var senders: [(socket: ZMQSocket, ids: Set<String>)] = []
+            for i in 0..<8 {
+                let push = try context.socket(.push)
+                try push.connect(server.ingest!.endpoint)
+                let (body, ids) = newEvents(10, tag: "s\(i)")
+                #expect(try push.send([Array("notes".utf8), Array(body.utf8)], wait: false))
+                senders.append((push, Set(ids)))
+            }
+            defer { for s in senders { s.socket.close() } }
+            // Three get in; the others wait, and stay out while the three are connected.
+            var stored: Set<String> = []
+            let deadline = ContinuousClock.now + .seconds(20)
+            while ContinuousClock.now < deadline {
+                stored = Set(try await http.allEvents("notes").events.compactMap { $0["id"]?.stringValue })
+                if stored.count >= 30 { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            try await Task.sleep(for: .seconds(1))
+            stored = Set(try await http.allEvents("notes").events.compactMap { $0["id"]?.stringValue })
+            let admitted = senders.indices.filter { !senders[$0].ids.isDisjoint(with: stored) }
+            #expect(admitted.count == 3, "\(admitted.count) senders got in")
+            #expect(server.ingest!.openConnections >= 3)
+            let metrics = try await http.get("/metrics").text
+            let waiting = metrics.split(separator: "\n").first { $0.hasPrefix("laterbase_ingest_senders_waiting ") }
+            #expect(waiting == "laterbase_ingest_senders_waiting 5.0", "\(waiting ?? "no metric")")
+            // The three leave: the others get their turn and everything arrives.
+            // Each sender leaves once its message is stored, giving its place to one that waits.
+            let all = senders.reduce(into: Set<String>()) { $0.formUnion($1.ids) }
+            let later = ContinuousClock.now + .seconds(30)
+            while ContinuousClock.now < later && !all.isSubset(of: stored) {
+                for s in senders where s.ids.isSubset(of: stored) { s.socket.close() }
+                try await Task.sleep(for: .milliseconds(100))
+                stored = Set(try await http.allEvents("notes").events.compactMap { $0["id"]?.stringValue })
+            }
+            #expect(all.isSubset(of: stored), "\(all.subtracting(stored).count) events never arrived")
+        }
+    }
+}

@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import LaterbaseCore
 import Synchronization
 import Testing
@@ -10,20 +11,24 @@ final class Acknowledged: Sendable {
     var all: [String] { ids.withLock { $0 } }
 }
 
-/// Clients that POST to `http` until they see failures; every id in a 2xx response is recorded.
-func load(_ http: HTTP, clients: Int, acknowledged: Acknowledged, stopAfter: Duration) async {
+/// Clients that POST to `http` until they see failures (or `runFor` has passed); every id in a
+/// 2xx response is recorded.
+func load(
+    _ http: HTTP, clients: Int, acknowledged: Acknowledged, stopAfter: Duration, runFor: Duration? = nil, requestTimeout: TimeAmount = .seconds(3)
+) async {
     let start = ContinuousClock.now
+    let limit = runFor ?? stopAfter + .seconds(5)
     await withTaskGroup(of: Void.self) { group in
         for client in 0..<clients {
             group.addTask {
                 var n = 0
                 var failures = 0
-                while ContinuousClock.now - start < stopAfter + .seconds(5) && failures < 3 {
+                while ContinuousClock.now - start < limit && failures < 3 {
                     n += 1
                     let size = 1 + (n + client) % 5
                     let batch = (0..<size).map { i in #"{"aggregate":"c\#(client)-\#(i % 3)","type":"t","data":{"n":\#(n),"i":\#(i)}}"# }
                     do {
-                        let r = try await http.request(.POST, "/e/notes", body: Array(("[" + batch.joined(separator: ",") + "]").utf8), timeout: .seconds(3))
+                        let r = try await http.request(.POST, "/e/notes", body: Array(("[" + batch.joined(separator: ",") + "]").utf8), timeout: requestTimeout)
                         if r.status == 201, case .array(let events) = r.json["events"] {
                             acknowledged.add(events.compactMap { $0["id"]?.stringValue })
                         } else if r.status >= 500 {

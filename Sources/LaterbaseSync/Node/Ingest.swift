@@ -10,7 +10,11 @@ import ZeroMQ
 ///
 /// Backpressure: when the write queue is full, the thread waits for room before reading the next
 /// message, so the socket's receive queue (``Options/receiveHighWaterMark``) and then the senders'
-/// PUSH queues fill and their sends block. Nothing is dropped; memory stays bounded.
+/// PUSH queues fill and their sends block. Nothing is dropped.
+///
+/// Memory is bounded per node: each connection can hold (high-water mark + 1) messages of up to
+/// the size limit unread, and an ``IngestGate`` admits at most ``maxSenders`` connections, as many
+/// as ``Options/memoryBudgetBytes`` allows.
 ///
 /// A refused message stores nothing, is counted in `laterbase_ingest_refused_total{reason}` (and
 /// `laterbase_errors_total{code}`), and is announced on the publish socket under `_rejected`.
@@ -19,7 +23,12 @@ public final class Ingest: Sendable {
         /// Messages held in the socket's receive queue per sender before the sender is held back.
         /// With the write queue's capacity this bounds what a flood can make the node hold:
         /// about this many messages per sender, plus the queue's events.
-        public var receiveHighWaterMark: Int32 = 100
+        public var receiveHighWaterMark: Int32 = 2
+        /// Most bytes that unread ingest messages may hold, all senders together; with the
+        /// message size limit it sets how many senders are admitted at once.
+        public var memoryBudgetBytes: Int = 2 << 30
+        /// Senders admitted at once; nil: as many as ``memoryBudgetBytes`` allows.
+        public var maxSenders: Int?
         /// How long the thread waits in `zmq_poll` before looking at the stop flag.
         public var pollInterval: Duration = .milliseconds(50)
         public init() {}
@@ -27,7 +36,12 @@ public final class Ingest: Sendable {
 
     /// The endpoint senders connect to (with the port chosen, when `*` was asked for).
     public let endpoint: String
+    /// Senders admitted at once.
+    public let maxSenders: Int
+    /// The most unread ingest messages can hold: ``maxSenders`` × (high-water mark + 1) × the size limit.
+    public var memoryBound: Int { maxSenders * (Int(options.receiveHighWaterMark) + 1) * maxMessageBytes }
     private let socket: ZMQSocket
+    private let gate: IngestGate
     private let store: EventStore
     private let writer: Writer
     private let publisher: Publisher?
@@ -49,6 +63,9 @@ public final class Ingest: Sendable {
         let s = try context.socket(.pull)
         try s.setReceiveHighWaterMark(options.receiveHighWaterMark)
         try s.setMaxMessageSize(Int64(maxMessageBytes))
+        let perSender = (Int(options.receiveHighWaterMark) + 1) * maxMessageBytes
+        maxSenders = max(1, options.maxSenders ?? options.memoryBudgetBytes / perSender)
+        gate = try IngestGate(context: context, ingest: s, maxSenders: maxSenders, metrics: metrics, logger: logger)
         try s.bind(endpoint)
         self.endpoint = s.lastEndpoint ?? endpoint
         self.maxMessageBytes = maxMessageBytes
@@ -64,17 +81,24 @@ public final class Ingest: Sendable {
 
     /// Starts the reading thread.
     public func start() {
+        gate.start()
         thread.start { [self] in
             run()
             socket.close()
         }
-        logger.info("ingest listening", metadata: ["endpoint": "\(endpoint)"])
+        logger.info("ingest listening", metadata: [
+            "endpoint": "\(endpoint)", "max_senders": "\(maxSenders)", "memory_bound_mib": "\(memoryBound >> 20)",
+        ])
     }
+
+    /// Ingest connections open now (admitted, or in their handshake).
+    public var openConnections: Int { gate.openConnections }
 
     /// Stops reading and closes the socket; messages not yet read were never acknowledged.
     /// Safe to call more than once, and without ``start()``.
     public func stop() {
         if !thread.stop() { socket.close() }
+        gate.stop()
     }
 
     private func run() {
