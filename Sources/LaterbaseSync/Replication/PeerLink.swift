@@ -163,10 +163,13 @@ final class PeerLink: Sendable {
         let now = ContinuousClock.now
         switch report {
         case .node(.success(let info)):
+            // Another replica (or the first): its own state file, and what that says it acknowledged.
+            var persisted: [String: VersionVector]?
             if shell.machine.peerReplica != info.replica {
-                shell.file = PeerStateFile(dataDirectory: dataDirectory, peerReplica: info.replica)
+                let file = PeerStateFile(dataDirectory: dataDirectory, peerReplica: info.replica)
+                shell.file = file
+                persisted = file.load()
             }
-            let persisted = shell.machine.peerReplica == info.replica ? nil : shell.file?.load()
             perform(shell.machine.discovered(info, ourRoots: store.rootNames, persisted: persisted, now: now), &shell)
         case .node(.failure(let error)):
             let refused = (error as? LaterbaseError)?.code == .badRequest

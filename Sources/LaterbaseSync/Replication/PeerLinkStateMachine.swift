@@ -292,6 +292,10 @@ struct PeerLinkStateMachine {
     /// - Parameter refused: the answer came but was refused (an invalid replica, not a node).
     mutating func discoveryFailed(_ reason: String, refused: Bool, now: ContinuousClock.Instant) {
         error = refused ? reason : "not reachable: \(reason)"
+        retryDiscovery(now: now)
+    }
+
+    private mutating func retryDiscovery(now: ContinuousClock.Instant) {
         phase = .discovering(notBefore: now + discoveryBackoff, inFlight: false)
         discoveryBackoff = min(discoveryBackoff * 2, configuration.discoveryRetry.upperBound)
     }
@@ -308,8 +312,7 @@ struct PeerLinkStateMachine {
 
     mutating func connectFailed(_ reason: String, now: ContinuousClock.Instant) -> [Action] {
         error = "could not connect to the peer's ZeroMQ endpoints: \(reason)"
-        phase = .discovering(notBefore: now + discoveryBackoff, inFlight: false)
-        discoveryBackoff = min(discoveryBackoff * 2, configuration.discoveryRetry.upperBound)
+        retryDiscovery(now: now)
         return [.disconnect]
     }
 
@@ -322,7 +325,7 @@ struct PeerLinkStateMachine {
         if probe.info.replica != info.replica || probe.info.ingest != info.ingest || probe.info.publish != info.publish
             || probe.info.roots != info.roots
         {
-            return drop(now: now, note: .endpointsChanged, retryAt: now)
+            return drop(.endpointsChanged, now: now)
         }
         var actions: [Action] = []
         let recovered = failures > 0
@@ -360,11 +363,12 @@ struct PeerLinkStateMachine {
         reachable = false
         guard failures >= configuration.rediscoverAfter, isLinked else { return [] }
         error = "not reachable: \(reason)"
-        return drop(now: now, note: .unreachable, retryAt: now)
+        return drop(.unreachable, now: now)
     }
 
-    private mutating func drop(now: ContinuousClock.Instant, note: Note, retryAt: ContinuousClock.Instant) -> [Action] {
-        phase = .discovering(notBefore: retryAt, inFlight: false)
+    /// Closes the link and discovers the peer again at once.
+    private mutating func drop(_ note: Note, now: ContinuousClock.Instant) -> [Action] {
+        phase = .discovering(notBefore: now, inFlight: false)
         reachable = false
         for root in rootOrder {
             roots[root]!.fetching = false
@@ -481,8 +485,9 @@ struct PeerLinkStateMachine {
     }
 
     private mutating func catchUpStep(_ root: String, now: ContinuousClock.Instant, ours: VersionVector) -> [Action] {
-        guard let due = roots[root]!.catchUpDue, now >= due, !roots[root]!.fetching,
-              writesPending < configuration.writesInFlight, !roots.values.contains(where: \.fetching)
+        // One page request out at a time, for the whole link.
+        guard let due = roots[root]!.catchUpDue, now >= due, writesPending < configuration.writesInFlight,
+              !roots.values.contains(where: \.fetching)
         else { return [] }
         roots[root]!.fetching = true
         return [.fetch(root: root, after: ours.merging(roots[root]!.queued))]
