@@ -5,6 +5,7 @@ import LaterbaseSync
 import Logging
 import Metrics
 import NIOCore
+import NIOPosix
 import Prometheus
 import ServiceLifecycle
 import UnixSignals
@@ -33,6 +34,8 @@ public final class LaterbaseServer: Sendable {
     private let context: ZMQContext
     private let logger: Logger
     private let metrics: StoreMetrics
+    private let bodies: BodyBudget
+    private let parsers: NIOThreadPool
     private let boundPort = Mutex<Int?>(nil)
     private let group = Mutex<ServiceGroup?>(nil)
 
@@ -53,6 +56,8 @@ public final class LaterbaseServer: Sendable {
         factory.defaultValueHistogramBuckets = [1, 2, 5, 10, 50, 100, 500, 1000, 5000, 10_000, 20_000]
         self.registry = registry
         let metrics = StoreMetrics(factory: factory)
+        bodies = BodyBudget(capacity: configuration.httpBodyMemoryBytes, factory: factory)
+        parsers = NIOThreadPool(numberOfThreads: System.coreCount)
         self.metrics = metrics
         var storeOptions = configuration.store
         storeOptions.maxBatchEvents = min(storeOptions.maxBatchEvents, configuration.writer.maxTransactionEvents)
@@ -88,7 +93,7 @@ public final class LaterbaseServer: Sendable {
         let router = Router(context: BasicRequestContext.self)
         router.middlewares.add(LogRequestsMiddleware(.debug))
         router.middlewares.add(ErrorMiddleware(metrics: metrics))
-        EventRoutes(store: store, writer: writer, metrics: metrics, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
+        EventRoutes(store: store, writer: writer, metrics: metrics, maxBodyBytes: configuration.maxBodyBytes, bodies: bodies, parsers: parsers).register(on: router)
         AggregateRoutes(store: store, metrics: metrics).register(on: router)
         OperationsRoutes(
             store: store, writer: writer, registry: registry, ingest: ingest?.endpoint, publish: publisher?.endpoint, replication: replication
@@ -124,7 +129,14 @@ public final class LaterbaseServer: Sendable {
             context.shutdown()
             context.terminate()
         }
-        try await serviceGroup.run()
+        parsers.start()
+        do {
+            try await serviceGroup.run()
+        } catch {
+            try? await parsers.shutdownGracefully()
+            throw error
+        }
+        try? await parsers.shutdownGracefully()
         logger.info("laterbase stopped")
     }
 

@@ -15,6 +15,9 @@ public struct ServerConfiguration: Sendable {
     public var replicaID: String? = nil
     /// Largest POST body and ZeroMQ ingest message, in bytes.
     public var maxBodyBytes: Int = 8 << 20
+    /// Most bytes of POST bodies held at once, all connections together; a request over it is
+    /// answered 503 `overloaded` before its body is read.
+    public var httpBodyMemoryBytes: Int = 256 << 20
     /// An HTTP connection with no request in flight for this long is closed.
     public var httpIdleTimeout: Duration = .seconds(60)
     /// Most HTTP connections open at once; more wait in the listen backlog until one closes.

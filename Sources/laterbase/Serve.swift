@@ -68,6 +68,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("queue-capacity-mib"), help: "Bytes of events waiting to be written, in MiB, before writes get 503 overloaded.")
     var queueCapacityMiB: Int = 256
 
+    @Option(name: .customLong("http-body-memory-mib"), help: "Most memory POST bodies may hold, all connections together, in MiB; a POST over it gets 503 overloaded before its body is read.")
+    var httpBodyMemoryMiB: Int = 256
+
     @Option(name: .customLong("idle-timeout-seconds"), help: "Close an HTTP connection idle this long.")
     var idleTimeout: Double = 60
 
@@ -101,6 +104,7 @@ struct Serve: AsyncParsableCommand {
         guard publishHWM > 0 else { throw ValidationError("--publish-hwm must be positive") }
         guard (0...1000).contains(commitDelay) else { throw ValidationError("--commit-delay-ms must be from 0 to 1000") }
         guard queueCapacity > 0, (1...65536).contains(queueCapacityMiB) else { throw ValidationError("--queue-capacity must be positive and --queue-capacity-mib from 1 to 65536") }
+        guard (maxBodyMiB...1 << 20).contains(httpBodyMemoryMiB) else { throw ValidationError("--http-body-memory-mib must be at least --max-body-mib and at most 1048576") }
         guard (0.1...86_400).contains(idleTimeout) else { throw ValidationError("--idle-timeout-seconds must be from 0.1 to 86400") }
         guard (1...1_000_000).contains(maxConnections) else { throw ValidationError("--max-connections must be from 1 to 1000000") }
         guard maxSkew <= 1e9, (1...1 << 20).contains(mapSizeGiB) else { throw ValidationError("--max-skew or --map-size-gib is out of range") }
@@ -127,6 +131,7 @@ struct Serve: AsyncParsableCommand {
         configuration.store.mapSize = mapSizeGiB << 30
         configuration.writer.queueCapacity = queueCapacity
         configuration.writer.queueCapacityBytes = queueCapacityMiB << 20
+        configuration.httpBodyMemoryBytes = httpBodyMemoryMiB << 20
         configuration.httpIdleTimeout = .milliseconds(Int64(idleTimeout * 1000))
         configuration.maxConnections = maxConnections
         configuration.writer.maxDelay = .microseconds(Int64(commitDelay * 1000))

@@ -68,4 +68,56 @@ import Glibc
             #expect(try await http.allEvents("notes").events.count == 2)
         }
     }
+
+    /// Sends all of `bytes` on `fd`.
+    private func send(_ fd: Int32, _ bytes: [UInt8]) {
+        var sent = 0
+        while sent < bytes.count {
+            let n = bytes[sent...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            guard n > 0 else { return }
+            sent += n
+        }
+    }
+
+    /// The status line of the response on `fd`.
+    private func statusLine(_ fd: Int32) -> String {
+        var line: [UInt8] = []
+        var byte: UInt8 = 0
+        while read(fd, &byte, 1) == 1, byte != UInt8(ascii: "\n") { line.append(byte) }
+        return String(decoding: line, as: UTF8.self)
+    }
+
+    @Test func requestBodiesAreBoundedPerNode() async throws {
+        try await withServer(configure: {
+            $0.httpBodyMemoryBytes = 1 << 20
+        }) { http, server in
+            let port = try #require(server.port)
+            let pad = String(repeating: "x", count: 600_000)
+            let body = Array(#"{"aggregate":"slow","type":"t","data":{"pad":"\#(pad)"}}"#.utf8)
+            // A client that declares 600 KB and sends half: its reservation is held while it reads.
+            let slow = try idleConnection(port)
+            defer { close(slow) }
+            send(slow, Array("POST /e/notes HTTP/1.1\r\nHost: x\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body.prefix(body.count / 2))
+            let other = #"{"aggregate":"other","type":"t","data":{"pad":"\#(pad)"}}"#
+            var refused: HTTPResult?
+            for _ in 0..<200 {
+                let attempt = try await http.post("/e/notes", other)
+                if attempt.status == 503 { refused = attempt; break }
+                #expect(attempt.status == 201, "only 201 before the slow client's reservation, then 503")
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let overloaded = try #require(refused, "a second 600 KB body over a 1 MiB budget must be refused")
+            #expect(overloaded.error == "overloaded")
+            #expect(overloaded.json["message"]?.stringValue?.contains("request bodies") == true)
+            // A small body still fits beside the reservation.
+            #expect(try await http.post("/e/notes", #"{"aggregate":"small","type":"t"}"#).status == 201)
+            // The slow client finishes: written, and its reservation is returned.
+            send(slow, Array(body.dropFirst(body.count / 2)))
+            #expect(statusLine(slow).hasPrefix("HTTP/1.1 201"))
+            #expect(try await http.post("/e/notes", other).status == 201)
+            let events = try await http.allEvents("notes").events
+            #expect(events.filter { $0["aggregate"]?.stringValue == "slow" }.count == 1)
+            #expect(events.filter { $0["aggregate"]?.stringValue == "small" }.count == 1)
+        }
+    }
 }

@@ -1,5 +1,6 @@
 import Hummingbird
 import LaterbaseCore
+import NIOPosix
 
 /// POST /e/{root} (write a batch) and GET /e/{root} (the changes feed).
 struct EventRoutes {
@@ -7,6 +8,13 @@ struct EventRoutes {
     let writer: Writer
     let metrics: StoreMetrics
     let maxBodyBytes: Int
+    let bodies: BodyBudget
+    /// Where large bodies are parsed, off the task pool that answers every request (a node
+    /// parsing 8 MiB bodies on it answered `/healthz` in over a second).
+    let parsers: NIOThreadPool
+
+    /// Bodies from this size on are parsed on ``parsers``; smaller ones where they arrive.
+    static let offloadBytes = 64 << 10
 
     func register<Context: RequestContext>(on router: Router<Context>) {
         router.post("/e/:root") { request, context in try await write(request, context) }
@@ -16,6 +24,16 @@ struct EventRoutes {
     private func write<Context: RequestContext>(_ request: Request, _ context: Context) async throws -> Response {
         let rootName = context.parameters.get("root") ?? ""
         try store.checkRoot(rootName)  // before reading the body
+        // Reserve what the body will hold before reading it (its declared length, or the limit).
+        let declared = request.headers[.contentLength].flatMap { Int($0) }
+        if let declared, declared > maxBodyBytes {
+            throw LaterbaseError(.tooLarge, "the body is over the limit of \(maxBodyBytes) bytes")
+        }
+        let reservation = declared ?? maxBodyBytes
+        guard bodies.reserve(reservation) else {
+            throw LaterbaseError(.overloaded, "the node holds \(bodies.capacity >> 20) MiB of request bodies already; retry shortly")
+        }
+        defer { bodies.release(reservation) }
         var request = request
         let body: ByteBuffer
         do {
@@ -23,7 +41,11 @@ struct EventRoutes {
         } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
             throw LaterbaseError(.tooLarge, "the body is over the limit of \(maxBodyBytes) bytes")
         }
-        let prepared = try body.withUnsafeReadableBytes { (b) throws(LaterbaseError) in try store.prepare(root: rootName, body: b) }
+        let store = store
+        let parse = { @Sendable () throws(LaterbaseError) -> PreparedBatch in
+            try body.withUnsafeReadableBytes { (b) throws(LaterbaseError) in try store.prepare(root: rootName, body: b) }
+        }
+        let prepared = body.readableBytes < Self.offloadBytes ? try parse() : try await parsers.runIfActive { try parse() }
         let outcome = try await writer.write(prepared)
         let response = JSON.object([
             ("events", .array(outcome.events.map(\.acknowledgment))),
