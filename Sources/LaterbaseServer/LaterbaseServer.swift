@@ -47,6 +47,15 @@ public final class LaterbaseServer: Sendable {
     public init(roots: [RootDefinition], configuration: ServerConfiguration = ServerConfiguration(), logger: Logger = Logger(label: "laterbase")) throws {
         self.configuration = configuration
         self.logger = logger
+        if !configuration.access.isEnforced {
+            let exposed = configuration.nonLoopbackAddresses
+            if !exposed.isEmpty && !configuration.allowInsecure {
+                throw ConfigurationError(
+                    "without --credentials this node would let anyone who can reach \(exposed.joined(separator: ", ")) write and read everything; "
+                        + "give --credentials FILE, listen on loopback only, or pass --insecure")
+            }
+            logger.warning("no credentials: every caller may write and read everything (open node)", metadata: exposed.isEmpty ? [:] : ["exposed": "\(exposed)"])
+        }
         let registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.defaultDurationHistogramBuckets = [
@@ -89,10 +98,11 @@ public final class LaterbaseServer: Sendable {
     }
 
     /// The router with every endpoint of the contract.
-    func makeRouter() -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
+    func makeRouter() -> Router<LaterbaseRequestContext> {
+        let router = Router(context: LaterbaseRequestContext.self)
         router.middlewares.add(LogRequestsMiddleware(.debug))
         router.middlewares.add(ErrorMiddleware(metrics: metrics))
+        router.middlewares.add(AccessMiddleware(access: configuration.access))
         EventRoutes(store: store, writer: writer, metrics: metrics, maxBodyBytes: configuration.maxBodyBytes, bodies: bodies, parsers: parsers).register(on: router)
         AggregateRoutes(store: store, metrics: metrics).register(on: router)
         OperationsRoutes(
@@ -111,7 +121,10 @@ public final class LaterbaseServer: Sendable {
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port), serverName: "laterbase",
                 availableConnectionsDelegate: MaximumAvailableConnections(configuration.maxConnections, logger: logger)),
-            services: [WriterService(writer: writer), SyncService(ingest: ingest, replication: replication)],
+            services: [
+                WriterService(writer: writer), SyncService(ingest: ingest, replication: replication),
+                CredentialsReloadService(access: configuration.access, logger: logger),
+            ],
             onServerRunning: { [self] channel in
                 let port = channel.localAddress?.port
                 self.boundPort.withLock { $0 = port }

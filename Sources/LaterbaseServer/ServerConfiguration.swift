@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import LaterbaseCore
 import LaterbaseSync
@@ -45,7 +46,41 @@ public struct ServerConfiguration: Sendable {
     public var onCommit: (@Sendable (CommittedChanges) -> Void)? = nil
     /// Adds the application's own routes beside the contract's (they must not clash with
     /// `/e`, `/a`, `/healthz`, `/metrics` and `/node`).
-    public var routes: (@Sendable (Router<BasicRequestContext>) -> Void)? = nil
+    /// Their requests are authenticated like the contract's (``LaterbaseRequestContext/principal``);
+    /// what each principal may do there is theirs to check.
+    public var routes: (@Sendable (Router<LaterbaseRequestContext>) -> Void)? = nil
+    /// Who may do what: open (every caller may do everything, as in v1) unless built from a
+    /// credentials file (``Access/init(credentialsFile:)``), which SIGHUP re-reads.
+    public var access: Access = .open()
+    /// Lets an open node (no credentials) listen on an address other than loopback. Without it,
+    /// such a node refuses to start: anyone who can reach it could write and read everything.
+    public var allowInsecure = false
 
     public init() {}
+}
+
+extension ServerConfiguration {
+    /// The addresses this node would listen on that are not loopback (HTTP, ingest, publish).
+    public var nonLoopbackAddresses: [String] {
+        var out: [String] = []
+        if !Self.isLoopback(host: host) { out.append("http \(host):\(port)") }
+        for (name, endpoint) in [("ingest", ingest), ("publish", publish)] {
+            guard let endpoint, endpoint.hasPrefix("tcp://") else { continue }  // ipc:// is a local file
+            let rest = endpoint.dropFirst("tcp://".count)
+            let host = rest.lastIndex(of: ":").map { String(rest[..<$0]) } ?? String(rest)
+            if !Self.isLoopback(host: host) { out.append("\(name) \(endpoint)") }
+        }
+        return out
+    }
+
+    static func isLoopback(host: String) -> Bool {
+        let h = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")).lowercased()
+        return h == "localhost" || h == "::1" || h.hasPrefix("127.")
+    }
+}
+
+/// A configuration the node refuses to start with.
+public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }

@@ -80,6 +80,14 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("commit-delay-ms"), help: "How long the writer lingers for more writes once it has some, in ms (bigger groups, fewer fsyncs).")
     var commitDelay: Double = 0
 
+    @Option(help: ArgumentHelp(
+        "A JSON file of principals: who may do what (CONTRACT.md, Access). SIGHUP re-reads it.",
+        discussion: #"{"principals": [{"name", "role": admin|peer|device|reader|monitor, "token_sha256", "curve_public_key"?, "origin"? (device), "write"?, "read"?}]}. Without it the node is open, and refuses to listen on anything but loopback unless --insecure."#))
+    var credentials: String?
+
+    @Flag(help: "Let a node without --credentials listen on an address other than loopback (anyone who reaches it may do anything).")
+    var insecure = false
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
@@ -134,6 +142,14 @@ struct Serve: AsyncParsableCommand {
         configuration.httpBodyMemoryBytes = httpBodyMemoryMiB << 20
         configuration.httpIdleTimeout = .milliseconds(Int64(idleTimeout * 1000))
         configuration.maxConnections = maxConnections
+        configuration.allowInsecure = insecure
+        if let credentials {
+            do {
+                configuration.access = try Access(credentialsFile: credentials)
+            } catch {
+                throw ValidationError("--credentials \(credentials): \(error)")
+            }
+        }
         configuration.writer.maxDelay = .microseconds(Int64(commitDelay * 1000))
         let server = try LaterbaseServer(roots: Demo.roots + roots.map { .jsonMerge($0) }, configuration: configuration, logger: logger)
         try await server.run()

@@ -1,11 +1,14 @@
 import LMDB
 
-/// A refusal the wire contract names: its code, HTTP status, a message for people, and details
-/// naming the offending event by its index in the batch.
+/// A refusal the wire contract names: its code, a message for people, and details naming the
+/// offending event by its index in the batch. How it goes on the wire (an HTTP status, a
+/// `_rejected` announcement) is for the edge that sends it to decide.
 public struct LaterbaseError: Error, CustomStringConvertible, Sendable {
     /// The contract's error codes.
     public enum Code: String, Sendable, CaseIterable {
         case badRequest = "bad_request"
+        case unauthorized
+        case forbidden
         case unknownRoot = "unknown_root"
         case notFound = "not_found"
         case tooLarge = "too_large"
@@ -17,19 +20,6 @@ public struct LaterbaseError: Error, CustomStringConvertible, Sendable {
         case unavailable
         case `internal`
 
-        /// The HTTP status for this code.
-        public var status: Int {
-            switch self {
-            case .badRequest: 400
-            case .unknownRoot, .notFound: 404
-            case .tooLarge: 413
-            case .invalidEvent: 422
-            case .gap, .conflict: 409
-            case .overloaded, .unavailable: 503
-            case .storageFull: 507
-            case .internal: 500
-            }
-        }
     }
 
     public let code: Code

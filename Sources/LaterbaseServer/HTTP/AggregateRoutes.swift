@@ -7,14 +7,15 @@ struct AggregateRoutes {
     let store: EventStore
     let metrics: StoreMetrics
 
-    func register<Context: RequestContext>(on router: Router<Context>) {
+    func register(on router: Router<LaterbaseRequestContext>) {
         router.get("/a/:root") { request, context in try list(request, context) }
         router.get("/a/:root/**") { request, context in try one(request, context) }
     }
 
-    private func one<Context: RequestContext>(_ request: Request, _ context: Context) throws -> Response {
+    private func one(_ request: Request, _ context: LaterbaseRequestContext) throws -> Response {
         let rootName = context.parameters.get("root") ?? ""
         try store.checkRoot(rootName)
+        try context.caller().authorizeRead(rootName)
         let raw = context.parameters.getCatchAll().joined(separator: "/")
         guard let id = raw.removingPercentEncoding, Names.isValidAggregateID(id) else {
             throw LaterbaseError(.badRequest, "'\(raw)' is not a valid aggregate id")
@@ -29,8 +30,10 @@ struct AggregateRoutes {
         return .json(body)
     }
 
-    private func list<Context: RequestContext>(_ request: Request, _ context: Context) throws -> Response {
+    private func list(_ request: Request, _ context: LaterbaseRequestContext) throws -> Response {
         let rootName = context.parameters.get("root") ?? ""
+        try store.checkRoot(rootName)
+        try context.caller().authorizeRead(rootName)
         let query = QueryParameters(request)
         let limit = try query.integer("limit", default: 100, in: 1...1000)
         metrics.read(.aggregates)

@@ -12,7 +12,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as LaterbaseError {
             metrics.error(error.code)
-            return Self.response(error)
+            return error.response
         } catch let error as any HTTPResponseError {
             let mapped: LaterbaseError
             switch error.status.code {
@@ -22,22 +22,47 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             default: mapped = LaterbaseError(.badRequest, "\(error)")
             }
             metrics.error(mapped.code)
-            return Self.response(mapped)
+            return mapped.response
         } catch {
             context.logger.error("unexpected error", metadata: ["error": "\(error)"])
             metrics.error(.internal)
-            return Self.response(LaterbaseError(.internal, "internal error"))
+            return LaterbaseError(.internal, "internal error").response
+        }
+    }
+}
+
+/// How a refusal of the core becomes an HTTP response: the contract's status for its code, its
+/// JSON body, and the headers the code calls for.
+extension LaterbaseError: HTTPResponseError {
+    public var status: HTTPResponse.Status {
+        switch code {
+        case .badRequest: .badRequest
+        case .unauthorized: .unauthorized
+        case .forbidden: .forbidden
+        case .unknownRoot, .notFound: .notFound
+        case .tooLarge: .contentTooLarge
+        case .invalidEvent: .unprocessableContent
+        case .gap, .conflict: .conflict
+        case .overloaded, .unavailable: .serviceUnavailable
+        case .storageFull: .init(code: 507, reasonPhrase: "Insufficient Storage")
+        case .internal: .internalServerError
         }
     }
 
-    static func response(_ error: LaterbaseError) -> Response {
+    public var headers: HTTPFields {
         var headers: HTTPFields = [.contentType: "application/json"]
-        if error.code == .overloaded || error.code == .unavailable { headers[.retryAfter] = "1" }
-        return Response(
-            status: HTTPResponse.Status(code: error.code.status),
-            headers: headers,
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: error.body))
-        )
+        switch code {
+        case .overloaded, .unavailable: headers[.retryAfter] = "1"
+        case .unauthorized: headers[.wwwAuthenticate] = #"Bearer realm="laterbase""#
+        default: break
+        }
+        return headers
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response { response }
+
+    var response: Response {
+        Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
     }
 }
 

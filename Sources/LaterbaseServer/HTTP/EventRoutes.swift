@@ -16,14 +16,18 @@ struct EventRoutes {
     /// Bodies from this size on are parsed on ``parsers``; smaller ones where they arrive.
     static let offloadBytes = 64 << 10
 
-    func register<Context: RequestContext>(on router: Router<Context>) {
+    func register(on router: Router<LaterbaseRequestContext>) {
         router.post("/e/:root") { request, context in try await write(request, context) }
         router.get("/e/:root") { request, context in try feed(request, context) }
     }
 
-    private func write<Context: RequestContext>(_ request: Request, _ context: Context) async throws -> Response {
+    private func write(_ request: Request, _ context: LaterbaseRequestContext) async throws -> Response {
         let rootName = context.parameters.get("root") ?? ""
         try store.checkRoot(rootName)  // before reading the body
+        let principal = try context.caller()
+        guard principal.mayWrite(rootName) else {
+            throw LaterbaseError(.forbidden, "\(principal.name) (\(principal.role.rawValue)) may not write to \(rootName)", details: [.object([("root", .string(rootName))])])
+        }
         // Reserve what the body will hold before reading it (its declared length, or the limit).
         let declared = request.headers[.contentLength].flatMap { Int($0) }
         if let declared, declared > maxBodyBytes {
@@ -46,6 +50,7 @@ struct EventRoutes {
             try body.withUnsafeReadableBytes { (b) throws(LaterbaseError) in try store.prepare(root: rootName, body: b) }
         }
         let prepared = body.readableBytes < Self.offloadBytes ? try parse() : try await parsers.runIfActive { try parse() }
+        try principal.authorizeWrite(prepared)
         let outcome = try await writer.write(prepared)
         let response = JSON.object([
             ("events", .array(outcome.events.map(\.acknowledgment))),
@@ -54,8 +59,10 @@ struct EventRoutes {
         return .json(response.bytes, status: outcome.created ? .created : .ok)
     }
 
-    private func feed<Context: RequestContext>(_ request: Request, _ context: Context) throws -> Response {
+    private func feed(_ request: Request, _ context: LaterbaseRequestContext) throws -> Response {
         let rootName = context.parameters.get("root") ?? ""
+        try store.checkRoot(rootName)
+        try context.caller().authorizeRead(rootName)
         let query = QueryParameters(request)
         let vv = try query.versionVector("vv")
         let limit = try query.integer("limit", default: 1000, in: 0...10_000)

@@ -12,17 +12,20 @@ struct OperationsRoutes {
     let publish: String?
     let replication: Replication?
 
-    func register<Context: RequestContext>(on router: Router<Context>) {
+    func register(on router: Router<LaterbaseRequestContext>) {
         router.get("/healthz") { _, _ -> Response in
             guard writer.isAlive else { throw LaterbaseError(.unavailable, "the writer is not running") }
             return .json(JSON.object([("status", .string("ok"))]).bytes)
         }
-        router.get("/metrics") { _, _ -> Response in
+        router.get("/metrics") { _, context -> Response in
+            let principal = try context.caller()
+            guard principal.mayReadMetrics else { throw LaterbaseError(.forbidden, "\(principal.name) (\(principal.role.rawValue)) may not read /metrics") }
             var out: [UInt8] = []
             registry.emit(into: &out)
             return .json(out, contentType: "text/plain; version=0.0.4; charset=utf-8")
         }
-        router.get("/node") { _, _ -> Response in
+        router.get("/node") { _, context -> Response in
+            _ = try context.caller()
             let body = JSON.object([
                 ("replica", .string(store.replicaID)),
                 ("roots", .array(store.rootNames.map { .string($0) })),

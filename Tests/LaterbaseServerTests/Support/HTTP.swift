@@ -19,13 +19,26 @@ struct HTTPResult: Sendable {
 /// A real HTTP client on loopback.
 struct HTTP: Sendable {
     let base: String
+    /// Sent as `Authorization: Bearer <token>` when set.
+    var token: String?
 
-    init(port: Int) { base = "http://127.0.0.1:\(port)" }
+    init(port: Int, token: String? = nil) {
+        base = "http://127.0.0.1:\(port)"
+        self.token = token
+    }
+
+    /// The same client presenting `token`.
+    func with(token: String?) -> HTTP {
+        var copy = self
+        copy.token = token
+        return copy
+    }
 
     func request(_ method: HTTPMethod, _ path: String, body: [UInt8]? = nil, headers: [(String, String)] = [], timeout: TimeAmount = .seconds(30)) async throws -> HTTPResult {
         var request = HTTPClientRequest(url: base + path)
         request.method = method
         for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let token { request.headers.add(name: "authorization", value: "Bearer \(token)") }
         if let body {
             request.headers.add(name: "content-type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: body))

@@ -32,8 +32,8 @@ final class ServerProcess: @unchecked Sendable {
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
             let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-            if let range = text.range(of: "listening on 127.0.0.1:") {
-                let digits = text[range.upperBound...].prefix { $0.isNumber }
+            if let range = text.range(of: "listening on "), let colon = text[range.upperBound...].prefix(while: { !$0.isNewline }).lastIndex(of: ":") {
+                let digits = text[text.index(after: colon)...].prefix { $0.isNumber }
                 if let p = Int(digits) {
                     port = p
                     return

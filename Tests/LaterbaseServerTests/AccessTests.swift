@@ -1,0 +1,216 @@
+import Foundation
+import LaterbaseCore
+import LaterbaseServer
+import Testing
+
+/// CONTRACT.md "Access" over HTTP: principals from a credentials file, their roles, 401 and 403
+/// with the contract's codes and details, SIGHUP reload, and the loopback rule of open nodes.
+@Suite struct AccessTests {
+    /// A principal's entry in a credentials file, and the token it presents.
+    struct Entry {
+        let token = UUID().uuidString + UUID().uuidString
+        let json: String
+
+        init(_ name: String, _ role: String, extra: String = "") {
+            json = #"{"name":"\#(name)","role":"\#(role)","token_sha256":"\#(SHA256.hex(token))"\#(extra)}"#
+        }
+    }
+
+    static func file(_ entries: [Entry]) -> String { #"{"principals":[\#(entries.map(\.json).joined(separator: ","))]}"# }
+
+    let admin = Entry("ops", "admin")
+    let peer = Entry("node-b", "peer")
+    let device = Entry("truck-7", "device", extra: #","origin":"truck-7","write":["notes","inventory"],"read":["notes"]"#)
+    let reader = Entry("dashboard", "reader", extra: #","read":["shipments"]"#)
+    let monitor = Entry("prometheus", "monitor")
+
+    func withCredentials(_ body: @Sendable (HTTP) async throws -> Void) async throws {
+        let credentials = try Credentials(json: Array(Self.file([admin, peer, device, reader, monitor]).utf8))
+        try await withServer(configure: { $0.access = Access(path: nil, credentials: credentials) }) { http, _ in try await body(http) }
+    }
+
+    @Test func withoutAKnownTokenOnlyHealthzAnswers() async throws {
+        try await withCredentials { http in
+            #expect(try await http.get("/healthz").status == 200)
+            for path in ["/node", "/metrics", "/e/notes", "/a/notes", "/a/notes/x", "/no-such-route"] {
+                let anonymous = try await http.get(path)
+                #expect(anonymous.status == 401, "\(path)")
+                #expect(anonymous.error == "unauthorized")
+                #expect(anonymous.headers.first(name: "www-authenticate")?.hasPrefix("Bearer") == true)
+                let unknown = try await http.with(token: "not-a-token").get(path)
+                #expect(unknown.status == 401)
+                #expect(unknown.json["message"]?.stringValue?.contains("not-a-token") == false, "a token is never echoed")
+            }
+            let write = try await http.post("/e/notes", #"{"aggregate":"a","type":"t"}"#)
+            #expect(write.status == 401)
+            #expect(try await http.with(token: admin.token).allEvents("notes").events.isEmpty)
+        }
+    }
+
+    @Test func readersReadTheirRootsOnly() async throws {
+        try await withCredentials { http in
+            let r = http.with(token: reader.token)
+            #expect(try await r.get("/e/shipments").status == 200)
+            #expect(try await r.get("/a/shipments").status == 200)
+            #expect(try await r.get("/node").status == 200)
+            let notes = try await r.get("/e/notes")
+            #expect(notes.status == 403)
+            #expect(notes.error == "forbidden")
+            #expect(notes.json["details"] == .array([.object([("root", .string("notes"))])]))
+            #expect(try await r.get("/a/notes/x").status == 403)
+            #expect(try await r.get("/metrics").status == 403)
+            let write = try await r.post("/e/shipments", #"{"aggregate":"SHP-1","type":"shipment.created","data":{"origin":"AKL","destination":"CHC"}}"#)
+            #expect(write.status == 403)
+            #expect(write.json["details"] == .array([.object([("root", .string("shipments"))])]))
+            #expect(try await http.with(token: admin.token).allEvents("shipments").events.isEmpty)
+        }
+    }
+
+    @Test func monitorsSeeMetricsAndNodeOnly() async throws {
+        try await withCredentials { http in
+            let m = http.with(token: monitor.token)
+            let metrics = try await m.get("/metrics")
+            #expect(metrics.status == 200)
+            #expect(metrics.text.contains("laterbase_errors_total"))
+            #expect(try await m.get("/node").json["replica"] == .string("hq-1"))
+            #expect(try await m.get("/e/notes").status == 403)
+            #expect(try await m.post("/e/notes", #"{"aggregate":"a","type":"t"}"#).status == 403)
+            #expect(try await http.with(token: peer.token).get("/metrics").status == 403)
+        }
+    }
+
+    @Test func aDeviceWritesItsRootsAndRecordsOnlyAsItsOwnOrigin() async throws {
+        try await withCredentials { http in
+            let d = http.with(token: device.token)
+            #expect(try await d.post("/e/notes", #"{"aggregate":"n1","type":"noted"}"#).status == 201)
+            let own = #"{"id":"0193a1b2-c3d4-7e5f-8a9b-000000000001","aggregate":"n1","type":"noted","origin":"truck-7","seq":1,"hlc":"0001934f5a2b0000"}"#
+            #expect(try await d.post("/e/notes", own).status == 201)
+            // One event recorded as another origin refuses the whole batch.
+            let forged = #"{"id":"0193a1b2-c3d4-7e5f-8a9b-000000000002","aggregate":"n2","type":"noted","origin":"truck-9","seq":1,"hlc":"0001934f5a2b0000"}"#
+            let batch = try await d.post("/e/notes", #"[{"aggregate":"n3","type":"noted"},\#(forged)]"#)
+            #expect(batch.status == 403)
+            #expect(batch.error == "forbidden")
+            #expect(batch.json["details"] == .array([.object([("root", .string("notes")), ("index", .integer(1)), ("origin", .string("truck-9"))])]))
+            let stored = try await http.with(token: admin.token).allEvents("notes").events
+            #expect(stored.count == 2)
+            #expect(!stored.contains { $0["aggregate"] == .string("n3") || $0["origin"] == .string("truck-9") })
+            // Roots: writes to notes and inventory, reads notes only.
+            #expect(try await d.post("/e/shipments", #"{"aggregate":"SHP-1","type":"shipment.created","data":{"origin":"AKL","destination":"CHC"}}"#).status == 403)
+            #expect(try await d.post("/e/inventory", #"{"aggregate":"SKU-1","type":"stock.counted","data":{"qty":3}}"#).status == 201)
+            #expect(try await d.get("/a/notes/n1").status == 200)
+            #expect(try await d.get("/e/inventory").status == 403)
+        }
+    }
+
+    @Test func peersAndAdminsWriteAnyOrigin() async throws {
+        try await withCredentials { http in
+            for (i, token) in [peer.token, admin.token].enumerated() {
+                let event = #"{"id":"0193a1b2-c3d4-7e5f-8a9b-00000000010\#(i)","aggregate":"p","type":"t","origin":"truck-9","seq":\#(i + 1),"hlc":"0001934f5a2b000\#(i)"}"#
+                let written = try await http.with(token: token).post("/e/notes", event)
+                let read = try await http.with(token: token).get("/e/shipments")
+                #expect(written.status == 201)
+                #expect(read.status == 200)
+            }
+            let metrics = try await http.with(token: admin.token).get("/metrics")
+            #expect(metrics.status == 200)
+        }
+    }
+
+    @Test func anInvalidFileIsRefusedNamingThePrincipal() throws {
+        let cases: [(String, String)] = [
+            (#"{"principals":[{"name":"x","role":"root","token_sha256":"\#(SHA256.hex("t"))"}]}"#, "principal 'x': role"),
+            (#"{"principals":[{"name":"d","role":"device","token_sha256":"\#(SHA256.hex("t"))","write":["*"],"read":["*"]}]}"#, "principal 'd': a device needs its origin"),
+            (#"{"principals":[{"name":"a","role":"admin","token_sha256":"\#(SHA256.hex("t"))"},{"name":"a","role":"admin","token_sha256":"\#(SHA256.hex("u"))"}]}"#, "principal 'a': the name is used twice"),
+            (#"{"principals":[{"name":"h","role":"admin","token_sha256":"ABC"}]}"#, "principal 'h': token_sha256"),
+            (#"{"principals":[{"name":"k","role":"peer","token_sha256":"\#(SHA256.hex("t"))","curve_public_key":"short"}]}"#, "principal 'k': curve_public_key"),
+            (#"{"principals":"#, "not JSON"),
+        ]
+        for (text, message) in cases {
+            #expect(throws: Credentials.Invalid.self) { try Credentials(json: Array(text.utf8)) }
+            do { _ = try Credentials(json: Array(text.utf8)) } catch { #expect(error.description.contains(message), "\(error)") }
+        }
+    }
+
+    @Test func sha256AndZ85MatchTheirStandards() {
+        #expect(SHA256.hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(SHA256.hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(SHA256.hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        #expect(SHA256.hex(String(repeating: "a", count: 1_000_000)) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+        #expect(Z85.encode([0x86, 0x4F, 0xD2, 0x6F, 0xB5, 0x59, 0xF7, 0x5B]) == "HelloWorld")
+        #expect(Z85.decode("HelloWorld") == [0x86, 0x4F, 0xD2, 0x6F, 0xB5, 0x59, 0xF7, 0x5B])
+        #expect(Z85.decode("Hello Worl") == nil)
+    }
+
+    /// The real process: SIGHUP re-reads the file; an invalid one leaves the old principals in force.
+    @Test func sighupReloadsTheFileAndKeepsTheOldOneWhenTheNewIsInvalid() async throws {
+        let data = temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let path = data + ".credentials.json"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let first = Entry("first", "reader", extra: #","read":["*"]"#), second = Entry("second", "reader", extra: #","read":["*"]"#)
+        try Self.file([first]).write(toFile: path, atomically: true, encoding: .utf8)
+        let node = try ServerProcess(data: data, arguments: ["--credentials", path])
+        let http = HTTP(port: node.port)
+        #expect(try await http.with(token: first.token).get("/e/notes").status == 200)
+        #expect(try await http.with(token: second.token).get("/e/notes").status == 401)
+
+        try Self.file([second]).write(toFile: path, atomically: true, encoding: .utf8)
+        node.signal(SIGHUP)
+        try await eventually { try await http.with(token: first.token).get("/e/notes").status == 401 }
+        #expect(try await http.with(token: second.token).get("/e/notes").status == 200)
+
+        try #"{"principals":[{"name":"bad","role":"wizard"}]}"#.write(toFile: path, atomically: true, encoding: .utf8)
+        node.signal(SIGHUP)
+        try await eventually { node.logText.contains("credentials not reloaded") }
+        #expect(node.logText.contains("principal 'bad'"))
+        #expect(try await http.with(token: second.token).get("/e/notes").status == 200)
+        #expect(!node.logText.contains(second.token) && !node.logText.contains(first.token), "tokens are never logged")
+        node.signal(SIGTERM)
+        #expect(node.waitForExit() == 0)
+    }
+
+    @Test func anOpenNodeRefusesToListenBeyondLoopbackUnlessInsecure() async throws {
+        let data = temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let refused = try run(["serve", "--data", data, "--http", "0.0.0.0:0", "--ingest", "none", "--publish", "none"])
+        #expect(refused.status != 0)
+        #expect(refused.output.contains("--credentials") && refused.output.contains("0.0.0.0"))
+        let exposedIngest = try run(["serve", "--data", data, "--http", "127.0.0.1:0", "--ingest", "tcp://*:0", "--publish", "none"])
+        #expect(exposedIngest.status != 0)
+        #expect(exposedIngest.output.contains("ingest tcp://*:0"))
+        let bad = data + ".bad.json"
+        try #"{"principals":[{"name":"d","role":"device","token_sha256":"\#(SHA256.hex("t"))"}]}"#.write(toFile: bad, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: bad) }
+        let invalid = try run(["serve", "--data", data, "--credentials", bad])
+        #expect(invalid.status != 0)
+        #expect(invalid.output.contains("principal 'd'"))
+        // --insecure: it starts, and says it is open.
+        let node = try ServerProcess(data: data, http: "0.0.0.0:0", arguments: ["--insecure"])
+        #expect(try await HTTP(port: node.port).post("/e/notes", #"{"aggregate":"a","type":"t"}"#).status == 201)
+        #expect(node.logText.contains("no credentials"))
+    }
+
+    /// Runs `laterbase` to its end; its status and output.
+    private func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: ServerProcess.binary)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+    }
+}
+
+/// Polls `condition` every 50 ms for up to 10 s.
+func eventually(_ condition: @Sendable () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + .seconds(10)
+    while ContinuousClock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    Issue.record("condition not met within 10 s")
+}
