@@ -32,6 +32,8 @@ public final class LaterbaseServer: Sendable {
     /// Sync with the configured peers, if any.
     public let replication: Replication?
     private let context: ZMQContext
+    /// The node's ZAP handler: who may connect to the ZeroMQ sockets, and how many ingest senders.
+    public let zap: ZAPHandler
     private let logger: Logger
     private let metrics: StoreMetrics
     private let bodies: BodyBudget
@@ -72,10 +74,13 @@ public final class LaterbaseServer: Sendable {
         storeOptions.maxBatchEvents = min(storeOptions.maxBatchEvents, configuration.writer.maxTransactionEvents)
         store = try EventStore(directory: configuration.dataDirectory, roots: roots, replicaID: configuration.replicaID, options: storeOptions, logger: logger)
         let syncMetrics = SyncMetrics(factory: factory)
+        let keyPair = try NodeKey.load(dataDirectory: configuration.dataDirectory, secretKeyFile: configuration.curveSecretKeyFile)
         let context = try ZMQContext()
         self.context = context
+        let zap = try ZAPHandler(context: context, access: configuration.access, keyPair: keyPair, metrics: syncMetrics, logger: logger)
+        self.zap = zap
         let publisher = try configuration.publish.map { endpoint throws(ZMQError) in
-            try Publisher(context: context, endpoint: endpoint, options: configuration.publishOptions, metrics: syncMetrics)
+            try Publisher(context: context, endpoint: endpoint, zap: zap, options: configuration.publishOptions, metrics: syncMetrics)
         }
         self.publisher = publisher
         let hook = configuration.onCommit
@@ -87,13 +92,14 @@ public final class LaterbaseServer: Sendable {
         let storeMetrics = metrics
         ingest = try configuration.ingest.map { endpoint throws(ZMQError) in
             try Ingest(
-                context: context, endpoint: endpoint, writer: writer, publisher: publisher, maxMessageBytes: configuration.maxBodyBytes,
+                context: context, endpoint: endpoint, zap: zap, writer: writer, publisher: publisher, maxMessageBytes: configuration.maxBodyBytes,
                 metrics: syncMetrics, storeMetrics: storeMetrics,
                 options: configuration.ingestOptions, logger: logger)
         }
         replication = configuration.peers.isEmpty ? nil : try Replication(
             peers: configuration.peers, writer: writer, context: context, dataDirectory: configuration.dataDirectory,
-            probeInterval: configuration.peerProbeInterval, metrics: syncMetrics,
+            probeInterval: configuration.peerProbeInterval, credentials: PeerCredentials(token: configuration.peerToken, keyPair: keyPair),
+            metrics: syncMetrics,
             logger: logger)
     }
 
@@ -106,7 +112,8 @@ public final class LaterbaseServer: Sendable {
         EventRoutes(store: store, writer: writer, metrics: metrics, maxBodyBytes: configuration.maxBodyBytes, bodies: bodies, parsers: parsers).register(on: router)
         AggregateRoutes(store: store, metrics: metrics).register(on: router)
         OperationsRoutes(
-            store: store, writer: writer, registry: registry, ingest: ingest?.endpoint, publish: publisher?.endpoint, replication: replication
+            store: store, writer: writer, registry: registry, ingest: ingest?.endpoint, publish: publisher?.endpoint, replication: replication,
+            zap: zap
         ).register(on: router)
         configuration.routes?(router)
         return router
@@ -122,7 +129,7 @@ public final class LaterbaseServer: Sendable {
                 address: .hostname(configuration.host, port: configuration.port), serverName: "laterbase",
                 availableConnectionsDelegate: MaximumAvailableConnections(configuration.maxConnections, logger: logger)),
             services: [
-                WriterService(writer: writer), SyncService(ingest: ingest, replication: replication),
+                WriterService(writer: writer), SyncService(zap: zap, ingest: ingest, replication: replication),
                 CredentialsReloadService(access: configuration.access, logger: logger),
             ],
             onServerRunning: { [self] channel in
@@ -138,6 +145,7 @@ public final class LaterbaseServer: Sendable {
             // Every socket's owner has closed it by now (the services stopped; an ingest that
             // never started closes its socket here), so this cannot hang.
             ingest?.stop()
+            zap.stop()
             publisher?.close()
             context.shutdown()
             context.terminate()

@@ -55,6 +55,11 @@ public struct ServerConfiguration: Sendable {
     /// Lets an open node (no credentials) listen on an address other than loopback. Without it,
     /// such a node refuses to start: anyone who can reach it could write and read everything.
     public var allowInsecure = false
+    /// A file holding the node's CURVE secret key (40 characters of Z85); by default one made once
+    /// and kept in the data folder.
+    public var curveSecretKeyFile: String? = nil
+    /// The bearer token this node presents to the peers it names (`--token-file`).
+    public var peerToken: String? = nil
 
     public init() {}
 }

@@ -19,10 +19,12 @@ struct WriterService: Service {
 /// on shutdown it stops after HTTP and before the writer drains: everything ingest queued is
 /// written.
 struct SyncService: Service {
+    let zap: ZAPHandler
     let ingest: Ingest?
     let replication: Replication?
 
     func run() async throws {
+        zap.start()
         ingest?.start()
         replication?.start()
         try? await gracefulShutdown()
@@ -30,6 +32,7 @@ struct SyncService: Service {
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             Thread.detachNewThread {
                 ingest?.stop()
+                zap.stop()
                 replication?.stop()
                 c.resume()
             }

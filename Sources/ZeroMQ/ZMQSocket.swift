@@ -27,6 +27,9 @@ public final class ZMQSocket: @unchecked Sendable {
     let handle: UnsafeMutableRawPointer
     public let kind: Kind
     private var closed = false
+    /// The user id the ZAP handler gave the connection the last message received came from
+    /// (`zmq_msg_gets("User-Id")`), or nil.
+    public private(set) var lastUserID: String?
 
     init(context: ZMQContext, kind: Kind) throws(ZMQError) {
         guard let h = zmq_socket(context.handle, kind.raw) else { throw ZMQError.last("zmq_socket") }
@@ -175,6 +178,9 @@ public final class ZMQSocket: @unchecked Sendable {
                 throw error
             }
             let size = zmq_msg_size(&message)
+            if count == 0 {
+                lastUserID = zmq_msg_gets(&message, "User-Id").map { String(cString: $0) }
+            }
             count += 1
             total = total.addingReportingOverflow(size).overflow ? .max : total + size
             if total <= maxBytes {
@@ -223,4 +229,61 @@ public func zmqPoll(_ sockets: [ZMQSocket], fileDescriptors: [Int32], timeout: D
     }
     let ready = items.map { $0.revents & Int16(ZMQ_POLLIN) != 0 }
     return (Array(ready[..<sockets.count]), Array(ready[sockets.count...]))
+}
+
+/// A CURVE key pair (RFC 26), both keys as 40 characters of Z85.
+public struct CurveKeyPair: Sendable, Equatable {
+    public let publicKey: String
+    public let secretKey: String
+
+    /// A new random pair.
+    public static func generate() throws(ZMQError) -> CurveKeyPair {
+        var pub = [CChar](repeating: 0, count: 41), sec = [CChar](repeating: 0, count: 41)
+        guard zmq_curve_keypair(&pub, &sec) == 0 else { throw ZMQError.last("zmq_curve_keypair") }
+        return CurveKeyPair(publicKey: Self.text(pub), secretKey: Self.text(sec))
+    }
+
+    /// The pair of a secret key; nil if it is not 40 characters of Z85.
+    public init?(secretKey: String) {
+        guard secretKey.utf8.count == 40 else { return nil }
+        var pub = [CChar](repeating: 0, count: 41)
+        guard zmq_curve_public(&pub, secretKey) == 0 else { return nil }
+        self.init(publicKey: Self.text(pub), secretKey: secretKey)
+    }
+
+    private init(publicKey: String, secretKey: String) {
+        self.publicKey = publicKey
+        self.secretKey = secretKey
+    }
+
+    private static func text(_ chars: [CChar]) -> String {
+        String(decoding: chars.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Whether this libzmq was built with CURVE (libsodium).
+    public static var isAvailable: Bool { zmq_has("curve") == 1 }
+}
+
+extension ZMQSocket {
+    private func set(_ option: Int32, text: String) throws(ZMQError) {
+        let bytes = Array(text.utf8)
+        let rc = bytes.withUnsafeBytes { zmq_setsockopt(handle, option, $0.baseAddress, $0.count) }
+        guard rc == 0 else { throw ZMQError.last("zmq_setsockopt(\(option))") }
+    }
+
+    /// Makes this socket a CURVE server with `keyPair`: every connection is encrypted, and the
+    /// ZAP handler is asked about each client's public key. Before bind.
+    public func setCurveServer(_ keyPair: CurveKeyPair) throws(ZMQError) {
+        var on: Int32 = 1
+        guard zmq_setsockopt(handle, ZMQ_CURVE_SERVER, &on, MemoryLayout<Int32>.size) == 0 else { throw ZMQError.last("zmq_setsockopt(CURVE_SERVER)") }
+        try set(ZMQ_CURVE_SECRETKEY, text: keyPair.secretKey)
+    }
+
+    /// Makes this socket a CURVE client of the server whose public key is `serverKey`,
+    /// presenting `keyPair`. Before connect.
+    public func setCurveClient(serverKey: String, keyPair: CurveKeyPair) throws(ZMQError) {
+        try set(ZMQ_CURVE_SERVERKEY, text: serverKey)
+        try set(ZMQ_CURVE_PUBLICKEY, text: keyPair.publicKey)
+        try set(ZMQ_CURVE_SECRETKEY, text: keyPair.secretKey)
+    }
 }

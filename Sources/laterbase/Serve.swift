@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import LaterbaseCore
 import LaterbaseDemo
@@ -85,6 +86,12 @@ struct Serve: AsyncParsableCommand {
         discussion: #"{"principals": [{"name", "role": admin|peer|device|reader|monitor, "token_sha256", "curve_public_key"?, "origin"? (device), "write"?, "read"?}]}. Without it the node is open, and refuses to listen on anything but loopback unless --insecure."#))
     var credentials: String?
 
+    @Option(name: .customLong("curve-secret-key"), help: "A file holding this node's CURVE secret key (40 characters of Z85). Default: made once and kept in the data folder; GET /node shows the public key.")
+    var curveSecretKey: String?
+
+    @Option(name: .customLong("token-file"), help: "A file holding the bearer token this node presents to the peers it names (--peer); surrounding whitespace is ignored.")
+    var tokenFile: String?
+
     @Flag(help: "Let a node without --credentials listen on an address other than loopback (anyone who reaches it may do anything).")
     var insecure = false
 
@@ -143,6 +150,13 @@ struct Serve: AsyncParsableCommand {
         configuration.httpIdleTimeout = .milliseconds(Int64(idleTimeout * 1000))
         configuration.maxConnections = maxConnections
         configuration.allowInsecure = insecure
+        configuration.curveSecretKeyFile = curveSecretKey
+        if let tokenFile {
+            guard let data = FileManager.default.contents(atPath: tokenFile) else { throw ValidationError("--token-file \(tokenFile): cannot read it") }
+            let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !token.isEmpty else { throw ValidationError("--token-file \(tokenFile) is empty") }
+            configuration.peerToken = token
+        }
         if let credentials {
             do {
                 configuration.access = try Access(credentialsFile: credentials)

@@ -2,6 +2,7 @@ import Foundation
 import LaterbaseCore
 import LaterbaseServer
 import Testing
+import ZeroMQ
 
 /// CONTRACT.md "Access" over HTTP: principals from a credentials file, their roles, 401 and 403
 /// with the contract's codes and details, SIGHUP reload, and the loopback rule of open nodes.
@@ -213,4 +214,82 @@ func eventually(_ condition: @Sendable () async throws -> Bool) async throws {
         try await Task.sleep(for: .milliseconds(50))
     }
     Issue.record("condition not met within 10 s")
+}
+
+/// CONTRACT.md "Access", ZeroMQ CURVE: with credentials both sockets are CURVE servers and the ZAP
+/// handler admits only principals allowed there; each ingest message is checked with its sender's
+/// principal as HTTP would check it.
+@Suite struct CurveAccessTests {
+    /// The count of `laterbase_zmq_handshakes_refused_total` for a socket and reason.
+    static func refusals(_ metrics: String, socket: String, reason: String) -> Int {
+        for line in metrics.split(separator: "\n") where line.hasPrefix("laterbase_zmq_handshakes_refused_total")
+            && line.contains(#"socket="\#(socket)""#) && line.contains(#"reason="\#(reason)""#) {
+            return Int(line.split(separator: " ").last ?? "") ?? 0
+        }
+        return 0
+    }
+
+    @Test func curveAdmitsOnlyPrincipalsAllowedOnEachSocket() async throws {
+        let truck = try CurveKeyPair.generate(), watcher = try CurveKeyPair.generate(), stranger = try CurveKeyPair.generate()
+        let admin = AccessTests.Entry("ops", "admin")
+        let device = AccessTests.Entry(
+            "truck-7", "device", extra: #","origin":"truck-7","write":["notes"],"read":["notes"],"curve_public_key":"\#(truck.publicKey)""#)
+        let reader = AccessTests.Entry("watcher", "reader", extra: #","read":["*"],"curve_public_key":"\#(watcher.publicKey)""#)
+        let credentials = try Credentials(json: Array(AccessTests.file([admin, device, reader]).utf8))
+        try await withServer(configure: { $0.access = Access(path: nil, credentials: credentials) }) { anonymous, server in
+            let http = anonymous.with(token: admin.token)
+            let node = try await http.get("/node").json
+            #expect(node["curve"] == .bool(true))
+            let serverKey = try #require(node["curve_public_key"]?.stringValue)
+            #expect(serverKey == server.zap.keyPair.publicKey && Z85.isKey(serverKey))
+            let ingest = try #require(node["ingest"]?.stringValue), publish = try #require(node["publish"]?.stringValue)
+
+            // The reader may subscribe (it reads every root); the device pushes.
+            let watching = try ZMQClient(ingest: ingest, publish: publish, curve: (serverKey, watcher))
+            defer { watching.close() }
+            try await watching.awaitSubscription { _ = try await http.post("/e/notes", #"{"aggregate":"poke","type":"poked"}"#) }
+            let pushing = try ZMQClient(ingest: ingest, publish: publish, curve: (serverKey, truck))
+            defer { pushing.close() }
+            let good = newEvents(3, tag: "good")
+            try pushing.send(["notes", good.body])
+            let forged = #"[{"id":"0193a1b2-c3d4-7e5f-8a9b-000000000009","aggregate":"x","type":"t","origin":"truck-9","seq":1,"hlc":"0001934f5a2b0000"}]"#
+            try pushing.send(["notes", forged])
+            let seen = try watching.receive(timeout: .seconds(10)) { got in got.contains { $0.topic == "_rejected" } && got.contains { $0.topic == "notes" } }
+            let rejection = try #require(seen.first { $0.topic == "_rejected" }?.body)
+            #expect(rejection["error"] == .string("forbidden"))
+            #expect(rejection["ids"] == .array([.string("0193a1b2-c3d4-7e5f-8a9b-000000000009")]))
+            let stored = try await http.allEvents("notes").events
+            let storedIDs = Set(stored.compactMap { $0["id"]?.stringValue })
+            #expect(storedIDs.isSuperset(of: good.ids))
+            #expect(!stored.contains { $0["origin"] == .string("truck-9") })
+
+            // A key no principal has, and a client without CURVE, get nowhere.
+            let strangers = try ZMQClient(ingest: ingest, publish: publish, curve: (serverKey, stranger))
+            defer { strangers.close() }
+            let plain = try ZMQClient(ingest: ingest, publish: publish)
+            defer { plain.close() }
+            let lost = newEvents(2, tag: "lost")
+            _ = try strangers.push.send([Array("notes".utf8), Array(lost.body.utf8)], wait: false)
+            _ = try plain.push.send([Array("notes".utf8), Array(lost.body.utf8)], wait: false)
+            try await eventually {
+                let metrics = try await http.get("/metrics").text
+                // The stranger is refused on both sockets; the device on publish (it reads only notes).
+                return Self.refusals(metrics, socket: "ingest", reason: "unknown_key") >= 1
+                    && Self.refusals(metrics, socket: "publish", reason: "unknown_key") >= 1
+                    && Self.refusals(metrics, socket: "publish", reason: "forbidden") >= 1
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            let after = try await http.allEvents("notes").events
+            #expect(!after.contains { lost.ids.contains($0["id"]?.stringValue ?? "") })
+            #expect(try pushing.receive(timeout: .milliseconds(300)) { _ in false }.isEmpty, "the device has no subscription")
+        }
+    }
+
+    @Test func anOpenNodeSaysItsSocketsAreNotCurve() async throws {
+        try await withServer { http, server in
+            let node = try await http.get("/node").json
+            #expect(node["curve"] == .bool(false))
+            #expect(node["curve_public_key"] == .string(server.zap.keyPair.publicKey))
+        }
+    }
 }

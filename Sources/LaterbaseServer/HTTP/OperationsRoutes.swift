@@ -11,6 +11,7 @@ struct OperationsRoutes {
     let ingest: String?
     let publish: String?
     let replication: Replication?
+    let zap: ZAPHandler
 
     func register(on router: Router<LaterbaseRequestContext>) {
         router.get("/healthz") { _, _ -> Response in
@@ -31,6 +32,8 @@ struct OperationsRoutes {
                 ("roots", .array(store.rootNames.map { .string($0) })),
                 ("ingest", ingest.map { .string($0) } ?? .null),
                 ("publish", publish.map { .string($0) } ?? .null),
+                ("curve_public_key", .string(zap.keyPair.publicKey)),
+                ("curve", .bool(zap.curve)),
                 ("peers", .array((replication?.peers ?? []).map(\.json))),
             ])
             return .json(body.bytes)

@@ -32,17 +32,27 @@ public final class EdgeDevice: Sendable {
     /// - Parameters:
     ///   - upstream: the HTTP URL of the node to sync with.
     ///   - replicaID: this device's origin; by default the one kept in its store, or a new one.
+    ///   - token: the bearer token the upstream knows this device by (a `device` principal whose
+    ///     `origin` is this device's replica id); nil for an open upstream.
+    ///   - keyPair: the CURVE key pair the upstream's principal names; by default the device's
+    ///     own, made once and kept in `directory` (``NodeKey``).
     public init(
-        directory: String, roots: [RootDefinition], upstream: String, replicaID: String? = nil,
+        directory: String, roots: [RootDefinition], upstream: String, replicaID: String? = nil, token: String? = nil, keyPair: CurveKeyPair? = nil,
         storeOptions: EventStore.Options = EventStore.Options(), logger: Logger = Logger(label: "laterbase.device")
     ) throws {
         store = try EventStore(directory: directory, roots: roots, replicaID: replicaID, options: storeOptions, logger: logger)
         writer = Writer(store: store, logger: logger)
         context = try ZMQContext()
+        let pair = try keyPair ?? NodeKey.load(dataDirectory: directory, secretKeyFile: nil)
+        self.keyPair = pair
         replication = try Replication(
-            peers: [upstream], writer: writer, context: context, dataDirectory: directory, metrics: SyncMetrics(factory: NOOPMetricsHandler.instance),
-            logger: logger)
+            peers: [upstream], writer: writer, context: context, dataDirectory: directory, credentials: PeerCredentials(token: token, keyPair: pair),
+            metrics: SyncMetrics(factory: NOOPMetricsHandler.instance), logger: logger)
     }
+
+    /// The CURVE key pair this device presents upstream: its public key is the `curve_public_key`
+    /// of its principal there.
+    public let keyPair: CurveKeyPair
 
     /// Starts the writer and the sync thread.
     public func start() {

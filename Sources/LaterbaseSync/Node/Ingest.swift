@@ -13,8 +13,12 @@ import ZeroMQ
 /// PUSH queues fill and their sends block. Nothing is dropped.
 ///
 /// Memory is bounded per node: each connection can hold (high-water mark + 1) messages of up to
-/// the size limit unread, and an ``IngestGate`` admits at most ``maxSenders`` connections, as many
-/// as ``Options/memoryBudgetBytes`` allows.
+/// the size limit unread, and the node's ``ZAPHandler`` admits at most ``maxSenders`` connections,
+/// as many as ``Options/memoryBudgetBytes`` allows.
+///
+/// Access: with credentials the socket is a CURVE server, the ZAP handler admits only principals
+/// that may write, and each message is checked with its sender's principal exactly as
+/// `POST /e/{root}` checks a request's (``Principal/authorizeWrite(_:)``).
 ///
 /// A refused message stores nothing, is counted in `laterbase_ingest_refused_total{reason}` (and
 /// `laterbase_errors_total{code}`), and is announced on the publish socket under `_rejected`.
@@ -41,7 +45,7 @@ public final class Ingest: Sendable {
     /// The most unread ingest messages can hold: ``maxSenders`` × (high-water mark + 1) × the size limit.
     public var memoryBound: Int { maxSenders * (Int(options.receiveHighWaterMark) + 1) * maxMessageBytes }
     private let socket: ZMQSocket
-    private let gate: IngestGate
+    private let zap: ZAPHandler
     private let store: EventStore
     private let writer: Writer
     private let publisher: Publisher?
@@ -57,7 +61,7 @@ public final class Ingest: Sendable {
     /// - Parameter maxMessageBytes: the largest message (the node's body limit, as for HTTP); a
     ///   sender of a bigger one is disconnected.
     public init(
-        context: ZMQContext, endpoint: String, writer: Writer, publisher: Publisher?, maxMessageBytes: Int, metrics: SyncMetrics,
+        context: ZMQContext, endpoint: String, zap: ZAPHandler, writer: Writer, publisher: Publisher?, maxMessageBytes: Int, metrics: SyncMetrics,
         storeMetrics: StoreMetrics, options: Options = Options(), logger: Logger
     ) throws(ZMQError) {
         let s = try context.socket(.pull)
@@ -65,7 +69,8 @@ public final class Ingest: Sendable {
         try s.setMaxMessageSize(Int64(maxMessageBytes))
         let perSender = (Int(options.receiveHighWaterMark) + 1) * maxMessageBytes
         maxSenders = max(1, options.maxSenders ?? options.memoryBudgetBytes / perSender)
-        gate = try IngestGate(context: context, ingest: s, maxSenders: maxSenders, metrics: metrics, logger: logger)
+        try zap.protect(ingest: s, maxSenders: maxSenders)
+        self.zap = zap
         try s.bind(endpoint)
         self.endpoint = s.lastEndpoint ?? endpoint
         self.maxMessageBytes = maxMessageBytes
@@ -81,7 +86,6 @@ public final class Ingest: Sendable {
 
     /// Starts the reading thread.
     public func start() {
-        gate.start()
         thread.start { [self] in
             run()
             socket.close()
@@ -92,13 +96,12 @@ public final class Ingest: Sendable {
     }
 
     /// Ingest connections open now (admitted, or in their handshake).
-    public var openConnections: Int { gate.openConnections }
+    public var openConnections: Int { zap.openConnections }
 
     /// Stops reading and closes the socket; messages not yet read were never acknowledged.
     /// Safe to call more than once, and without ``start()``.
     public func stop() {
         if !thread.stop() { socket.close() }
-        gate.stop()
     }
 
     private func run() {
@@ -109,7 +112,7 @@ public final class Ingest: Sendable {
                 var read = 0
                 while read < 1000, !thread.isStopping, let received = try socket.receive(wait: false, maxBytes: maxMessageBytes) {
                     switch received {
-                    case .frames(let frames): handle(frames)
+                    case .frames(let frames): handle(frames, from: socket.lastUserID)
                     case .oversized(let bytes, let frames): dropOversized(bytes: bytes, frames: frames)
                     }
                     read += 1
@@ -123,7 +126,8 @@ public final class Ingest: Sendable {
         }
     }
 
-    private func handle(_ frames: [[UInt8]]) {
+    /// - Parameter userID: the sender's principal, as the ZAP handler tagged its connection.
+    private func handle(_ frames: [[UInt8]], from userID: String?) {
         metrics.ingestMessages.increment()
         let message: IngestMessage
         do {
@@ -140,6 +144,12 @@ public final class Ingest: Sendable {
             refuse(root: root, error, body: body)
             return
         }
+        do {
+            try sender(userID).authorizeWrite(batch)
+        } catch {
+            refuse(root: root, error, body: body)
+            return
+        }
         let count = batch.events.count
         let waited = writer.submit(batch, waitForRoom: true) { [self] result in
             switch result {
@@ -148,6 +158,15 @@ public final class Ingest: Sendable {
             }
         }
         if waited { metrics.ingestWaits.increment() }
+    }
+
+    /// The principal a message came from: ``Principal/open`` on a node without credentials.
+    private func sender(_ userID: String?) throws(LaterbaseError) -> Principal {
+        guard zap.curve else { return .open }
+        guard let userID, let principal = zap.access.principal(named: userID) else {
+            throw LaterbaseError(.forbidden, "the sender's principal '\(userID ?? "")' is no longer in the credentials")
+        }
+        return principal
     }
 
     /// A message over the size limit in total: dropped and counted, not announced (its frames

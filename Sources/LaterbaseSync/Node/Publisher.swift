@@ -27,9 +27,12 @@ public final class Publisher: Sendable {
     private let metrics: SyncMetrics
 
     /// Binds the PUB socket.
-    public init(context: ZMQContext, endpoint: String, options: Options = Options(), metrics: SyncMetrics) throws(ZMQError) {
+    /// - Parameter zap: the node's ZAP handler: with credentials, only principals that may read
+    ///   every root can subscribe, over CURVE.
+    public init(context: ZMQContext, endpoint: String, zap: ZAPHandler, options: Options = Options(), metrics: SyncMetrics) throws(ZMQError) {
         let s = try context.socket(.pub)
         try s.setSendHighWaterMark(options.highWaterMark)
+        try zap.protect(publish: s)
         try s.bind(endpoint)
         self.endpoint = s.lastEndpoint ?? endpoint
         self.socket = Mutex(s)

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import LaterbaseCore
+import ZeroMQ
 import NIOCore
 
 /// What `GET /node` says about a peer: how a node given only an HTTP URL finds the rest.
@@ -13,6 +14,23 @@ public struct NodeInfo: Sendable, Equatable {
     public var publish: String?
     /// The replicas the peer's own links reach now: a peer that links to this node pulls from it.
     public var linkedReplicas: Set<String> = []
+    /// The peer's CURVE public key (Z85), and whether its sockets are CURVE servers.
+    public var curvePublicKey: String? = nil
+    public var curve = false
+}
+
+/// What this node presents to the peers it names: a bearer token for their HTTP API, and its
+/// CURVE key pair for their ZeroMQ sockets.
+public struct PeerCredentials: Sendable {
+    /// Sent as `Authorization: Bearer <token>`; nil for open peers.
+    public var token: String?
+    /// Presented on the peers' CURVE sockets; nil: no CURVE (an open peer's sockets need none).
+    public var keyPair: CurveKeyPair?
+
+    public init(token: String? = nil, keyPair: CurveKeyPair? = nil) {
+        self.token = token
+        self.keyPair = keyPair
+    }
 }
 
 /// One page of a peer's changes feed.
@@ -30,8 +48,10 @@ final class PeerClient: Sendable {
     let url: String
     private let host: String
     private let http: HTTPClient
+    private let token: String?
 
-    init(url: String, http: HTTPClient) {
+    init(url: String, http: HTTPClient, token: String? = nil) {
+        self.token = token
         var u = url
         while u.hasSuffix("/") { u.removeLast() }
         self.url = u
@@ -64,10 +84,16 @@ final class PeerClient: Sendable {
                     if let r = peer["replica"]?.stringValue { linked.insert(r) }
                 }
             }
+            let curve = json["curve"] == .bool(true)
+            let key = json["curve_public_key"]?.stringValue
+            if curve, key.map(Z85.isKey) != true {
+                throw LaterbaseError(.badRequest, "\(url)/node says its sockets are CURVE servers but gives no valid curve_public_key")
+            }
             return NodeInfo(
                 replica: replica, roots: roots.compactMap(\.stringValue).filter(Names.isValidRoot),
                 ingest: json["ingest"]?.stringValue.map { Self.reachable($0, host: host) },
-                publish: json["publish"]?.stringValue.map { Self.reachable($0, host: host) }, linkedReplicas: linked)
+                publish: json["publish"]?.stringValue.map { Self.reachable($0, host: host) }, linkedReplicas: linked,
+                curvePublicKey: key.flatMap { Z85.isKey($0) ? $0 : nil }, curve: curve)
         }
     }
 
@@ -90,9 +116,10 @@ final class PeerClient: Sendable {
     private func get(_ path: String, timeout: Duration) -> EventLoopFuture<[UInt8]> {
         let (s, a) = timeout.components
         let deadline = NIODeadline.now() + .nanoseconds(s * 1_000_000_000 + a / 1_000_000_000)
-        let request: HTTPClient.Request
+        var request: HTTPClient.Request
         do {
             request = try HTTPClient.Request(url: url + path, method: .GET)
+            if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         } catch {
             return http.eventLoopGroup.any().makeFailedFuture(error)
         }

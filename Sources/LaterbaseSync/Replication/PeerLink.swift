@@ -66,6 +66,8 @@ final class PeerLink: Sendable {
     private let writer: Writer
     private let queued: QueuedHeads
     private let context: ZMQContext
+    /// Presented on the peer's sockets when they are CURVE servers.
+    private let keyPair: CurveKeyPair?
     private let metrics: PeerMetrics
     private let dataDirectory: String
     private let options: Options
@@ -75,13 +77,14 @@ final class PeerLink: Sendable {
     private let probeNow = Atomic<Bool>(false)
     private let status: Mutex<PeerStatus>
 
-    init(client: PeerClient, store: EventStore, writer: Writer, queued: QueuedHeads, context: ZMQContext, metrics: PeerMetrics,
+    init(client: PeerClient, store: EventStore, writer: Writer, queued: QueuedHeads, context: ZMQContext, keyPair: CurveKeyPair?, metrics: PeerMetrics,
          dataDirectory: String, options: Options = Options(), logger: Logger) throws {
         self.client = client
         self.store = store
         self.writer = writer
         self.queued = queued
         self.context = context
+        self.keyPair = keyPair
         self.metrics = metrics
         self.dataDirectory = dataDirectory
         self.options = options
@@ -259,9 +262,18 @@ final class PeerLink: Sendable {
 
     private func connect(_ info: NodeInfo, _ shell: inout Shell) throws {
         shell.close()
+        // A peer with credentials has CURVE servers: connect as a client with its key and ours.
+        var curve: (server: String, pair: CurveKeyPair)?
+        if info.curve {
+            guard let server = info.curvePublicKey, let pair = keyPair else {
+                throw LaterbaseError(.unavailable, "the peer's sockets need CURVE and this node has no key pair to present")
+            }
+            curve = (server, pair)
+        }
         if let publish = info.publish {
             let sub = try context.socket(.sub)
             shell.sub = sub
+            if let curve { try sub.setCurveClient(serverKey: curve.server, keyPair: curve.pair) }
             try sub.setReceiveHighWaterMark(100_000)
             try sub.setReconnectInterval(100, max: 500)
             try sub.setTCPKeepalive(true)
@@ -271,6 +283,7 @@ final class PeerLink: Sendable {
         if let ingest = info.ingest {
             let push = try context.socket(.push)
             shell.push = push
+            if let curve { try push.setCurveClient(serverKey: curve.server, keyPair: curve.pair) }
             try push.setImmediate(true)
             try push.setSendHighWaterMark(50)
             try push.setReconnectInterval(100, max: 500)

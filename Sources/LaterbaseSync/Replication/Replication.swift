@@ -13,9 +13,10 @@ public final class Replication: Sendable {
     ///     from their `GET /node`.
     ///   - dataDirectory: where each peer's acknowledged head is kept (`peers/<replica>.json`).
     ///   - probeInterval: how often each link reads its peer's `/node` and head.
+    ///   - credentials: what this node presents to its peers (a token, its CURVE key pair).
     public init(
-        peers: [String], writer: Writer, context: ZMQContext, dataDirectory: String, probeInterval: Duration = .seconds(1), metrics: SyncMetrics,
-        logger: Logger
+        peers: [String], writer: Writer, context: ZMQContext, dataDirectory: String, probeInterval: Duration = .seconds(1),
+        credentials: PeerCredentials = PeerCredentials(), metrics: SyncMetrics, logger: Logger
     ) throws {
         var configuration = HTTPClient.Configuration()
         configuration.timeout = .init(connect: .seconds(2), read: .seconds(10))
@@ -28,9 +29,10 @@ public final class Replication: Sendable {
         let queued = QueuedHeads()
         do {
             links = try peers.map { url in
-                let client = PeerClient(url: url, http: http)
+                let client = PeerClient(url: url, http: http, token: credentials.token)
                 return try PeerLink(
-                    client: client, store: writer.store, writer: writer, queued: queued, context: context, metrics: metrics.peer(client.url),
+                    client: client, store: writer.store, writer: writer, queued: queued, context: context, keyPair: credentials.keyPair,
+                    metrics: metrics.peer(client.url),
                     dataDirectory: dataDirectory, options: options, logger: logger)
             }
         } catch {

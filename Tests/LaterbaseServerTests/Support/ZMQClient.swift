@@ -10,11 +10,16 @@ final class ZMQClient: @unchecked Sendable {
     let push: ZMQSocket
     let sub: ZMQSocket
 
-    init(ingest: String, publish: String) throws {
+    /// - Parameter curve: the node's public key and the key pair to present, for a node with credentials.
+    init(ingest: String, publish: String, curve: (server: String, pair: CurveKeyPair)? = nil) throws {
         context = try ZMQContext()
         push = try context.socket(.push)
-        try push.connect(ingest)
         sub = try context.socket(.sub)
+        if let curve {
+            try push.setCurveClient(serverKey: curve.server, keyPair: curve.pair)
+            try sub.setCurveClient(serverKey: curve.server, keyPair: curve.pair)
+        }
+        try push.connect(ingest)
         try sub.subscribe("")
         try sub.connect(publish)
     }

@@ -1,0 +1,209 @@
+import LaterbaseCore
+import Logging
+import Metrics
+import Synchronization
+import ZeroMQ
+
+/// The node's ZAP handler (RFC 27): libzmq asks it about every connection to the ingest and
+/// publish sockets. It does two things there.
+///
+/// **Who.** With credentials, both sockets are CURVE servers (``protect(publish:)``,
+/// ``protect(ingest:maxSenders:)``), and a client is admitted only if its public key is the
+/// `curve_public_key` of a principal allowed on that socket (``Principal/mayConnect(to:)``); the
+/// connection is tagged with the principal's name, which the ingest reads back per message
+/// (``ZMQSocket/lastUserID``). Refusals are counted in
+/// `laterbase_zmq_handshakes_refused_total{socket, reason}`.
+///
+/// **How many.** libzmq queues received messages per connection (the receive high-water mark)
+/// and allocates a message as soon as its header says how big it is, so every admitted ingest
+/// connection can hold (high-water mark + 1) messages of up to the size limit; only the number of
+/// connections bounds the whole. The handler admits at most `maxSenders` ingest senders at once,
+/// reading the ingest socket's monitor to know how many are open. A sender over the limit is not
+/// refused (libzmq 4.3 never reconnects after a refusal): its request is held, in order of
+/// arrival, and answered when a connection closes. Until then its handshake is unfinished, so it
+/// can send nothing. A held handshake ends after ``handshakeTimeout`` and the sender reconnects
+/// and queues again. The ZAP request does not say which connection asks, so the admitted count is
+/// the open connections less those held (a sender that gives up while held is taken for admitted
+/// until its request expires).
+public final class ZAPHandler: Sendable {
+    enum Domain: String {
+        case ingest = "laterbase-ingest"
+        case publish = "laterbase-publish"
+
+        var socket: Principal.Socket { self == .ingest ? .ingest : .publish }
+    }
+
+    private static let monitorEndpoint = "inproc://laterbase.ingest.monitor"
+    static let handshakeTimeout: Duration = .seconds(30)
+
+    /// Who may connect; with credentials, both sockets are CURVE servers.
+    public let access: Access
+    /// The node's CURVE key pair.
+    public let keyPair: CurveKeyPair
+    private let context: ZMQContext
+    private let zap: ZMQSocket
+    private let monitor = Mutex<ZMQSocket?>(nil)
+    private let maxSenders = Atomic<Int>(0)
+    private let thread = SocketThread(name: "laterbase-zap")
+    private let open = Atomic<Int>(0)
+    private let held: Counter
+    private let connections: Gauge
+    private let waiting: Gauge
+    private let refusals: [String: Counter]
+    private let logger: Logger
+
+    /// Binds the handler's ROUTER in `context`; guard sockets with ``protect(ingest:maxSenders:)``
+    /// and ``protect(publish:)`` before they bind, then ``start()``.
+    public init(context: ZMQContext, access: Access, keyPair: CurveKeyPair, metrics: SyncMetrics, logger: Logger) throws(ZMQError) {
+        self.context = context
+        self.access = access
+        self.keyPair = keyPair
+        self.logger = logger
+        zap = try context.socket(.router)
+        try zap.bind(ZAPRequest.endpoint)
+        held = Counter(label: "laterbase_ingest_senders_held_total", factory: metrics.factory)
+        connections = Gauge(label: "laterbase_ingest_connections", factory: metrics.factory)
+        waiting = Gauge(label: "laterbase_ingest_senders_waiting", factory: metrics.factory)
+        var refusals: [String: Counter] = [:]
+        for socket in Principal.Socket.allCases {
+            for reason in ["unknown_key", "forbidden", "mechanism"] {
+                refusals["\(socket.rawValue)/\(reason)"] = Counter(
+                    label: "laterbase_zmq_handshakes_refused_total", dimensions: [("socket", socket.rawValue), ("reason", reason)], factory: metrics.factory)
+            }
+        }
+        self.refusals = refusals
+    }
+
+    /// Whether the node's sockets are CURVE servers (the node has credentials).
+    public var curve: Bool { access.isEnforced }
+
+    /// Guards the ingest socket, before it binds: CURVE with credentials, and at most
+    /// `maxSenders` senders at once.
+    func protect(ingest: ZMQSocket, maxSenders: Int) throws(ZMQError) {
+        try ingest.monitor(Self.monitorEndpoint, events: [.accepted, .disconnected, .closed])
+        let m = try context.socket(.pair)
+        try m.connect(Self.monitorEndpoint)
+        monitor.withLock { $0 = m }
+        self.maxSenders.store(maxSenders, ordering: .relaxed)
+        try ingest.setZAPDomain(Domain.ingest.rawValue)
+        try ingest.setHandshakeInterval(Int32(Self.handshakeTimeout.components.seconds * 1000))
+        if curve { try ingest.setCurveServer(keyPair) }
+    }
+
+    /// Guards the publish socket, before it binds: with credentials, CURVE and only principals
+    /// that may read every root.
+    func protect(publish: ZMQSocket) throws(ZMQError) {
+        guard curve else { return }
+        try publish.setZAPDomain(Domain.publish.rawValue)
+        try publish.setCurveServer(keyPair)
+    }
+
+    /// Open ingest connections (admitted, held, or in their handshake).
+    var openConnections: Int { open.load(ordering: .relaxed) }
+
+    /// A request held until a connection closes.
+    private struct Held {
+        var envelope: [[UInt8]]
+        var request: ZAPRequest
+        var userID: String
+        var since: ContinuousClock.Instant
+    }
+
+    public func start() {
+        let monitor = self.monitor.withLock { $0 }
+        let maxSenders = self.maxSenders.load(ordering: .relaxed)
+        thread.start { [self] in
+            var live: Set<UInt32> = []
+            var queue: [Held] = []
+            var lastWarning: ContinuousClock.Instant?
+            let sockets = [zap] + (monitor.map { [$0] } ?? [])
+            while !thread.isStopping {
+                guard let ready = try? zmqPoll(sockets, timeout: .milliseconds(50)) else { break }
+                // A connection asking was accepted before its handshake began: its event is already
+                // in the monitor's queue, so the monitor is read first.
+                if let monitor { readMonitor(monitor, &live) }
+                if ready[0] {
+                    while let frames = try? zap.receive(wait: false) {
+                        // ROUTER: [routing id, empty, request...]
+                        guard let split = frames.firstIndex(of: []), let request = ZAPRequest(frames: Array(frames[(split + 1)...])) else { continue }
+                        let envelope = Array(frames[...split])
+                        guard let domain = Domain(rawValue: request.domain) else {
+                            _ = try? zap.send(envelope + request.reply(admit: true, text: "OK"))
+                            continue
+                        }
+                        switch admit(request, domain) {
+                        case .failure(let refusal):
+                            refusals["\(domain.socket.rawValue)/\(refusal.reason)"]?.increment()
+                            logger.notice("ZeroMQ handshake refused", metadata: [
+                                "socket": "\(domain.socket.rawValue)", "address": "\(request.address)", "reason": "\(refusal.text)",
+                            ])
+                            _ = try? zap.send(envelope + request.reply(admit: false, text: refusal.text))
+                        case .success(let userID) where domain == .publish:
+                            _ = try? zap.send(envelope + request.reply(admit: true, text: "OK", userID: userID))
+                        case .success(let userID):
+                            queue.append(Held(envelope: envelope, request: request, userID: userID, since: .now))
+                            if live.count - queue.count >= maxSenders { held.increment() }
+                        }
+                    }
+                }
+                // Expired requests: libzmq closed those connections; their senders reconnect.
+                let now = ContinuousClock.now
+                queue.removeAll { now - $0.since > Self.handshakeTimeout + .seconds(1) }
+                // Admit in order while the admitted (open less held) are under the limit.
+                while let first = queue.first, live.count - queue.count < maxSenders {
+                    queue.removeFirst()
+                    _ = try? zap.send(first.envelope + first.request.reply(admit: true, text: "OK", userID: first.userID))
+                }
+                if !queue.isEmpty, lastWarning.map({ now - $0 > .seconds(10) }) ?? true {
+                    logger.warning("ingest senders waiting: the node admits no more at once", metadata: [
+                        "waiting": "\(queue.count)", "open": "\(live.count)", "max_senders": "\(maxSenders)",
+                    ])
+                    lastWarning = now
+                }
+                waiting.record(queue.count)
+            }
+            zap.close()
+            monitor?.close()
+        }
+    }
+
+    public func stop() {
+        if !thread.stop() {
+            zap.close()
+            monitor.withLock { $0?.close() }
+        }
+    }
+
+    private struct Refusal: Error {
+        var reason: String
+        var text: String
+    }
+
+    /// Who the connection is (its user id), or why it may not connect.
+    private func admit(_ request: ZAPRequest, _ domain: Domain) -> Result<String, Refusal> {
+        guard curve else { return .success("") }
+        guard request.mechanism == "CURVE", let raw = request.credentials.first, raw.count == 32, let key = Z85.encode(raw) else {
+            return .failure(Refusal(reason: "mechanism", text: "CURVE is required"))
+        }
+        guard let principal = access.principal(curveKey: key) else {
+            return .failure(Refusal(reason: "unknown_key", text: "no principal has this public key"))
+        }
+        guard principal.mayConnect(to: domain.socket) else {
+            return .failure(Refusal(reason: "forbidden", text: "\(principal.name) (\(principal.role.rawValue)) may not connect to \(domain.socket.rawValue)"))
+        }
+        return .success(principal.name)
+    }
+
+    private func readMonitor(_ monitor: ZMQSocket, _ live: inout Set<UInt32>) {
+        while let frames = try? monitor.receive(wait: false) {
+            guard let event = ZMQMonitorEvent(frames: frames) else { continue }
+            if event.kind == .accepted {
+                live.insert(event.value)
+            } else if event.kind == .disconnected || event.kind == .closed {
+                live.remove(event.value)
+            }
+        }
+        open.store(live.count, ordering: .relaxed)
+        connections.record(live.count)
+    }
+}
