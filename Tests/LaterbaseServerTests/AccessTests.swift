@@ -1,6 +1,9 @@
 import Foundation
 import LaterbaseCore
+import LaterbaseDemo
 import LaterbaseServer
+import LaterbaseSync
+import Logging
 import Testing
 import ZeroMQ
 
@@ -53,7 +56,10 @@ import ZeroMQ
             let r = http.with(token: reader.token)
             #expect(try await r.get("/e/shipments").status == 200)
             #expect(try await r.get("/a/shipments").status == 200)
-            #expect(try await r.get("/node").status == 200)
+            let node = try await r.get("/node")
+            #expect(node.status == 200)
+            #expect(node.json["caller"]?["read"] == .array([.string("shipments")]))
+            #expect(node.json["caller"]?["write"] == .array([]))
             let notes = try await r.get("/e/notes")
             #expect(notes.status == 403)
             #expect(notes.error == "forbidden")
@@ -291,5 +297,60 @@ func eventually(_ condition: @Sendable () async throws -> Bool) async throws {
             #expect(node["curve"] == .bool(false))
             #expect(node["curve_public_key"] == .string(server.zap.keyPair.publicKey))
         }
+    }
+}
+
+/// Peers and devices with credentials: real processes, a token from `--token-file`, CURVE keys
+/// from `--curve-secret-key` and from an `EdgeDevice`'s folder.
+@Suite(.serialized) struct PeerAccessTests {
+    @Test func aPeerAndADeviceSyncWithANodeThatHasCredentials() async throws {
+        let folder = temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let peerKey = try CurveKeyPair.generate(), deviceKey = try CurveKeyPair.generate()
+        let admin = AccessTests.Entry("ops", "admin")
+        let peer = AccessTests.Entry("node-b", "peer", extra: #","curve_public_key":"\#(peerKey.publicKey)""#)
+        let device = AccessTests.Entry(
+            "truck-7", "device", extra: #","origin":"truck-7","write":["notes"],"read":["notes"],"curve_public_key":"\#(deviceKey.publicKey)""#)
+        try AccessTests.file([admin, peer, device]).write(toFile: folder + "/credentials.json", atomically: true, encoding: .utf8)
+        try "  \(peer.token)\n".write(toFile: folder + "/token", atomically: true, encoding: .utf8)
+        try peerKey.secretKey.write(toFile: folder + "/b.key", atomically: true, encoding: .utf8)
+        try "not-the-token".write(toFile: folder + "/wrong-token", atomically: true, encoding: .utf8)
+
+        let a = try ServerProcess(data: folder + "/a", replica: "hq-a", arguments: ["--credentials", folder + "/credentials.json"])
+        let httpA = HTTP(port: a.port, token: admin.token)
+        let b = try ServerProcess(
+            data: folder + "/b", replica: "hq-b",
+            arguments: ["--peer", "http://127.0.0.1:\(a.port)", "--token-file", folder + "/token", "--curve-secret-key", folder + "/b.key"])
+        let httpB = HTTP(port: b.port)
+        #expect(try await httpB.get("/node").json["curve_public_key"] == .string(peerKey.publicKey))
+        for i in 0..<5 {
+            #expect(try await httpA.post("/e/notes", newEvents(10, tag: "a\(i)").body).status == 201)
+            #expect(try await httpB.post("/e/notes", newEvents(10, tag: "b\(i)").body).status == 201)
+        }
+        try await converge([httpA, httpB], roots: ["notes"], timeout: .seconds(30))
+        #expect(try await httpA.allEvents("notes").head == "hq-a:50,hq-b:50")
+        // B's events reached A by push through A's CURVE ingest, as the peer principal.
+        #expect(try await counter(httpA, "laterbase_ingest_events_total") > 0)
+
+        // A node presenting a wrong token gets nothing and says why.
+        let c = try ServerProcess(data: folder + "/c", replica: "hq-c", arguments: ["--peer", "http://127.0.0.1:\(a.port)", "--token-file", folder + "/wrong-token"])
+        let httpC = HTTP(port: c.port)
+        try await eventually { (try await httpC.get("/node").json["peers"]?.arrayFirst?["error"]?.stringValue ?? "").contains("401") }
+        #expect(try await httpC.allEvents("notes").events.isEmpty)
+
+        // A device: its token and its key pair; it reads only notes, so it syncs from the feed.
+        var logger = Logger(label: "device")
+        logger.logLevel = .warning
+        let edge = try EdgeDevice(
+            directory: folder + "/device", roots: Demo.roots + [.jsonMerge("notes")], upstream: "http://127.0.0.1:\(a.port)", replicaID: "truck-7",
+            token: device.token, keyPair: deviceKey, logger: logger)
+        edge.start()
+        _ = try await edge.record(root: "notes", [EventInput(id: nil, aggregate: "n1", type: "noted", data: .object([("at", .string("AKL"))]))])
+        #expect(await edge.sync(timeout: .seconds(30)))
+        #expect(try await httpA.allEvents("notes").head == "hq-a:50,hq-b:50,truck-7:1")
+        #expect(try edge.store.head(of: "notes").description == "hq-a:50,hq-b:50,truck-7:1")
+        await edge.stop()
+        for node in [a, b, c] { node.signal(SIGTERM) }
+        for node in [a, b, c] { #expect(node.waitForExit() == 0) }
     }
 }

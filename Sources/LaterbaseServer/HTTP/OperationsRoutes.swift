@@ -26,7 +26,7 @@ struct OperationsRoutes {
             return .json(out, contentType: "text/plain; version=0.0.4; charset=utf-8")
         }
         router.get("/node") { _, context -> Response in
-            _ = try context.caller()
+            let caller = try context.caller()
             let body = JSON.object([
                 ("replica", .string(store.replicaID)),
                 ("roots", .array(store.rootNames.map { .string($0) })),
@@ -34,6 +34,12 @@ struct OperationsRoutes {
                 ("publish", publish.map { .string($0) } ?? .null),
                 ("curve_public_key", .string(zap.keyPair.publicKey)),
                 ("curve", .bool(zap.curve)),
+                // Who asked, and which roots it may read and write: a peer link syncs the roots it may read.
+                ("caller", .object([
+                    ("name", .string(caller.name)), ("role", .string(caller.role.rawValue)),
+                    ("read", .array(store.rootNames.filter(caller.mayRead).map { .string($0) })),
+                    ("write", .array(store.rootNames.filter(caller.mayWrite).map { .string($0) })),
+                ])),
                 ("peers", .array((replication?.peers ?? []).map(\.json))),
             ])
             return .json(body.bytes)

@@ -89,8 +89,14 @@ final class PeerClient: Sendable {
             if curve, key.map(Z85.isKey) != true {
                 throw LaterbaseError(.badRequest, "\(url)/node says its sockets are CURVE servers but gives no valid curve_public_key")
             }
+            // A node with credentials says which roots this node may read there: only those are synced.
+            var names = roots.compactMap(\.stringValue).filter(Names.isValidRoot)
+            if case .array(let readable)? = json["caller"]?["read"] {
+                let allowed = Set(readable.compactMap(\.stringValue))
+                names = names.filter(allowed.contains)
+            }
             return NodeInfo(
-                replica: replica, roots: roots.compactMap(\.stringValue).filter(Names.isValidRoot),
+                replica: replica, roots: names,
                 ingest: json["ingest"]?.stringValue.map { Self.reachable($0, host: host) },
                 publish: json["publish"]?.stringValue.map { Self.reachable($0, host: host) }, linkedReplicas: linked,
                 curvePublicKey: key.flatMap { Z85.isKey($0) ? $0 : nil }, curve: curve)
