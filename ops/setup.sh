@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs what Laterbase needs on Debian beside Swift: LMDB and ZeroMQ headers, pkg-config,
-# curl for the demo, wrk for the benchmarks, Python 3 with pyzmq for the foreign-client test.
+# curl for the demo, wrk for the benchmarks, openssl for the TLS tests' certificates, Python 3 with pyzmq for the foreign-client test.
 # Safe to run again.
 set -euo pipefail
 need=()
 command -v python3 >/dev/null || need_python=1
-for pkg in liblmdb-dev libzmq3-dev pkg-config curl wrk ${need_python:+python3 python3-pip}; do
+for pkg in liblmdb-dev libzmq3-dev pkg-config curl wrk openssl ${need_python:+python3 python3-pip}; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -6,6 +6,8 @@ import Logging
 import Metrics
 import NIOCore
 import NIOPosix
+import NIOSSL
+import HummingbirdTLS
 import Prometheus
 import ServiceLifecycle
 import UnixSignals
@@ -38,6 +40,8 @@ public final class LaterbaseServer: Sendable {
     private let metrics: StoreMetrics
     private let bodies: BodyBudget
     private let parsers: NIOThreadPool
+    /// HTTP's TLS, when served over TLS.
+    private let tls: TLSConfiguration?
     private let boundPort = Mutex<Int?>(nil)
     private let group = Mutex<ServiceGroup?>(nil)
 
@@ -74,6 +78,21 @@ public final class LaterbaseServer: Sendable {
         storeOptions.maxBatchEvents = min(storeOptions.maxBatchEvents, configuration.writer.maxTransactionEvents)
         store = try EventStore(directory: configuration.dataDirectory, roots: roots, replicaID: configuration.replicaID, options: storeOptions, logger: logger)
         let syncMetrics = SyncMetrics(factory: factory)
+        tls = try configuration.tls.map { files in
+            do {
+                let chain = try NIOSSLCertificate.fromPEMFile(files.certificateChain)
+                let key = try NIOSSLPrivateKey(file: files.privateKey, format: .pem)
+                return TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+            } catch {
+                throw ConfigurationError("cannot read the TLS certificate \(files.certificateChain) or key \(files.privateKey): \(error)")
+            }
+        }
+        let trustRoots: [NIOSSLCertificate]
+        do {
+            trustRoots = try configuration.peerCAFile.map { try NIOSSLCertificate.fromPEMFile($0) } ?? []
+        } catch {
+            throw ConfigurationError("cannot read the CA file \(configuration.peerCAFile ?? ""): \(error)")
+        }
         let keyPair = try NodeKey.load(dataDirectory: configuration.dataDirectory, secretKeyFile: configuration.curveSecretKeyFile)
         let context = try ZMQContext()
         self.context = context
@@ -98,7 +117,7 @@ public final class LaterbaseServer: Sendable {
         }
         replication = configuration.peers.isEmpty ? nil : try Replication(
             peers: configuration.peers, writer: writer, context: context, dataDirectory: configuration.dataDirectory,
-            probeInterval: configuration.peerProbeInterval, credentials: PeerCredentials(token: configuration.peerToken, keyPair: keyPair),
+            probeInterval: configuration.peerProbeInterval, credentials: PeerCredentials(token: configuration.peerToken, keyPair: keyPair, trustRoots: trustRoots),
             metrics: syncMetrics,
             logger: logger)
     }
@@ -124,7 +143,7 @@ public final class LaterbaseServer: Sendable {
     public func run(gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint]) async throws {
         let app = Application(
             router: makeRouter(),
-            server: .http1(configuration: .init(idleTimeout: .milliseconds(Int64(configuration.httpIdleTimeout / .milliseconds(1))))),
+            server: try httpServer(),
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port), serverName: "laterbase",
                 availableConnectionsDelegate: MaximumAvailableConnections(configuration.maxConnections, logger: logger)),
@@ -159,6 +178,13 @@ public final class LaterbaseServer: Sendable {
         }
         try? await parsers.shutdownGracefully()
         logger.info("laterbase stopped")
+    }
+
+    /// HTTP/1.1, over TLS when configured.
+    private func httpServer() throws -> HTTPServerBuilder {
+        let http1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: .milliseconds(Int64(configuration.httpIdleTimeout / .milliseconds(1)))))
+        guard let tls else { return http1 }
+        return try .tls(http1, tlsConfiguration: tls)
     }
 
     /// The HTTP port once listening (useful with port 0).

@@ -60,6 +60,21 @@ public struct ServerConfiguration: Sendable {
     public var curveSecretKeyFile: String? = nil
     /// The bearer token this node presents to the peers it names (`--token-file`).
     public var peerToken: String? = nil
+    /// HTTP over TLS only, from PEM files (`--tls-cert`, `--tls-key`); nil for plain HTTP.
+    public var tls: TLSFiles? = nil
+    /// A PEM file of certificates trusted for `https://` peers, beside the system's (`--tls-ca`).
+    public var peerCAFile: String? = nil
+
+    /// The PEM files HTTP is served over TLS with.
+    public struct TLSFiles: Sendable {
+        /// The certificate chain, leaf first.
+        public var certificateChain: String
+        public var privateKey: String
+        public init(certificateChain: String, privateKey: String) {
+            self.certificateChain = certificateChain
+            self.privateKey = privateKey
+        }
+    }
 
     public init() {}
 }

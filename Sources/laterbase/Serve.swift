@@ -92,6 +92,15 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("token-file"), help: "A file holding the bearer token this node presents to the peers it names (--peer); surrounding whitespace is ignored.")
     var tokenFile: String?
 
+    @Option(name: .customLong("tls-cert"), help: "PEM certificate chain: serve HTTP over TLS only (with --tls-key).")
+    var tlsCert: String?
+
+    @Option(name: .customLong("tls-key"), help: "PEM private key of --tls-cert.")
+    var tlsKey: String?
+
+    @Option(name: .customLong("tls-ca"), help: "PEM certificates trusted for https:// peers, beside the system's.")
+    var tlsCA: String?
+
     @Flag(help: "Let a node without --credentials listen on an address other than loopback (anyone who reaches it may do anything).")
     var insecure = false
 
@@ -112,6 +121,7 @@ struct Serve: AsyncParsableCommand {
         for peer in peers where !(peer.hasPrefix("http://") || peer.hasPrefix("https://")) {
             throw ValidationError("--peer takes an HTTP URL, e.g. http://10.0.0.2:8080; '\(peer)' is not one")
         }
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         guard peerProbeSeconds >= 0.05 else { throw ValidationError("--peer-probe-seconds must be at least 0.05") }
         guard (1...1024).contains(maxBodyMiB) else { throw ValidationError("--max-body-mib must be from 1 to 1024") }
         guard (1...1 << 20).contains(ingestMemoryMiB) else { throw ValidationError("--ingest-memory-mib must be from 1 to 1048576") }
@@ -151,6 +161,8 @@ struct Serve: AsyncParsableCommand {
         configuration.maxConnections = maxConnections
         configuration.allowInsecure = insecure
         configuration.curveSecretKeyFile = curveSecretKey
+        configuration.peerCAFile = tlsCA
+        if let tlsCert, let tlsKey { configuration.tls = .init(certificateChain: tlsCert, privateKey: tlsKey) }
         if let tokenFile {
             guard let data = FileManager.default.contents(atPath: tokenFile) else { throw ValidationError("--token-file \(tokenFile): cannot read it") }
             let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)

@@ -3,6 +3,7 @@ import Foundation
 import LaterbaseCore
 import ZeroMQ
 import NIOCore
+import NIOSSL
 
 /// What `GET /node` says about a peer: how a node given only an HTTP URL finds the rest.
 public struct NodeInfo: Sendable, Equatable {
@@ -26,10 +27,13 @@ public struct PeerCredentials: Sendable {
     public var token: String?
     /// Presented on the peers' CURVE sockets; nil: no CURVE (an open peer's sockets need none).
     public var keyPair: CurveKeyPair?
+    /// Certificates trusted for `https://` peers, beside the system's (`--tls-ca`).
+    public var trustRoots: [NIOSSLCertificate]
 
-    public init(token: String? = nil, keyPair: CurveKeyPair? = nil) {
+    public init(token: String? = nil, keyPair: CurveKeyPair? = nil, trustRoots: [NIOSSLCertificate] = []) {
         self.token = token
         self.keyPair = keyPair
+        self.trustRoots = trustRoots
     }
 }
 

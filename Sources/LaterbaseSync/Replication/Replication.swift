@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import LaterbaseCore
 import Logging
+import NIOSSL
 import ZeroMQ
 
 /// Sync with every peer this node names, one ``PeerLink`` (and thread) per peer.
@@ -22,6 +23,10 @@ public final class Replication: Sendable {
         configuration.timeout = .init(connect: .seconds(2), read: .seconds(10))
         // A peer's answer is input: no redirect is followed (a peer URL names the node itself).
         configuration.redirectConfiguration = .disallow
+        // https:// peers: verified against the system's roots and the ones given (--tls-ca).
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if !credentials.trustRoots.isEmpty { tls.additionalTrustRoots = [.certificates(credentials.trustRoots)] }
+        configuration.tlsConfiguration = tls
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         self.http = http
         var options = PeerLink.Options()

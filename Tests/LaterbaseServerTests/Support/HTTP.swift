@@ -21,10 +21,18 @@ struct HTTP: Sendable {
     let base: String
     /// Sent as `Authorization: Bearer <token>` when set.
     var token: String?
+    /// The client requests go through (one that trusts a test CA, for https).
+    var client: HTTPClient = .shared
 
     init(port: Int, token: String? = nil) {
         base = "http://127.0.0.1:\(port)"
         self.token = token
+    }
+
+    init(base: String, token: String? = nil, client: HTTPClient) {
+        self.base = base
+        self.token = token
+        self.client = client
     }
 
     /// The same client presenting `token`.
@@ -43,7 +51,7 @@ struct HTTP: Sendable {
             request.headers.add(name: "content-type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: body))
         }
-        let response = try await HTTPClient.shared.execute(request, timeout: timeout)
+        let response = try await client.execute(request, timeout: timeout)
         let buffer = try await response.body.collect(upTo: 256 << 20)
         return HTTPResult(status: Int(response.status.code), headers: response.headers, body: Array(buffer.readableBytesView))
     }
