@@ -94,8 +94,10 @@ let package = Package(
         .executableTarget(
             name: "laterbase",
             dependencies: [
+                "LaterbaseCore",
                 "LaterbaseDemo",
                 "LaterbaseServer",
+                "ZeroMQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -9,7 +9,7 @@ struct Laterbase: AsyncParsableCommand {
             Serves the supply-chain demo roots (shipments, inventory) and any schema-less roots you
             name with --root, over the HTTP API of the wire contract (see README.md).
             """,
-        subcommands: [Serve.self],
+        subcommands: [Serve.self, CredentialsCommand.self],
         defaultSubcommand: Serve.self
     )
 }

@@ -350,7 +350,94 @@ func eventually(_ condition: @Sendable () async throws -> Bool) async throws {
         #expect(try await httpA.allEvents("notes").head == "hq-a:50,hq-b:50,truck-7:1")
         #expect(try edge.store.head(of: "notes").description == "hq-a:50,hq-b:50,truck-7:1")
         await edge.stop()
+
+        // A device presenting truck-7's credentials as replica truck-9 gets nothing stored.
+        let impostor = try EdgeDevice(
+            directory: folder + "/impostor", roots: Demo.roots + [.jsonMerge("notes")], upstream: "http://127.0.0.1:\(a.port)", replicaID: "truck-9",
+            token: device.token, keyPair: deviceKey, logger: logger)
+        impostor.start()
+        _ = try await impostor.record(root: "notes", [EventInput(id: nil, aggregate: "n9", type: "noted", data: .object([]))])
+        #expect(await impostor.sync(timeout: .seconds(3)) == false)
+        await impostor.stop()
+        #expect(try await httpA.allEvents("notes").head == "hq-a:50,hq-b:50,truck-7:1")
         for node in [a, b, c] { node.signal(SIGTERM) }
         for node in [a, b, c] { #expect(node.waitForExit() == 0) }
+    }
+}
+
+/// `laterbase credentials`, and a device written in Python with CURVE, against real processes.
+@Suite(.serialized) struct CredentialsToolTests {
+    /// Runs `laterbase` to its end; its status and output.
+    static func laterbase(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: ServerProcess.binary)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+    }
+
+    /// The value printed after `label: ` in `output`.
+    static func printed(_ label: String, in output: String) -> String? {
+        output.split(separator: "\n").first { $0.hasPrefix(label + ": ") }.map { String($0.dropFirst(label.count + 2)) }
+    }
+
+    @Test func addListRemoveAndAPythonDeviceOverCurve() async throws {
+        let folder = temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let file = folder + "/credentials.json"
+        let added = try Self.laterbase(["credentials", "add", "ops", "--role", "admin", "--file", file])
+        #expect(added.status == 0, "\(added.output)")
+        let adminToken = try #require(Self.printed("token", in: added.output))
+        let device = try Self.laterbase([
+            "credentials", "add", "truck-7", "--role", "device", "--origin", "truck-7", "--write", "notes", "--read", "notes", "--file", file, "--curve",
+        ])
+        #expect(device.status == 0, "\(device.output)")
+        let deviceToken = try #require(Self.printed("token", in: device.output))
+        let publicKey = try #require(Self.printed("curve public key", in: device.output))
+        let secretKey = try #require(Self.printed("curve secret key", in: device.output))
+        // The file holds hashes, never a token, and only its owner reads it.
+        let text = try String(contentsOfFile: file, encoding: .utf8)
+        #expect(!text.contains(adminToken) && !text.contains(deviceToken) && !text.contains(secretKey))
+        #expect(text.contains(SHA256.hex(deviceToken)) && text.contains(publicKey))
+        let mode = try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        // A principal that would make the file invalid is not added, and the file is unchanged.
+        let invalid = try Self.laterbase(["credentials", "add", "truck-8", "--role", "device", "--file", file])
+        #expect(invalid.status != 0 && invalid.output.contains("origin"))
+        #expect(try String(contentsOfFile: file, encoding: .utf8) == text)
+        let listed = try Self.laterbase(["credentials", "list", "--file", file])
+        #expect(listed.output.contains("truck-7\tdevice\torigin=truck-7\twrite=notes\tread=notes\tcurve=\(publicKey)"))
+
+        let node = try ServerProcess(data: folder + "/node", arguments: ["--credentials", file])
+        let http = HTTP(port: node.port, token: adminToken)
+        #expect(try await http.get("/node").status == 200)
+
+        // A device in another language: pyzmq, its key pair, the node's key from /node.
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("ForeignClient/zmq_curve.py").path
+        let python = Process()
+        python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        python.arguments = ["python3", script, "http://127.0.0.1:\(node.port)", deviceToken, publicKey, secretKey, "truck-7"]
+        let output = Pipe()
+        python.standardOutput = output
+        python.standardError = output
+        try python.run()
+        let pythonText = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        python.waitUntilExit()
+        #expect(python.terminationStatus == 0, "\(pythonText)")
+        #expect(pythonText.contains("OK: 5 events over CURVE"), "\(pythonText)")
+
+        // Removed, then SIGHUP: its token is refused.
+        #expect(try Self.laterbase(["credentials", "remove", "truck-7", "--file", file]).status == 0)
+        node.signal(SIGHUP)
+        try await eventually { try await http.with(token: deviceToken).get("/e/notes").status == 401 }
+        #expect(try await http.get("/e/notes").status == 200)
+        node.signal(SIGTERM)
+        #expect(node.waitForExit() == 0)
     }
 }

@@ -95,12 +95,17 @@ public struct Principal: Sendable, Equatable {
         }
     }
 
+    /// Refuses (403 `forbidden`) any write to `root`, before a body is read.
+    public func authorizeWrite(root: String) throws(LaterbaseError) {
+        guard mayWrite(root) else {
+            throw LaterbaseError(.forbidden, "\(name) (\(role.rawValue)) may not write to \(root)", details: [.object([("root", .string(root))])])
+        }
+    }
+
     /// Refuses (403 `forbidden`) a batch with anything it may not write: the root, or a recorded
     /// event of an origin not its own (a device). One forbidden event refuses the batch whole.
     public func authorizeWrite(_ batch: PreparedBatch) throws(LaterbaseError) {
-        guard mayWrite(batch.root) else {
-            throw LaterbaseError(.forbidden, "\(name) (\(role.rawValue)) may not write to \(batch.root)", details: [.object([("root", .string(batch.root))])])
-        }
+        try authorizeWrite(root: batch.root)
         guard role == .device else { return }
         for (index, event) in batch.events.enumerated() {
             if let recorded = event.recorded, recorded.origin != origin {

@@ -3,8 +3,24 @@ extension JSON {
     /// member, `null` removes a member, anything else replaces.
     public func merged(with patch: JSON) -> JSON {
         guard case .object(let patchMembers) = patch else { return patch }
-        var members: [(key: String, value: JSON)?]
-        if case .object(let existing) = self { members = existing } else { members = [] }
+        var existing: [(key: String, value: JSON)] = []
+        if case .object(let e) = self { existing = e }
+        // Small objects (the common case: a fold merges a few members per event) are merged in
+        // place with a scan, allocating nothing more.
+        if existing.count + patchMembers.count <= MemberIndex.scanLimit {
+            for (key, value) in patchMembers {
+                let index = existing.firstIndex { $0.key.sameBytes(as: key) }
+                if case .null = value {
+                    if let index { existing.remove(at: index) }
+                } else if let index {
+                    existing[index].value = existing[index].value.merged(with: value)
+                } else {
+                    existing.append((key, JSON.null.merged(with: value)))
+                }
+            }
+            return .object(existing)
+        }
+        var members: [(key: String, value: JSON)?] = existing
         // Removed members leave a hole until the end, so positions stay valid.
         var positions = MemberIndex()
         for (key, value) in patchMembers {

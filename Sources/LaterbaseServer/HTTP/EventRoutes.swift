@@ -25,9 +25,7 @@ struct EventRoutes {
         let rootName = context.parameters.get("root") ?? ""
         try store.checkRoot(rootName)  // before reading the body
         let principal = try context.caller()
-        guard principal.mayWrite(rootName) else {
-            throw LaterbaseError(.forbidden, "\(principal.name) (\(principal.role.rawValue)) may not write to \(rootName)", details: [.object([("root", .string(rootName))])])
-        }
+        try principal.authorizeWrite(root: rootName)
         // Reserve what the body will hold before reading it (its declared length, or the limit).
         let declared = request.headers[.contentLength].flatMap { Int($0) }
         if let declared, declared > maxBodyBytes {
