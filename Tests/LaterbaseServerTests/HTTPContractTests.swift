@@ -130,7 +130,7 @@ import Testing
     @Test func aFullQueueIs503WithRetryAfter() async throws {
         try await withServer(configure: {
             $0.writer.queueCapacity = 1
-            $0.writer.maxDelay = .seconds(3)  // the writer lingers with one event queued
+            $0.writer.maxDelay = .seconds(8)  // the writer lingers with one event queued (long: the suite runs in parallel)
         }) { http, server in
             async let first = http.post("/e/notes", #"{"aggregate":"x","type":"t"}"#)
             while server.writer.queuedEvents == 0 { try await Task.sleep(for: .milliseconds(10)) }

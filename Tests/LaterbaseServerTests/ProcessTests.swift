@@ -49,8 +49,11 @@ func load(
 func loadAndSignal(_ data: String, _ sig: Int32) async throws -> (acknowledged: [String], status: Int32?, log: String) {
     let server = try ServerProcess(data: data)
     let acknowledged = Acknowledged()
-    async let loading: Void = load(HTTP(port: server.port), clients: 8, acknowledged: acknowledged, stopAfter: .seconds(1))
-    try await Task.sleep(for: .milliseconds(1500))
+    async let loading: Void = load(HTTP(port: server.port), clients: 8, acknowledged: acknowledged, stopAfter: .seconds(10))
+    // Mid-load: once something is written (a loaded machine may take a while to get there).
+    let started = ContinuousClock.now
+    try await Task.sleep(for: .milliseconds(500))
+    while acknowledged.all.count < 200 && ContinuousClock.now - started < .seconds(10) { try await Task.sleep(for: .milliseconds(50)) }
     server.signal(sig)
     let status = server.waitForExit()
     await loading
