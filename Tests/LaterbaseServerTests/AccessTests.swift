@@ -441,3 +441,47 @@ func eventually(_ condition: @Sendable () async throws -> Bool) async throws {
         #expect(node.waitForExit() == 0)
     }
 }
+
+extension CurveAccessTests {
+    /// The rest of the role table on ZeroMQ: an admin pushes and subscribes; a reader may not push;
+    /// a monitor may not connect to either socket.
+    @Test func theRoleTableOnZeroMQ() async throws {
+        let adminKey = try CurveKeyPair.generate(), readerKey = try CurveKeyPair.generate(), monitorKey = try CurveKeyPair.generate()
+        let admin = AccessTests.Entry("ops", "admin", extra: #","curve_public_key":"\#(adminKey.publicKey)""#)
+        let reader = AccessTests.Entry("dashboard", "reader", extra: #","read":["*"],"curve_public_key":"\#(readerKey.publicKey)""#)
+        let monitor = AccessTests.Entry("prom", "monitor", extra: #","curve_public_key":"\#(monitorKey.publicKey)""#)
+        let credentials = try Credentials(json: Array(AccessTests.file([admin, reader, monitor]).utf8))
+        try await withServer(configure: { $0.access = Access(path: nil, credentials: credentials) }) { anonymous, _ in
+            let http = anonymous.with(token: admin.token)
+            let node = try await http.get("/node").json
+            let serverKey = try #require(node["curve_public_key"]?.stringValue)
+            let ingest = try #require(node["ingest"]?.stringValue), publish = try #require(node["publish"]?.stringValue)
+
+            let asAdmin = try ZMQClient(ingest: ingest, publish: publish, curve: (serverKey, adminKey))
+            defer { asAdmin.close() }
+            try await asAdmin.awaitSubscription { _ = try await http.post("/e/notes", #"{"aggregate":"poke","type":"poked"}"#) }
+            let fromAdmin = newEvents(2, tag: "admin")
+            try asAdmin.send(["notes", fromAdmin.body])
+            let asReader = try ZMQClient(ingest: ingest, publish: publish, curve: (serverKey, readerKey))
+            defer { asReader.close() }
+            let asMonitor = try ZMQClient(ingest: ingest, publish: publish, curve: (serverKey, monitorKey))
+            defer { asMonitor.close() }
+            let refused = newEvents(2, tag: "refused")
+            _ = try asReader.push.send([Array("notes".utf8), Array(refused.body.utf8)], wait: false)
+            _ = try asMonitor.push.send([Array("notes".utf8), Array(refused.body.utf8)], wait: false)
+            try await eventually {
+                let metrics = try await http.get("/metrics").text
+                return Self.refusals(metrics, socket: "ingest", reason: "forbidden") >= 2 && Self.refusals(metrics, socket: "publish", reason: "forbidden") >= 1
+            }
+            try await eventually {
+                let ids = Set(try await http.allEvents("notes").events.compactMap { $0["id"]?.stringValue })
+                return ids.isSuperset(of: fromAdmin.ids)
+            }
+            let ids = Set(try await http.allEvents("notes").events.compactMap { $0["id"]?.stringValue })
+            #expect(ids.isDisjoint(with: refused.ids))
+            // The reader's subscription is admitted (deltas reach it); the monitor's is not.
+            try await asReader.awaitSubscription { _ = try await http.post("/e/notes", #"{"aggregate":"later","type":"t"}"#) }
+            #expect(try asMonitor.receive(timeout: .milliseconds(300)) { _ in false }.isEmpty)
+        }
+    }
+}
