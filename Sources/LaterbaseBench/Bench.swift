@@ -5,6 +5,7 @@ import LaterbaseCore
 import LaterbaseDemo
 import LaterbaseServer
 import Logging
+import ZeroMQ
 
 /// Measures Laterbase against its ceilings in one run, on one disk, and prints a table.
 @main
@@ -74,10 +75,11 @@ struct Bench: AsyncParsableCommand {
                 return
             }
 
-            if !skipHTTP { try await http(port: port, server: server, ceiling: ceiling, report: &report) }
+            let single = skipHTTP ? nil : try await http(port: port, server: server, ceiling: ceiling, report: &report)
 
             let zmq = try SyncBench.ingest(server: server, root: "zmq", events: events / 2, aggregates: 10_000)
             report.add("ZeroMQ ingest: pre-encoded messages of 100 events, 10,000 aggregates", zmq, unit: "events/s", ratioTo: ceiling, target: 0.5)
+            try await security(openSingle: single, openIngest: zmq, logger: logger, report: &report)
             let fan = try SyncBench.fanOut(server: server, commits: commits, rate: 100_000, seconds: Double(seconds), aggregates: 100)
             let fanNote = "\(Report.format(fan.ingestRate)) events/s pushed, 100 aggregates, \(fan.deltas) deltas"
             report.add("Delta fan-out p50, commit to subscriber", fan.p50 * 1000, unit: "ms", note: fanNote)
@@ -93,7 +95,41 @@ struct Bench: AsyncParsableCommand {
         print(report.markdown)
     }
 
-    private func http(port: Int, server: LaterbaseServer, ceiling: Double, report: inout Report) async throws {
+    /// The cost of security: the same single-event HTTP and ZeroMQ ingest rows against a node with
+    /// credentials (a bearer token on every request; CURVE on the ingest socket), as a ratio of
+    /// the open node's rows of this run.
+    private func security(openSingle: Double?, openIngest: Double, logger: Logger, report: inout Report) async throws {
+        let token = "bench-token-" + UUID().uuidString
+        let key = try CurveKeyPair.generate()
+        let credentials = try Credentials(principals: [
+            Principal(name: "bench", role: .admin, tokenSHA256: SHA256.hash(Array(token.utf8)), curvePublicKey: key.publicKey),
+        ])
+        var configuration = ServerConfiguration()
+        configuration.ingest = "tcp://127.0.0.1:*"
+        configuration.publish = "tcp://127.0.0.1:*"
+        configuration.dataDirectory = dir + "/secured"
+        configuration.port = 0
+        configuration.replicaID = "bench-2"
+        configuration.access = Access(path: nil, credentials: credentials)
+        let server = try LaterbaseServer(roots: [.jsonMerge("notes"), .jsonMerge("zmq")], configuration: configuration, logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await server.run(gracefulShutdownSignals: []) }
+            let port = try await server.waitUntilRunning()
+            if let openSingle {
+                var load = HTTPLoad(port: port, seconds: seconds, connections: 64)
+                load.headers = ["Authorization": "Bearer \(token)"]
+                let single = try load.run(path: "/e/notes", body: HTTPLoad.singleEvent, eventsPerRequest: 1)
+                report.add("Credentials on: single-event POST /e with a bearer token, 64 connections", single.requestsPerSecond, unit: "events/s", ratioTo: openSingle, note: single.note + " (ratio: to the open node)")
+            }
+            let zmq = try SyncBench.ingest(server: server, root: "zmq", events: events / 2, aggregates: 10_000, curve: key)
+            report.add("Credentials on: ZeroMQ ingest over CURVE, the same messages", zmq, unit: "events/s", ratioTo: openIngest, note: "ratio: to the open node")
+            await server.shutdown()
+            try await group.waitForAll()
+        }
+    }
+
+    /// - Returns: the single-event POST rate, for the cost-of-security row.
+    private func http(port: Int, server: LaterbaseServer, ceiling: Double, report: inout Report) async throws -> Double {
             let load = HTTPLoad(port: port, seconds: seconds, connections: 64)
             let noop = try load.run(path: "/noop", body: HTTPLoad.singleEvent, eventsPerRequest: 1)
             report.add("HTTP ceiling: no-op POST, 64 connections", noop.requestsPerSecond, unit: "req/s", note: noop.note)
@@ -110,5 +146,6 @@ struct Bench: AsyncParsableCommand {
             report.add("GET /a p99, aggregate of 10,000 events", aggregates.bigP99 * 1000, unit: "ms", target: 2, lowerIsBetter: true)
             report.add("GET /a p99, aggregate of 10 events (history growth check)", aggregates.smallP99 * 1000, unit: "ms")
             report.add("Back-dated event into the middle of 10,000 (POST to ack, refold)", aggregates.backdate * 1000, unit: "ms")
+            return single.requestsPerSecond
     }
 }

@@ -6,6 +6,8 @@ struct HTTPLoad {
     let port: Int
     let seconds: Int
     let connections: Int
+    /// Sent with every request, e.g. `Authorization`.
+    var headers: [String: String] = [:]
 
     static let singleEvent = StoreThroughput.event("notes", 1)
     static let hundredEvents = "[" + (0..<100).map { StoreThroughput.event("notes", $0) }.joined(separator: ",") + "]"
@@ -23,6 +25,7 @@ struct HTTPLoad {
         wrk.method = "POST"
         wrk.body = "\(escaped)"
         wrk.headers["Content-Type"] = "application/json"
+        \(headers.map { "wrk.headers[\"\($0.key)\"] = \"\($0.value)\"" }.joined(separator: "\n"))
         """.write(toFile: script, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: script) }
         let process = Process()

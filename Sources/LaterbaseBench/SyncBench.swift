@@ -10,13 +10,15 @@ import ZeroMQ
 enum SyncBench {
     /// Pre-encoded messages of 100 JSON events pushed as fast as the node takes them (the PUSH
     /// blocks under backpressure); events/s until the head holds them all.
-    static func ingest(server: LaterbaseServer, root: String, events: Int, aggregates: Int) throws -> Double {
+    /// - Parameter curve: the key pair to present, for a node with credentials (CURVE on).
+    static func ingest(server: LaterbaseServer, root: String, events: Int, aggregates: Int, curve: CurveKeyPair? = nil) throws -> Double {
         let bodies = StoreThroughput.bodies(root, events: events, batchSize: 100, aggregates: aggregates)
         let total = UInt64(bodies.count * 100)
         let context = try ZMQContext()
         defer { context.terminate() }
         let push = try context.socket(.push)
         defer { push.close() }
+        if let curve { try push.setCurveClient(serverKey: server.zap.keyPair.publicKey, keyPair: curve) }
         try push.connect(server.ingest!.endpoint)
         let topic = Array(root.utf8)
         let before = try server.store.head(of: root).entries.values.reduce(0, +)
