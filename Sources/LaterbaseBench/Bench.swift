@@ -44,12 +44,7 @@ struct Bench: AsyncParsableCommand {
 
         var logger = Logger(label: "bench")
         logger.logLevel = .warning
-        var configuration = ServerConfiguration()
-        configuration.ingest = "tcp://127.0.0.1:*"
-        configuration.publish = "tcp://127.0.0.1:*"
-        configuration.dataDirectory = dir + "/node"
-        configuration.port = 0
-        configuration.replicaID = "bench-1"
+        var configuration = nodeConfiguration(folder: dir + "/node", replica: "bench-1")
         let commits = SyncBench.CommitTimes(root: "fan")
         configuration.onCommit = { commits.note($0) }
         configuration.routes = { router in
@@ -95,6 +90,17 @@ struct Bench: AsyncParsableCommand {
         print(report.markdown)
     }
 
+    /// A node on loopback with free ports, its data in `folder`.
+    private func nodeConfiguration(folder: String, replica: String) -> ServerConfiguration {
+        var configuration = ServerConfiguration()
+        configuration.ingest = "tcp://127.0.0.1:*"
+        configuration.publish = "tcp://127.0.0.1:*"
+        configuration.dataDirectory = folder
+        configuration.port = 0
+        configuration.replicaID = replica
+        return configuration
+    }
+
     /// The cost of security: the same single-event HTTP and ZeroMQ ingest rows against a node with
     /// credentials (a bearer token on every request; CURVE on the ingest socket), as a ratio of
     /// the open node's rows of this run.
@@ -104,12 +110,7 @@ struct Bench: AsyncParsableCommand {
         let credentials = try Credentials(principals: [
             Principal(name: "bench", role: .admin, tokenSHA256: SHA256.hash(Array(token.utf8)), curvePublicKey: key.publicKey),
         ])
-        var configuration = ServerConfiguration()
-        configuration.ingest = "tcp://127.0.0.1:*"
-        configuration.publish = "tcp://127.0.0.1:*"
-        configuration.dataDirectory = dir + "/secured"
-        configuration.port = 0
-        configuration.replicaID = "bench-2"
+        var configuration = nodeConfiguration(folder: dir + "/secured", replica: "bench-2")
         configuration.access = Access(path: nil, credentials: credentials)
         let server = try LaterbaseServer(roots: [.jsonMerge("notes"), .jsonMerge("zmq")], configuration: configuration, logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { group in

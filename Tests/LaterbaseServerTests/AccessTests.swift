@@ -179,36 +179,22 @@ import ZeroMQ
     @Test func anOpenNodeRefusesToListenBeyondLoopbackUnlessInsecure() async throws {
         let data = temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: data) }
-        let refused = try run(["serve", "--data", data, "--http", "0.0.0.0:0", "--ingest", "none", "--publish", "none"])
+        let refused = try runLaterbase(["serve", "--data", data, "--http", "0.0.0.0:0", "--ingest", "none", "--publish", "none"])
         #expect(refused.status != 0)
         #expect(refused.output.contains("--credentials") && refused.output.contains("0.0.0.0"))
-        let exposedIngest = try run(["serve", "--data", data, "--http", "127.0.0.1:0", "--ingest", "tcp://*:0", "--publish", "none"])
+        let exposedIngest = try runLaterbase(["serve", "--data", data, "--http", "127.0.0.1:0", "--ingest", "tcp://*:0", "--publish", "none"])
         #expect(exposedIngest.status != 0)
         #expect(exposedIngest.output.contains("ingest tcp://*:0"))
         let bad = data + ".bad.json"
         try #"{"principals":[{"name":"d","role":"device","token_sha256":"\#(SHA256.hex("t"))"}]}"#.write(toFile: bad, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: bad) }
-        let invalid = try run(["serve", "--data", data, "--credentials", bad])
+        let invalid = try runLaterbase(["serve", "--data", data, "--credentials", bad])
         #expect(invalid.status != 0)
         #expect(invalid.output.contains("principal 'd'"))
         // --insecure: it starts, and says it is open.
         let node = try ServerProcess(data: data, http: "0.0.0.0:0", arguments: ["--insecure"])
         #expect(try await HTTP(port: node.port).post("/e/notes", #"{"aggregate":"a","type":"t"}"#).status == 201)
         #expect(node.logText.contains("no credentials"))
-    }
-
-    /// Runs `laterbase` to its end; its status and output.
-    private func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: ServerProcess.binary)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
     }
 }
 
@@ -367,20 +353,6 @@ func eventually(_ condition: @Sendable () async throws -> Bool) async throws {
 
 /// `laterbase credentials`, and a device written in Python with CURVE, against real processes.
 @Suite(.serialized) struct CredentialsToolTests {
-    /// Runs `laterbase` to its end; its status and output.
-    static func laterbase(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: ServerProcess.binary)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
-    }
-
     /// The value printed after `label: ` in `output`.
     static func printed(_ label: String, in output: String) -> String? {
         output.split(separator: "\n").first { $0.hasPrefix(label + ": ") }.map { String($0.dropFirst(label.count + 2)) }
@@ -390,10 +362,10 @@ func eventually(_ condition: @Sendable () async throws -> Bool) async throws {
         let folder = temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let file = folder + "/credentials.json"
-        let added = try Self.laterbase(["credentials", "add", "ops", "--role", "admin", "--file", file])
+        let added = try runLaterbase(["credentials", "add", "ops", "--role", "admin", "--file", file])
         #expect(added.status == 0, "\(added.output)")
         let adminToken = try #require(Self.printed("token", in: added.output))
-        let device = try Self.laterbase([
+        let device = try runLaterbase([
             "credentials", "add", "truck-7", "--role", "device", "--origin", "truck-7", "--write", "notes", "--read", "notes", "--file", file, "--curve",
         ])
         #expect(device.status == 0, "\(device.output)")
@@ -407,10 +379,10 @@ func eventually(_ condition: @Sendable () async throws -> Bool) async throws {
         let mode = try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int
         #expect(mode == 0o600)
         // A principal that would make the file invalid is not added, and the file is unchanged.
-        let invalid = try Self.laterbase(["credentials", "add", "truck-8", "--role", "device", "--file", file])
+        let invalid = try runLaterbase(["credentials", "add", "truck-8", "--role", "device", "--file", file])
         #expect(invalid.status != 0 && invalid.output.contains("origin"))
         #expect(try String(contentsOfFile: file, encoding: .utf8) == text)
-        let listed = try Self.laterbase(["credentials", "list", "--file", file])
+        let listed = try runLaterbase(["credentials", "list", "--file", file])
         #expect(listed.output.contains("truck-7\tdevice\torigin=truck-7\twrite=notes\tread=notes\tcurve=\(publicKey)"))
 
         let node = try ServerProcess(data: folder + "/node", arguments: ["--credentials", file])
@@ -418,22 +390,12 @@ func eventually(_ condition: @Sendable () async throws -> Bool) async throws {
         #expect(try await http.get("/node").status == 200)
 
         // A device in another language: pyzmq, its key pair, the node's key from /node.
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("ForeignClient/zmq_curve.py").path
-        let python = Process()
-        python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        python.arguments = ["python3", script, "http://127.0.0.1:\(node.port)", deviceToken, publicKey, secretKey, "truck-7"]
-        let output = Pipe()
-        python.standardOutput = output
-        python.standardError = output
-        try python.run()
-        let pythonText = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        python.waitUntilExit()
-        #expect(python.terminationStatus == 0, "\(pythonText)")
+        let (pythonStatus, pythonText) = try runForeignClient("zmq_curve.py", ["http://127.0.0.1:\(node.port)", deviceToken, publicKey, secretKey, "truck-7"])
+        #expect(pythonStatus == 0, "\(pythonText)")
         #expect(pythonText.contains("OK: 5 events over CURVE"), "\(pythonText)")
 
         // Removed, then SIGHUP: its token is refused.
-        #expect(try Self.laterbase(["credentials", "remove", "truck-7", "--file", file]).status == 0)
+        #expect(try runLaterbase(["credentials", "remove", "truck-7", "--file", file]).status == 0)
         node.signal(SIGHUP)
         try await eventually { try await http.with(token: deviceToken).get("/e/notes").status == 401 }
         #expect(try await http.get("/e/notes").status == 200)

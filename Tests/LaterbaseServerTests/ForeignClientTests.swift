@@ -8,18 +8,8 @@ struct ForeignClientTests {
         let folder = temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let server = try ServerProcess(data: folder)
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("ForeignClient/zmq_contract.py").path
-        let python = Process()
-        python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        python.arguments = ["python3", script, "http://127.0.0.1:\(server.port)"]
-        let output = Pipe()
-        python.standardOutput = output
-        python.standardError = output
-        try python.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        python.waitUntilExit()
-        #expect(python.terminationStatus == 0, "\(text)")
+        let (status, text) = try runForeignClient("zmq_contract.py", ["http://127.0.0.1:\(server.port)"])
+        #expect(status == 0, "\(text)")
         #expect(text.contains("OK: 100 events"), "\(text)")
     }
 }

@@ -80,3 +80,27 @@ func freePort() throws -> Int {
     guard bound else { throw ServerProcess.ProcessError(message: "no free port") }
     return Int(UInt16(bigEndian: address.sin_port))
 }
+
+/// Runs a command to its end; its exit status and everything it printed.
+func runToEnd(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    let output = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+}
+
+/// Runs `laterbase` with `arguments` to its end.
+func runLaterbase(_ arguments: [String]) throws -> (status: Int32, output: String) { try runToEnd(ServerProcess.binary, arguments) }
+
+/// Runs a script of `Tests/ForeignClient` with python3 to its end.
+func runForeignClient(_ script: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+    let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("ForeignClient/\(script)").path
+    return try runToEnd("/usr/bin/env", ["python3", path] + arguments)
+}
