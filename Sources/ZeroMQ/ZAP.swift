@@ -1,7 +1,7 @@
 import CZMQ
 
 /// The ZeroMQ Authentication Protocol (RFC 27): libzmq asks a handler bound at
-/// ``ZAPRequest/endpoint`` (a REP socket in the same context) whether to admit each connection of
+/// ``ZAPRequest/endpoint`` (a REP or ROUTER socket in the same context) whether to admit each connection of
 /// a socket that has a ZAP domain (``ZMQSocket/setZAPDomain(_:)``) or a CURVE/PLAIN mechanism.
 public struct ZAPRequest: Sendable, Equatable {
     /// Where the handler binds, in the context of the sockets it guards.

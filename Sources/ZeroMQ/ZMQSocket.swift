@@ -48,6 +48,13 @@ public final class ZMQSocket: @unchecked Sendable {
         guard zmq_setsockopt(handle, option, &v, MemoryLayout<Int32>.size) == 0 else { throw ZMQError.last("zmq_setsockopt(\(option))") }
     }
 
+    private func set(_ option: Int32, text: String) throws(ZMQError) {
+        guard !closed else { throw ZMQError(code: ENOTSOCK, operation: "zmq_setsockopt on a closed socket") }
+        let bytes = Array(text.utf8)
+        let rc = bytes.withUnsafeBytes { zmq_setsockopt(handle, option, $0.baseAddress, $0.count) }
+        guard rc == 0 else { throw ZMQError.last("zmq_setsockopt(\(option))") }
+    }
+
     /// How long, in ms, unsent messages are kept after ``close()`` (-1: forever; avoid).
     public func setLinger(_ ms: Int32) throws(ZMQError) { try set(ZMQ_LINGER, ms) }
     /// Most messages queued for sending per peer (PUB drops beyond it; PUSH blocks). 0: no limit.
@@ -71,11 +78,7 @@ public final class ZMQSocket: @unchecked Sendable {
 
     /// Makes libzmq ask the ZAP handler (``ZAPRequest``) about every connection, also under the
     /// NULL mechanism, naming this domain in the request.
-    public func setZAPDomain(_ domain: String) throws(ZMQError) {
-        let bytes = Array(domain.utf8)
-        let rc = bytes.withUnsafeBytes { zmq_setsockopt(handle, ZMQ_ZAP_DOMAIN, $0.baseAddress, $0.count) }
-        guard rc == 0 else { throw ZMQError.last("zmq_setsockopt(ZAP_DOMAIN)") }
-    }
+    public func setZAPDomain(_ domain: String) throws(ZMQError) { try set(ZMQ_ZAP_DOMAIN, text: domain) }
 
     /// Reports `events` of this socket's connections on a PAIR socket bound at `endpoint`
     /// (`inproc://…`), which the reader connects to; see ``ZMQMonitorEvent``.
@@ -88,11 +91,7 @@ public final class ZMQSocket: @unchecked Sendable {
     public func setHandshakeInterval(_ ms: Int32) throws(ZMQError) { try set(ZMQ_HANDSHAKE_IVL, ms) }
 
     /// SUB: receive messages whose first frame starts with `prefix` ("" for all).
-    public func subscribe(_ prefix: String) throws(ZMQError) {
-        let bytes = Array(prefix.utf8)
-        let rc = bytes.withUnsafeBytes { zmq_setsockopt(handle, ZMQ_SUBSCRIBE, $0.baseAddress, $0.count) }
-        guard rc == 0 else { throw ZMQError.last("zmq_setsockopt(SUBSCRIBE)") }
-    }
+    public func subscribe(_ prefix: String) throws(ZMQError) { try set(ZMQ_SUBSCRIBE, text: prefix) }
 
     // MARK: endpoints
 
@@ -259,23 +258,13 @@ public struct CurveKeyPair: Sendable, Equatable {
     private static func text(_ chars: [CChar]) -> String {
         String(decoding: chars.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
-
-    /// Whether this libzmq was built with CURVE (libsodium).
-    public static var isAvailable: Bool { zmq_has("curve") == 1 }
 }
 
 extension ZMQSocket {
-    private func set(_ option: Int32, text: String) throws(ZMQError) {
-        let bytes = Array(text.utf8)
-        let rc = bytes.withUnsafeBytes { zmq_setsockopt(handle, option, $0.baseAddress, $0.count) }
-        guard rc == 0 else { throw ZMQError.last("zmq_setsockopt(\(option))") }
-    }
-
     /// Makes this socket a CURVE server with `keyPair`: every connection is encrypted, and the
     /// ZAP handler is asked about each client's public key. Before bind.
     public func setCurveServer(_ keyPair: CurveKeyPair) throws(ZMQError) {
-        var on: Int32 = 1
-        guard zmq_setsockopt(handle, ZMQ_CURVE_SERVER, &on, MemoryLayout<Int32>.size) == 0 else { throw ZMQError.last("zmq_setsockopt(CURVE_SERVER)") }
+        try set(ZMQ_CURVE_SERVER, 1)
         try set(ZMQ_CURVE_SECRETKEY, text: keyPair.secretKey)
     }
 

@@ -41,7 +41,7 @@ struct CredentialsCommand: ParsableCommand {
             var bytes = [UInt8](repeating: 0, count: 32)
             var random = SystemRandomNumberGenerator()
             for i in bytes.indices { bytes[i] = random.next() }
-            let token = bytes.map { String(format: "%02x", $0) }.joined()
+            let token = Hex.encode(bytes)
             let pair = curve ? try CurveKeyPair.generate() : nil
             var members: [(key: String, value: JSON)] = [("name", .string(name)), ("role", .string(role)), ("token_sha256", .string(SHA256.hex(token)))]
             if let key = pair?.publicKey ?? curvePublicKey { members.append(("curve_public_key", .string(key))) }

@@ -69,7 +69,7 @@ public struct Credentials: Sendable {
         guard let roleText = entry["role"]?.stringValue, let role = Principal.Role(rawValue: roleText) else {
             throw fail("role must be one of \(Principal.Role.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        guard let hex = entry["token_sha256"]?.stringValue, let hash = Self.hexBytes(hex), hash.count == 32 else {
+        guard let hex = entry["token_sha256"]?.stringValue, let hash = Hex.decode(hex), hash.count == 32 else {
             throw fail("token_sha256 must be 64 lowercase hex digits (the SHA-256 of the token)")
         }
         var key: String?
@@ -106,24 +106,6 @@ public struct Credentials: Sendable {
             names.insert(text)
         }
         return .named(names)
-    }
-
-    private static func hexBytes(_ text: String) -> [UInt8]? {
-        let digits = Array(text.utf8)
-        guard digits.count % 2 == 0 else { return nil }
-        func value(_ c: UInt8) -> UInt8? {
-            switch c {
-            case 0x30...0x39: c - 0x30
-            case 0x61...0x66: c - 0x61 + 10
-            default: nil
-            }
-        }
-        var out: [UInt8] = []
-        for i in stride(from: 0, to: digits.count, by: 2) {
-            guard let hi = value(digits[i]), let lo = value(digits[i + 1]) else { return nil }
-            out.append(hi << 4 | lo)
-        }
-        return out
     }
 }
 

@@ -88,6 +88,11 @@ public struct Principal: Sendable, Equatable {
         }
     }
 
+    /// Refuses (403 `forbidden`) `GET /metrics` to all but admins and monitors.
+    public func authorizeMetrics() throws(LaterbaseError) {
+        guard mayReadMetrics else { throw LaterbaseError(.forbidden, "\(name) (\(role.rawValue)) may not read /metrics") }
+    }
+
     /// Refuses (403 `forbidden`) a read of `root` it may not make.
     public func authorizeRead(_ root: String) throws(LaterbaseError) {
         guard mayRead(root) else {

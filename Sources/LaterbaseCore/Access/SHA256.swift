@@ -38,12 +38,7 @@ public enum SHA256 {
     }
 
     /// Lowercase hex of the digest of `text`'s UTF-8.
-    public static func hex(_ text: String) -> String {
-        hash(Array(text.utf8)).map { byte in
-            let digits = Array("0123456789abcdef".utf8)
-            return String(decoding: [digits[Int(byte >> 4)], digits[Int(byte & 15)]], as: UTF8.self)
-        }.joined()
-    }
+    public static func hex(_ text: String) -> String { Hex.encode(hash(Array(text.utf8))) }
 
     @inline(__always) private static func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }
 

@@ -30,8 +30,7 @@ public struct HLC: Hashable, Comparable, Sendable, CustomStringConvertible {
     public func appendHex(to out: inout [UInt8]) {
         var shift = 60
         while shift >= 0 {
-            let d = UInt8((rawValue >> UInt64(shift)) & 0xF)
-            out.append(d < 10 ? 0x30 + d : 0x57 + d)
+            out.append(Hex.digit(UInt8((rawValue >> UInt64(shift)) & 0xF)))
             shift -= 4
         }
     }
@@ -42,11 +41,8 @@ public struct HLC: Hashable, Comparable, Sendable, CustomStringConvertible {
         guard utf8.count == 16 else { return nil }
         var v: UInt64 = 0
         for b in utf8 {
-            switch b {
-            case 0x30...0x39: v = v << 4 | UInt64(b - 0x30)
-            case 0x61...0x66: v = v << 4 | UInt64(b - 0x61 + 10)
-            default: return nil
-            }
+            guard let d = Hex.value(b) else { return nil }
+            v = v << 4 | UInt64(d)
         }
         rawValue = v
     }

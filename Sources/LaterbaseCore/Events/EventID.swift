@@ -38,13 +38,8 @@ public struct EventID: Hashable, Comparable, Sendable, CustomStringConvertible {
                 guard b == 0x2D else { return nil }
                 continue
             }
-            let v: UInt64
-            switch b {
-            case 0x30...0x39: v = UInt64(b - 0x30)
-            case 0x61...0x66: v = UInt64(b - 0x61 + 10)
-            case 0x41...0x46: v = UInt64(b - 0x41 + 10)
-            default: return nil
-            }
+            guard let d = Hex.value(b, uppercase: true) else { return nil }
+            let v = UInt64(d)
             if n < 16 { h = h << 4 | v } else { l = l << 4 | v }
             n += 1
         }
@@ -74,7 +69,7 @@ public struct EventID: Hashable, Comparable, Sendable, CustomStringConvertible {
 
     /// Appends the canonical form of the UUID whose halves are given.
     static func appendHex(_ high: UInt64, _ low: UInt64, to out: inout [UInt8]) {
-        @inline(__always) func digit(_ v: UInt64) -> UInt8 { v < 10 ? 0x30 + UInt8(v) : 0x57 + UInt8(v) }
+        @inline(__always) func digit(_ v: UInt64) -> UInt8 { Hex.digit(UInt8(v)) }
         for i in 0..<16 {
             if i == 8 || i == 12 { out.append(0x2D) }
             out.append(digit((high >> UInt64(60 - 4 * i)) & 0xF))

@@ -20,9 +20,6 @@ final class BodyBudget: Sendable {
         gauge = Gauge(label: "laterbase_http_body_bytes", factory: factory)
     }
 
-    /// Bytes reserved now.
-    var inUse: Int { reserved.load(ordering: .relaxed) }
-
     /// Reserves `bytes` if they fit. A request alone may take more than the capacity, so no body
     /// within the body limit is refused forever.
     func reserve(_ bytes: Int) -> Bool {

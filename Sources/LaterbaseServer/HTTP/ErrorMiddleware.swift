@@ -53,7 +53,7 @@ extension LaterbaseError: HTTPResponseError {
         var headers: HTTPFields = [.contentType: "application/json"]
         switch code {
         case .overloaded, .unavailable: headers[.retryAfter] = "1"
-        case .unauthorized: headers[.wwwAuthenticate] = #"Bearer realm="laterbase""#
+        case .unauthorized: headers[.wwwAuthenticate] = "Bearer"
         default: break
         }
         return headers

@@ -19,8 +19,7 @@ struct OperationsRoutes {
             return .json(JSON.object([("status", .string("ok"))]).bytes)
         }
         router.get("/metrics") { _, context -> Response in
-            let principal = try context.caller()
-            guard principal.mayReadMetrics else { throw LaterbaseError(.forbidden, "\(principal.name) (\(principal.role.rawValue)) may not read /metrics") }
+            try context.caller().authorizeMetrics()
             var out: [UInt8] = []
             registry.emit(into: &out)
             return .json(out, contentType: "text/plain; version=0.0.4; charset=utf-8")
