@@ -98,15 +98,15 @@ import Glibc
             let slow = try idleConnection(port)
             defer { close(slow) }
             send(slow, Array("POST /e/notes HTTP/1.1\r\nHost: x\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body.prefix(body.count / 2))
-            let other = #"{"aggregate":"other","type":"t","data":{"pad":"\#(pad)"}}"#
-            var refused: HTTPResult?
-            for _ in 0..<200 {
-                let attempt = try await http.post("/e/notes", other)
-                if attempt.status == 503 { refused = attempt; break }
-                #expect(attempt.status == 201, "only 201 before the slow client's reservation, then 503")
-                try await Task.sleep(for: .milliseconds(20))
+            // Its reservation shows in the gauge (a GET reserves nothing); only then the second body.
+            try await eventually {
+                let metrics = try await http.get("/metrics").text
+                let line = metrics.split(separator: "\n").first { $0.hasPrefix("laterbase_http_body_bytes ") }
+                return line.flatMap { Double($0.split(separator: " ").last ?? "") } == Double(body.count)
             }
-            let overloaded = try #require(refused, "a second 600 KB body over a 1 MiB budget must be refused")
+            let other = #"{"aggregate":"other","type":"t","data":{"pad":"\#(pad)"}}"#
+            let overloaded = try await http.post("/e/notes", other)
+            #expect(overloaded.status == 503, "a second 600 KB body over a 1 MiB budget must be refused")
             #expect(overloaded.error == "overloaded")
             #expect(overloaded.json["message"]?.stringValue?.contains("request bodies") == true)
             // A small body still fits beside the reservation.
