@@ -156,7 +156,7 @@ import ZeroMQ
         defer { try? FileManager.default.removeItem(atPath: path) }
         let first = Entry("first", "reader", extra: #","read":["*"]"#), second = Entry("second", "reader", extra: #","read":["*"]"#)
         try Self.file([first]).write(toFile: path, atomically: true, encoding: .utf8)
-        let node = try ServerProcess(data: data, arguments: ["--credentials", path])
+        let node = try await ServerProcess(data: data, arguments: ["--credentials", path])
         let http = HTTP(port: node.port)
         #expect(try await http.with(token: first.token).get("/e/notes").status == 200)
         #expect(try await http.with(token: second.token).get("/e/notes").status == 401)
@@ -173,26 +173,26 @@ import ZeroMQ
         #expect(try await http.with(token: second.token).get("/e/notes").status == 200)
         #expect(!node.logText.contains(second.token) && !node.logText.contains(first.token), "tokens are never logged")
         node.signal(SIGTERM)
-        #expect(node.waitForExit() == 0)
+        #expect(await node.waitForExit() == 0)
     }
 
     @Test func anOpenNodeRefusesToListenBeyondLoopbackUnlessInsecure() async throws {
         let data = temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: data) }
-        let refused = try runLaterbase(["serve", "--data", data, "--http", "0.0.0.0:0", "--ingest", "none", "--publish", "none"])
+        let refused = try await runLaterbase(["serve", "--data", data, "--http", "0.0.0.0:0", "--ingest", "none", "--publish", "none"])
         #expect(refused.status != 0)
         #expect(refused.output.contains("--credentials") && refused.output.contains("0.0.0.0"))
-        let exposedIngest = try runLaterbase(["serve", "--data", data, "--http", "127.0.0.1:0", "--ingest", "tcp://*:0", "--publish", "none"])
+        let exposedIngest = try await runLaterbase(["serve", "--data", data, "--http", "127.0.0.1:0", "--ingest", "tcp://*:0", "--publish", "none"])
         #expect(exposedIngest.status != 0)
         #expect(exposedIngest.output.contains("ingest tcp://*:0"))
         let bad = data + ".bad.json"
         try #"{"principals":[{"name":"d","role":"device","token_sha256":"\#(SHA256.hex("t"))"}]}"#.write(toFile: bad, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: bad) }
-        let invalid = try runLaterbase(["serve", "--data", data, "--credentials", bad])
+        let invalid = try await runLaterbase(["serve", "--data", data, "--credentials", bad])
         #expect(invalid.status != 0)
         #expect(invalid.output.contains("principal 'd'"))
         // --insecure: it starts, and says it is open.
-        let node = try ServerProcess(data: data, http: "0.0.0.0:0", arguments: ["--insecure"])
+        let node = try await ServerProcess(data: data, http: "0.0.0.0:0", arguments: ["--insecure"])
         #expect(try await HTTP(port: node.port).post("/e/notes", #"{"aggregate":"a","type":"t"}"#).status == 201)
         #expect(node.logText.contains("no credentials"))
     }
@@ -302,9 +302,9 @@ func eventually(_ condition: @Sendable () async throws -> Bool) async throws {
         try peerKey.secretKey.write(toFile: folder + "/b.key", atomically: true, encoding: .utf8)
         try "not-the-token".write(toFile: folder + "/wrong-token", atomically: true, encoding: .utf8)
 
-        let a = try ServerProcess(data: folder + "/a", replica: "hq-a", arguments: ["--credentials", folder + "/credentials.json"])
+        let a = try await ServerProcess(data: folder + "/a", replica: "hq-a", arguments: ["--credentials", folder + "/credentials.json"])
         let httpA = HTTP(port: a.port, token: admin.token)
-        let b = try ServerProcess(
+        let b = try await ServerProcess(
             data: folder + "/b", replica: "hq-b",
             arguments: ["--peer", "http://127.0.0.1:\(a.port)", "--token-file", folder + "/token", "--curve-secret-key", folder + "/b.key"])
         let httpB = HTTP(port: b.port)
@@ -319,7 +319,7 @@ func eventually(_ condition: @Sendable () async throws -> Bool) async throws {
         #expect(try await counter(httpA, "laterbase_ingest_events_total") > 0)
 
         // A node presenting a wrong token gets nothing and says why.
-        let c = try ServerProcess(data: folder + "/c", replica: "hq-c", arguments: ["--peer", "http://127.0.0.1:\(a.port)", "--token-file", folder + "/wrong-token"])
+        let c = try await ServerProcess(data: folder + "/c", replica: "hq-c", arguments: ["--peer", "http://127.0.0.1:\(a.port)", "--token-file", folder + "/wrong-token"])
         let httpC = HTTP(port: c.port)
         try await eventually { (try await httpC.get("/node").json["peers"]?.arrayFirst?["error"]?.stringValue ?? "").contains("401") }
         #expect(try await httpC.allEvents("notes").events.isEmpty)
@@ -347,7 +347,7 @@ func eventually(_ condition: @Sendable () async throws -> Bool) async throws {
         await impostor.stop()
         #expect(try await httpA.allEvents("notes").head == "hq-a:50,hq-b:50,truck-7:1")
         for node in [a, b, c] { node.signal(SIGTERM) }
-        for node in [a, b, c] { #expect(node.waitForExit() == 0) }
+        for node in [a, b, c] { #expect(await node.waitForExit() == 0) }
     }
 }
 
@@ -362,10 +362,10 @@ func eventually(_ condition: @Sendable () async throws -> Bool) async throws {
         let folder = temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let file = folder + "/credentials.json"
-        let added = try runLaterbase(["credentials", "add", "ops", "--role", "admin", "--file", file])
+        let added = try await runLaterbase(["credentials", "add", "ops", "--role", "admin", "--file", file])
         #expect(added.status == 0, "\(added.output)")
         let adminToken = try #require(Self.printed("token", in: added.output))
-        let device = try runLaterbase([
+        let device = try await runLaterbase([
             "credentials", "add", "truck-7", "--role", "device", "--origin", "truck-7", "--write", "notes", "--read", "notes", "--file", file, "--curve",
         ])
         #expect(device.status == 0, "\(device.output)")
@@ -379,28 +379,28 @@ func eventually(_ condition: @Sendable () async throws -> Bool) async throws {
         let mode = try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int
         #expect(mode == 0o600)
         // A principal that would make the file invalid is not added, and the file is unchanged.
-        let invalid = try runLaterbase(["credentials", "add", "truck-8", "--role", "device", "--file", file])
+        let invalid = try await runLaterbase(["credentials", "add", "truck-8", "--role", "device", "--file", file])
         #expect(invalid.status != 0 && invalid.output.contains("origin"))
         #expect(try String(contentsOfFile: file, encoding: .utf8) == text)
-        let listed = try runLaterbase(["credentials", "list", "--file", file])
+        let listed = try await runLaterbase(["credentials", "list", "--file", file])
         #expect(listed.output.contains("truck-7\tdevice\torigin=truck-7\twrite=notes\tread=notes\tcurve=\(publicKey)"))
 
-        let node = try ServerProcess(data: folder + "/node", arguments: ["--credentials", file])
+        let node = try await ServerProcess(data: folder + "/node", arguments: ["--credentials", file])
         let http = HTTP(port: node.port, token: adminToken)
         #expect(try await http.get("/node").status == 200)
 
         // A device in another language: pyzmq, its key pair, the node's key from /node.
-        let (pythonStatus, pythonText) = try runForeignClient("zmq_curve.py", ["http://127.0.0.1:\(node.port)", deviceToken, publicKey, secretKey, "truck-7"])
+        let (pythonStatus, pythonText) = try await runForeignClient("zmq_curve.py", ["http://127.0.0.1:\(node.port)", deviceToken, publicKey, secretKey, "truck-7"])
         #expect(pythonStatus == 0, "\(pythonText)")
         #expect(pythonText.contains("OK: 5 events over CURVE"), "\(pythonText)")
 
         // Removed, then SIGHUP: its token is refused.
-        #expect(try runLaterbase(["credentials", "remove", "truck-7", "--file", file]).status == 0)
+        #expect(try await runLaterbase(["credentials", "remove", "truck-7", "--file", file]).status == 0)
         node.signal(SIGHUP)
         try await eventually { try await http.with(token: deviceToken).get("/e/notes").status == 401 }
         #expect(try await http.get("/e/notes").status == 200)
         node.signal(SIGTERM)
-        #expect(node.waitForExit() == 0)
+        #expect(await node.waitForExit() == 0)
     }
 }
 

@@ -16,35 +16,35 @@ final class ClusterNode: @unchecked Sendable {
 
     let arguments: [String]
 
-    init(_ name: String, peers: [ClusterNode] = [], arguments: [String] = []) throws {
+    init(_ name: String, peers: [ClusterNode] = [], arguments: [String] = []) async throws {
         self.name = name
         data = temporaryFolder()
         port = try freePort()
         self.peers = peers.map(\.url)
         self.arguments = arguments
-        try start()
+        try await start()
     }
 
     /// A node on a port chosen beforehand, naming peers by URL: how a full mesh is made.
-    init(_ name: String, port: Int, peerURLs: [String]) throws {
+    init(_ name: String, port: Int, peerURLs: [String]) async throws {
         self.name = name
         data = temporaryFolder()
         self.port = port
         self.peers = peerURLs
         self.arguments = []
-        try start()
+        try await start()
     }
 
-    func start() throws {
-        process = try ServerProcess(data: data, replica: name, http: "127.0.0.1:\(port)", arguments: peers.flatMap { ["--peer", $0] } + arguments)
+    func start() async throws {
+        process = try await ServerProcess(data: data, replica: name, http: "127.0.0.1:\(port)", arguments: peers.flatMap { ["--peer", $0] } + arguments)
     }
 
     func signal(_ sig: Int32) { process?.signal(sig) }
 
     /// SIGKILL or SIGTERM, then wait for the process to be gone.
-    func stop(_ sig: Int32) {
+    func stop(_ sig: Int32) async {
         process?.signal(sig)
-        _ = process?.waitForExit()
+        _ = await process?.waitForExit()
         process = nil
     }
 
@@ -62,11 +62,11 @@ struct ClusterTests {
     @Test("three nodes and two edge devices converge through SIGSTOP, kill -9, restarts and offline writes")
     func threeNodesTwoDevices() async throws {
         // n1 ← n2 ← n3 in a line (n1 and n3 never connected); dev-1 syncs with n1, dev-2 with n3.
-        let n1 = try ClusterNode("n1")
-        let n2 = try ClusterNode("n2", peers: [n1])
-        let n3 = try ClusterNode("n3", peers: [n2])
-        let d1 = try ClusterNode("dev-1", peers: [n1])
-        let d2 = try ClusterNode("dev-2", peers: [n3])
+        let n1 = try await ClusterNode("n1")
+        let n2 = try await ClusterNode("n2", peers: [n1])
+        let n3 = try await ClusterNode("n3", peers: [n2])
+        let d1 = try await ClusterNode("dev-1", peers: [n1])
+        let d2 = try await ClusterNode("dev-2", peers: [n3])
         let all = [n1, n2, n3, d1, d2]
         var rng = SeededGenerator(seed: UInt64(Date().timeIntervalSince1970))
         var acknowledged: [String: Int] = [:]  // events acknowledged per origin, all roots
@@ -99,17 +99,17 @@ struct ClusterTests {
 
         // dev-1 killed right after an acknowledged write, then started again.
         try await writeRandom(on: [d1], rounds: 2)
-        d1.stop(SIGKILL)
+        await d1.stop(SIGKILL)
         try await writeRandom(on: [n1, n2, n3, d2], rounds: 2)
-        try d1.start()
+        try await d1.start()
 
         // n3 taken away: dev-2 records offline, then n3 comes back (on new ZeroMQ ports).
-        n3.stop(SIGTERM)
+        await n3.stop(SIGTERM)
         try await writeRandom(on: [n1, n2, d1, d2], rounds: 2)
         let offline = try await d2.http.post("/e/shipments", #"{"aggregate":"SHP-2","type":"shipment.arrived","data":{"location":"OFFLINE"},"time":"2021-06-01T00:00:00Z"}"#)
         #expect(offline.status == 201)
         acknowledged["dev-2", default: 0] += 1
-        try n3.start()
+        try await n3.start()
         try await writeRandom(on: all, rounds: 2)
 
         // The last heal and the last write are behind us.
@@ -141,8 +141,8 @@ struct ClusterTests {
 
     @Test("a restarted replica resumes from its persisted peer state: nothing new, nothing sent")
     func restartSendsNothing() async throws {
-        let b = try ClusterNode("hq-b")
-        let a = try ClusterNode("hq-a", peers: [b])
+        let b = try await ClusterNode("hq-b")
+        let a = try await ClusterNode("hq-a", peers: [b])
         for i in 0..<5 {
             _ = try await a.http.post("/e/notes", newEvents(50, tag: "a\(i)").body)
             _ = try await b.http.post("/e/notes", newEvents(50, tag: "b\(i)").body)
@@ -150,12 +150,12 @@ struct ClusterTests {
         try await converge([a.http, b.http], roots: ["notes"], timeout: .seconds(30))
         #expect(try await counter(a.http, "laterbase_sync_events_sent_total") == 250)
         try await Task.sleep(for: .milliseconds(600))  // the acknowledgment is saved at most every 250 ms
-        a.stop(SIGTERM)
+        await a.stop(SIGTERM)
         let saved = try JSONParser.parse(Array(try Data(contentsOf: URL(fileURLWithPath: a.data + "/peers/hq-b.json"))))
         #expect(saved["acked"]?["notes"] == .string("hq-a:250,hq-b:250"))
         #expect(saved["peer"] == .string(b.url))
 
-        try a.start()
+        try await a.start()
         // Wait for the link to be up and to have probed, then give it time to (not) send.
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {
@@ -180,7 +180,8 @@ extension ClusterTests {
     func meshSendsEachEventOnce() async throws {
         let ports = try (0..<3).map { _ in try freePort() }
         let urls = ports.map { "http://127.0.0.1:\($0)" }
-        let nodes = try (0..<3).map { i in try ClusterNode("mesh-\(i)", port: ports[i], peerURLs: urls.enumerated().filter { $0.offset != i }.map(\.element)) }
+        var nodes: [ClusterNode] = []
+        for i in 0..<3 { nodes.append(try await ClusterNode("mesh-\(i)", port: ports[i], peerURLs: urls.enumerated().filter { $0.offset != i }.map(\.element))) }
         // Every link up and reachable both ways before the writes, so each node knows its peers pull.
         let deadline = ContinuousClock.now + .seconds(30)
         outer: while ContinuousClock.now < deadline {
@@ -221,8 +222,8 @@ extension ClusterTests {
         // The publisher keeps 2 deltas per subscriber; the subscriber is frozen while a burst of
         // deltas larger than every buffer on the way goes out, so ZeroMQ drops some. Its probes
         // are a minute apart: only noticing the gap in the deltas can bring it up to date in time.
-        let b = try ClusterNode("hq-b", arguments: ["--publish-hwm", "2"])
-        let a = try ClusterNode("hq-a", peers: [b], arguments: ["--peer-probe-seconds", "60"])
+        let b = try await ClusterNode("hq-b", arguments: ["--publish-hwm", "2"])
+        let a = try await ClusterNode("hq-a", peers: [b], arguments: ["--peer-probe-seconds", "60"])
         _ = try await b.http.post("/e/notes", newEvents(5).body)
         try await converge([a.http, b.http], roots: ["notes"], timeout: .seconds(30))
         a.signal(SIGSTOP)

@@ -121,7 +121,7 @@ struct IngestFloodProcessTests {
     func flood() async throws {
         let folder = temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let node = try ServerProcess(data: folder, arguments: ["--queue-capacity", "5000"])
+        let node = try await ServerProcess(data: folder, arguments: ["--queue-capacity", "5000"])
         let http = HTTP(port: node.port)
         let endpoint = try #require(try await http.get("/node").json["ingest"]?.stringValue)
         let context = try ZMQContext()

@@ -47,7 +47,7 @@ func load(
 /// Starts `laterbase` on `data`, loads it from 8 clients, sends `sig` mid-load, and returns
 /// what was acknowledged and how the process ended.
 func loadAndSignal(_ data: String, _ sig: Int32) async throws -> (acknowledged: [String], status: Int32?, log: String) {
-    let server = try ServerProcess(data: data)
+    let server = try await ServerProcess(data: data)
     let acknowledged = Acknowledged()
     async let loading: Void = load(HTTP(port: server.port), clients: 8, acknowledged: acknowledged, stopAfter: .seconds(10))
     // Mid-load: once something is written (a loaded machine may take a while to get there).
@@ -55,7 +55,7 @@ func loadAndSignal(_ data: String, _ sig: Int32) async throws -> (acknowledged: 
     try await Task.sleep(for: .milliseconds(500))
     while acknowledged.all.count < 200 && ContinuousClock.now - started < .seconds(10) { try await Task.sleep(for: .milliseconds(50)) }
     server.signal(sig)
-    let status = server.waitForExit()
+    let status = await server.waitForExit()
     await loading
     return (acknowledged.all, status, server.logText)
 }
@@ -63,7 +63,7 @@ func loadAndSignal(_ data: String, _ sig: Int32) async throws -> (acknowledged: 
 /// Restarts `laterbase` on `data` and checks every acknowledged event is there exactly once.
 func expectAllThere(_ data: String, _ acked: [String]) async throws -> ServerProcess {
     #expect(acked.count > 100, "the load should have written something first")
-    let restarted = try ServerProcess(data: data)
+    let restarted = try await ServerProcess(data: data)
     let http = HTTP(port: restarted.port)
     #expect(try await http.get("/healthz").status == 200)
     let (events, head) = try await http.allEvents("notes")
@@ -88,7 +88,7 @@ func expectAllThere(_ data: String, _ acked: [String]) async throws -> ServerPro
         #expect(next.status == 201)
         #expect(next.json["events"]?.arrayFirst?["seq"] == .integer(Int(head.split(separator: ":").last!)! + 1))
         restarted.signal(SIGTERM)
-        #expect(restarted.waitForExit() == 0)
+        #expect(await restarted.waitForExit() == 0)
     }
 
     @Test func SIGTERMUnderLoadExitsZeroAndLosesNothingAcknowledged() async throws {
@@ -99,32 +99,25 @@ func expectAllThere(_ data: String, _ acked: [String]) async throws -> ServerPro
         #expect(log.contains("writer stopped: queue drained"))
         let restarted = try await expectAllThere(data, acked)
         restarted.signal(SIGINT)
-        #expect(restarted.waitForExit() == 0)
+        #expect(await restarted.waitForExit() == 0)
     }
     @Test func aGeneratedReplicaIDIsKeptInTheDataFolder() async throws {
         let data = temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: data) }
-        var first: ServerProcess? = try ServerProcess(data: data, replica: nil)
+        var first: ServerProcess? = try await ServerProcess(data: data, replica: nil)
         let replica = try await HTTP(port: first!.port).get("/node").json["replica"]?.stringValue
         #expect(replica?.hasPrefix("node-") == true)
         first!.signal(SIGTERM)
-        #expect(first!.waitForExit() == 0)
+        #expect(await first!.waitForExit() == 0)
         first = nil
-        let second = try ServerProcess(data: data, replica: nil)
+        let second = try await ServerProcess(data: data, replica: nil)
         #expect(try await HTTP(port: second.port).get("/node").json["replica"]?.stringValue == replica)
         second.signal(SIGTERM)
-        #expect(second.waitForExit() == 0)
+        #expect(await second.waitForExit() == 0)
     }
 
-    @Test func helpDescribesTheServeOptions() throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: ServerProcess.binary)
-        process.arguments = ["serve", "--help"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+    @Test func helpDescribesTheServeOptions() async throws {
+        let text = try await runLaterbase(["serve", "--help"]).output
         for option in ["--data", "--http", "--replica-id", "--root", "--max-skew", "--log-level"] {
             #expect(text.contains(option), "\(option)")
         }

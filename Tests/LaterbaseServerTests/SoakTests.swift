@@ -61,8 +61,8 @@ struct SoakTests {
     @Test func killedAtRandomMomentsUnderMixedLoadLosesNothingAcknowledged() async throws {
         let seed = ProcessInfo.processInfo.environment["LATERBASE_SOAK_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...UInt64.max)
         var random = SeededGenerator(seed: seed)
-        let b = try ClusterNode("soak-b")
-        let a = try ClusterNode("soak-a", peers: [b])
+        let b = try await ClusterNode("soak-b")
+        let a = try await ClusterNode("soak-a", peers: [b])
         var acknowledged: Set<String> = []
         var acknowledgedByB: Set<String> = []
         var viaZeroMQ = 0
@@ -81,7 +81,7 @@ struct SoakTests {
             async let loadA: Void = load(a.http, clients: 4, acknowledged: onA, stopAfter: killAfter, runFor: runFor, requestTimeout: .milliseconds(500))
             async let loadB: Void = load(b.http, clients: 1, acknowledged: onB, stopAfter: killAfter, runFor: runFor, requestTimeout: .milliseconds(500))
             try await Task.sleep(for: killAfter)
-            a.stop(SIGKILL)
+            await a.stop(SIGKILL)
             let fromDevice = device.stop()
             await loadA
             await loadB
@@ -89,7 +89,7 @@ struct SoakTests {
             acknowledged.formUnion(fromDevice)
             viaZeroMQ += fromDevice.count
             acknowledgedByB.formUnion(onB.all)
-            try a.start()
+            try await a.start()
 
             // The store opens; every event acknowledged so far is there, once; no origin has a gap.
             #expect(try await a.http.get("/healthz").status == 200, "cycle \(cycle)")

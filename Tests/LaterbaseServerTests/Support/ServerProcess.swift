@@ -16,8 +16,10 @@ final class ServerProcess: @unchecked Sendable {
         return root.appendingPathComponent(".build/debug/laterbase").path
     }
 
-    /// Starts `laterbase serve` on a free port and waits until it listens.
-    init(data: String, replica: String? = "hq-1", http: String = "127.0.0.1:0", arguments: [String] = []) throws {
+    /// Starts `laterbase serve` on a free port and waits until it listens. The waits sleep as
+    /// tasks, never as threads: the suite's in-process servers share the cooperative pool (two
+    /// threads here), and a test blocking it starved their requests for seconds.
+    init(data: String, replica: String? = "hq-1", http: String = "127.0.0.1:0", arguments: [String] = []) async throws {
         self.data = data
         log = data + ".log-\(UUID().uuidString)"
         _ = FileManager.default.createFile(atPath: log, contents: nil)
@@ -40,7 +42,7 @@ final class ServerProcess: @unchecked Sendable {
                 }
             }
             if !process.isRunning { break }
-            Thread.sleep(forTimeInterval: 0.02)
+            try await Task.sleep(for: .milliseconds(20))
         }
         process.terminate()
         throw ProcessError(message: "laterbase did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
@@ -51,9 +53,9 @@ final class ServerProcess: @unchecked Sendable {
     func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
 
     /// Waits for the process to exit; returns its exit status.
-    func waitForExit(timeout: TimeInterval = 30) -> Int32? {
+    func waitForExit(timeout: TimeInterval = 30) async -> Int32? {
         let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        while process.isRunning && Date() < deadline { try? await Task.sleep(for: .milliseconds(10)) }
         return process.isRunning ? nil : process.terminationStatus
     }
 
@@ -81,26 +83,31 @@ func freePort() throws -> Int {
     return Int(UInt16(bigEndian: address.sin_port))
 }
 
-/// Runs a command to its end; its exit status and everything it printed.
-func runToEnd(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let output = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+/// Runs a command to its end; its exit status and everything it printed. It is waited for on a
+/// thread of its own, off the cooperative pool (see ``ServerProcess``).
+func runToEnd(_ executable: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = arguments
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = pipe
+            do { try process.run() } catch { return continuation.resume(throwing: error) }
+            let output = pipe.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            continuation.resume(returning: (process.terminationStatus, String(decoding: output, as: UTF8.self)))
+        }
+    }
 }
 
 /// Runs `laterbase` with `arguments` to its end.
-func runLaterbase(_ arguments: [String]) throws -> (status: Int32, output: String) { try runToEnd(ServerProcess.binary, arguments) }
+func runLaterbase(_ arguments: [String]) async throws -> (status: Int32, output: String) { try await runToEnd(ServerProcess.binary, arguments) }
 
 /// Runs a script of `Tests/ForeignClient` with python3 to its end.
-func runForeignClient(_ script: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+func runForeignClient(_ script: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {
     let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("ForeignClient/\(script)").path
-    return try runToEnd("/usr/bin/env", ["python3", path] + arguments)
+    return try await runToEnd("/usr/bin/env", ["python3", path] + arguments)
 }
