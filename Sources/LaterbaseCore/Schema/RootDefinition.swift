@@ -78,7 +78,7 @@ struct MergeFold: Fold {
 final class MergeAccumulator: Accumulator {
     var state: JSON
     init(_ state: JSON) { self.state = state }
-    func apply(_ event: any Sendable, _ context: EventContext) { state = state.merged(with: event as! JSON) }
+    func apply(_ event: any Sendable, _ context: EventContext) { state.merge(event as! JSON) }
     func encoded() throws -> [UInt8] { state.bytes }
     func copy() -> any Accumulator { MergeAccumulator(state) }
 }

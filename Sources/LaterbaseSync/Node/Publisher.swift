@@ -1,4 +1,6 @@
+import Foundation
 import LaterbaseCore
+import Metrics
 import Logging
 import Synchronization
 import ZeroMQ
@@ -6,9 +8,14 @@ import ZeroMQ
 /// The node's PUB socket: after each commit, one `[root, delta]` message per root the commit
 /// changed, in commit order; and `[_rejected, …]` for refused ingest messages.
 ///
-/// Deltas are sent from the writer thread (``publish(_:)`` is the writer's `onCommit`), so they
-/// leave in commit order. Rejections come from the ingest thread; a lock hands the socket over
-/// (ZeroMQ allows a socket to move between threads across a full memory barrier).
+/// ``publish(_:)`` is the writer's `onCommit`: it only hands the commit to the publisher's own
+/// thread, which encodes the deltas and sends them in commit order, so encoding never holds up
+/// the writer. Rejections come from the ingest thread; a lock hands the socket over (ZeroMQ
+/// allows a socket to move between threads across a full memory barrier).
+///
+/// Hand-off bound: ``Options/maxPendingEvents`` events of commits not yet encoded. Beyond it the
+/// oldest pending commits are dropped (`laterbase_deltas_dropped_total`), as ZeroMQ drops past
+/// its high-water mark: subscribers see the gap and catch up through the feed.
 ///
 /// High-water mark: ``Options/highWaterMark`` messages per subscriber (default 10,000, i.e. at
 /// least 10,000 commits of backlog). Beyond it ZeroMQ drops messages for that subscriber rather
@@ -18,6 +25,8 @@ public final class Publisher: Sendable {
     public struct Options: Sendable {
         /// Messages queued per subscriber before ZeroMQ drops (never blocks the writer).
         public var highWaterMark: Int32 = 10_000
+        /// Events of commits waiting to be encoded before the oldest are dropped.
+        public var maxPendingEvents: Int = 200_000
         public init() {}
     }
 
@@ -25,6 +34,8 @@ public final class Publisher: Sendable {
     /// The endpoint subscribers connect to (with the port chosen, when `*` was asked for).
     public let endpoint: String
     private let metrics: SyncMetrics
+    private let outbox: Outbox
+    private let thread = SocketThread(name: "laterbase-publish")
 
     /// Binds the PUB socket.
     /// - Parameter zap: the node's ZAP handler: with credentials, only principals that may read
@@ -37,10 +48,20 @@ public final class Publisher: Sendable {
         self.endpoint = s.lastEndpoint ?? endpoint
         self.socket = Mutex(s)
         self.metrics = metrics
+        let outbox = Outbox(maxEvents: options.maxPendingEvents, dropped: metrics.deltasDropped)
+        self.outbox = outbox
+        thread.start { [self] in
+            while let changes = outbox.take() { send(changes) }
+        }
     }
 
-    /// Publishes a commit's changes: one message per root. Called on the writer thread.
+    /// Publishes a commit's changes: one message per root. Called on the writer thread; returns
+    /// at once, the publisher's thread encodes and sends.
     public func publish(_ changes: CommittedChanges) {
+        outbox.put(changes)
+    }
+
+    private func send(_ changes: CommittedChanges) {
         // Encoded before taking the socket, so a rejection from the ingest thread never waits on it.
         let messages = changes.roots.filter { !$0.events.isEmpty }.map { change in
             (frames: [Array(change.root.utf8), Delta.encode(events: change.events, head: change.head)], events: change.events.count)
@@ -63,11 +84,75 @@ public final class Publisher: Sendable {
         metrics.rejectionsPublished.increment()
     }
 
-    /// Closes the socket; later publishes do nothing.
+    /// Sends what is pending, then closes the socket; later publishes do nothing.
     public func close() {
+        outbox.close()
+        thread.stop()
         socket.withLock { s in
             s?.close()
             s = nil
         }
     }
+}
+
+/// Commits handed from the writer to the publisher's thread, in order, bounded in events.
+private final class Outbox: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var pending: [CommittedChanges] = []
+    private var head = 0  // pending[..<head] are taken
+    private var events = 0
+    private var closed = false
+    private let maxEvents: Int
+    private let dropped: Counter
+
+    init(maxEvents: Int, dropped: Counter) {
+        self.maxEvents = maxEvents
+        self.dropped = dropped
+    }
+
+    func put(_ changes: CommittedChanges) {
+        let n = changes.eventCount
+        condition.lock()
+        defer { condition.unlock() }
+        guard !closed else { return }
+        while events + n > maxEvents, let oldest = popFirst() {
+            events -= oldest.eventCount
+            dropped.increment(by: oldest.roots.count)
+        }
+        pending.append(changes)
+        events += n
+        condition.signal()
+    }
+
+    /// The next commit; nil once closed and empty.
+    func take() -> CommittedChanges? {
+        condition.lock()
+        defer { condition.unlock() }
+        while head == pending.count && !closed { condition.wait() }
+        guard let next = popFirst() else { return nil }
+        events -= next.eventCount
+        return next
+    }
+
+    private func popFirst() -> CommittedChanges? {
+        guard head < pending.count else { return nil }
+        let first = pending[head]
+        head += 1
+        if head == pending.count || head >= 1024 {
+            pending.removeFirst(head)
+            head = 0
+        }
+        return first
+    }
+
+    func close() {
+        condition.lock()
+        closed = true
+        condition.broadcast()
+        condition.unlock()
+    }
+}
+
+extension CommittedChanges {
+    var eventCount: Int { roots.reduce(0) { $0 + $1.events.count } }
 }

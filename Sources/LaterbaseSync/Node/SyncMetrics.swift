@@ -10,6 +10,7 @@ public struct SyncMetrics: Sendable {
     let deltasPublished: Counter
     let eventsPublished: Counter
     let rejectionsPublished: Counter
+    let deltasDropped: Counter
     let factory: any MetricsFactory
 
     public init(factory: any MetricsFactory = MetricsSystem.factory) {
@@ -23,6 +24,7 @@ public struct SyncMetrics: Sendable {
         deltasPublished = Counter(label: "laterbase_deltas_published_total", factory: factory)
         eventsPublished = Counter(label: "laterbase_events_published_total", factory: factory)
         rejectionsPublished = Counter(label: "laterbase_rejections_published_total", factory: factory)
+        deltasDropped = Counter(label: "laterbase_deltas_dropped_total", factory: factory)
     }
 
     func refused(_ code: LaterbaseError.Code) { ingestRefused[code]?.increment() }
