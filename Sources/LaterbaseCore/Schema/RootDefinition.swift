@@ -32,7 +32,9 @@ protocol Fold: Sendable {
 
 /// A state being folded. Owned by one thread at a time.
 protocol Accumulator: AnyObject {
-    func apply(_ event: any Sendable, _ context: EventContext)
+    /// Folds `decoded`, the payload of `event`. (The event, not an ``EventContext``: a fold that
+    /// reads no context, as the JSON merge, is spared building one per event.)
+    func apply(_ decoded: any Sendable, of event: borrowing RecordedEvent)
     /// The state as JSON.
     /// - Throws: when the application's state does not encode (e.g. a non-finite Double):
     ///   the write fails rather than storing a state that says something else.
@@ -55,8 +57,8 @@ final class TypedAccumulator<R: AggregateRoot>: Accumulator {
     var state: R.State
     init(_ state: R.State) { self.state = state }
 
-    func apply(_ event: any Sendable, _ context: EventContext) {
-        R.fold(&state, event as! R.Event, context)
+    func apply(_ decoded: any Sendable, of event: borrowing RecordedEvent) {
+        R.fold(&state, decoded as! R.Event, event.foldContext)
     }
 
     func encoded() throws -> [UInt8] { Array(try stateEncoder.encode(state)) }
@@ -78,7 +80,7 @@ struct MergeFold: Fold {
 final class MergeAccumulator: Accumulator {
     var state: JSON
     init(_ state: JSON) { self.state = state }
-    func apply(_ event: any Sendable, _ context: EventContext) { state.merge(event as! JSON) }
+    func apply(_ decoded: any Sendable, of event: borrowing RecordedEvent) { state.merge(decoded as! JSON) }
     func encoded() throws -> [UInt8] { state.bytes }
     func copy() -> any Accumulator { MergeAccumulator(state) }
 }

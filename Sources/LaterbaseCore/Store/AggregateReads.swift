@@ -42,7 +42,7 @@ extension EventStore {
         var snapshot = start
         try r.replay(id, after: start?.position, before: end, in: txn) { (e) throws(LMDBError) in
             if let recordedBy, Int64(e.hlc.milliseconds) > recordedBy { return }
-            accumulator.apply(try r.decodeForFold(e), e.foldContext)
+            accumulator.apply(try r.decodeForFold(e), of: e)
             let count = (snapshot?.count ?? 0) + 1
             snapshot = AggregateSnapshot(count: count, time: e.time, hlc: max(snapshot?.hlc ?? e.hlc, e.hlc), position: FoldPosition(e), state: [])
         }

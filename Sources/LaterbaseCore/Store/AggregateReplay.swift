@@ -2,14 +2,32 @@ import LMDB
 
 extension RootDatabases {
     /// Visits an aggregate's events in fold order after `start` (exclusive; from the first when
-    /// nil), stopping before `end` (exclusive, a full `agg` key) when given.
-    /// - Throws: what LMDB reports, and ``LMDBError/corrupted(_:)`` when the `agg` index names an
-    ///   event the log does not hold.
+    /// nil), stopping before `end` (exclusive, a full `agg` key) when given: those of the `agg`
+    /// index merged with its tail, the latest events not indexed yet.
+    /// - Parameter tail: the tail's positions when the caller knows them (the writer, whose
+    ///   `aggs` record is not written yet); otherwise read from the `aggs` record and the chain.
+    /// - Throws: what LMDB reports, and ``LMDBError/corrupted(_:)`` when the `agg` index or the
+    ///   chain names an event the log does not hold.
     func replay<T: Transaction & ~Copyable>(
-        _ aggregate: String, after start: FoldPosition?, before end: [UInt8]? = nil, in txn: borrowing T,
+        _ aggregate: String, after start: FoldPosition?, before end: [UInt8]? = nil, tail known: [FoldPosition]? = nil, in txn: borrowing T,
         _ visit: (RecordedEvent) throws(LMDBError) -> Void
     ) throws(LMDBError) {
         let prefix = Keys.aggregatePrefix(aggregate)
+        var tail: [FoldPosition]
+        if let known { tail = known } else { tail = try self.tail(of: aggregate, in: txn) }
+        tail.removeAll { p in
+            if let start, !(start < p) { return true }
+            if let end, !(prefix + p.bytes).lexicographicallyPrecedes(end) { return true }
+            return false
+        }
+        tail.sort(by: <)
+        var next = 0
+        func emit(_ position: FoldPosition) throws(LMDBError) {
+            guard let value = try txn.get(log, Keys.dot(position.dot)) else {
+                throw .corrupted("the agg index or chain entry for \(position.dot), which the log does not hold")
+            }
+            try visit(EventRecord.decode(position.dot, value))
+        }
         let first = start.map { prefix + $0.bytes } ?? prefix
         try txn.withCursor(agg) { (c) throws(LMDBError) in
             var entry = try c.seek(atOrAfter: first)
@@ -17,13 +35,40 @@ extension RootDatabases {
             while let e = entry, e.key.starts(with: prefix) {
                 if let end, !e.key.lexicographicallyPrecedes(end) { break }
                 let position = try FoldPosition(bytes: UnsafeRawBufferPointer(rebasing: e.key[prefix.count...]))
-                guard let value = try txn.get(log, Keys.dot(position.dot)) else {
-                    throw .corrupted("the agg index entry for \(position.dot), which the log does not hold")
+                while next < tail.count, tail[next] < position {
+                    try emit(tail[next])
+                    next += 1
                 }
-                try visit(EventRecord.decode(position.dot, value))
+                try emit(position)
                 entry = try c.next()
             }
         }
+        while next < tail.count {
+            try emit(tail[next])
+            next += 1
+        }
+    }
+
+    /// The positions of the aggregate's tail, as its `aggs` record and the chain say.
+    func tail<T: Transaction & ~Copyable>(of aggregate: String, in txn: borrowing T) throws(LMDBError) -> [FoldPosition] {
+        guard let v = try txn.get(aggs, Array(aggregate.utf8)) else { return [] }
+        let snapshot = try AggregateSnapshot(v)
+        return try chain(from: snapshot.last, count: snapshot.tail, in: txn)
+    }
+
+    /// The positions of the `count` events recorded last, following the chain back from `last`.
+    func chain<T: Transaction & ~Copyable>(from last: Dot?, count: Int, in txn: borrowing T) throws(LMDBError) -> [FoldPosition] {
+        var out: [FoldPosition] = []
+        out.reserveCapacity(count)
+        var dot = last
+        for _ in 0..<count {
+            guard let d = dot, let value = try txn.get(log, Keys.dot(d)) else {
+                throw .corrupted("an aggregate's chain, which names \(dot.map { "\($0)" } ?? "no event") the log does not hold")
+            }
+            out.append(try EventRecord.position(d, value))
+            dot = try EventRecord.previous(value)
+        }
+        return out
     }
 
     /// The nearest checkpoint of `aggregate` strictly before the key `bound`, skipping those

@@ -1,7 +1,8 @@
 import LMDB
 
 /// A folded aggregate at a position: what `aggs` keeps for the latest state and `cp` for
-/// checkpoints. Stored as `count(8) time(8) hlc(8) positionLength(2) position state`.
+/// checkpoints. Stored as `count(8) time(8) hlc(8) positionLength(2) position tail(2)
+/// lastLength(1) last state`.
 struct AggregateSnapshot {
     /// Events folded.
     var count: UInt64
@@ -13,37 +14,62 @@ struct AggregateSnapshot {
     var position: FoldPosition
     /// The state as JSON.
     var state: [UInt8]
+    /// How many of the aggregate's latest recorded events are not in the `agg` index yet: they
+    /// are found by following ``last`` back through the log (``EventRecord/previous(_:)``). The
+    /// index takes them in runs, so a commit does not dirty an index page per aggregate.
+    /// Always 0 in a checkpoint.
+    var tail: Int = 0
+    /// The dot of the aggregate's last recorded event on this node (nil in a checkpoint).
+    var last: Dot? = nil
 
     func encoded() -> [UInt8] {
         let p = position.bytes
         var out: [UInt8] = []
-        out.reserveCapacity(26 + p.count + state.count)
+        out.reserveCapacity(40 + p.count + state.count + (last?.origin.utf8.count ?? 0))
         Keys.appendBigEndian(count, to: &out)
         Keys.appendBigEndian(UInt64(bitPattern: time), to: &out)
         Keys.appendBigEndian(hlc.rawValue, to: &out)
         out.append(UInt8(p.count >> 8))
         out.append(UInt8(p.count & 0xFF))
         out.append(contentsOf: p)
+        out.append(UInt8(tail >> 8))
+        out.append(UInt8(tail & 0xFF))
+        if let last {
+            out.append(UInt8(last.origin.utf8.count + 9))
+            out.append(contentsOf: last.origin.utf8)
+            out.append(0)
+            Keys.appendBigEndian(last.seq, to: &out)
+        } else {
+            out.append(0)
+        }
         out.append(contentsOf: state)
         return out
     }
 
-    init(count: UInt64, time: Int64, hlc: HLC, position: FoldPosition, state: [UInt8]) {
+    init(count: UInt64, time: Int64, hlc: HLC, position: FoldPosition, state: [UInt8], tail: Int = 0, last: Dot? = nil) {
         self.count = count
         self.time = time
         self.hlc = hlc
         self.position = position
         self.state = state
+        self.tail = tail
+        self.last = last
     }
 
     init(_ b: UnsafeRawBufferPointer) throws(LMDBError) {
-        guard b.count >= 26, b.count >= 26 + (Int(b[24]) << 8 | Int(b[25])) else { throw .corrupted("an aggregate snapshot of \(b.count) bytes") }
+        guard b.count >= 29, b.count >= 29 + (Int(b[24]) << 8 | Int(b[25])) else { throw .corrupted("an aggregate snapshot of \(b.count) bytes") }
         count = Keys.readBigEndian(b, at: 0)
         time = Int64(bitPattern: Keys.readBigEndian(b, at: 8))
         hlc = HLC(rawValue: Keys.readBigEndian(b, at: 16))
         let n = Int(b[24]) << 8 | Int(b[25])
         position = try FoldPosition(bytes: UnsafeRawBufferPointer(rebasing: b[26..<(26 + n)]))
-        state = Array(b[(26 + n)...])
+        tail = Int(b[26 + n]) << 8 | Int(b[27 + n])
+        let lastLength = Int(b[28 + n])
+        let stateStart = 29 + n + lastLength
+        guard stateStart <= b.count else { throw .corrupted("an aggregate snapshot of \(b.count) bytes naming \(stateStart)") }
+        last = lastLength == 0 ? nil : try Keys.parseDot(UnsafeRawBufferPointer(rebasing: b[(29 + n)..<stateStart]))
+        guard (tail == 0) || last != nil else { throw .corrupted("an aggregate snapshot with a tail and no last event") }
+        state = Array(b[stateStart...])
     }
 
     /// The contract's aggregate object: `{"id", "state", "events", "time", "hlc"}`.

@@ -1,24 +1,32 @@
 import LMDB
 
 /// The stored form of an event in a root's `log`, keyed by its dot:
-/// `hlc(8) time(8) id(16) version(2) typeLength(1) aggregateLength(2) type aggregate data`.
+/// `hlc(8) time(8) id(16) version(2) typeLength(1) aggregateLength(2) previousLength(1) type
+/// aggregate previous data`.
+///
+/// `previous` is the `log` key (`origin 0x00 seq`) of the event of the same aggregate recorded
+/// on this node just before this one (empty for its first): the chain through which the events
+/// of an aggregate not yet in the `agg` index are found (see ``AggregateSnapshot/tail``). It is
+/// this node's own bookkeeping and never leaves it.
 ///
 /// Decoding is total: a record whose lengths do not add up throws ``LMDBError/corrupted(_:)``,
 /// whatever its bytes, so a damaged page costs a 500 on the reads that touch it, never the node.
 enum EventRecord {
-    static let headerSize = 37
+    static let headerSize = 38
 
     static func encode(_ e: RecordedEvent) -> [UInt8] {
         var out: [UInt8] = []
-        encode(e, into: &out)
+        encode(e, previous: nil, into: &out)
         return out
     }
 
     /// Replaces `out`'s bytes with the record of `e`, reusing its storage.
-    static func encode(_ e: RecordedEvent, into out: inout [UInt8]) {
+    /// - Parameter previous: the dot of the aggregate's event recorded before it on this node.
+    static func encode(_ e: RecordedEvent, previous: Dot?, into out: inout [UInt8]) {
         out.removeAll(keepingCapacity: true)
         let type = e.type.utf8, aggregate = e.aggregate.utf8
-        out.reserveCapacity(headerSize + type.count + aggregate.count + e.data.count)
+        let previousLength = previous.map { $0.origin.utf8.count + 9 } ?? 0
+        out.reserveCapacity(headerSize + type.count + aggregate.count + previousLength + e.data.count)
         Keys.appendBigEndian(e.hlc.rawValue, to: &out)
         Keys.appendBigEndian(UInt64(bitPattern: e.time), to: &out)
         Keys.appendBigEndian(e.id.high, to: &out)
@@ -28,18 +36,38 @@ enum EventRecord {
         out.append(UInt8(type.count))
         out.append(UInt8(aggregate.count >> 8))
         out.append(UInt8(aggregate.count & 0xFF))
+        out.append(UInt8(previousLength))
         out.append(contentsOf: type)
         out.append(contentsOf: aggregate)
+        if let previous {
+            out.append(contentsOf: previous.origin.utf8)
+            out.append(0)
+            Keys.appendBigEndian(previous.seq, to: &out)
+        }
         out.append(contentsOf: e.data)
     }
 
-    /// Where the type and the aggregate id end, checked against the record's length.
-    static func layout(_ v: UnsafeRawBufferPointer) throws(LMDBError) -> (typeEnd: Int, aggregateEnd: Int) {
+    /// Where the type, the aggregate id and the previous dot end, checked against the record's length.
+    static func layout(_ v: UnsafeRawBufferPointer) throws(LMDBError) -> (typeEnd: Int, aggregateEnd: Int, dataStart: Int) {
         guard v.count >= headerSize else { throw .corrupted("an event record of \(v.count) bytes") }
         let typeEnd = headerSize + Int(v[34])
         let aggregateEnd = typeEnd + (Int(v[35]) << 8 | Int(v[36]))
-        guard aggregateEnd <= v.count else { throw .corrupted("an event record of \(v.count) bytes naming \(aggregateEnd)") }
-        return (typeEnd, aggregateEnd)
+        let dataStart = aggregateEnd + Int(v[37])
+        guard dataStart <= v.count else { throw .corrupted("an event record of \(v.count) bytes naming \(dataStart)") }
+        return (typeEnd, aggregateEnd, dataStart)
+    }
+
+    /// The dot of the aggregate's event recorded before this one on this node, if any.
+    static func previous(_ v: UnsafeRawBufferPointer) throws(LMDBError) -> Dot? {
+        let (_, aggregateEnd, dataStart) = try layout(v)
+        guard dataStart > aggregateEnd else { return nil }
+        return try Keys.parseDot(UnsafeRawBufferPointer(rebasing: v[aggregateEnd..<dataStart]))
+    }
+
+    /// The position of the event in its aggregate's fold order.
+    static func position(_ dot: Dot, _ v: UnsafeRawBufferPointer) throws(LMDBError) -> FoldPosition {
+        guard v.count >= headerSize else { throw .corrupted("an event record of \(v.count) bytes") }
+        return FoldPosition(time: Int64(bitPattern: Keys.readBigEndian(v, at: 8)), hlc: HLC(rawValue: Keys.readBigEndian(v, at: 0)), dot: dot)
     }
 
     static func hlc(_ v: UnsafeRawBufferPointer) throws(LMDBError) -> HLC {
@@ -48,13 +76,13 @@ enum EventRecord {
     }
 
     static func decode(_ dot: Dot, _ v: UnsafeRawBufferPointer) throws(LMDBError) -> RecordedEvent {
-        let (typeEnd, aggregateEnd) = try layout(v)
+        let (typeEnd, aggregateEnd, dataStart) = try layout(v)
         return RecordedEvent(
             id: EventID(high: Keys.readBigEndian(v, at: 16), low: Keys.readBigEndian(v, at: 24)),
             aggregate: String(decoding: UnsafeRawBufferPointer(rebasing: v[typeEnd..<aggregateEnd]), as: UTF8.self),
             type: String(decoding: UnsafeRawBufferPointer(rebasing: v[headerSize..<typeEnd]), as: UTF8.self),
             version: Int(v[32]) << 8 | Int(v[33]),
-            data: Array(v[aggregateEnd...]),
+            data: Array(v[dataStart...]),
             time: Int64(bitPattern: Keys.readBigEndian(v, at: 8)),
             hlc: HLC(rawValue: Keys.readBigEndian(v, at: 0)),
             origin: dot.origin,
@@ -64,7 +92,7 @@ enum EventRecord {
 
     /// Writes the contract's JSON for a stored event straight from its bytes (the feed's hot path).
     static func appendJSON(origin: UnsafeRawBufferPointer, seq: UInt64, _ v: UnsafeRawBufferPointer, to out: inout [UInt8]) throws(LMDBError) {
-        let (typeEnd, aggregateEnd) = try layout(v)
+        let (typeEnd, aggregateEnd, dataStart) = try layout(v)
         out.append(contentsOf: #"{"id":""#.utf8)
         EventID.appendHex(Keys.readBigEndian(v, at: 16), Keys.readBigEndian(v, at: 24), to: &out)
         out.append(contentsOf: #"","aggregate":"#.utf8)
@@ -74,7 +102,7 @@ enum EventRecord {
         out.append(contentsOf: #"","version":"#.utf8)
         appendDecimal(UInt64(Int(v[32]) << 8 | Int(v[33])), to: &out)
         out.append(contentsOf: #","data":"#.utf8)
-        out.append(contentsOf: UnsafeRawBufferPointer(rebasing: v[aggregateEnd...]))
+        out.append(contentsOf: UnsafeRawBufferPointer(rebasing: v[dataStart...]))
         out.append(contentsOf: #","time":""#.utf8)
         EventTime.append(Int64(bitPattern: Keys.readBigEndian(v, at: 8)), to: &out)
         out.append(contentsOf: #"","hlc":""#.utf8)

@@ -70,19 +70,28 @@ public final class EventStore: Sendable {
         self.logger = logger
         self.physicalTime = physicalTime
 
-        let stored: String? = try env.read { (txn) throws(LMDBError) in
-            try txn.get(meta, Array("replica".utf8)).map { String(decoding: $0, as: UTF8.self) }
+        let (stored, format): (String?, String?) = try env.read { (txn) throws(LMDBError) in
+            (try txn.get(meta, Array("replica".utf8)).map { String(decoding: $0, as: UTF8.self) },
+             try txn.get(meta, Array("format".utf8)).map { String(decoding: $0, as: UTF8.self) })
+        }
+        // Format 2: event records carry their aggregate's chain, `aggs` records its tail.
+        if stored != nil && format != EventStore.format {
+            throw LaterbaseError(.internal, "the data folder \(directory) holds store format \(format ?? "1") from an older Laterbase; this build reads format \(EventStore.format). Run the build that wrote it, or start this one on an empty folder and sync the events from it")
         }
         let chosen = replicaID ?? stored ?? "node-" + EventID.v7(milliseconds: physicalTime()).description.suffix(12)
         guard Names.isValidOrigin(chosen) else { throw LaterbaseError(.badRequest, "'\(chosen)' is not a valid replica id") }
         if chosen != stored {
             let txn = try env.beginWrite()
             try txn.put(meta, Array("replica".utf8), Array(chosen.utf8))
+            try txn.put(meta, Array("format".utf8), Array(EventStore.format.utf8))
             try txn.commit()
             if let stored { logger.warning("replica id changed", metadata: ["from": "\(stored)", "to": "\(chosen)"]) }
         }
         self.replicaID = chosen
     }
+
+    /// The layout this build writes and reads (see ``Keys``).
+    static let format = "2"
 
     func root(_ name: String) throws(LaterbaseError) -> RootDatabases {
         guard let r = roots[name] else { throw LaterbaseError(.unknownRoot, "no root named '\(name)'") }

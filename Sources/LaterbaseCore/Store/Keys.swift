@@ -5,8 +5,11 @@ import LMDB
 /// - `log`: `origin 0x00 seq(8, big-endian)` → the event record. Per-origin appends are sequential,
 ///   and a feed reads each origin's run in seq order (which is its hlc order).
 /// - `ids`: `id(16)` → `origin 0x00 seq`: idempotency by id in one lookup.
-/// - `agg`: `aggregate 0x00 position` → empty: each aggregate's events in fold order.
-/// - `aggs`: `aggregate` → the folded aggregate (``AggregateSnapshot``).
+/// - `agg`: `aggregate 0x00 position` → empty: each aggregate's events in fold order, but for
+///   its tail (its last events recorded here, fewer than ``StoreWriter/indexEvery``), which is
+///   found by following the chain in the log from the `aggs` record's last event.
+/// - `aggs`: `aggregate` → the folded aggregate, its last event and its tail's length
+///   (``AggregateSnapshot``).
 /// - `cp`: `aggregate 0x00 position` → a checkpoint snapshot every N events, for refolds and `as_of`.
 /// - `heads`: `origin` → `seq(8) hlc(8)`: the root's version vector, with each origin's last hlc.
 ///

@@ -56,7 +56,14 @@ final class StoreWriter {
         var heads: [String: [String: OriginHead]]
         /// New events per root, with their decoded payloads, in the order written.
         var added: [String: [Added]] = [:]
+        /// Per root, the aggregates the new events touch.
+        var touched: [String: [ByteString: TouchedAggregate]] = [:]
     }
+
+    /// How many of an aggregate's events wait in its tail (found through the chain in the log)
+    /// before they go into the `agg` index in one run: a commit then rewrites an index page for
+    /// one aggregate in this many, not for every aggregate it touches.
+    static let indexEvery = 64
 
     /// A new event and what its fold takes. A class: it is passed around a lot, and copying
     /// one reference is cheaper than copying the event's fields.
@@ -86,7 +93,7 @@ final class StoreWriter {
             for batch in batches {
                 switch check(batch, &pending, txn) {
                 case .success(let (outcome, added)):
-                    try stage(added, root: batch.root, txn)
+                    try stage(added, root: batch.root, &pending.touched[batch.root, default: [:]], txn)
                     pending.added[batch.root, default: []].append(contentsOf: added)
                     results.append(.success(outcome))
                 case .failure(let error):
@@ -206,15 +213,21 @@ final class StoreWriter {
         return .success((WriteOutcome(events: out, created: !added.isEmpty, head: VersionVector()), added))
     }
 
-    /// Writes an accepted batch's events: the log (per-origin appends), then the id and aggregate
-    /// indexes in key order. Later batches of the transaction see them.
-    private func stage(_ added: [Added], root name: String, _ txn: borrowing WriteTransaction) throws {
+    /// Writes an accepted batch's events: the log (per-origin appends, each linked to its
+    /// aggregate's previous event), then the id index in key order. Later batches of the
+    /// transaction see them. The aggregate index is written by ``fold(_:root:_:)``, in runs.
+    private func stage(_ added: [Added], root name: String, _ touched: inout [ByteString: TouchedAggregate], _ txn: borrowing WriteTransaction) throws {
         guard !added.isEmpty else { return }
         let r = try store.root(name)
         var key: [UInt8] = [], value: [UInt8] = []
         for a in added {
+            let t = try touch(a.event.aggregate, root: r, &touched, txn)
+            let previous = t.folded.last
+            t.folded.last = a.event.dot
+            t.folded.tail.append(a.position)
+            t.added.append(a)
             Keys.setDot(a.event.dot, in: &key)
-            EventRecord.encode(a.event, into: &value)
+            EventRecord.encode(a.event, previous: previous, into: &value)
             try txn.put(r.log, key, value)
         }
         let byID = added.count > 1 && !zip(added, added.dropFirst()).allSatisfy({ $0.event.id < $1.event.id }) ? added.sorted { $0.event.id < $1.event.id } : added
@@ -225,9 +238,6 @@ final class StoreWriter {
             Keys.setDot(a.event.dot, in: &value)
             try txn.put(r.ids, key, value)
         }
-        var aggKeys = added.map { $0.position.key(aggregate: $0.event.aggregate) }
-        aggKeys.sort { $0.lexicographicallyPrecedes($1) }
-        for key in aggKeys { try txn.put(r.agg, key, []) }
     }
 
     /// Completes the transaction: heads, folds, and the clock's high-water mark.
@@ -240,7 +250,7 @@ final class StoreWriter {
             for (origin, head) in pending.heads[name, default: [:]] where before[origin] != head {
                 try txn.put(r.heads, Array(origin.utf8), head.encoded)
             }
-            try fold(added, root: r, txn)
+            try fold(pending.touched[name, default: [:]], root: r, txn)
             var events = added.map(\.event)
             let inOrder = zip(events, events.dropFirst()).allSatisfy { ($0.hlc, $0.origin, $0.seq) < ($1.hlc, $1.origin, $1.seq) }
             if !inOrder { events.sort { ($0.hlc, $0.origin, $0.seq) < ($1.hlc, $1.origin, $1.seq) } }  // recorded events may interleave
