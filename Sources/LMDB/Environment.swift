@@ -3,6 +3,7 @@ import CLMDB
 #if canImport(Glibc)
 import Glibc
 #endif
+import Foundation
 import Synchronization
 
 /// An LMDB environment: one memory-mapped file holding named databases.
@@ -15,6 +16,12 @@ public final class Environment: @unchecked Sendable {
     public let path: String
     private let readerPool = Mutex<[PooledReader]>([])
     private let maxPooledReaders: Int
+    /// Whether commits skip the meta page's sync (``Options/deferMetaSync``).
+    public let defersMetaSync: Bool
+    /// The last transaction known durable, and whether a sync failed; readers wait on it.
+    private let durability = NSCondition()
+    private nonisolated(unsafe) var durableID = 0
+    private nonisolated(unsafe) var syncFailed = false
 
     /// Options for opening an environment.
     public struct Options: Sendable {
@@ -26,6 +33,12 @@ public final class Environment: @unchecked Sendable {
         public var maxReaders: UInt32 = 256
         /// Skip fsync on commit. Only for benchmarks and tests of non-durable paths.
         public var noSync: Bool = false
+        /// Sync once per commit (`MDB_NOMETASYNC`: the data, not the meta page), leaving the
+        /// meta page's sync to a later ``Environment/sync()``, so a commit can be made durable
+        /// by another thread while the next transaction is built. Readers never see a commit
+        /// before it is durable: a read transaction whose snapshot is newer than the last
+        /// commit marked durable waits for it (at most one sync).
+        public var deferMetaSync: Bool = false
         public init() {}
     }
 
@@ -43,6 +56,7 @@ public final class Environment: @unchecked Sendable {
             try check(mdb_env_set_maxreaders(env, options.maxReaders), "mdb_env_set_maxreaders")
             var flags = UInt32(MDB_NOTLS)
             if options.noSync { flags |= UInt32(MDB_NOSYNC) }
+            if options.deferMetaSync && !options.noSync { flags |= UInt32(MDB_NOMETASYNC) }
             try check(mdb_env_open(env, path, flags, 0o644), "mdb_env_open \(path)")
         } catch {
             mdb_env_close(env)
@@ -51,6 +65,10 @@ public final class Environment: @unchecked Sendable {
         self.handle = env
         self.path = path
         self.maxPooledReaders = Int(options.maxReaders / 2)
+        self.defersMetaSync = options.deferMetaSync && !options.noSync
+        var info = MDB_envinfo()
+        mdb_env_info(env, &info)
+        durableID = info.me_last_txnid  // what is on disk at open is durable
     }
 
     deinit {
@@ -73,7 +91,7 @@ public final class Environment: @unchecked Sendable {
         var txn: OpaquePointer?
         try check(mdb_txn_begin(handle, nil, 0, &txn), "mdb_txn_begin")
         guard let txn else { throw LMDBError(code: EINVAL, operation: "mdb_txn_begin") }
-        return WriteTransaction(handle: txn)
+        return WriteTransaction(handle: txn, environment: self)
     }
 
     /// Runs `body` in a short read-only transaction taken from the pool.
@@ -86,6 +104,12 @@ public final class Environment: @unchecked Sendable {
 
     /// Begins a read-only transaction; prefer ``read(_:)``.
     public func beginRead() throws(LMDBError) -> ReadTransaction {
+        let read = try beginReadAnyState()
+        if defersMetaSync { try awaitDurable(Int(mdb_txn_id(read.handle))) }
+        return read
+    }
+
+    private func beginReadAnyState() throws(LMDBError) -> ReadTransaction {
         if let pooled = readerPool.withLock({ $0.popLast() })?.txn {
             if mdb_txn_renew(pooled) == 0 { return ReadTransaction(handle: pooled, environment: self) }
             mdb_txn_abort(pooled)
@@ -94,6 +118,34 @@ public final class Environment: @unchecked Sendable {
         try check(mdb_txn_begin(handle, nil, UInt32(MDB_RDONLY), &txn), "mdb_txn_begin(read)")
         guard let txn else { throw LMDBError(code: EINVAL, operation: "mdb_txn_begin(read)") }
         return ReadTransaction(handle: txn, environment: self)
+    }
+
+    /// Waits until the commit `id` is durable.
+    /// - Throws: EIO when a sync failed, since then nothing newer may be shown.
+    private func awaitDurable(_ id: Int) throws(LMDBError) {
+        durability.lock()
+        defer { durability.unlock() }
+        while durableID < id {
+            if syncFailed { throw LMDBError(code: EIO, operation: "reading a commit that could not be made durable") }
+            durability.wait()
+        }
+    }
+
+    /// Says every commit up to `id` is durable (a sync that began after it returned has ended);
+    /// readers waiting for them go on.
+    public func markDurable(through id: Int) {
+        durability.lock()
+        if id > durableID { durableID = id }
+        durability.broadcast()
+        durability.unlock()
+    }
+
+    /// Says a sync failed: readers waiting for a newer commit get an error instead of waiting.
+    public func durabilityFailed() {
+        durability.lock()
+        syncFailed = true
+        durability.broadcast()
+        durability.unlock()
     }
 
     func recycle(reader txn: OpaquePointer) {

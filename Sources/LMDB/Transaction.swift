@@ -62,8 +62,14 @@ public struct ReadTransaction: Transaction, ~Copyable {
 /// one is open.
 public struct WriteTransaction: Transaction, ~Copyable {
     public let handle: OpaquePointer
+    /// Unmanaged so the transaction stays trivially destroyable; the environment outlives it.
+    private let unmanagedEnvironment: Unmanaged<Environment>
+    var environment: Environment { unmanagedEnvironment.takeUnretainedValue() }
 
-    init(handle: OpaquePointer) { self.handle = handle }
+    init(handle: OpaquePointer, environment: Environment) {
+        self.handle = handle
+        self.unmanagedEnvironment = .passUnretained(environment)
+    }
 
     deinit { mdb_txn_abort(handle) }
 
@@ -95,9 +101,31 @@ public struct WriteTransaction: Transaction, ~Copyable {
 
     /// Commits, making every write durable (fsync) unless the environment was opened `noSync`.
     public consuming func commit() throws(LMDBError) {
+        let env = environment
+        let id = try commitDeferringDurability()
+        if env.defersMetaSync {
+            do { try env.sync() } catch {
+                env.durabilityFailed()
+                throw error
+            }
+            env.markDurable(through: id)
+        }
+    }
+
+    /// Commits with one sync instead of two when the environment ``Environment/defersMetaSync``:
+    /// the data is synced, the meta page that points at it is not yet. Readers do not see the
+    /// commit until ``Environment/markDurable(through:)`` is called with the id returned, after an
+    /// ``Environment/sync()`` that began after this returned. Without `defersMetaSync` this is
+    /// ``commit()``.
+    /// - Returns: the transaction's id.
+    public consuming func commitDeferringDurability() throws(LMDBError) -> Int {
         let h = handle
+        let env = environment
+        let id = Int(mdb_txn_id(h))
         discard self
         try check(mdb_txn_commit(h), "mdb_txn_commit")
+        if !env.defersMetaSync { env.markDurable(through: id) }
+        return id
     }
 
     /// Abandons every write of this transaction.

@@ -31,6 +31,9 @@ struct Bench: AsyncParsableCommand {
     @Flag(help: "Skip the HTTP rows (the ceiling, store and sync rows still run).")
     var skipHTTP = false
 
+    @Flag(help: "Also measure Redis Streams (XADD, appendfsync always) and PostgreSQL (a Message DB-like table) on the same disk. Needs redis-server, redis-tools and postgresql (ops/bench.sh --peers installs them) and root (PostgreSQL runs as the postgres user).")
+    var peers = false
+
     func run() async throws {
         try? FileManager.default.removeItem(atPath: dir)
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -86,6 +89,11 @@ struct Bench: AsyncParsableCommand {
 
             await server.shutdown()
             try await group.waitForAll()
+        }
+        if peers {
+            for row in try Peers.redis(folder: dir) + Peers.postgres(folder: dir, seconds: seconds) {
+                report.add(row.name, row.perSecond, unit: "events/s", ratioTo: ceiling, note: row.note)
+            }
         }
         print(report.markdown)
     }

@@ -1,5 +1,6 @@
 import Foundation
 import LMDB
+import Synchronization
 import Testing
 
 /// A fresh environment in a temporary folder, removed when the environment is released.
@@ -138,5 +139,50 @@ private final class TemporaryEnvironment {
         // The environment is still usable for reads and smaller writes after the failure.
         let before = try env.read { (txn) throws(LMDBError) in try txn.count(db) }
         #expect(before > 0)
+    }
+}
+
+@Suite struct DeferredMetaSyncTests {
+    /// With the meta page's sync deferred, a commit is not readable until it is marked durable:
+    /// a reader that starts in between waits, then sees it.
+    @Test func aCommitIsNotReadUntilMarkedDurable() async throws {
+        var options = Environment.Options()
+        options.deferMetaSync = true
+        let temporary = try TemporaryEnvironment(options: options)
+        let env = temporary.env
+        #expect(env.defersMetaSync)
+        let db = try env.openDatabase("things")  // a plain commit() is durable at once
+        try env.read { (txn) throws(LMDBError) in #expect(try txn.get(db, Array("a".utf8)) == nil) }
+
+        let txn = try env.beginWrite()
+        try txn.put(db, Array("a".utf8), Array("1".utf8))
+        let id = try txn.commitDeferringDurability()
+
+        let seen = Mutex<[UInt8]?>(nil)
+        let reader = Thread {
+            let value = try? env.read { (txn) throws(LMDBError) in try txn.get(db, Array("a".utf8)).map { Array($0) } }
+            seen.withLock { $0 = value ?? nil }
+        }
+        reader.start()
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(seen.withLock { $0 } == nil, "the reader saw a commit before it was durable")
+        try env.sync()
+        env.markDurable(through: id)
+        for _ in 0..<100 where seen.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(seen.withLock { $0 } == Array("1".utf8))
+    }
+
+    /// A failed sync makes waiting readers fail rather than wait for ever or see the commit.
+    @Test func aFailedSyncFailsTheReadersWaitingForIt() async throws {
+        var options = Environment.Options()
+        options.deferMetaSync = true
+        let temporary = try TemporaryEnvironment(options: options)
+        let env = temporary.env
+        let db = try env.openDatabase("things")
+        let txn = try env.beginWrite()
+        try txn.put(db, Array("a".utf8), Array("1".utf8))
+        _ = try txn.commitDeferringDurability()
+        env.durabilityFailed()
+        #expect(throws: LMDBError.self) { try env.read { (txn) throws(LMDBError) in _ = try txn.get(db, Array("a".utf8)) } }
     }
 }

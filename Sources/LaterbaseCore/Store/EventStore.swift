@@ -24,6 +24,11 @@ public final class EventStore: Sendable {
         public var noSync: Bool = false
         /// Largest batch one write may hold.
         public var maxBatchEvents: Int = 10_000
+        /// Sync once per commit on the writer's thread and the meta page on the acknowledging
+        /// thread, while the writer builds the next transaction (see ``Writer``). Off: LMDB
+        /// syncs twice inside every commit. Either way nothing is acknowledged, published or
+        /// readable before it is durable.
+        public var overlapSyncs: Bool = true
         public init() {}
     }
 
@@ -55,6 +60,7 @@ public final class EventStore: Sendable {
         envOptions.mapSize = options.mapSize
         envOptions.maxDatabases = RootDatabases.perRoot * UInt32(roots.count) + 4
         envOptions.noSync = options.noSync
+        envOptions.deferMetaSync = options.overlapSyncs
         let env = try Environment(path: directory, options: envOptions)
         var opened: [String: RootDatabases] = [:]
         for root in roots {

@@ -84,7 +84,11 @@ final class StoreWriter {
     /// Writes `batches` in one transaction and commits once. Each batch is atomic on its own:
     /// a refused batch gets its error and writes nothing; the others go on.
     /// - Returns: each batch's outcome, and what the commit changed.
-    func write(_ batches: [PreparedBatch]) -> (results: [Result<WriteOutcome, LaterbaseError>], changes: CommittedChanges) {
+    /// - Returns: each batch's outcome, what the commit changed, what the transaction held (for
+    ///   the caller to free where it costs the writer nothing), and the commit's id, which must
+    ///   still be made durable (``LMDB/WriteTransaction/commitDeferringDurability()``); nil when
+    ///   nothing was committed.
+    func write(_ batches: [PreparedBatch]) -> (results: [Result<WriteOutcome, LaterbaseError>], changes: CommittedChanges, spent: Any, commit: Int?) {
         var pending = Pending(heads: heads)
         var results: [Result<WriteOutcome, LaterbaseError>] = []
         results.reserveCapacity(batches.count)
@@ -101,7 +105,7 @@ final class StoreWriter {
                 }
             }
             let changes = try finish(&pending, txn)
-            try txn.commit()
+            let commit = try txn.commitDeferringDurability()
             heads = pending.heads
             for i in results.indices {
                 if case .success(var outcome) = results[i] {
@@ -109,7 +113,7 @@ final class StoreWriter {
                     results[i] = .success(outcome)
                 }
             }
-            return (results, changes)
+            return (results, changes, pending, commit)
         } catch {
             cache.removeAll()
             let failure =
@@ -123,7 +127,7 @@ final class StoreWriter {
                 }
             logger.error("write transaction failed", metadata: ["error": "\(error)"])
             let refusals = results + batches.dropFirst(results.count).map { _ in .success(WriteOutcome(events: [], created: false, head: VersionVector())) }
-            return (refusals.map { r in r.flatMap { _ in .failure(failure) } }, CommittedChanges(roots: []))
+            return (refusals.map { r in r.flatMap { _ in .failure(failure) } }, CommittedChanges(roots: []), pending, nil)
         }
     }
 

@@ -2,7 +2,15 @@ import Foundation
 import Logging
 
 /// The single writer: one thread that drains the write queue, writes what it took in one LMDB
-/// transaction, commits once (one fsync), then releases every waiting caller together.
+/// transaction and commits it, then hands the commit to the acknowledging thread and goes on
+/// with the next.
+///
+/// A durable LMDB commit syncs twice: the data pages, then the meta page that points at them.
+/// The writer's commit does the first; the acknowledging thread does the second (one sync for
+/// every commit waiting), marks the commits durable, and only then publishes them (`onCommit`)
+/// and releases their callers, in commit order. Readers never see a commit before it is durable
+/// (``LMDB/Environment/Options/deferMetaSync``). So the writer builds commit N+1 while N's last
+/// sync runs, and the callers' bookkeeping is freed off the writer's thread.
 ///
 /// LMDB write transactions belong to one OS thread, so the writer owns a `Thread` rather than
 /// running on the cooperative pool; nothing awaits while a transaction is open.
@@ -29,13 +37,15 @@ public final class Writer: Sendable {
     private nonisolated(unsafe) var running = false
     private nonisolated(unsafe) var finished = false
     private let logger: Logger
+    private let acknowledgements = Acknowledgements()
 
     /// - Parameters:
     ///   - store: the store it writes to; nothing else may write to it.
     ///   - options: batch and queue limits.
     ///   - metrics: where it reports.
-    ///   - onCommit: called on the writer thread after each commit, in commit order, with what
-    ///     it added (the seam for publishing deltas). Must not block for long.
+    ///   - onCommit: called on the acknowledging thread once each commit is durable, in commit
+    ///     order, before its callers are released, with what it added (the seam for publishing
+    ///     deltas). Must not block for long.
     public init(
         store: EventStore, options: Options = Options(), metrics: StoreMetrics = StoreMetrics(),
         logger: Logger = Logger(label: "laterbase.writer"), onCommit: @escaping @Sendable (CommittedChanges) -> Void = { _ in }
@@ -108,7 +118,11 @@ public final class Writer: Sendable {
     }
 
     private func loop() {
+        let acknowledger = Thread { [self] in self.acknowledge() }
+        acknowledger.name = "laterbase-ack"
+        acknowledger.start()
         drain()
+        acknowledgements.closeAndWait()
         logger.info("writer stopped: queue drained")
         state.lock()
         finished = true
@@ -137,7 +151,7 @@ public final class Writer: Sendable {
         while let items = queue.take(maxEvents: options.maxTransactionEvents, maxDelay: options.maxDelay) {
             let started = ContinuousClock.now
             for item in items { metrics.queueWait.record(duration: started - item.enqueued) }
-            let (results, changes) = writer.write(items.map(\.batch))
+            let (results, changes, spent, commit) = writer.write(items.map(\.batch))
             let elapsed = ContinuousClock.now - started
             metrics.commitLatency.record(duration: elapsed)
             metrics.commits.increment()
@@ -152,8 +166,88 @@ public final class Writer: Sendable {
             metrics.eventsWritten.increment(by: written)
             metrics.commitEvents.record(written)
             metrics.queueDepth.record(queue.depth)
-            if !changes.roots.isEmpty { onCommit(changes) }
-            for (item, result) in zip(items, results) { item.complete(result) }
+            acknowledgements.put(Acknowledgements.Commit(items: items, results: results, changes: changes, spent: spent, id: commit))
         }
+    }
+
+    /// The acknowledging thread: makes commits durable (one sync for all waiting), then
+    /// publishes them and releases their callers in commit order. What they held (the batches'
+    /// parsed JSON, the commit's bookkeeping) is freed here, not on the writer's thread.
+    private func acknowledge() {
+        let env = store.env
+        while let commits = acknowledgements.take() {
+            var failure: LaterbaseError? = nil
+            if env.defersMetaSync, let last = commits.lazy.compactMap(\.id).max() {
+                do {
+                    try env.sync()
+                    env.markDurable(through: last)
+                } catch {
+                    // Whether these commits reached the disk is unknown: nothing newer is shown,
+                    // and their callers hear the storage error (a retry by id is safe).
+                    env.durabilityFailed()
+                    logger.critical("sync failed: commits not acknowledged", metadata: ["error": "\(error)"])
+                    failure = LaterbaseError(storage: error, "syncing")
+                }
+            }
+            for commit in commits {
+                if failure == nil, !commit.changes.roots.isEmpty { onCommit(commit.changes) }
+                for (item, result) in zip(commit.items, commit.results) {
+                    item.complete(failure.map { f in result.flatMap { _ in .failure(f) } } ?? result)
+                }
+            }
+        }
+        acknowledgements.finished()
+    }
+}
+
+/// Commits handed from the writer to the acknowledging thread, in order.
+final class Acknowledgements: @unchecked Sendable {
+    struct Commit {
+        let items: [WriteQueue.Item]
+        let results: [Result<WriteOutcome, LaterbaseError>]
+        let changes: CommittedChanges
+        /// What the transaction held, freed with the commit.
+        let spent: Any
+        /// The LMDB transaction to make durable; nil when nothing was committed.
+        let id: Int?
+    }
+
+    private let condition = NSCondition()
+    private var pending: [Commit] = []
+    private var closed = false
+    private var done = false
+
+    func put(_ commit: Commit) {
+        condition.lock()
+        pending.append(commit)
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Everything waiting, at least one; nil once closed and empty.
+    func take() -> [Commit]? {
+        condition.lock()
+        defer { condition.unlock() }
+        while pending.isEmpty && !closed { condition.wait() }
+        if pending.isEmpty { return nil }
+        defer { pending = [] }
+        return pending
+    }
+
+    /// Called by the acknowledging thread when it returns.
+    func finished() {
+        condition.lock()
+        done = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Stops taking commits and waits until every one put is acknowledged.
+    func closeAndWait() {
+        condition.lock()
+        closed = true
+        condition.broadcast()
+        while !done { condition.wait() }
+        condition.unlock()
     }
 }
