@@ -138,6 +138,7 @@ let package = Package(
             dependencies: [
                 "LaterbaseCore",
                 "LaterbaseDemo",
+                "LMDB",
                 "PalletsExample",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PropertyBased", package: "swift-property-based"),

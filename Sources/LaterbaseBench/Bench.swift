@@ -31,6 +31,9 @@ struct Bench: AsyncParsableCommand {
     @Flag(help: "Skip the HTTP rows (the ceiling, store and sync rows still run).")
     var skipHTTP = false
 
+    @Option(help: "Only this: a laterbase serve process takes this many events over ZeroMQ (messages of 100, 10,000 aggregates); report its peak anonymous RSS. 0: skip.")
+    var memory: Int = 0
+
     @Flag(help: "Also measure Redis Streams (XADD, appendfsync always) and PostgreSQL (a Message DB-like table) on the same disk. Needs redis-server, redis-tools and postgresql (ops/bench.sh --peers installs them) and root (PostgreSQL runs as the postgres user).")
     var peers = false
 
@@ -40,6 +43,13 @@ struct Bench: AsyncParsableCommand {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var report = Report()
         report.machine = Machine.describe(dir)
+        if memory > 0 {
+            let m = try MemoryUnderIngest.run(folder: dir + "/memory", events: memory)
+            report.add("ZeroMQ ingest into a laterbase process, \(Report.format(Double(m.events))) events", m.perSecond, unit: "events/s")
+            report.add("Its peak anonymous RSS (RssAnon) while ingesting", m.peakAnonymousMiB, unit: "MiB", target: 256, absolute: true, lowerIsBetter: true, note: "at the end: \(Report.format(m.finalAnonymousMiB)) MiB")
+            print(report.markdown)
+            return
+        }
 
         let ceiling = try LMDBCeiling.run(folder: dir + "/raw", events: events)
         report.add("LMDB ceiling: raw puts, 200 B values, 1000/txn, durable", ceiling, unit: "events/s")
@@ -91,7 +101,7 @@ struct Bench: AsyncParsableCommand {
             try await group.waitForAll()
         }
         if peers {
-            for row in try Peers.redis(folder: dir) + Peers.postgres(folder: dir, seconds: seconds) {
+            for row in try Peers.redis(folder: dir) + Peers.postgres(folder: dir) {
                 report.add(row.name, row.perSecond, unit: "events/s", ratioTo: ceiling, note: row.note)
             }
         }

@@ -64,7 +64,7 @@ struct Serve: AsyncParsableCommand {
     var mapSizeGiB: Int = 64
 
     @Option(name: .customLong("queue-capacity"), help: "Events waiting to be written before writes get 503 overloaded.")
-    var queueCapacity: Int = 100_000
+    var queueCapacity: Int = 40_000
 
     @Option(name: .customLong("queue-capacity-mib"), help: "Bytes of events waiting to be written, in MiB, before writes get 503 overloaded.")
     var queueCapacityMiB: Int = 256
@@ -187,3 +187,4 @@ struct Serve: AsyncParsableCommand {
         return host.isEmpty ? nil : (host, port)
     }
 }
+

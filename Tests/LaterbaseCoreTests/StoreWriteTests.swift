@@ -1,5 +1,6 @@
 import Foundation
 import LaterbaseCore
+import LMDB
 import Synchronization
 import Testing
 
@@ -304,5 +305,30 @@ import Testing
             #expect(try read(asOf: nil, recordedBy: by).map { [$0.onHand, $0.events] } == expected(asOf: nil, recordedBy: by).map { [$0.onHand, $0.events] }, "recorded by event \(w)")
         }
         await node.close(removing: false)
+    }
+}
+
+@Suite struct StoreFormatTests {
+    /// A data folder written before the chained log (store format 1, no `format` key) is refused
+    /// with a message naming the formats, and nothing in it is changed.
+    @Test func anOlderStoreFormatIsRefusedAtStart() async throws {
+        let folder = TestNode.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let node = try TestNode(replica: "hq-1", folder: folder)
+        try await node.write("notes", #"{"aggregate":"a","type":"t","data":{}}"#)
+        await node.close(removing: false)
+        do {  // as a format-1 store left it: a replica id, no format
+            let env = try Environment(path: folder)
+            let meta = try env.openDatabase("_meta")
+            let txn = try env.beginWrite()
+            #expect(try txn.delete(meta, Array("format".utf8)))
+            try txn.commit()
+        }
+        #expect {
+            _ = try TestNode(replica: "hq-1", folder: folder)
+        } throws: { error in
+            let e = error as? LaterbaseError
+            return e?.message.contains("store format 1") == true && e?.message.contains("reads format 2") == true
+        }
     }
 }

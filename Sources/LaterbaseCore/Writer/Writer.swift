@@ -22,7 +22,7 @@ public final class Writer: Sendable {
         /// How long the writer lingers for more work once it has some (0: take what is queued).
         public var maxDelay: Duration = .zero
         /// Most events waiting in the queue before writes are refused with `overloaded`.
-        public var queueCapacity: Int = 100_000
+        public var queueCapacity: Int = 40_000
         /// Most bytes (``PreparedBatch/bytes``) waiting in the queue, likewise.
         public var queueCapacityBytes: Int = 256 << 20
         public init() {}
