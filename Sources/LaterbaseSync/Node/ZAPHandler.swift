@@ -101,6 +101,9 @@ public final class ZAPHandler: Sendable {
     /// Open ingest connections (admitted, held, or in their handshake).
     var openConnections: Int { open.load(ordering: .relaxed) }
 
+    /// How long a request waits before it may be admitted, for its accept event to be read.
+    static let settle: Duration = .milliseconds(25)
+
     /// A request held until a connection closes.
     private struct Held {
         var envelope: [[UInt8]]
@@ -149,8 +152,12 @@ public final class ZAPHandler: Sendable {
                 // Expired requests: libzmq closed those connections; their senders reconnect.
                 let now = ContinuousClock.now
                 queue.removeAll { now - $0.since > Self.handshakeTimeout + .seconds(1) }
-                // Admit in order while the admitted (open less held) are under the limit.
-                while let first = queue.first, live.count - queue.count < maxSenders {
+                // Admit in order while the admitted (open less held) are under the limit. A
+                // request is admitted only once it has waited a moment: its connection's accept
+                // event travels on the monitor's pipe, not the ZAP pipe, and a loaded machine can
+                // deliver it late; counted before it arrives, the admitted would look one fewer.
+                if let monitor { readMonitor(monitor, &live) }
+                while let first = queue.first, now - first.since >= Self.settle, live.count - queue.count < maxSenders {
                     queue.removeFirst()
                     _ = try? zap.send(first.envelope + first.request.reply(admit: true, text: "OK", userID: first.userID))
                 }
