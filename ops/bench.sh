@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds in release and runs the benchmark table (LMDB ceiling, store, HTTP, feed, aggregates).
 # --peers: also Redis Streams and PostgreSQL on the same disk, installed here if missing.
+# --memory N: only the heap of a laterbase process taking N events over ZeroMQ.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ops/setup.sh
@@ -17,4 +18,5 @@ if [[ " $* " == *" --peers "* ]]; then
   for svc in redis-server postgresql; do $sudo systemctl stop "$svc" 2>/dev/null || $sudo service "$svc" stop 2>/dev/null || true; done
 fi
 swift build -c release --product laterbase-bench
+swift build -c release --product laterbase  # --memory runs it as a separate process
 "$(swift build -c release --show-bin-path)/laterbase-bench" "$@"
