@@ -83,7 +83,6 @@ final class StoreWriter {
 
     /// Writes `batches` in one transaction and commits once. Each batch is atomic on its own:
     /// a refused batch gets its error and writes nothing; the others go on.
-    /// - Returns: each batch's outcome, and what the commit changed.
     /// - Returns: each batch's outcome, what the commit changed, what the transaction held (for
     ///   the caller to free where it costs the writer nothing), and the commit's id, which must
     ///   still be made durable (``LMDB/WriteTransaction/commitDeferringDurability()``); nil when

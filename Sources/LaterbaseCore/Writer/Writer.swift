@@ -37,7 +37,21 @@ public final class Writer: Sendable {
     private nonisolated(unsafe) var running = false
     private nonisolated(unsafe) var finished = false
     private let logger: Logger
-    private let acknowledgements = Acknowledgements()
+    /// Commits waiting for the acknowledging thread.
+    private let acknowledgements = Handoff<Acknowledgement>()
+    /// Set by the acknowledging thread when it has acknowledged everything (under `state`).
+    private nonisolated(unsafe) var acknowledged = false
+
+    /// A commit on its way to being acknowledged.
+    private struct Acknowledgement {
+        let items: [WriteQueue.Item]
+        let results: [Result<WriteOutcome, LaterbaseError>]
+        let changes: CommittedChanges
+        /// What the transaction held, freed with the commit.
+        let spent: Any
+        /// The LMDB transaction to make durable; nil when nothing was committed.
+        let id: Int?
+    }
 
     /// - Parameters:
     ///   - store: the store it writes to; nothing else may write to it.
@@ -122,7 +136,10 @@ public final class Writer: Sendable {
         acknowledger.name = "laterbase-ack"
         acknowledger.start()
         drain()
-        acknowledgements.closeAndWait()
+        acknowledgements.close()
+        state.lock()
+        while !acknowledged { state.wait() }
+        state.unlock()
         logger.info("writer stopped: queue drained")
         state.lock()
         finished = true
@@ -166,7 +183,7 @@ public final class Writer: Sendable {
             metrics.eventsWritten.increment(by: written)
             metrics.commitEvents.record(written)
             metrics.queueDepth.record(queue.depth)
-            acknowledgements.put(Acknowledgements.Commit(items: items, results: results, changes: changes, spent: spent, id: commit))
+            acknowledgements.put(Acknowledgement(items: items, results: results, changes: changes, spent: spent, id: commit))
         }
     }
 
@@ -175,7 +192,7 @@ public final class Writer: Sendable {
     /// parsed JSON, the commit's bookkeeping) is freed here, not on the writer's thread.
     private func acknowledge() {
         let env = store.env
-        while let commits = acknowledgements.take() {
+        while let commits = acknowledgements.takeAll() {
             var failure: LaterbaseError? = nil
             if env.defersMetaSync, let last = commits.lazy.compactMap(\.id).max() {
                 do {
@@ -196,58 +213,9 @@ public final class Writer: Sendable {
                 }
             }
         }
-        acknowledgements.finished()
-    }
-}
-
-/// Commits handed from the writer to the acknowledging thread, in order.
-final class Acknowledgements: @unchecked Sendable {
-    struct Commit {
-        let items: [WriteQueue.Item]
-        let results: [Result<WriteOutcome, LaterbaseError>]
-        let changes: CommittedChanges
-        /// What the transaction held, freed with the commit.
-        let spent: Any
-        /// The LMDB transaction to make durable; nil when nothing was committed.
-        let id: Int?
-    }
-
-    private let condition = NSCondition()
-    private var pending: [Commit] = []
-    private var closed = false
-    private var done = false
-
-    func put(_ commit: Commit) {
-        condition.lock()
-        pending.append(commit)
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    /// Everything waiting, at least one; nil once closed and empty.
-    func take() -> [Commit]? {
-        condition.lock()
-        defer { condition.unlock() }
-        while pending.isEmpty && !closed { condition.wait() }
-        if pending.isEmpty { return nil }
-        defer { pending = [] }
-        return pending
-    }
-
-    /// Called by the acknowledging thread when it returns.
-    func finished() {
-        condition.lock()
-        done = true
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    /// Stops taking commits and waits until every one put is acknowledged.
-    func closeAndWait() {
-        condition.lock()
-        closed = true
-        condition.broadcast()
-        while !done { condition.wait() }
-        condition.unlock()
+        state.lock()
+        acknowledged = true
+        state.broadcast()
+        state.unlock()
     }
 }

@@ -1,6 +1,4 @@
-import Foundation
 import LaterbaseCore
-import Metrics
 import Logging
 import Synchronization
 import ZeroMQ
@@ -34,7 +32,7 @@ public final class Publisher: Sendable {
     /// The endpoint subscribers connect to (with the port chosen, when `*` was asked for).
     public let endpoint: String
     private let metrics: SyncMetrics
-    private let outbox: Outbox
+    private let outbox: Handoff<CommittedChanges>
     private let thread = SocketThread(name: "laterbase-publish")
 
     /// Binds the PUB socket.
@@ -48,15 +46,19 @@ public final class Publisher: Sendable {
         self.endpoint = s.lastEndpoint ?? endpoint
         self.socket = Mutex(s)
         self.metrics = metrics
-        let outbox = Outbox(maxEvents: options.maxPendingEvents, dropped: metrics.deltasDropped)
+        let outbox = Handoff<CommittedChanges>(maxWeight: options.maxPendingEvents, weigh: \.eventCount) { dropped in
+            metrics.deltasDropped.increment(by: dropped.roots.count)
+        }
         self.outbox = outbox
         thread.start { [self] in
-            while let changes = outbox.take() { send(changes) }
+            while let commits = outbox.takeAll() {
+                for changes in commits { send(changes) }
+            }
         }
     }
 
-    /// Publishes a commit's changes: one message per root. Called on the writer thread; returns
-    /// at once, the publisher's thread encodes and sends.
+    /// Publishes a commit's changes: one message per root. Called on the writer's acknowledging
+    /// thread once the commit is durable; returns at once, the publisher's thread encodes and sends.
     public func publish(_ changes: CommittedChanges) {
         outbox.put(changes)
     }
@@ -92,64 +94,6 @@ public final class Publisher: Sendable {
             s?.close()
             s = nil
         }
-    }
-}
-
-/// Commits handed from the writer to the publisher's thread, in order, bounded in events.
-private final class Outbox: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var pending: [CommittedChanges] = []
-    private var head = 0  // pending[..<head] are taken
-    private var events = 0
-    private var closed = false
-    private let maxEvents: Int
-    private let dropped: Counter
-
-    init(maxEvents: Int, dropped: Counter) {
-        self.maxEvents = maxEvents
-        self.dropped = dropped
-    }
-
-    func put(_ changes: CommittedChanges) {
-        let n = changes.eventCount
-        condition.lock()
-        defer { condition.unlock() }
-        guard !closed else { return }
-        while events + n > maxEvents, let oldest = popFirst() {
-            events -= oldest.eventCount
-            dropped.increment(by: oldest.roots.count)
-        }
-        pending.append(changes)
-        events += n
-        condition.signal()
-    }
-
-    /// The next commit; nil once closed and empty.
-    func take() -> CommittedChanges? {
-        condition.lock()
-        defer { condition.unlock() }
-        while head == pending.count && !closed { condition.wait() }
-        guard let next = popFirst() else { return nil }
-        events -= next.eventCount
-        return next
-    }
-
-    private func popFirst() -> CommittedChanges? {
-        guard head < pending.count else { return nil }
-        let first = pending[head]
-        head += 1
-        if head == pending.count || head >= 1024 {
-            pending.removeFirst(head)
-            head = 0
-        }
-        return first
-    }
-
-    func close() {
-        condition.lock()
-        closed = true
-        condition.broadcast()
-        condition.unlock()
     }
 }
 
