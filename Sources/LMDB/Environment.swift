@@ -26,6 +26,7 @@ public final class Environment: @unchecked Sendable {
     /// Options for opening an environment.
     public struct Options: Sendable {
         /// The largest size the data file may grow to; the map is sparse, so large is cheap.
+        /// 0: the size the environment already has (for tools opening a node's folder).
         public var mapSize: Int = 64 << 30
         /// How many named databases may exist.
         public var maxDatabases: UInt32 = 64
@@ -164,13 +165,71 @@ public final class Environment: @unchecked Sendable {
     }
 
     /// Bytes of the data file in use: last used page × page size.
-    public func usedBytes() -> Int {
+    public func usedBytes() -> Int { info().usedBytes }
+
+    /// The map's size and fill, the last transaction and the reader table, as of now.
+    public func info() -> EnvironmentInfo {
         var info = MDB_envinfo()
         var stat = MDB_stat()
         mdb_env_info(handle, &info)
         mdb_env_stat(handle, &stat)
-        return (info.me_last_pgno + 1) * Int(stat.ms_psize)
+        // Slots holding a live read snapshot (a reset, pooled reader holds a slot but no snapshot):
+        // mdb_reader_list prints a header, then "pid thread txnid" per slot, txnid "-" when idle.
+        final class Lines { var active = 0 }
+        let lines = Lines()
+        mdb_reader_list(handle, { message, context in
+            guard let message, let context else { return 0 }
+            let fields = String(cString: message).split(separator: " ", omittingEmptySubsequences: true)
+            if fields.count == 3, Int(fields[0]) != nil, fields[2].first != "-" {
+                Unmanaged<Lines>.fromOpaque(context).takeUnretainedValue().active += 1
+            }
+            return 0
+        }, Unmanaged.passUnretained(lines).toOpaque())
+        return EnvironmentInfo(
+            mapSize: info.me_mapsize, pageSize: Int(stat.ms_psize), pagesUsed: info.me_last_pgno + 1, lastTransaction: info.me_last_txnid,
+            maxReaders: Int(info.me_maxreaders), readersInUse: lines.active)
     }
+
+    /// The names of the named databases the environment holds (the keys of its main database).
+    public func databaseNames() throws(LMDBError) -> [String] {
+        try read { (txn) throws(LMDBError) in
+            var dbi: MDB_dbi = 0
+            try check(mdb_dbi_open(txn.handle, nil, 0, &dbi), "mdb_dbi_open(main)")
+            var names: [String] = []
+            try txn.withCursor(Database(dbi: dbi, name: "")) { (c) throws(LMDBError) in
+                var entry = try c.first()
+                while let e = entry {
+                    names.append(String(decoding: e.key, as: UTF8.self))
+                    entry = try c.next()
+                }
+            }
+            return names
+        }
+    }
+
+    /// Writes a compacted copy of the environment (free pages left out) to `descriptor`, as of a
+    /// read snapshot it takes itself: consistent beside a live writer, in this process or another.
+    public func copyCompacted(to descriptor: Int32) throws(LMDBError) {
+        try check(mdb_env_copyfd2(handle, descriptor, UInt32(MDB_CP_COMPACT)), "mdb_env_copyfd2")
+    }
+}
+
+/// What ``Environment/info()`` reports.
+public struct EnvironmentInfo: Sendable {
+    /// The largest the data file may grow to.
+    public var mapSize: Int
+    public var pageSize: Int
+    /// Pages up to the last one used (the data file's high-water mark).
+    public var pagesUsed: Int
+    public var lastTransaction: Int
+    /// The reader table's size, and slots holding a read snapshot now (all processes).
+    public var maxReaders: Int
+    public var readersInUse: Int
+
+    public var usedBytes: Int { pagesUsed * pageSize }
+    public var pagesTotal: Int { mapSize / max(pageSize, 1) }
+    /// How full the map is, 0 to 1: at 1 a write fails with `MDB_MAP_FULL`.
+    public var fill: Double { mapSize == 0 ? 0 : Double(usedBytes) / Double(mapSize) }
 }
 
 /// A named database inside an ``Environment``. Opened once; valid for the environment's life.

@@ -40,10 +40,27 @@ extension Transaction where Self: ~Copyable {
 
     /// Number of entries in `db`.
     public func count(_ db: Database) throws(LMDBError) -> Int {
+        try statistics(db).entries
+    }
+
+    /// How many entries `db` holds and how many pages they take.
+    public func statistics(_ db: Database) throws(LMDBError) -> DatabaseStatistics {
         var stat = MDB_stat()
         try check(mdb_stat(handle, db.dbi, &stat), "mdb_stat \(db.name)")
-        return stat.ms_entries
+        return DatabaseStatistics(
+            entries: stat.ms_entries, pages: stat.ms_branch_pages + stat.ms_leaf_pages + stat.ms_overflow_pages, pageSize: Int(stat.ms_psize))
     }
+}
+
+/// A database's size, as `mdb_stat` reports it.
+public struct DatabaseStatistics: Sendable, Equatable {
+    /// Key/value pairs.
+    public var entries: Int
+    /// Branch, leaf and overflow pages.
+    public var pages: Int
+    public var pageSize: Int
+    /// The bytes of its pages.
+    public var bytes: Int { pages * pageSize }
 }
 
 /// A read-only transaction (`MDB_NOTLS`, so any thread). Keep it short: it pins pages.

@@ -43,6 +43,7 @@ public final class LaterbaseServer: Sendable {
     /// HTTP's TLS, when served over TLS.
     private let tls: TLSConfiguration?
     private let boundPort = Mutex<Int?>(nil)
+    private let gauges: ScrapeGauges
     private let group = Mutex<ServiceGroup?>(nil)
 
     /// Opens the store and prepares the server; nothing listens until ``run(gracefulShutdownSignals:)``.
@@ -70,6 +71,7 @@ public final class LaterbaseServer: Sendable {
         ]
         factory.defaultValueHistogramBuckets = [1, 2, 5, 10, 50, 100, 500, 1000, 5000, 10_000, 20_000]
         self.registry = registry
+        gauges = ScrapeGauges(registry: registry)
         let metrics = StoreMetrics(factory: factory)
         bodies = BodyBudget(capacity: configuration.httpBodyMemoryBytes, factory: factory)
         parsers = NIOThreadPool(numberOfThreads: System.coreCount)
@@ -132,7 +134,7 @@ public final class LaterbaseServer: Sendable {
         AggregateRoutes(store: store, metrics: metrics).register(on: router)
         OperationsRoutes(
             store: store, writer: writer, registry: registry, ingest: ingest?.endpoint, publish: publisher?.endpoint, replication: replication,
-            zap: zap
+            zap: zap, gauges: gauges
         ).register(on: router)
         configuration.routes?(router)
         return router

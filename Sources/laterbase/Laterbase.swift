@@ -9,7 +9,10 @@ struct Laterbase: AsyncParsableCommand {
             Serves the supply-chain demo roots (shipments, inventory) and any schema-less roots you
             name with --root, over the HTTP API of the wire contract (see README.md).
             """,
-        subcommands: [Serve.self, CredentialsCommand.self],
+        subcommands: [
+            Serve.self, CredentialsCommand.self, HealthCommand.self, StatsCommand.self, BackupCommand.self, RestoreCommand.self,
+            ExportCommand.self, ImportCommand.self,
+        ],
         defaultSubcommand: Serve.self
     )
 }

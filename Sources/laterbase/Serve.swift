@@ -177,8 +177,10 @@ struct Serve: AsyncParsableCommand {
             }
         }
         configuration.writer.maxDelay = .microseconds(Int64(commitDelay * 1000))
+        let lock = try DataFolderLock(directory: data)
         let server = try LaterbaseServer(roots: Demo.roots + roots.map { .jsonMerge($0) }, configuration: configuration, logger: logger)
         try await server.run()
+        withExtendedLifetime(lock) {}
     }
 
     private func parseAddress(_ s: String) -> (String, Int)? {

@@ -93,6 +93,11 @@ public struct Principal: Sendable, Equatable {
         guard mayReadMetrics else { throw LaterbaseError(.forbidden, "\(name) (\(role.rawValue)) may not read /metrics") }
     }
 
+    /// Refuses (403 `forbidden`) what only an admin may do (`GET /stats`).
+    public func authorizeAdmin(_ what: String) throws(LaterbaseError) {
+        guard role == .admin else { throw LaterbaseError(.forbidden, "\(name) (\(role.rawValue)) may not read \(what); only an admin may") }
+    }
+
     /// Refuses (403 `forbidden`) a read of `root` it may not make.
     public func authorizeRead(_ root: String) throws(LaterbaseError) {
         guard mayRead(root) else {

@@ -84,7 +84,7 @@ public final class EventStore: Sendable {
         if stored != nil && format != EventStore.format {
             throw LaterbaseError(.internal, "the data folder \(directory) holds store format \(format ?? "1") from an older Laterbase; this build reads format \(EventStore.format). Run the build that wrote it, or start this one on an empty folder and sync the events from it")
         }
-        let chosen = replicaID ?? stored ?? "node-" + EventID.v7(milliseconds: physicalTime()).description.suffix(12)
+        let chosen = replicaID ?? stored ?? EventStore.newReplicaID(milliseconds: physicalTime())
         guard Names.isValidOrigin(chosen) else { throw LaterbaseError(.badRequest, "'\(chosen)' is not a valid replica id") }
         if chosen != stored {
             let txn = try env.beginWrite()
@@ -94,6 +94,11 @@ public final class EventStore: Sendable {
             if let stored { logger.warning("replica id changed", metadata: ["from": "\(stored)", "to": "\(chosen)"]) }
         }
         self.replicaID = chosen
+    }
+
+    /// A fresh replica id: `node-` and the last 12 hex digits of a UUID v7.
+    static func newReplicaID(milliseconds: UInt64 = SystemClock.milliseconds()) -> String {
+        "node-" + EventID.v7(milliseconds: milliseconds).description.suffix(12)
     }
 
     /// The layout this build writes and reads (see ``Keys``).

@@ -94,4 +94,11 @@ final class WriteQueue: @unchecked Sendable {
         defer { condition.unlock() }
         return queuedEvents
     }
+
+    /// Events and bytes (``PreparedBatch/bytes``) waiting.
+    var load: (events: Int, bytes: Int) {
+        condition.lock()
+        defer { condition.unlock() }
+        return (queuedEvents, queuedBytes)
+    }
 }

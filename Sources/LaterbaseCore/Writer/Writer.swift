@@ -182,7 +182,9 @@ public final class Writer: Sendable {
             for change in changes.roots { written += change.events.count }
             metrics.eventsWritten.increment(by: written)
             metrics.commitEvents.record(written)
-            metrics.queueDepth.record(queue.depth)
+            let load = queue.load
+            metrics.queueDepth.record(load.events)
+            metrics.queueBytes.record(load.bytes)
             acknowledgements.put(Acknowledgement(items: items, results: results, changes: changes, spent: spent, id: commit))
         }
     }

@@ -10,6 +10,7 @@ public struct StoreMetrics: Sendable {
     let commitLatency: Metrics.Timer
     let queueWait: Metrics.Timer
     let queueDepth: Gauge
+    let queueBytes: Gauge
     private let errors: [LaterbaseError.Code: Counter]
     private let reads: [Read: Counter]
 
@@ -28,6 +29,7 @@ public struct StoreMetrics: Sendable {
         commitLatency = Timer(label: "laterbase_commit_seconds", factory: factory)
         queueWait = Timer(label: "laterbase_queue_wait_seconds", factory: factory)
         queueDepth = Gauge(label: "laterbase_write_queue_events", factory: factory)
+        queueBytes = Gauge(label: "laterbase_write_queue_bytes", factory: factory)
         // Made once: looking a counter up in the factory on every request would cost a lock.
         errors = Dictionary(uniqueKeysWithValues: LaterbaseError.Code.allCases.map {
             ($0, Counter(label: "laterbase_errors_total", dimensions: [("code", $0.rawValue)], factory: factory))

@@ -31,7 +31,8 @@ struct AccessMiddleware: RouterMiddleware {
     let access: Access
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if request.uri.path == "/healthz" { return try await next(request, context) }
+        // Liveness and the API's description need no credentials.
+        if request.uri.path == "/healthz" || request.uri.path == "/openapi.json" { return try await next(request, context) }
         let token = Self.bearerToken(request.headers[.authorization])
         guard let principal = access.principal(token: token) else {
             throw LaterbaseError(.unauthorized, token == nil ? "this node needs credentials: Authorization: Bearer <token>" : "the bearer token is not known to this node")

@@ -3,7 +3,7 @@ import LaterbaseCore
 import LaterbaseSync
 import Prometheus
 
-/// GET /healthz, /metrics and /node.
+/// GET /healthz, /metrics, /node, /stats and /openapi.json.
 struct OperationsRoutes {
     let store: EventStore
     let writer: Writer
@@ -12,6 +12,7 @@ struct OperationsRoutes {
     let publish: String?
     let replication: Replication?
     let zap: ZAPHandler
+    let gauges: ScrapeGauges
 
     func register(on router: Router<LaterbaseRequestContext>) {
         router.get("/healthz") { _, _ -> Response in
@@ -20,9 +21,17 @@ struct OperationsRoutes {
         }
         router.get("/metrics") { _, context -> Response in
             try context.caller().authorizeMetrics()
+            gauges.update(store: store, peers: replication?.peers ?? [])
             var out: [UInt8] = []
             registry.emit(into: &out)
             return .json(out, contentType: "text/plain; version=0.0.4; charset=utf-8")
+        }
+        router.get("/stats") { _, context -> Response in
+            try context.caller().authorizeAdmin("/stats")
+            return .json(try store.statistics().json.bytes)
+        }
+        router.get("/openapi.json") { _, _ -> Response in
+            .json(PackageResources.openapi_json)
         }
         router.get("/node") { _, context -> Response in
             let caller = try context.caller()

@@ -1,0 +1,185 @@
+import Foundation
+import LMDB
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Backups of a data folder while its node serves, and nodes made from them.
+///
+/// A backup is one file: a compacted copy of the LMDB environment (`mdb_env_copyfd2` with
+/// `MDB_CP_COMPACT`) as of one read snapshot, which LMDB takes beside a live writer in any
+/// process. Every commit the snapshot holds is made durable at the source before the backup is
+/// complete, so a backup never holds an event its node could still lose.
+public enum Backup {
+    /// What a backup wrote.
+    public struct Summary: Sendable {
+        /// Bytes of the backup file.
+        public var bytes: Int
+        /// Bytes of the data file in use when it began (the copy leaves free pages out).
+        public var sourceBytes: Int
+    }
+
+    /// Copies the store in `directory` to `file`, written beside it as `file.partial` and renamed
+    /// once complete and synced (an interrupted backup never leaves a file that looks whole).
+    /// - Parameter progress: called with the bytes copied so far and the data file's bytes in use.
+    public static func create(from directory: String, to file: String, progress: (Int, Int) -> Void = { _, _ in }) throws -> Summary {
+        guard FileManager.default.fileExists(atPath: directory + "/data.mdb") else {
+            throw LaterbaseError(.badRequest, "\(directory) holds no Laterbase store (no data.mdb)")
+        }
+        var options = Environment.Options()
+        options.mapSize = 0
+        let env = try Environment(path: directory, options: options)
+        let sourceBytes = env.usedBytes()
+        let partial = file + ".partial"
+        let out = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard out >= 0 else { throw LaterbaseError(.badRequest, "cannot create \(partial): \(String(cString: strerror(errno)))") }
+        var closed = false
+        defer { if !closed { close(out); unlink(partial) } }
+
+        // LMDB writes the copy into a pipe from a thread; this one moves it to the file, counting.
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw LaterbaseError(.internal, "pipe: \(String(cString: strerror(errno)))") }
+        let copied = CopyResult()
+        let writeEnd = fds[1]
+        let copier = Thread {
+            do { try env.copyCompacted(to: writeEnd) } catch { copied.set(error) }
+            close(writeEnd)
+            copied.finish()
+        }
+        copier.name = "laterbase-backup"
+        copier.start()
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var total = 0
+        var failure: String? = nil
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fds[0], $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            if failure == nil && !writeAll(out, buffer, count: n) { failure = "writing \(partial): \(String(cString: strerror(errno)))" }
+            total += n
+            progress(total, sourceBytes)
+        }
+        close(fds[0])
+        copied.wait()
+        if let error = copied.error { throw LaterbaseError(.internal, "copying \(directory): \(error)") }
+        if let failure { throw LaterbaseError(.storageFull, failure) }
+        // What the snapshot holds may include a commit the node has not yet synced: sync it here.
+        try env.sync()
+        guard fsync(out) == 0 else { throw LaterbaseError(.storageFull, "syncing \(partial): \(String(cString: strerror(errno)))") }
+        close(out)
+        closed = true
+        guard rename(partial, file) == 0 else { throw LaterbaseError(.internal, "renaming \(partial) to \(file): \(String(cString: strerror(errno)))") }
+        syncFolder(of: file)
+        return Summary(bytes: total, sourceBytes: sourceBytes)
+    }
+
+    /// Who a restored node is.
+    public enum Identity: Sendable {
+        /// A new replica id (the default): the node's peers may hold events its old id recorded
+        /// after the backup, and minting those seqs again would fork that origin. Its old id's
+        /// events are history it holds, and peers give it back what it lacks.
+        case fresh
+        /// The backup's replica id, for a node whose id never recorded anything after the backup.
+        case kept
+        /// A given id.
+        case named(String)
+    }
+
+    /// Makes a data folder from a backup file.
+    /// - Returns: the backup's replica id and the restored node's.
+    /// - Throws: `bad_request` when `directory` already holds a store or `file` is not a backup
+    ///   this build reads.
+    public static func restore(from file: String, into directory: String, identity: Identity = .fresh) throws -> (old: String, new: String) {
+        guard FileManager.default.fileExists(atPath: file) else { throw LaterbaseError(.badRequest, "no backup file at \(file)") }
+        let target = directory + "/data.mdb"
+        if FileManager.default.fileExists(atPath: target) {
+            throw LaterbaseError(.badRequest, "\(directory) already holds a store; restore into a new or empty folder")
+        }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let partial = target + ".partial"
+        try copyFile(file, to: partial)
+        guard rename(partial, target) == 0 else { throw LaterbaseError(.internal, "renaming \(partial): \(String(cString: strerror(errno)))") }
+        func discard() {
+            try? FileManager.default.removeItem(atPath: target)
+            try? FileManager.default.removeItem(atPath: directory + "/lock.mdb")
+        }
+        var options = Environment.Options()
+        options.mapSize = 0
+        let env: Environment
+        do { env = try Environment(path: directory, options: options) } catch {
+            discard()
+            throw LaterbaseError(.badRequest, "\(file) is not a Laterbase backup: \(error)")
+        }
+        let meta = try env.openDatabase("_meta")
+        let (stored, format) = try env.read { (txn) throws(LMDBError) in
+            (try txn.get(meta, Array("replica".utf8)).map { String(decoding: $0, as: UTF8.self) },
+             try txn.get(meta, Array("format".utf8)).map { String(decoding: $0, as: UTF8.self) })
+        }
+        guard let stored, format == EventStore.format else {
+            discard()
+            throw LaterbaseError(.badRequest, "\(file) is not a Laterbase backup of store format \(EventStore.format)")
+        }
+        let new: String
+        switch identity {
+        case .fresh: new = EventStore.newReplicaID()
+        case .kept: new = stored
+        case .named(let id):
+            guard Names.isValidOrigin(id) else { throw LaterbaseError(.badRequest, "'\(id)' is not a valid replica id") }
+            new = id
+        }
+        if new != stored {
+            let txn = try env.beginWrite()
+            try txn.put(meta, Array("replica".utf8), Array(new.utf8))
+            try txn.commit()
+        }
+        return (stored, new)
+    }
+
+    private static func copyFile(_ source: String, to destination: String) throws {
+        let input = open(source, O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else { throw LaterbaseError(.badRequest, "cannot read \(source): \(String(cString: strerror(errno)))") }
+        defer { close(input) }
+        let output = open(destination, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard output >= 0 else { throw LaterbaseError(.badRequest, "cannot create \(destination): \(String(cString: strerror(errno)))") }
+        defer { close(output) }
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { throw LaterbaseError(.internal, "reading \(source): \(String(cString: strerror(errno)))") }
+            if n == 0 { break }
+            guard writeAll(output, buffer, count: n) else { throw LaterbaseError(.storageFull, "writing \(destination): \(String(cString: strerror(errno)))") }
+        }
+        guard fsync(output) == 0 else { throw LaterbaseError(.storageFull, "syncing \(destination): \(String(cString: strerror(errno)))") }
+    }
+
+    private static func writeAll(_ fd: Int32, _ buffer: [UInt8], count: Int) -> Bool {
+        var done = 0
+        while done < count {
+            let n = buffer.withUnsafeBytes { write(fd, $0.baseAddress! + done, count - done) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return false }
+            done += n
+        }
+        return true
+    }
+
+    /// Syncs the folder holding `path`, so a rename into it survives a crash.
+    private static func syncFolder(of path: String) {
+        let folder = (path as NSString).deletingLastPathComponent
+        let fd = open(folder.isEmpty ? "." : folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd >= 0 { fsync(fd); close(fd) }
+    }
+}
+
+/// The copying thread's outcome.
+private final class CopyResult: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var done = false
+    private(set) var error: (any Error)?
+
+    func set(_ error: any Error) { condition.lock(); self.error = error; condition.unlock() }
+    func finish() { condition.lock(); done = true; condition.broadcast(); condition.unlock() }
+    func wait() { condition.lock(); while !done { condition.wait() }; condition.unlock() }
+}
