@@ -19,7 +19,8 @@ public struct LaterbaseError: Error, CustomStringConvertible, Sendable {
         case storageFull = "storage_full"
         case unavailable
         case `internal`
-
+        /// An HTTP method the path does not take (405, with `Allow`).
+        case methodNotAllowed = "method_not_allowed"
     }
 
     public let code: Code

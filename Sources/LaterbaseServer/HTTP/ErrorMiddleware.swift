@@ -16,8 +16,15 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as any HTTPResponseError {
             let mapped: LaterbaseError
             switch error.status.code {
-            case 404: mapped = LaterbaseError(.notFound, "no route for \(request.method) \(request.uri.path)")
-            case 405: mapped = LaterbaseError(.badRequest, "method \(request.method) is not allowed on \(request.uri.path)")
+            case 404, 405:
+                if let allowed = Self.allowedMethods(request.uri.path) {
+                    let refusal = LaterbaseError(.methodNotAllowed, "\(request.uri.path) takes \(allowed), not \(request.method)")
+                    metrics.error(refusal.code)
+                    var response = refusal.response
+                    response.headers[.allow] = allowed
+                    return response
+                }
+                mapped = LaterbaseError(.notFound, "no route for \(request.method) \(request.uri.path)")
             case 413: mapped = LaterbaseError(.tooLarge, "the body is larger than the limit")
             default: mapped = LaterbaseError(.badRequest, "\(error)")
             }
@@ -27,6 +34,17 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             context.logger.error("unexpected error", metadata: ["error": "\(error)"])
             metrics.error(.internal)
             return LaterbaseError(.internal, "internal error").response
+        }
+    }
+
+    /// The methods a path of the contract takes (for 405's `Allow`), or nil for a path it does not have.
+    static func allowedMethods(_ path: String) -> String? {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        switch (parts.first, parts.count) {
+        case ("e", 2): return "GET, POST"
+        case ("a", 2...): return "GET"
+        case ("healthz", 1), ("metrics", 1), ("node", 1), ("stats", 1), ("openapi.json", 1): return "GET"
+        default: return nil
         }
     }
 }
@@ -46,6 +64,7 @@ extension LaterbaseError: HTTPResponseError {
         case .overloaded, .unavailable: .serviceUnavailable
         case .storageFull: .init(code: 507, reasonPhrase: "Insufficient Storage")
         case .internal: .internalServerError
+        case .methodNotAllowed: .methodNotAllowed
         }
     }
 
