@@ -9,28 +9,15 @@ requires all four to converge, the healthcheck command to pass, and SIGTERM to s
 
 Usage: compose_check.py LATERBASE_BINARY
 """
-import json, os, re, signal, socket, subprocess, sys, tempfile, time, urllib.request
+import json, os, re, subprocess, sys, tempfile, time, urllib.request
 
 import yaml
+
+from support import check, failures, free_port, stop
 
 repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 binary = sys.argv[1]
 work = tempfile.mkdtemp(prefix="laterbase-compose-")
-failures = []
-
-
-def check(condition, message):
-    if not condition:
-        failures.append(message)
-        print("FAIL:", message)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # The secrets, made as the README says.
 secrets_dir = os.path.join(work, "secrets")
 subprocess.run([os.path.join(repo, "docker/make-secrets.sh"), secrets_dir], check=True, env={**os.environ, "LATERBASE": binary})
@@ -118,15 +105,7 @@ try:
     status, node = call("hq-1", "GET", "/node")
     check(node.get("curve") is True and node.get("replica") == "hq-1", f"hq-1 is hq-1 with CURVE sockets: {node}")
 finally:
-    for name, p in processes.items():
-        p.send_signal(signal.SIGTERM)
-    for name, p in processes.items():
-        try:
-            code = p.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            code = None
-        check(code == 0, f"{name} stops with 0 on SIGTERM (got {code})")
+    stop(processes)
 
 if failures:
     for name in services:

@@ -6,21 +6,14 @@ them with a peer, so the per-peer series exist): the files cannot drift from the
 
 Usage: ops_check.py LATERBASE_BINARY
 """
-import json, os, re, shlex, signal, socket, subprocess, sys, tempfile, time, urllib.request
+import json, os, re, shlex, subprocess, sys, tempfile, time, urllib.request
+
+from support import check, failures, free_port, stop
 
 repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 binary = os.path.abspath(sys.argv[1])
 ops = os.path.join(repo, "ops")
 work = tempfile.mkdtemp(prefix="laterbase-ops-")
-failures = []
-
-
-def check(condition, message):
-    if not condition:
-        failures.append(message)
-        print("FAIL:", message)
-
-
 def run(args, **kw):
     return subprocess.run(args, capture_output=True, text=True, **kw)
 
@@ -67,12 +60,7 @@ def add(name, role):
 monitor, peer = add("prometheus", "monitor"), add("hq-2", "peer")
 open(os.path.join(work, "peer.token"), "w").write(peer + "\n")
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-nodes = []
+nodes = []  # (process, http port)
 for i in range(2):
     http, ingest, publish = free_port(), free_port(), free_port()
     mapping = {"/var/lib/laterbase": os.path.join(work, f"data-{i}"), "/etc/laterbase/credentials.json": credentials,
@@ -102,15 +90,7 @@ try:
         text = metrics(port)
         exported |= {re.match(r"[a-zA-Z_:][a-zA-Z0-9_:]*", l).group(0) for l in text.splitlines() if l and not l.startswith("#")}
 finally:
-    for p, _ in nodes:
-        p.send_signal(signal.SIGTERM)
-    for i, (p, _) in enumerate(nodes):
-        try:
-            code = p.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            code = None
-        check(code == 0, f"node {i} from ExecStart stops with 0 on SIGTERM (got {code})")
+    stop({f"node {i} from ExecStart": p for i, (p, _) in enumerate(nodes)})
 
 named = set(re.findall(r"laterbase_[a-z_]+", open(rules).read())) | {n for e in exprs for n in re.findall(r"laterbase_[a-z_]+", e)}
 check(len(named) >= 10, f"the rules and dashboard name the node's metrics: {sorted(named)}")
