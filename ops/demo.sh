@@ -34,6 +34,9 @@ show curl -s "$api/e/shipments?vv=&limit=2"
 show curl -s -H 'Accept: application/x-ndjson' "$api/e/inventory"
 echo "# Refusals are JSON with a code:"
 show curl -s -X POST "$api/e/shipments" -d '{"aggregate":"SHP-1002","type":"shipment.created","data":{"origin":"AKL"}}'
+echo "# Operations: storage statistics, and a backup taken while the node serves (README, Operations runbook):"
+show curl -s "$api/stats"
+show "$bin" backup --data "$data" --to "${TMPDIR:-/tmp}/laterbase-demo.lbk"
 echo "# A device offline and back: ops/device-demo.sh, with two more processes on ports 8090/8091."
 LATERBASE_BIN="$bin" ops/device-demo.sh
 echo
