@@ -44,6 +44,9 @@ public final class LaterbaseServer: Sendable {
     private let tls: TLSConfiguration?
     private let boundPort = Mutex<Int?>(nil)
     private let gauges: ScrapeGauges
+    /// Wakes live feeds (SSE) when a commit is durable.
+    private let commits = CommitSignal()
+    private let liveFeed: LiveFeed
     private let group = Mutex<ServiceGroup?>(nil)
 
     /// Opens the store and prepares the server; nothing listens until ``run(gracefulShutdownSignals:)``.
@@ -105,10 +108,13 @@ public final class LaterbaseServer: Sendable {
         }
         self.publisher = publisher
         let hook = configuration.onCommit
+        let commits = commits
         let writer = Writer(store: store, options: configuration.writer, metrics: metrics, logger: logger) { changes in
             hook?(changes)
             publisher?.publish(changes)
+            commits.committed(changes)
         }
+        liveFeed = LiveFeed(store: store, signal: commits, options: LiveFeed.Options(keepAlive: configuration.liveFeedKeepAlive, writeTimeout: configuration.liveFeedWriteTimeout), metrics: LiveFeedMetrics(factory: factory))
         self.writer = writer
         let storeMetrics = metrics
         ingest = try configuration.ingest.map { endpoint throws(ZMQError) in
@@ -130,7 +136,9 @@ public final class LaterbaseServer: Sendable {
         router.middlewares.add(LogRequestsMiddleware(.debug))
         router.middlewares.add(ErrorMiddleware(metrics: metrics))
         router.middlewares.add(AccessMiddleware(access: configuration.access))
-        EventRoutes(store: store, writer: writer, metrics: metrics, maxBodyBytes: configuration.maxBodyBytes, bodies: bodies, parsers: parsers).register(on: router)
+        EventRoutes(
+            store: store, writer: writer, metrics: metrics, maxBodyBytes: configuration.maxBodyBytes, bodies: bodies, parsers: parsers, liveFeed: liveFeed
+        ).register(on: router)
         AggregateRoutes(store: store, metrics: metrics).register(on: router)
         OperationsRoutes(
             store: store, writer: writer, registry: registry, ingest: ingest?.endpoint, publish: publisher?.endpoint, replication: replication,
@@ -160,7 +168,10 @@ public final class LaterbaseServer: Sendable {
             },
             logger: logger
         )
-        let serviceGroup = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: gracefulShutdownSignals, logger: logger))
+        // Services shut down in reverse order: live feeds end first, so HTTP's wait for
+        // requests in flight does not wait for them.
+        let serviceGroup = ServiceGroup(configuration: .init(
+            services: [app, LiveFeedService(signal: commits)], gracefulShutdownSignals: gracefulShutdownSignals, logger: logger))
         group.withLock { $0 = serviceGroup }
         defer {
             // Every socket's owner has closed it by now (the services stopped; an ingest that

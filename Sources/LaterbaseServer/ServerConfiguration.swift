@@ -41,6 +41,12 @@ public struct ServerConfiguration: Sendable {
     public var ingestOptions = Ingest.Options()
     /// Publish socket limits (the high-water mark).
     public var publishOptions = Publisher.Options()
+    /// Live feeds (SSE): a comment line after this long without events, so proxies keep the
+    /// connection open.
+    public var liveFeedKeepAlive: Duration = .seconds(15)
+    /// Live feeds: a client that takes nothing for this long is closed (it resumes from its
+    /// last event id).
+    public var liveFeedWriteTimeout: Duration = .seconds(30)
     /// Called on the writer thread after each commit, in commit order, with the events it added
     /// per root and the root's head: the seam for publishing deltas. Must not block.
     public var onCommit: (@Sendable (CommittedChanges) -> Void)? = nil

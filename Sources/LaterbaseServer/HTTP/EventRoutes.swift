@@ -1,3 +1,4 @@
+import HTTPTypes
 import Hummingbird
 import LaterbaseCore
 import NIOPosix
@@ -12,6 +13,8 @@ struct EventRoutes {
     /// Where large bodies are parsed, off the task pool that answers every request (a node
     /// parsing 8 MiB bodies on it answered `/healthz` in over a second).
     let parsers: NIOThreadPool
+    /// The SSE form of the feed.
+    let liveFeed: LiveFeed
 
     /// Bodies from this size on are parsed on ``parsers``; smaller ones where they arrive.
     static let offloadBytes = 64 << 10
@@ -62,6 +65,17 @@ struct EventRoutes {
         try store.checkRoot(rootName)
         try context.caller().authorizeRead(rootName)
         let query = QueryParameters(request)
+        if request.headers[.accept]?.contains("text/event-stream") == true {
+            // A reconnecting client resumes from the id of the last event it took.
+            let vv: VersionVector
+            if let last = request.headers[HTTPField.Name("Last-Event-ID")!] {
+                do { vv = try VersionVector(parsing: last) } catch { throw LaterbaseError(.badRequest, "Last-Event-ID: \(error)") }
+            } else {
+                vv = try query.versionVector("vv")
+            }
+            metrics.read(.feed)
+            return liveFeed.response(root: rootName, from: vv)
+        }
         let vv = try query.versionVector("vv")
         let limit = try query.integer("limit", default: 1000, in: 0...10_000)
         let ndjson = request.headers[.accept]?.contains("application/x-ndjson") ?? false

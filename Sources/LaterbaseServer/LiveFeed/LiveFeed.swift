@@ -1,0 +1,122 @@
+import HTTPTypes
+import Hummingbird
+import LaterbaseCore
+import NIOCore
+import ServiceLifecycle
+
+/// `GET /e/{root}` with `Accept: text/event-stream` (CONTRACT.md v2, the live feed): what the
+/// caller's vv lacks, then every durable commit of the root, as server-sent events.
+///
+/// Each SSE event is `id: <vv after it>`, `event: events`, `data: {"events": [...], "vv", "head"}`,
+/// so a client reconnecting with `Last-Event-ID` resumes without loss or repeats. Pages are read
+/// from the store as the client takes them (at most ``Options/pageEvents`` events and
+/// ``Options/pageBytes`` bytes each): a slow client costs one page, however far behind it is.
+/// A client that takes nothing for ``Options/writeTimeout`` is closed (it resumes from its last
+/// id). A comment line goes out after ``Options/keepAlive`` without events.
+struct LiveFeed: Sendable {
+    struct Options: Sendable {
+        var keepAlive: Duration = .seconds(15)
+        var writeTimeout: Duration = .seconds(30)
+        var pageEvents = 1000
+        var pageBytes = 1 << 20
+    }
+
+    let store: EventStore
+    let signal: CommitSignal
+    let options: Options
+    let metrics: LiveFeedMetrics
+
+    /// The stream for `root` from `vv` (the `Last-Event-ID`, else the `vv` parameter).
+    func response(root: String, from vv: VersionVector) -> Response {
+        let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache", HTTPField.Name("X-Accel-Buffering")!: "no"]
+        return Response(status: .ok, headers: headers, body: ResponseBody { [self] writer in
+            metrics.opened()
+            defer { metrics.closed() }
+            var vv = vv
+            // Tell EventSource clients how soon to reconnect.
+            try await send("retry: 1000\n\n", to: &writer)
+            var quiet = ContinuousClock.now
+            while !signal.isClosed {
+                let version = signal.version(of: root)
+                let page = try store.feed(root: root, after: vv, limit: options.pageEvents, maxBytes: options.pageBytes)
+                if page.count > 0 {
+                    try await send(Self.event(page), to: &writer)
+                    metrics.sent(page.count)
+                    vv = page.vv
+                    quiet = ContinuousClock.now
+                    if page.more { continue }
+                }
+                let remaining = options.keepAlive - (ContinuousClock.now - quiet)
+                if remaining > .zero, await signal.wait(root: root, after: version, timeout: remaining) { continue }
+                if signal.isClosed || Task.isCancelled { break }
+                if ContinuousClock.now - quiet >= options.keepAlive {
+                    try await send(": keep-alive\n\n", to: &writer)
+                    quiet = ContinuousClock.now
+                }
+            }
+            try await writer.finish(nil)
+        })
+    }
+
+    /// One SSE event for a feed page.
+    static func event(_ page: FeedPage) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(page.events.count + 256)
+        let vv = page.vv.description
+        out.append(contentsOf: "id: \(vv)\nevent: events\ndata: {\"events\":[".utf8)
+        out.append(contentsOf: page.events.dropLast())  // the last separator
+        out.append(contentsOf: "],\"vv\":".utf8)
+        JSONWriter.writeString(vv, to: &out)
+        out.append(contentsOf: ",\"head\":".utf8)
+        JSONWriter.writeString(page.head.description, to: &out)
+        out.append(contentsOf: "}\n\n".utf8)
+        return out
+    }
+
+    private func send(_ text: String, to writer: inout any ResponseBodyWriter) async throws {
+        try await send(Array(text.utf8), to: &writer)
+    }
+
+    /// Writes, or gives up on a client that takes nothing for ``Options/writeTimeout``.
+    private func send(_ bytes: [UInt8], to writer: inout any ResponseBodyWriter) async throws {
+        let buffer = ByteBuffer(bytes: bytes)
+        let timeout = options.writeTimeout
+        let w = UnsafeTransfer(writer)
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                var inner = w.value
+                try await inner.write(buffer)
+                return true
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return false
+            }
+            let wrote = try await group.next() ?? false
+            group.cancelAll()
+            if !wrote {
+                metrics.slowClientClosed()
+                throw LiveFeedError.clientTooSlow
+            }
+        }
+    }
+}
+
+enum LiveFeedError: Error { case clientTooSlow }
+
+/// Moves a non-Sendable value into a child task that is awaited before the value is used again.
+struct UnsafeTransfer<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
+/// Ends live feeds when the node begins to shut down, so HTTP's wait for requests in flight
+/// ends. Listed after the HTTP application, so it is told first.
+struct LiveFeedService: Service {
+    let signal: CommitSignal
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        signal.close()
+    }
+}
