@@ -53,6 +53,34 @@ extension EventStore {
         return out
     }
 
+    /// An aggregate's events in fold order, (time, hlc, origin, seq), at most `limit`: what the
+    /// console plots on its two time axes.
+    /// - Returns: the events' JSON objects joined by commas, how many, and whether more follow;
+    ///   nil when the aggregate has no event.
+    public func history(root rootName: String, id: String, limit: Int) throws(LaterbaseError) -> (events: [UInt8], count: Int, more: Bool)? {
+        let r = try root(rootName)
+        do {
+            return try env.read { (txn) throws(LMDBError) -> (events: [UInt8], count: Int, more: Bool)? in
+                guard try txn.get(r.aggs, Array(id.utf8)) != nil else { return nil }
+                var out: [UInt8] = []
+                var count = 0
+                var more = false
+                try r.replay(id, after: nil, in: txn) { (e) throws(LMDBError) in
+                    guard count < limit else {
+                        more = true
+                        return
+                    }
+                    if count > 0 { out.append(UInt8(ascii: ",")) }
+                    e.appendJSON(to: &out)
+                    count += 1
+                }
+                return (out, count, more)
+            }
+        } catch {
+            throw LaterbaseError(storage: error, "reading the history of \(rootName)/\(id)")
+        }
+    }
+
     /// A page of the root's aggregates by id in byte order, after `after`.
     /// - Returns: the aggregates' JSON objects and the id to pass as `after` next, or nil at the end.
     public func aggregates(root rootName: String, after: String?, limit: Int) throws(LaterbaseError) -> (aggregates: [[UInt8]], next: String?) {

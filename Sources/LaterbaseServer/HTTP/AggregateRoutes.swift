@@ -10,16 +10,43 @@ struct AggregateRoutes {
     func register(on router: Router<LaterbaseRequestContext>) {
         router.get("/a/:root") { request, context in try list(request, context) }
         router.get("/a/:root/**") { request, context in try one(request, context) }
+        router.get("/h/:root/**") { request, context in try history(request, context) }
+    }
+
+    /// GET /h/{root}/{id}?limit=n: the aggregate's events in fold order (time, hlc, origin, seq),
+    /// `{"id", "events": [...], "more": bool}`; limit 1 to 10,000, default 1000.
+    private func history(_ request: Request, _ context: LaterbaseRequestContext) throws -> Response {
+        let rootName = context.parameters.get("root") ?? ""
+        try store.checkRoot(rootName)
+        try context.caller().authorizeRead(rootName)
+        let id = try aggregateID(context)
+        let limit = try QueryParameters(request).integer("limit", default: 1000, in: 1...10_000)
+        metrics.read(.aggregate)
+        guard let page = try store.history(root: rootName, id: id, limit: limit) else {
+            throw LaterbaseError(.notFound, "no event of \(rootName)/\(id) is stored")
+        }
+        var out: [UInt8] = Array(#"{"id":"#.utf8)
+        JSONWriter.writeString(id, to: &out)
+        out.append(contentsOf: #","events":["#.utf8)
+        out.append(contentsOf: page.events)
+        out.append(contentsOf: "],\"more\":\(page.more)}".utf8)
+        return .json(out)
+    }
+
+    /// The aggregate id of a `/a/{root}/{id}` or `/h/{root}/{id}` path, percent-decoded.
+    private func aggregateID(_ context: LaterbaseRequestContext) throws -> String {
+        let raw = context.parameters.getCatchAll().joined(separator: "/")
+        guard let id = raw.removingPercentEncoding, Names.isValidAggregateID(id) else {
+            throw LaterbaseError(.badRequest, "'\(raw)' is not a valid aggregate id")
+        }
+        return id
     }
 
     private func one(_ request: Request, _ context: LaterbaseRequestContext) throws -> Response {
         let rootName = context.parameters.get("root") ?? ""
         try store.checkRoot(rootName)
         try context.caller().authorizeRead(rootName)
-        let raw = context.parameters.getCatchAll().joined(separator: "/")
-        guard let id = raw.removingPercentEncoding, Names.isValidAggregateID(id) else {
-            throw LaterbaseError(.badRequest, "'\(raw)' is not a valid aggregate id")
-        }
+        let id = try aggregateID(context)
         let query = QueryParameters(request)
         let asOf = try query.time("as_of")
         let recordedBy = try query.time("recorded_by")

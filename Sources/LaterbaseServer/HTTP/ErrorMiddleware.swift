@@ -42,7 +42,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         let parts = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
         switch (parts.first, parts.count) {
         case ("e", 2): return "GET, POST"
-        case ("a", 2...): return "GET"
+        case ("a", 2...), ("h", 3...): return "GET"
         case ("healthz", 1), ("metrics", 1), ("node", 1), ("stats", 1), ("openapi.json", 1): return "GET"
         default: return nil
         }
