@@ -85,8 +85,12 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
-            // Compiled into the binary (no resource bundle to ship beside it): GET /openapi.json.
-            resources: [.embedInCode("Resources/openapi.json")],
+            // Compiled into the binary (no resource bundle to ship beside it): GET /openapi.json
+            // and the console's files.
+            resources: [
+                .embedInCode("Resources/openapi.json"),
+                .embedInCode("Console/index.html"), .embedInCode("Console/console.js"), .embedInCode("Console/console.css"),
+            ],
             swiftSettings: swiftSettings
         ),
 

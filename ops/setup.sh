@@ -2,12 +2,13 @@
 # Installs what Laterbase needs on Debian beside Swift: LMDB and ZeroMQ headers, pkg-config,
 # curl for the demo, wrk for the benchmarks, openssl for the TLS tests' certificates, Python 3 with pyzmq for the foreign-client test,
 # and what checks the deployment files: docker-compose (config only, no engine), promtool (prometheus),
-# systemd-analyze (systemd), PyYAML; schemathesis (PyPI) fuzzes the HTTP API against its OpenAPI description.
+# systemd-analyze (systemd), PyYAML; schemathesis (PyPI) fuzzes the HTTP API against its OpenAPI description;
+# Chromium, its driver and Selenium (PyPI) test the console in a headless browser.
 # Safe to run again.
 set -euo pipefail
 need=()
 command -v python3 >/dev/null || need_python=1
-for pkg in liblmdb-dev libzmq3-dev pkg-config curl wrk openssl python3-yaml docker-compose prometheus systemd ${need_python:+python3 python3-pip}; do
+for pkg in liblmdb-dev libzmq3-dev pkg-config curl wrk openssl python3-yaml docker-compose prometheus systemd chromium chromium-driver ${need_python:+python3 python3-pip}; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -21,6 +22,10 @@ fi
 if ! python3 -c 'import zmq' 2>/dev/null; then
   echo "installing: pyzmq (PyPI)"
   python3 -m pip install --quiet pyzmq 2>/dev/null || python3 -m pip install --quiet --break-system-packages pyzmq
+fi
+if ! python3 -c 'import selenium' 2>/dev/null; then
+  echo "installing: selenium (PyPI)"
+  python3 -m pip install --quiet selenium 2>/dev/null || python3 -m pip install --quiet --break-system-packages selenium
 fi
 if ! command -v schemathesis >/dev/null; then
   echo "installing: schemathesis (PyPI)"

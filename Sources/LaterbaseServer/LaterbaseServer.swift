@@ -140,6 +140,7 @@ public final class LaterbaseServer: Sendable {
             store: store, writer: writer, metrics: metrics, maxBodyBytes: configuration.maxBodyBytes, bodies: bodies, parsers: parsers, liveFeed: liveFeed
         ).register(on: router)
         AggregateRoutes(store: store, metrics: metrics).register(on: router)
+        ConsoleRoutes().register(on: router)
         OperationsRoutes(
             store: store, writer: writer, registry: registry, ingest: ingest?.endpoint, publish: publisher?.endpoint, replication: replication,
             zap: zap, gauges: gauges

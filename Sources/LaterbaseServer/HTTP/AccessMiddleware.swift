@@ -31,8 +31,9 @@ struct AccessMiddleware: RouterMiddleware {
     let access: Access
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        // Liveness and the API's description need no credentials.
-        if request.uri.path == "/healthz" || request.uri.path == "/openapi.json" { return try await next(request, context) }
+        // Liveness, the API's description and the console's static files need no credentials
+        // (the console asks the API with the token a person pastes).
+        if Self.isPublic(request.uri.path) { return try await next(request, context) }
         let token = Self.bearerToken(request.headers[.authorization])
         guard let principal = access.principal(token: token) else {
             throw LaterbaseError(.unauthorized, token == nil ? "this node needs credentials: Authorization: Bearer <token>" : "the bearer token is not known to this node")
@@ -40,6 +41,11 @@ struct AccessMiddleware: RouterMiddleware {
         var context = context
         context.principal = principal
         return try await next(request, context)
+    }
+
+    /// Paths anyone may fetch: `/healthz`, `/openapi.json`, `/console` and its files.
+    static func isPublic(_ path: String) -> Bool {
+        path == "/healthz" || path == "/openapi.json" || path == "/console" || path.hasPrefix("/console/")
     }
 
     /// The token of an `Authorization: Bearer <token>` header.

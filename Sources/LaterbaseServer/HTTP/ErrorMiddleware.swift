@@ -17,7 +17,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             let mapped: LaterbaseError
             switch error.status.code {
             case 404, 405:
-                if let allowed = Self.allowedMethods(request.uri.path) {
+                if let allowed = Self.allowedMethods(request.uri.path), !allowed.split(separator: ",").contains(where: { $0.trimmingCharacters(in: .whitespaces) == "\(request.method)" }) {
                     let refusal = LaterbaseError(.methodNotAllowed, "\(request.uri.path) takes \(allowed), not \(request.method)")
                     metrics.error(refusal.code)
                     var response = refusal.response
@@ -43,7 +43,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         switch (parts.first, parts.count) {
         case ("e", 2): return "GET, POST"
         case ("a", 2...), ("h", 3...): return "GET"
-        case ("healthz", 1), ("metrics", 1), ("node", 1), ("stats", 1), ("openapi.json", 1): return "GET"
+        case ("healthz", 1), ("metrics", 1), ("node", 1), ("stats", 1), ("openapi.json", 1), ("console", _): return "GET"
         default: return nil
         }
     }

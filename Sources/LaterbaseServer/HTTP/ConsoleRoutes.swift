@@ -1,0 +1,22 @@
+import Hummingbird
+
+/// GET /console: the console's HTML, JavaScript and CSS, compiled into the binary. They need no
+/// token; the page asks the API with the token a person pastes (kept in the tab's sessionStorage).
+struct ConsoleRoutes {
+    func register(on router: Router<LaterbaseRequestContext>) {
+        let files: [(path: String, bytes: [UInt8], type: String)] = [
+            ("/console", PackageResources.index_html, "text/html; charset=utf-8"),
+            ("/console/console.js", PackageResources.console_js, "text/javascript; charset=utf-8"),
+            ("/console/console.css", PackageResources.console_css, "text/css; charset=utf-8"),
+        ]
+        for file in files {
+            router.get(RouterPath(file.path)) { _, _ -> Response in
+                var response = Response.json(file.bytes, contentType: file.type)
+                // Nothing but this node's own files and API (CONTRACT: nodes are often offline).
+                response.headers[.contentSecurityPolicy] = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'"
+                response.headers[.cacheControl] = "no-cache"
+                return response
+            }
+        }
+    }
+}
