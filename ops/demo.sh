@@ -40,6 +40,7 @@ show "$bin" backup --data "$data" --to "${TMPDIR:-/tmp}/laterbase-demo.lbk"
 echo "# A device offline and back: ops/device-demo.sh, with two more processes on ports 8090/8091."
 LATERBASE_BIN="$bin" ops/device-demo.sh
 echo
+echo "The console: $api/console (no token needed on this open node). Try Root → inventory → SKU-1@AKL."
 echo "Laterbase is serving on $api (data in $data; ZeroMQ ingest tcp://127.0.0.1:5555, publish tcp://127.0.0.1:5556)."
 echo "Ctrl-C stops it cleanly."
 wait $pid

@@ -151,7 +151,8 @@ function rootView(root) {
     r.event = e;
     return r;
   };
-  for (const input of Object.values(filters)) input.addEventListener("input", () => { for (const r of rows.children) r.hidden = !matches(r.event); });
+  const refilter = () => { for (const r of rows.children) r.hidden = !matches(r.event); };
+  for (const input of Object.values(filters)) { input.addEventListener("input", refilter); input.addEventListener("change", refilter); }
   // Newest on top; the feed comes in (hlc, origin, seq) order.
   const addNewest = events => {
     for (const e of events) {
