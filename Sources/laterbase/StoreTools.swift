@@ -19,7 +19,7 @@ enum StoreTools {
         var roots = Demo.roots
         for name in (stored ?? []) + extra where !roots.contains(where: { $0.name == name }) { roots.append(.jsonMerge(name)) }
         var options = EventStore.Options()
-        options.mapSize = create ? options.mapSize : 0  // as the node made it
+        if stored != nil { options.mapSize = 0 }  // as the node made it
         options.overlapSyncs = false  // a tool's reads must not wait for another process's marks
         return try EventStore(directory: directory, roots: roots, options: options)
     }

@@ -12,6 +12,14 @@ final class CommitSignal: Sendable {
     private struct Waiter {
         let root: String
         let continuation: CheckedContinuation<Bool, Never>
+        /// Ends the wait at its timeout; cancelled when the wait ends otherwise, so a woken
+        /// wait leaves no sleeping task behind.
+        var timer: Task<Void, Never>?
+
+        func resume(_ value: Bool) {
+            timer?.cancel()
+            continuation.resume(returning: value)
+        }
     }
 
     private struct State {
@@ -25,17 +33,17 @@ final class CommitSignal: Sendable {
 
     /// A commit became durable: wakes the live feeds of the roots it changed.
     func committed(_ changes: CommittedChanges) {
-        let woken = state.withLock { s -> [CheckedContinuation<Bool, Never>] in
+        let woken = state.withLock { s -> [Waiter] in
             for change in changes.roots { s.versions[change.root, default: 0] &+= 1 }
             guard !s.waiters.isEmpty else { return [] }
-            var woken: [CheckedContinuation<Bool, Never>] = []
+            var woken: [Waiter] = []
             for (id, waiter) in s.waiters where changes.roots.contains(where: { $0.root == waiter.root }) {
-                woken.append(waiter.continuation)
+                woken.append(waiter)
                 s.waiters[id] = nil
             }
             return woken
         }
-        for c in woken { c.resume(returning: true) }
+        for w in woken { w.resume(true) }
     }
 
     /// The root's version now: read it before reading the feed.
@@ -60,10 +68,17 @@ final class CommitSignal: Sendable {
                     return nil
                 }
                 if let now { return c.resume(returning: now) }
-                Task { [weak self] in
-                    try? await Task.sleep(for: timeout)
+                let timer = Task { [weak self] in
+                    guard (try? await Task.sleep(for: timeout)) != nil else { return }
                     self?.resume(id, false)
                 }
+                // The wait may have ended already (woken, closed, cancelled): then stop the timer.
+                let registered = state.withLock { s -> Bool in
+                    guard s.waiters[id] != nil else { return false }
+                    s.waiters[id]!.timer = timer
+                    return true
+                }
+                if !registered { timer.cancel() }
             }
         } onCancel: {
             resume(id, false)
@@ -78,10 +93,10 @@ final class CommitSignal: Sendable {
             defer { s.waiters.removeAll() }
             return Array(s.waiters.values)
         }
-        for w in all { w.continuation.resume(returning: false) }
+        for w in all { w.resume(false) }
     }
 
     private func resume(_ id: Int, _ value: Bool) {
-        state.withLock { $0.waiters.removeValue(forKey: id) }?.continuation.resume(returning: value)
+        state.withLock { $0.waiters.removeValue(forKey: id) }?.resume(value)
     }
 }
