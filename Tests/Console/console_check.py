@@ -19,6 +19,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.chrome.service import Service
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "Deployment"))
+import support  # noqa: E402
 from support import check, failures, free_port, stop  # noqa: E402
 
 binary = os.path.abspath(sys.argv[1])
@@ -41,15 +42,7 @@ def serve(name, *extra):
     processes[name] = subprocess.Popen(args, stdout=open(os.path.join(work, name + ".log"), "w"), stderr=subprocess.STDOUT)
 
 def call(name, method, path, body=None):
-    request = urllib.request.Request(f"http://127.0.0.1:{ports[name]}{path}", method=method, data=body and json.dumps(body).encode(),
-                                     headers={"Authorization": f"Bearer {admin}", "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as r:
-            return r.status, json.loads(r.read() or b"null")
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"null")
-    except OSError:
-        return 0, None
+    return support.call(ports[name], admin, method, path, body)
 
 def wait(condition, timeout=20, step=0.05):
     deadline = time.time() + timeout
@@ -165,9 +158,4 @@ finally:
         driver.quit()
     stop(processes)
 
-if failures:
-    for name in processes:
-        print(f"--- {name}.log (last lines)")
-        print("".join(open(os.path.join(work, name + ".log")).readlines()[-10:]))
-    sys.exit(1)
-print(f"console check: every view checked in Chromium; screenshots in {shots}")
+support.finish({n: os.path.join(work, n + ".log") for n in processes}, f"console check: every view checked in Chromium; screenshots in {shots}")

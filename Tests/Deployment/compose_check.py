@@ -13,6 +13,7 @@ import json, os, re, subprocess, sys, tempfile, time, urllib.request
 
 import yaml
 
+import support
 from support import check, failures, free_port, stop
 
 repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -70,13 +71,7 @@ for name, service in services.items():
 
 token = open(os.path.join(secrets_dir, "ops.token")).read().strip()
 def call(name, method, path, body=None):
-    request = urllib.request.Request(f"http://127.0.0.1:{ports[name][0]}{path}", method=method, data=body and json.dumps(body).encode(),
-                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as r:
-            return r.status, json.loads(r.read() or b"null")
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"null")
+    return support.call(ports[name][0], token, method, path, body)
 
 def health(name):
     probe = [binary] + [local(a, name) for a in services[name]["healthcheck"]["test"][2:]]
@@ -107,9 +102,4 @@ try:
 finally:
     stop(processes)
 
-if failures:
-    for name in services:
-        print(f"--- {name}.log (last lines)")
-        print("".join(open(os.path.join(work, name + ".log")).readlines()[-15:]))
-    sys.exit(1)
-print("compose check: 4 services ran from their compose commands, converged, healthy, stopped cleanly")
+support.finish({n: os.path.join(work, n + ".log") for n in services}, "compose check: 4 services ran from their compose commands, converged, healthy, stopped cleanly")

@@ -8,7 +8,7 @@ Usage: ops_check.py LATERBASE_BINARY
 """
 import json, os, re, shlex, subprocess, sys, tempfile, time, urllib.request
 
-from support import check, failures, free_port, stop
+from support import check, failures, finish, free_port, stop
 
 repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 binary = os.path.abspath(sys.argv[1])
@@ -97,9 +97,5 @@ check(len(named) >= 10, f"the rules and dashboard name the node's metrics: {sort
 missing = sorted(named - exported)
 check(not missing, f"named in the alert rules or the dashboard but not exported by a node: {missing}")
 
-if failures:
-    for i in range(len(nodes)):
-        print(f"--- node-{i}.log (last lines)")
-        print("".join(open(os.path.join(work, f"node-{i}.log")).readlines()[-10:]))
-    sys.exit(1)
-print(f"ops check: promtool and systemd-analyze pass; {len(named)} metric names in rules and dashboard, all exported")
+finish({f"node-{i}.log": os.path.join(work, f"node-{i}.log") for i in range(len(nodes))},
+       f"ops check: promtool and systemd-analyze pass; {len(named)} metric names in rules and dashboard, all exported")

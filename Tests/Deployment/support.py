@@ -1,5 +1,6 @@
-"""What the deployment checks share: recording failures, free ports, stopping processes."""
-import signal, socket, subprocess
+"""What the deployment and console checks share: recording failures, free ports, calling a
+node's API, stopping processes."""
+import json, signal, socket, subprocess, urllib.error, urllib.request
 
 failures = []
 
@@ -16,6 +17,29 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def call(port, token, method, path, body=None):
+    """(status, JSON body) of a request to a node on 127.0.0.1; (0, None) when it cannot be reached."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method, data=body and json.dumps(body).encode(),
+                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+    except OSError:
+        return 0, None
+
+
+def finish(logs, success):
+    """Exits 1 after printing the last lines of each log file when a check failed; else prints `success`."""
+    if failures:
+        for name, path in logs.items():
+            print(f"--- {name} (last lines)")
+            print("".join(open(path).readlines()[-15:]))
+        raise SystemExit(1)
+    print(success)
 
 
 def stop(processes):
