@@ -127,7 +127,8 @@ protocol ImportTarget: Sendable {
     func close() async
 }
 
-/// A running node, through POST /e/{root}; 503 is retried after its Retry-After.
+/// A running node, through POST /e/{root}; 503 is retried after its Retry-After, a failed
+/// connection up to 4 times (a batch of recorded events is idempotent).
 struct HTTPTarget: ImportTarget {
     let url: String
     let root: String
@@ -157,8 +158,18 @@ struct HTTPTarget: ImportTarget {
     }
 
     func write(_ body: [UInt8]) async throws {
+        var failures = 0
         while true {
-            let r = try await request(.POST, "/e/\(root)", body: body)
+            let r: (status: Int, json: JSON, retryAfter: Int?)
+            do {
+                r = try await request(.POST, "/e/\(root)", body: body)
+            } catch {
+                // A dropped connection or a node restarting: the batch is idempotent, send it again.
+                failures += 1
+                guard failures < 5 else { throw error }
+                try await Task.sleep(for: .seconds(failures))
+                continue
+            }
             if r.status == 503 {
                 try await Task.sleep(for: .seconds(r.retryAfter ?? 1))
                 continue

@@ -146,7 +146,14 @@ try:
         check(wait(lambda: (json.loads(text("#state-then")) if want is not None else text("#state-then")) == (want if want is not None else "nothing folded yet at that moment")),
               f"after the click the state shown is the API's for {clicked}: {text('#state-then')!r} vs {want}")
         check(len(driver.find_elements(By.CSS_SELECTOR, "#timeline line.pointer")) >= 1, "the pointer is drawn")
-    driver.find_element(By.ID, "as-of").clear()
+    # The recorded_by pointer: what had been recorded by a moment, as the API says.
+    driver.find_element(By.ID, "as-of").send_keys(Keys.CONTROL, "a", Keys.DELETE)
+    recorded_by = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 1))
+    driver.find_element(By.ID, "recorded-by").send_keys(recorded_by)
+    driver.find_element(By.ID, "show-then").click()
+    want = call("hq-2", "GET", "/a/inventory/SKU-1@AKL?recorded_by=" + recorded_by)[1]["state"]
+    check(wait(lambda: json.loads(text("#state-then")) == want), f"the recorded_by pointer shows the API's state: {text('#state-then')!r} vs {want}")
+    driver.find_element(By.ID, "recorded-by").send_keys(Keys.CONTROL, "a", Keys.DELETE)
     driver.find_element(By.ID, "as-of").send_keys(as_of)
     driver.find_element(By.ID, "show-then").click()
     wait(lambda: json.loads(text("#state-then")) == expected)
