@@ -23,12 +23,13 @@ if ! python3 -c 'import zmq' 2>/dev/null; then
   echo "installing: pyzmq (PyPI)"
   python3 -m pip install --quiet pyzmq 2>/dev/null || python3 -m pip install --quiet --break-system-packages pyzmq
 fi
-if ! python3 -c 'import selenium' 2>/dev/null; then
-  echo "installing: selenium (PyPI)"
-  python3 -m pip install --quiet selenium 2>/dev/null || python3 -m pip install --quiet --break-system-packages selenium
+# Pinned: the tests use schemathesis 4's configuration file and checks, and Selenium 4's API.
+if ! python3 -c 'import selenium, sys; sys.exit(not selenium.__version__.startswith("4."))' 2>/dev/null; then
+  echo "installing: selenium 4 (PyPI)"
+  python3 -m pip install --quiet 'selenium>=4.20,<5' 2>/dev/null || python3 -m pip install --quiet --break-system-packages 'selenium>=4.20,<5'
 fi
-if ! command -v schemathesis >/dev/null; then
-  echo "installing: schemathesis (PyPI)"
-  python3 -m pip install --quiet schemathesis 2>/dev/null || python3 -m pip install --quiet --break-system-packages schemathesis
+if ! schemathesis --version 2>/dev/null | grep -q 'version 4\.'; then
+  echo "installing: schemathesis 4 (PyPI)"
+  python3 -m pip install --quiet 'schemathesis>=4.32,<5' 2>/dev/null || python3 -m pip install --quiet --break-system-packages 'schemathesis>=4.32,<5'
 fi
 command -v swift >/dev/null || { echo "Swift 6.2 or later is needed: https://www.swift.org/install/linux/" >&2; exit 1; }
