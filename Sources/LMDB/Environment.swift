@@ -165,14 +165,23 @@ public final class Environment: @unchecked Sendable {
     }
 
     /// Bytes of the data file in use: last used page × page size.
-    public func usedBytes() -> Int { info().usedBytes }
+    public func usedBytes() -> Int { info(readers: false).usedBytes }
 
     /// The map's size and fill, the last transaction and the reader table, as of now.
-    public func info() -> EnvironmentInfo {
+    public func info() -> EnvironmentInfo { info(readers: true) }
+
+    private func info(readers: Bool) -> EnvironmentInfo {
         var info = MDB_envinfo()
         var stat = MDB_stat()
         mdb_env_info(handle, &info)
         mdb_env_stat(handle, &stat)
+        return EnvironmentInfo(
+            mapSize: info.me_mapsize, pageSize: Int(stat.ms_psize), pagesUsed: info.me_last_pgno + 1, lastTransaction: info.me_last_txnid,
+            maxReaders: Int(info.me_maxreaders), readersInUse: readers ? readersInUse() : 0)
+    }
+
+    /// Reader slots holding a read snapshot now, all processes.
+    private func readersInUse() -> Int {
         // Slots holding a live read snapshot (a reset, pooled reader holds a slot but no snapshot):
         // mdb_reader_list prints a header, then "pid thread txnid" per slot, txnid "-" when idle.
         final class Lines { var active = 0 }
@@ -185,9 +194,7 @@ public final class Environment: @unchecked Sendable {
             }
             return 0
         }, Unmanaged.passUnretained(lines).toOpaque())
-        return EnvironmentInfo(
-            mapSize: info.me_mapsize, pageSize: Int(stat.ms_psize), pagesUsed: info.me_last_pgno + 1, lastTransaction: info.me_last_txnid,
-            maxReaders: Int(info.me_maxreaders), readersInUse: lines.active)
+        return lines.active
     }
 
     /// The names of the named databases the environment holds (the keys of its main database).

@@ -113,7 +113,7 @@ struct ImportCommand: AsyncParsableCommand {
         }
         try await flush()
         let after = try await target.head()
-        let stored = after.entries.reduce(0) { $0 + Int($1.value - min($1.value, head[$1.key])) }
+        let stored = head.count(missingFrom: after)
         StoreTools.report("import \(root): \(stored) events stored, \(sent - min(sent, stored)) sent but already held, \(skipped) skipped (the target's head covered them); head \(after)")
     }
 }

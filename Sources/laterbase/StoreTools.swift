@@ -148,7 +148,7 @@ struct ExportCommand: ParsableCommand {
         var after: VersionVector
         do { after = try VersionVector(parsing: vv) } catch { throw ValidationError("--vv: \(error)") }
         let head = try store.head(of: root)
-        let total = head.entries.reduce(0) { $0 + Int($1.value - min($1.value, after[$1.key])) }
+        let total = after.count(missingFrom: head)
         var written = 0
         let out = FileHandle.standardOutput
         while true {

@@ -54,6 +54,11 @@ public struct VersionVector: Hashable, Sendable, CustomStringConvertible {
         VersionVector(entries.merging(other.entries, uniquingKeysWith: max))
     }
 
+    /// How many events `other` covers that this vector does not.
+    public func count(missingFrom other: VersionVector) -> Int {
+        other.entries.reduce(0) { $0 + Int($1.value - min($1.value, self[$1.key])) }
+    }
+
     /// Whether every entry is at most the other's.
     public func isCovered(by other: VersionVector) -> Bool {
         entries.allSatisfy { other[$0.key] >= $0.value }

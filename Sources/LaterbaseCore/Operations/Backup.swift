@@ -49,21 +49,15 @@ public enum Backup {
         }
         copier.name = "laterbase-backup"
         copier.start()
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        var total = 0
-        var failure: String? = nil
-        while true {
-            let n = buffer.withUnsafeMutableBytes { read(fds[0], $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            if failure == nil && !writeAll(out, buffer, count: n) { failure = "writing \(partial): \(String(cString: strerror(errno)))" }
-            total += n
-            progress(total, sourceBytes)
+        // On a failed write, read the pipe to its end anyway, so the copying thread finishes.
+        let pumped = Result { () throws(LaterbaseError) in
+            try pump(from: fds[0], named: "the copy of \(directory)", to: out, named: partial) { progress($0, sourceBytes) }
         }
+        if case .failure = pumped { while drain(fds[0]) {} }
         close(fds[0])
         copied.wait()
         if let error = copied.error { throw LaterbaseError(.internal, "copying \(directory): \(error)") }
-        if let failure { throw LaterbaseError(.storageFull, failure) }
+        let total = try pumped.get()
         // What the snapshot holds may include a commit the node has not yet synced: sync it here.
         try env.sync()
         guard fsync(out) == 0 else { throw LaterbaseError(.storageFull, "syncing \(partial): \(String(cString: strerror(errno)))") }
@@ -143,15 +137,32 @@ public enum Backup {
         let output = open(destination, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard output >= 0 else { throw LaterbaseError(.badRequest, "cannot create \(destination): \(String(cString: strerror(errno)))") }
         defer { close(output) }
+        _ = try pump(from: input, named: source, to: output, named: destination)
+        guard fsync(output) == 0 else { throw LaterbaseError(.storageFull, "syncing \(destination): \(String(cString: strerror(errno)))") }
+    }
+
+    /// Copies everything `input` gives to `output`; returns the bytes copied.
+    private static func pump(
+        from input: Int32, named source: String, to output: Int32, named destination: String, progress: (Int) -> Void = { _ in }
+    ) throws(LaterbaseError) -> Int {
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var total = 0
         while true {
             let n = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
             if n < 0 && errno == EINTR { continue }
             if n < 0 { throw LaterbaseError(.internal, "reading \(source): \(String(cString: strerror(errno)))") }
-            if n == 0 { break }
+            if n == 0 { return total }
             guard writeAll(output, buffer, count: n) else { throw LaterbaseError(.storageFull, "writing \(destination): \(String(cString: strerror(errno)))") }
+            total += n
+            progress(total)
         }
-        guard fsync(output) == 0 else { throw LaterbaseError(.storageFull, "syncing \(destination): \(String(cString: strerror(errno)))") }
+    }
+
+    /// Reads and discards a chunk; false at the end.
+    private static func drain(_ fd: Int32) -> Bool {
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        return n > 0 || (n < 0 && errno == EINTR)
     }
 
     private static func writeAll(_ fd: Int32, _ buffer: [UInt8], count: Int) -> Bool {

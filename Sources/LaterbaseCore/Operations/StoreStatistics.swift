@@ -65,9 +65,6 @@ extension EventStore {
         }
     }
 
-    /// The map's size and fill and the reader table, without reading any database.
-    public var environmentInfo: EnvironmentInfo { env.info() }
-
     /// Makes every commit made so far, by any process, durable (an fsync of the data file). A tool
     /// reading a serving node's folder calls it before it hands out what it read, since the
     /// node acknowledges a commit only once it is durable.

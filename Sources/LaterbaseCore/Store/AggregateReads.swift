@@ -55,12 +55,12 @@ extension EventStore {
 
     /// An aggregate's events in fold order, (time, hlc, origin, seq), at most `limit`: what the
     /// console plots on its two time axes.
-    /// - Returns: the events' JSON objects joined by commas, how many, and whether more follow;
-    ///   nil when the aggregate has no event.
-    public func history(root rootName: String, id: String, limit: Int) throws(LaterbaseError) -> (events: [UInt8], count: Int, more: Bool)? {
+    /// - Returns: the events' JSON objects joined by commas, and whether more follow; nil when the
+    ///   aggregate has no event.
+    public func history(root rootName: String, id: String, limit: Int) throws(LaterbaseError) -> (events: [UInt8], more: Bool)? {
         let r = try root(rootName)
         do {
-            return try env.read { (txn) throws(LMDBError) -> (events: [UInt8], count: Int, more: Bool)? in
+            return try env.read { (txn) throws(LMDBError) -> (events: [UInt8], more: Bool)? in
                 guard try txn.get(r.aggs, Array(id.utf8)) != nil else { return nil }
                 var out: [UInt8] = []
                 var count = 0
@@ -74,7 +74,7 @@ extension EventStore {
                     e.appendJSON(to: &out)
                     count += 1
                 }
-                return (out, count, more)
+                return (out, more)
             }
         } catch {
             throw LaterbaseError(storage: error, "reading the history of \(rootName)/\(id)")

@@ -89,11 +89,7 @@ final class WriteQueue: @unchecked Sendable {
         condition.unlock()
     }
 
-    var depth: Int {
-        condition.lock()
-        defer { condition.unlock() }
-        return queuedEvents
-    }
+    var depth: Int { load.events }
 
     /// Events and bytes (``PreparedBatch/bytes``) waiting.
     var load: (events: Int, bytes: Int) {

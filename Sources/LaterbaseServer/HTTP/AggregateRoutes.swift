@@ -2,7 +2,8 @@ import Foundation
 import Hummingbird
 import LaterbaseCore
 
-/// GET /a/{root}/{id} (one aggregate, optionally in the past) and GET /a/{root} (all, paged).
+/// GET /a/{root}/{id} (one aggregate, optionally in the past), GET /a/{root} (all, paged) and
+/// GET /h/{root}/{id} (one aggregate's events).
 struct AggregateRoutes {
     let store: EventStore
     let metrics: StoreMetrics
@@ -16,9 +17,7 @@ struct AggregateRoutes {
     /// GET /h/{root}/{id}?limit=n: the aggregate's events in fold order (time, hlc, origin, seq),
     /// `{"id", "events": [...], "more": bool}`; limit 1 to 10,000, default 1000.
     private func history(_ request: Request, _ context: LaterbaseRequestContext) throws -> Response {
-        let rootName = context.parameters.get("root") ?? ""
-        try store.checkRoot(rootName)
-        try context.caller().authorizeRead(rootName)
+        let rootName = try readableRoot(context)
         let id = try aggregateID(context)
         let limit = try QueryParameters(request).integer("limit", default: 1000, in: 1...10_000)
         metrics.read(.aggregate)
@@ -33,6 +32,14 @@ struct AggregateRoutes {
         return .json(out)
     }
 
+    /// The path's root: one of the store's (else 404) that the caller may read (else 403).
+    private func readableRoot(_ context: LaterbaseRequestContext) throws -> String {
+        let rootName = context.parameters.get("root") ?? ""
+        try store.checkRoot(rootName)
+        try context.caller().authorizeRead(rootName)
+        return rootName
+    }
+
     /// The aggregate id of a `/a/{root}/{id}` or `/h/{root}/{id}` path, percent-decoded.
     private func aggregateID(_ context: LaterbaseRequestContext) throws -> String {
         let raw = context.parameters.getCatchAll().joined(separator: "/")
@@ -43,9 +50,7 @@ struct AggregateRoutes {
     }
 
     private func one(_ request: Request, _ context: LaterbaseRequestContext) throws -> Response {
-        let rootName = context.parameters.get("root") ?? ""
-        try store.checkRoot(rootName)
-        try context.caller().authorizeRead(rootName)
+        let rootName = try readableRoot(context)
         let id = try aggregateID(context)
         let query = QueryParameters(request)
         let asOf = try query.time("as_of")
@@ -58,9 +63,7 @@ struct AggregateRoutes {
     }
 
     private func list(_ request: Request, _ context: LaterbaseRequestContext) throws -> Response {
-        let rootName = context.parameters.get("root") ?? ""
-        try store.checkRoot(rootName)
-        try context.caller().authorizeRead(rootName)
+        let rootName = try readableRoot(context)
         let query = QueryParameters(request)
         let limit = try query.integer("limit", default: 100, in: 1...1000)
         metrics.read(.aggregates)

@@ -69,7 +69,7 @@ struct EventRoutes {
             // A reconnecting client resumes from the id of the last event it took.
             let vv: VersionVector
             if let last = request.headers[HTTPField.Name("Last-Event-ID")!] {
-                do { vv = try VersionVector(parsing: last) } catch { throw LaterbaseError(.badRequest, "Last-Event-ID: \(error)") }
+                vv = try ReadParameters.versionVector(last, name: "Last-Event-ID")
             } else {
                 vv = try query.versionVector("vv")
             }

@@ -29,7 +29,7 @@ struct ScrapeGauges: Sendable {
             for root in peer.roots {
                 guard let ours = heads[root] else { continue }
                 let theirs = peer.peerHeads[root] ?? VersionVector()
-                for (direction, lag) in [("pull", Self.lacking(ours, theirs)), ("push", Self.lacking(theirs, ours))] {
+                for (direction, lag) in [("pull", ours.count(missingFrom: theirs)), ("push", theirs.count(missingFrom: ours))] {
                     gauge("laterbase_sync_lag_events", Self.lagHelp, labels: [("peer", peer.url), ("root", root), ("direction", direction)]).set(Double(lag))
                 }
             }
@@ -40,10 +40,5 @@ struct ScrapeGauges: Sendable {
 
     private func gauge(_ name: String, _ help: String, labels: [(String, String)] = []) -> Gauge {
         registry.makeGauge(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help), labels: labels)
-    }
-
-    /// Events `other` holds that `vv` lacks.
-    static func lacking(_ vv: VersionVector, _ other: VersionVector) -> Int {
-        other.entries.reduce(0) { $0 + Int($1.value - min($1.value, vv[$1.key])) }
     }
 }
