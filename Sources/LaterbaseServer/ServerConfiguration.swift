@@ -42,8 +42,8 @@ public struct ServerConfiguration: Sendable {
     /// Publish socket limits (the high-water mark).
     public var publishOptions = Publisher.Options()
     /// Live feeds (SSE): a comment line after this long without events, so proxies keep the
-    /// connection open.
-    public var liveFeedKeepAlive: Duration = .seconds(15)
+    /// connection open (CONTRACT.md: at least every 15 s).
+    public var liveFeedKeepAlive: Duration = .seconds(10)
     /// Live feeds: a client that takes nothing for this long is closed (it resumes from its
     /// last event id).
     public var liveFeedWriteTimeout: Duration = .seconds(30)

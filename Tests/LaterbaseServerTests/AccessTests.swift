@@ -36,7 +36,7 @@ import ZeroMQ
     @Test func withoutAKnownTokenOnlyHealthzAnswers() async throws {
         try await withCredentials { http in
             #expect(try await http.get("/healthz").status == 200)
-            for path in ["/node", "/metrics", "/e/notes", "/a/notes", "/a/notes/x", "/no-such-route"] {
+            for path in ["/node", "/metrics", "/e/notes", "/a/notes", "/a/notes/x", "/h/notes/x", "/stats", "/openapi.json", "/no-such-route"] {
                 let anonymous = try await http.get(path)
                 #expect(anonymous.status == 401, "\(path)")
                 #expect(anonymous.error == "unauthorized")

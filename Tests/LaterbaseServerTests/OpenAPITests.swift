@@ -3,6 +3,7 @@ import LaterbaseCore
 import Testing
 
 /// The OpenAPI description against a live `laterbase` process, checked by schemathesis (PyPI;
+/// it reads the repository's file, which the node serves as it is to any principal;
 /// `ops/setup.sh` installs it): no server errors, every status and body as documented, 405 for
 /// undeclared methods, and schema-violating requests refused, for each of the node's roots.
 @Suite struct OpenAPITests {
@@ -21,9 +22,11 @@ import Testing
         _ = await server.waitForExit()
     }
 
-    @Test func theNodeServesTheRepositorysDocumentWithoutCredentials() async throws {
-        try await withNode { server, _, _ in
-            let served = try await HTTP(port: server.port).get("/openapi.json")
+    @Test func theNodeServesTheRepositorysDocumentToAnyPrincipal() async throws {
+        try await withNode { server, token, _ in
+            // CONTRACT.md: with credentials every request but /healthz names a principal.
+            #expect(try await HTTP(port: server.port).get("/openapi.json").status == 401)
+            let served = try await HTTP(port: server.port, token: token).get("/openapi.json")
             #expect(served.status == 200)
             let kept = try #require(FileManager.default.contents(atPath: Self.document))
             #expect(served.body == Array(kept), "GET /openapi.json is the file in the repository")
@@ -46,7 +49,7 @@ import Testing
                 expected-statuses = [400, 401, 403, 404, 405, 409, 413, 422]
                 """.write(toFile: config, atomically: true, encoding: .utf8)
             let (status, output) = try await runToEnd("/usr/bin/env", [
-                "schemathesis", "--config-file", config, "run", "http://127.0.0.1:\(server.port)/openapi.json",
+                "schemathesis", "--config-file", config, "run", Self.document, "--url", "http://127.0.0.1:\(server.port)",
                 "-H", "Authorization: Bearer \(token)",
                 "--checks", "not_a_server_error,status_code_conformance,response_schema_conformance,content_type_conformance,unsupported_method,negative_data_rejection",
                 "--max-examples", "40", "--seed", "1", "--workers", "2", "--no-color",
@@ -70,7 +73,7 @@ import Testing
             let config = folder + "/schemathesis.toml"
             try "[parameters]\n\"path.root\" = \"notes\"\n".write(toFile: config, atomically: true, encoding: .utf8)
             let (status, output) = try await runToEnd("/usr/bin/env", [
-                "schemathesis", "--config-file", config, "run", "http://127.0.0.1:\(server.port)/openapi.json",
+                "schemathesis", "--config-file", config, "run", Self.document, "--url", "http://127.0.0.1:\(server.port)",
                 "--checks", "not_a_server_error,status_code_conformance,response_schema_conformance,content_type_conformance",
                 "--max-examples", "10", "--seed", "1", "--no-color",
             ])

@@ -31,8 +31,9 @@ struct AccessMiddleware: RouterMiddleware {
     let access: Access
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        // Liveness, the API's description and the console's static files need no credentials
-        // (the console asks the API with the token a person pastes).
+        // Liveness needs no credentials (CONTRACT.md), nor the console's static files: a browser
+        // cannot send a bearer token when it opens a page, the files are the same for everyone
+        // and hold no data, and the page asks the API with the token a person pastes.
         if Self.isPublic(request.uri.path) { return try await next(request, context) }
         let token = Self.bearerToken(request.headers[.authorization])
         guard let principal = access.principal(token: token) else {
@@ -43,9 +44,9 @@ struct AccessMiddleware: RouterMiddleware {
         return try await next(request, context)
     }
 
-    /// Paths anyone may fetch: `/healthz`, `/openapi.json`, `/console` and its files.
+    /// Paths anyone may fetch: `/healthz`, `/console` and its files.
     static func isPublic(_ path: String) -> Bool {
-        path == "/healthz" || path == "/openapi.json" || path == "/console" || path.hasPrefix("/console/")
+        path == "/healthz" || path == "/console" || path.hasPrefix("/console/")
     }
 
     /// The token of an `Authorization: Bearer <token>` header.

@@ -30,8 +30,9 @@ struct OperationsRoutes {
             try context.caller().authorizeAdmin("/stats")
             return .json(try store.statistics().json.bytes)
         }
-        router.get("/openapi.json") { _, _ -> Response in
-            .json(PackageResources.openapi_json)
+        router.get("/openapi.json") { _, context -> Response in
+            _ = try context.caller()  // any principal
+            return .json(PackageResources.openapi_json)
         }
         router.get("/node") { _, context -> Response in
             let caller = try context.caller()

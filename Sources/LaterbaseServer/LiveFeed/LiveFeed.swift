@@ -15,7 +15,7 @@ import ServiceLifecycle
 /// id). A comment line goes out after ``Options/keepAlive`` without events.
 struct LiveFeed: Sendable {
     struct Options: Sendable {
-        var keepAlive: Duration = .seconds(15)
+        var keepAlive: Duration = .seconds(10)
         var writeTimeout: Duration = .seconds(30)
         var pageEvents = 1000
         var pageBytes = 1 << 20
