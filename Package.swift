@@ -17,6 +17,7 @@ let package = Package(
         .executable(name: "laterbase", targets: ["laterbase"]),
         .executable(name: "laterbase-bench", targets: ["LaterbaseBench"]),
         .executable(name: "laterbase-fuzz", targets: ["LaterbaseFuzz"]),
+        .executable(name: "laterbase-profile", targets: ["LaterbaseProfile"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
@@ -132,6 +133,9 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+
+        // The writer alone under a synchronous main, for valgrind's instruction counts (ops/profile-writer.sh).
+        .executableTarget(name: "LaterbaseProfile", dependencies: ["LaterbaseCore", "LaterbaseDemo"], swiftSettings: swiftSettings),
 
         // libFuzzer targets (ops/fuzz.sh builds them with -sanitize=fuzzer,address -D FUZZING);
         // built plainly, a corpus replayer.

@@ -1,4 +1,5 @@
 import Foundation
+import LaterbaseDemo
 
 /// HTTP load from wrk (a separate C process on loopback), so the Swift server is measured
 /// rather than a Swift client sharing its cores.
@@ -9,8 +10,8 @@ struct HTTPLoad {
     /// Sent with every request, e.g. `Authorization`.
     var headers: [String: String] = [:]
 
-    static let singleEvent = StoreThroughput.event("notes", 1)
-    static let hundredEvents = "[" + (0..<100).map { StoreThroughput.event("notes", $0) }.joined(separator: ",") + "]"
+    static let singleEvent = SampleLoad.event("notes", 1)
+    static let hundredEvents = "[" + (0..<100).map { SampleLoad.event("notes", $0) }.joined(separator: ",") + "]"
 
     struct Result {
         let requestsPerSecond: Double

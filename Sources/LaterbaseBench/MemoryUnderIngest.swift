@@ -1,4 +1,5 @@
 import Foundation
+import LaterbaseDemo
 import ZeroMQ
 
 /// A `laterbase serve` process (the binary beside this one) taking `events` over ZeroMQ in
@@ -49,7 +50,7 @@ enum MemoryUnderIngest {
             var body: [UInt8] = [UInt8(ascii: "[")]
             for i in sent..<(sent + 100) {
                 if i > sent { body.append(UInt8(ascii: ",")) }
-                body.append(contentsOf: StoreThroughput.event("notes", i).utf8)
+                body.append(contentsOf: SampleLoad.event("notes", i).utf8)
             }
             body.append(UInt8(ascii: "]"))
             try push.send([topic, body])  // blocks while the node holds the sender back

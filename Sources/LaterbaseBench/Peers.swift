@@ -1,4 +1,5 @@
 import Foundation
+import LaterbaseDemo
 
 /// The systems Laterbase is measured beside, on the same disk in the same run (`--peers`):
 /// Redis Streams with every write fsync'd, and PostgreSQL with a Message DB-like table.
@@ -6,7 +7,7 @@ import Foundation
 /// each load is bounded in time or count.
 enum Peers {
     /// A 200-byte event, as the store rows write.
-    static let payload = StoreThroughput.event("notes", 1)
+    static let payload = SampleLoad.event("notes", 1)
 
     struct Row {
         let name: String

@@ -1,4 +1,5 @@
 import Foundation
+import LaterbaseDemo
 import LaterbaseCore
 import LaterbaseServer
 import LaterbaseSync
@@ -12,7 +13,7 @@ enum SyncBench {
     /// blocks under backpressure); events/s until the head holds them all.
     /// - Parameter curve: the key pair to present, for a node with credentials (CURVE on).
     static func ingest(server: LaterbaseServer, root: String, events: Int, aggregates: Int, curve: CurveKeyPair? = nil) throws -> Double {
-        let bodies = StoreThroughput.bodies(root, events: events, batchSize: 100, aggregates: aggregates)
+        let bodies = SampleLoad.bodies(root, events: events, batchSize: 100, aggregates: aggregates)
         let total = UInt64(bodies.count * 100)
         let context = try ZMQContext()
         defer { context.terminate() }
@@ -55,7 +56,7 @@ enum SyncBench {
     /// publish socket takes every delta; latency is from the commit hook to the subscriber.
     static func fanOut(server: LaterbaseServer, commits: CommitTimes, rate: Int, seconds: Double, aggregates: Int) throws -> FanOut {
         let messages = Int(Double(rate) * seconds) / 100
-        let bodies = StoreThroughput.bodies(commits.root, events: messages * 100, batchSize: 100, aggregates: aggregates)
+        let bodies = SampleLoad.bodies(commits.root, events: messages * 100, batchSize: 100, aggregates: aggregates)
         let context = try ZMQContext()
         defer { context.terminate() }
         let sub = try context.socket(.sub)

@@ -2,6 +2,7 @@ import LMDB
 
 /// An aggregate folded up to a position, kept decoded between commits.
 final class FoldedAggregate {
+    let aggregateID: String
     let accumulator: any Accumulator
     var count: UInt64
     var time: Int64
@@ -11,8 +12,13 @@ final class FoldedAggregate {
     var last: Dot?
     /// The positions of its latest recorded events not in the `agg` index yet, oldest first.
     var tail: [FoldPosition] = []
+    /// The transaction's new events for it, in the order written (see ``StoreWriter/touch``).
+    var added: [StoreWriter.Added] = []
+    /// The transaction that last touched it (``StoreWriter/transactionNumber``).
+    var touchedIn = 0
 
-    init(accumulator: any Accumulator, snapshot: AggregateSnapshot?) {
+    init(_ aggregate: String, accumulator: any Accumulator, snapshot: AggregateSnapshot?) {
+        aggregateID = aggregate
         self.accumulator = accumulator
         count = snapshot?.count ?? 0
         time = snapshot?.time ?? 0
@@ -39,76 +45,79 @@ final class FoldedAggregate {
 }
 
 /// Decoded aggregates the writer folded lately, so a hot aggregate is not decoded on every
-/// commit. Bounded; emptied whenever a transaction fails, since it may hold uncommitted folds.
+/// commit: per root, by aggregate id. Bounded between transactions (``trim()``), never inside
+/// one, so an aggregate has one fold per transaction; emptied whenever a transaction fails,
+/// since it may hold uncommitted folds.
 final class AggregateCache {
-    private var roots: [String: [ByteString: FoldedAggregate]] = [:]
-    private var count = 0
+    /// One root's folds.
+    final class Root {
+        var folds: [ByteString: FoldedAggregate] = [:]
+    }
+
+    private var roots: [String: Root] = [:]
     private let capacity: Int
 
     init(capacity: Int = 50_000) { self.capacity = capacity }
 
-    subscript(root: String, aggregate: String) -> FoldedAggregate? {
-        get { roots[root]?[ByteString(aggregate)] }
-        set {
-            let key = ByteString(aggregate)
-            if roots[root]?[key] == nil {
-                if count >= capacity { removeAll() }
-                count += 1
-            }
-            roots[root, default: [:]][key] = newValue
-        }
+    /// The folds of `root` (one lookup per batch, not per event).
+    func root(_ name: String) -> Root {
+        if let r = roots[name] { return r }
+        let r = Root()
+        roots[name] = r
+        return r
+    }
+
+    /// Empties the cache when it holds more than its capacity. Only between transactions.
+    func trim() {
+        if roots.values.reduce(0, { $0 + $1.folds.count }) > capacity { removeAll() }
     }
 
     func removeAll() {
         roots.removeAll()
-        count = 0
     }
 }
 
-/// One aggregate a transaction touches: its fold and the new events for it, in the order written.
-final class TouchedAggregate {
-    let folded: FoldedAggregate
-    /// Whether `folded` came from the cache (otherwise it is cached after the commit's fold).
-    let cached: Bool
-    var added: [StoreWriter.Added] = []
-
-    init(_ folded: FoldedAggregate, cached: Bool) {
-        self.folded = folded
-        self.cached = cached
-    }
+/// The aggregates one transaction touches in a root, in the order first touched, each with the
+/// new events for it (``FoldedAggregate/added``).
+struct TouchedAggregates {
+    let cache: AggregateCache.Root
+    var list: [FoldedAggregate] = []
 }
 
 extension StoreWriter {
-    /// The aggregate as folded so far, from this transaction, the cache or the store.
-    func touch(_ aggregate: String, root r: RootDatabases, _ touched: inout [ByteString: TouchedAggregate], _ txn: borrowing WriteTransaction) throws -> TouchedAggregate {
+    /// The aggregate as folded so far, from this transaction, the cache or the store; the first
+    /// touch in a transaction adds it to `touched`. One dictionary lookup for a cached aggregate.
+    func touch(_ aggregate: String, root r: RootDatabases, _ touched: inout TouchedAggregates, _ txn: borrowing WriteTransaction) throws -> FoldedAggregate {
         let key = ByteString(aggregate)
-        if let t = touched[key] { return t }
-        let t: TouchedAggregate
-        if let hit = cache[r.definition.name, aggregate] {
-            t = TouchedAggregate(hit, cached: true)
-        } else {
-            let snapshot = try txn.get(r.aggs, Array(aggregate.utf8)).map { (v) throws(LMDBError) in try AggregateSnapshot(v) }
-            let folded = FoldedAggregate(accumulator: try r.definition.fold.accumulator(state: snapshot?.state), snapshot: snapshot)
-            if let snapshot, snapshot.tail > 0 {
-                folded.tail = try r.chain(from: snapshot.last, count: snapshot.tail, in: txn).reversed()
+        if let hit = touched.cache.folds[key] {
+            if hit.touchedIn != transactionNumber {
+                hit.touchedIn = transactionNumber
+                hit.added.removeAll(keepingCapacity: true)
+                touched.list.append(hit)
             }
-            t = TouchedAggregate(folded, cached: false)
+            return hit
         }
-        touched[key] = t
-        return t
+        let snapshot = try txn.get(r.aggs, Array(aggregate.utf8)).map { (v) throws(LMDBError) in try AggregateSnapshot(v) }
+        let folded = FoldedAggregate(aggregate, accumulator: try r.definition.fold.accumulator(state: snapshot?.state), snapshot: snapshot)
+        if let snapshot, snapshot.tail > 0 {
+            folded.tail = try r.chain(from: snapshot.last, count: snapshot.tail, in: txn).reversed()
+        }
+        folded.touchedIn = transactionNumber
+        touched.cache.folds[key] = folded
+        touched.list.append(folded)
+        return folded
     }
 
     /// Folds a commit's new events into their aggregates. Events after an aggregate's folded
     /// position fold on top; a back-dated one refolds from the nearest earlier checkpoint.
     /// Checkpoints are kept every `checkpointEvery` events; a tail of `indexEvery` events goes
     /// into the `agg` index in one run.
-    func fold(_ touched: [ByteString: TouchedAggregate], root r: RootDatabases, _ txn: borrowing WriteTransaction) throws {
+    func fold(_ touched: TouchedAggregates, root r: RootDatabases, _ txn: borrowing WriteTransaction) throws {
         let every = store.options.checkpointEvery
-        for (key, t) in touched {
-            let aggregate = key.string
-            var items = t.added
-            var folded = t.folded
-            var cached = t.cached
+        for var folded in touched.list {
+            let aggregate = folded.aggregateID
+            var items = folded.added
+            folded.added.removeAll(keepingCapacity: true)
             var inOrder = true
             for (a, b) in zip(items, items.dropFirst()) where b.position < a.position {
                 inOrder = false
@@ -119,8 +128,9 @@ extension StoreWriter {
                 let fresh = try refold(aggregate, from: items[0].position, root: r, tail: folded.tail, newlyDecoded: items, txn)
                 fresh.last = folded.last
                 fresh.tail = folded.tail
+                fresh.touchedIn = folded.touchedIn
                 folded = fresh
-                cached = false
+                touched.cache.folds[ByteString(aggregate)] = fresh
             } else {
                 for item in items {
                     folded.apply(item.event, item.decoded, at: item.position)
@@ -136,7 +146,6 @@ extension StoreWriter {
             if let snapshot = try folded.snapshot(chain: true) {
                 try txn.put(r.aggs, Array(aggregate.utf8), snapshot.encoded())
             }
-            if !cached { cache[r.definition.name, aggregate] = folded }
         }
     }
 
@@ -148,7 +157,7 @@ extension StoreWriter {
     ) throws -> FoldedAggregate {
         let firstKey = first.key(aggregate: aggregate)
         let start = try r.checkpoint(aggregate, before: firstKey, in: txn)
-        let folded = FoldedAggregate(accumulator: try r.definition.fold.accumulator(state: start?.state), snapshot: start)
+        let folded = FoldedAggregate(aggregate, accumulator: try r.definition.fold.accumulator(state: start?.state), snapshot: start)
         // Drop every checkpoint after the start.
         let prefix = Keys.aggregatePrefix(aggregate)
         var stale: [[UInt8]] = []

@@ -36,7 +36,7 @@ struct AggregateSnapshot {
         out.append(UInt8(tail & 0xFF))
         if let last {
             out.append(UInt8(last.origin.utf8.count + 9))
-            out.append(contentsOf: last.origin.utf8)
+            out.appendUTF8(last.origin)
             out.append(0)
             Keys.appendBigEndian(last.seq, to: &out)
         } else {

@@ -37,10 +37,10 @@ enum EventRecord {
         out.append(UInt8(aggregate.count >> 8))
         out.append(UInt8(aggregate.count & 0xFF))
         out.append(UInt8(previousLength))
-        out.append(contentsOf: type)
-        out.append(contentsOf: aggregate)
+        out.appendUTF8(e.type)
+        out.appendUTF8(e.aggregate)
         if let previous {
-            out.append(contentsOf: previous.origin.utf8)
+            out.appendUTF8(previous.origin)
             out.append(0)
             Keys.appendBigEndian(previous.seq, to: &out)
         }

@@ -26,7 +26,7 @@ enum Keys {
     /// Replaces `key`'s bytes with the `log` key of `dot`, reusing its storage.
     static func setDot(_ dot: Dot, in key: inout [UInt8]) {
         key.removeAll(keepingCapacity: true)
-        key.append(contentsOf: dot.origin.utf8)
+        key.appendUTF8(dot.origin)
         key.append(0)
         appendBigEndian(dot.seq, to: &key)
     }
@@ -46,18 +46,12 @@ enum Keys {
     }
 
     static func appendBigEndian(_ v: UInt64, to out: inout [UInt8]) {
-        var shift: UInt64 = 56
-        while true {
-            out.append(UInt8(truncatingIfNeeded: v >> shift))
-            if shift == 0 { break }
-            shift -= 8
-        }
+        withUnsafeBytes(of: v.bigEndian) { out.append(contentsOf: $0.assumingMemoryBound(to: UInt8.self)) }
     }
 
     static func readBigEndian(_ b: UnsafeRawBufferPointer, at offset: Int) -> UInt64 {
-        var v: UInt64 = 0
-        for i in offset..<offset + 8 { v = v << 8 | UInt64(b[i]) }
-        return v
+        precondition(offset >= 0 && offset + 8 <= b.count, "a big-endian read past the end")
+        return UInt64(bigEndian: b.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
     }
 
     static func readBigEndian(_ b: [UInt8], at offset: Int) -> UInt64 {
@@ -84,7 +78,7 @@ struct FoldPosition: Comparable, Sendable {
         k.reserveCapacity(26 + dot.origin.utf8.count)
         Keys.appendBigEndian(Keys.timeKey(time), to: &k)
         Keys.appendBigEndian(hlc.rawValue, to: &k)
-        k.append(contentsOf: dot.origin.utf8)
+        k.appendUTF8(dot.origin)
         k.append(0)
         Keys.appendBigEndian(dot.seq, to: &k)
         return k

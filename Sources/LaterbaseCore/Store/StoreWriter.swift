@@ -57,7 +57,7 @@ final class StoreWriter {
         /// New events per root, with their decoded payloads, in the order written.
         var added: [String: [Added]] = [:]
         /// Per root, the aggregates the new events touch.
-        var touched: [String: [ByteString: TouchedAggregate]] = [:]
+        var touched: [String: TouchedAggregates] = [:]
     }
 
     /// How many of an aggregate's events wait in its tail (found through the chain in the log)
@@ -80,6 +80,8 @@ final class StoreWriter {
     }
 
     private var random = FastRandom()
+    /// Counts write transactions, so a cached fold knows whether this one touched it yet.
+    private(set) var transactionNumber = 0
 
     /// Writes `batches` in one transaction and commits once. Each batch is atomic on its own:
     /// a refused batch gets its error and writes nothing; the others go on.
@@ -89,6 +91,8 @@ final class StoreWriter {
     ///   nothing was committed.
     func write(_ batches: [PreparedBatch]) -> (results: [Result<WriteOutcome, LaterbaseError>], changes: CommittedChanges, spent: Any, commit: Int?) {
         var pending = Pending(heads: heads)
+        cache.trim()
+        transactionNumber += 1
         var results: [Result<WriteOutcome, LaterbaseError>] = []
         results.reserveCapacity(batches.count)
         do {
@@ -96,7 +100,7 @@ final class StoreWriter {
             for batch in batches {
                 switch check(batch, &pending, txn) {
                 case .success(let (outcome, added)):
-                    try stage(added, root: batch.root, &pending.touched[batch.root, default: [:]], txn)
+                    try stage(added, root: batch.root, &pending.touched[batch.root, default: TouchedAggregates(cache: cache.root(batch.root))], txn)
                     pending.added[batch.root, default: []].append(contentsOf: added)
                     results.append(.success(outcome))
                 case .failure(let error):
@@ -219,16 +223,16 @@ final class StoreWriter {
     /// Writes an accepted batch's events: the log (per-origin appends, each linked to its
     /// aggregate's previous event), then the id index in key order. Later batches of the
     /// transaction see them. The aggregate index is written by ``fold(_:root:_:)``, in runs.
-    private func stage(_ added: [Added], root name: String, _ touched: inout [ByteString: TouchedAggregate], _ txn: borrowing WriteTransaction) throws {
+    private func stage(_ added: [Added], root name: String, _ touched: inout TouchedAggregates, _ txn: borrowing WriteTransaction) throws {
         guard !added.isEmpty else { return }
         let r = try store.root(name)
         var key: [UInt8] = [], value: [UInt8] = []
         for a in added {
-            let t = try touch(a.event.aggregate, root: r, &touched, txn)
-            let previous = t.folded.last
-            t.folded.last = a.event.dot
-            t.folded.tail.append(a.position)
-            t.added.append(a)
+            let folded = try touch(a.event.aggregate, root: r, &touched, txn)
+            let previous = folded.last
+            folded.last = a.event.dot
+            folded.tail.append(a.position)
+            folded.added.append(a)
             Keys.setDot(a.event.dot, in: &key)
             EventRecord.encode(a.event, previous: previous, into: &value)
             try txn.put(r.log, key, value)
@@ -253,7 +257,7 @@ final class StoreWriter {
             for (origin, head) in pending.heads[name, default: [:]] where before[origin] != head {
                 try txn.put(r.heads, Array(origin.utf8), head.encoded)
             }
-            try fold(pending.touched[name, default: [:]], root: r, txn)
+            if let touched = pending.touched[name] { try fold(touched, root: r, txn) }
             var events = added.map(\.event)
             let inOrder = zip(events, events.dropFirst()).allSatisfy { ($0.hlc, $0.origin, $0.seq) < ($1.hlc, $1.origin, $1.seq) }
             if !inOrder { events.sort { ($0.hlc, $0.origin, $0.seq) < ($1.hlc, $1.origin, $1.seq) } }  // recorded events may interleave

@@ -1,0 +1,56 @@
+// laterbase-profile: the writer alone, for instruction counts under valgrind.
+//
+// A synchronous main (valgrind cannot run Swift's async main: it dies in libdispatch's
+// sigsuspend), no HTTP, no network. It prepares every batch first (parse and schema check, on
+// this thread), then hands them all to a `Writer` and waits until each is acknowledged, so
+//
+//   valgrind --tool=callgrind --toggle-collect='*StoreWriterC5write*' laterbase-profile
+//
+// counts the writer's instructions only: the transaction with everything it does per event,
+// the commit included (LMDB's page writes; the kernel's side is not counted). Divide by the
+// events written. `ops/profile-writer.sh` runs it and does the division.
+//
+// Usage: laterbase-profile [events=200000] [aggregates=10000] [root=notes|inventory]
+
+import Foundation
+import LaterbaseCore
+import LaterbaseDemo
+
+let arguments = CommandLine.arguments.dropFirst()
+let events = arguments.first.flatMap { Int($0) } ?? 200_000
+let aggregates = arguments.dropFirst().first.flatMap { Int($0) } ?? 10_000
+let root = arguments.dropFirst(2).first ?? "notes"
+let batchSize = 1000
+
+let folder = FileManager.default.temporaryDirectory.appendingPathComponent("laterbase-profile-\(getpid())").path
+defer { try? FileManager.default.removeItem(atPath: folder) }
+var options = EventStore.Options()
+options.mapSize = 2 << 30  // valgrind cannot map the default 64 GiB
+let store = try EventStore(directory: folder, roots: Demo.roots + [.jsonMerge("notes")], replicaID: "profile-1", options: options)
+let batches = try SampleLoad.bodies(root, events: events, batchSize: batchSize, aggregates: aggregates).map {
+    try store.prepare(root: root, body: $0)
+}
+
+let done = NSCondition()
+nonisolated(unsafe) var remaining = batches.count
+nonisolated(unsafe) var failures = 0
+let writer = Writer(store: store)
+writer.start()
+let start = ContinuousClock.now
+for batch in batches {
+    writer.submit(batch, waitForRoom: true) { result in
+        done.lock()
+        if case .failure = result { failures += 1 }
+        remaining -= 1
+        done.broadcast()
+        done.unlock()
+    }
+}
+done.lock()
+while remaining > 0 { done.wait() }
+done.unlock()
+let elapsed = ContinuousClock.now - start
+let (s, a) = elapsed.components
+let seconds = Double(s) + Double(a) / 1e18
+print("events \(batches.count * batchSize) aggregates \(aggregates) root \(root) failures \(failures) seconds \(String(format: "%.3f", seconds)) events/s \(Int(Double(batches.count * batchSize) / seconds))")
+exit(failures == 0 ? 0 : 1)
