@@ -1,4 +1,5 @@
 import LaterbaseCore
+import LaterbaseDemo
 import Testing
 
 @Suite struct JSONTests {
@@ -28,6 +29,59 @@ import Testing
         #expect(merged.first { $0.key.utf8.elementsEqual("caf\u{E9}".utf8) }?.value == .integer(3))
         #expect(merged.first { $0.key.utf8.elementsEqual("cafe\u{301}".utf8) }?.value == .integer(5))
         #expect(merged.last?.key == "new")
+    }
+
+    /// An event's `data` is kept as the bytes it came in when they are already what the writer
+    /// writes, and written again otherwise: either way the stored bytes must be the writer's. Random
+    /// values, written with random whitespace, escapes a writer would not use, and repeated names.
+    @Test func batchDataIsStoredAsTheWriterWritesIt() throws {
+        var rng = SeededGenerator(seed: 7)
+        func pad() -> String { rng.next() % 4 == 0 ? [" ", "\n", "\t ", "\r\n"][Int(rng.next() % 4)] : "" }
+        func string() -> (text: String, value: String) {
+            var text = "\"", value = ""
+            for _ in 0..<(rng.next() % 6) {
+                switch rng.next() % 8 {
+                case 0: text += "\\/"; value += "/"
+                case 1: text += "\\u00e9"; value += "é"
+                case 2: text += "é"; value += "é"
+                case 3: text += "\\\""; value += "\""
+                case 4: text += "\\n"; value += "\n"
+                case 5: text += "\\u0041"; value += "A"
+                default: let c = "abcxyz"[Int(rng.next() % 6)]; text += c; value += c
+                }
+            }
+            return (text + "\"", value)
+        }
+        func value(_ depth: Int) -> String {
+            switch rng.next() % (depth > 2 ? 4 : 6) {
+            case 0: return ["1", "-2.5e3", "0", "12"][Int(rng.next() % 4)]
+            case 1: return ["true", "false", "null"][Int(rng.next() % 3)]
+            case 2, 3: return string().text
+            case 4: return "[" + (0..<(rng.next() % 3)).map { _ in pad() + value(depth + 1) + pad() }.joined(separator: ",") + "]"
+            default:
+                var names = (0..<(rng.next() % 4)).map { _ in string().text }
+                if !names.isEmpty, rng.next() % 3 == 0 { names.append(names[0]) }  // a repeated name: the last wins
+                return "{" + names.map { pad() + $0 + pad() + ":" + pad() + value(depth + 1) + pad() }.joined(separator: ",") + "}"
+            }
+        }
+        var checked = 0
+        for _ in 0..<300 {
+            let data = (0..<(1 + rng.next() % 4)).map { _ in value(0) }
+            let events = data.map { d in pad() + "{" + pad() + #""aggregate":"a","# + pad() + #""data":"# + pad() + d + pad() + #","type":"t"}"# }
+            let body = Array((rng.next() % 2 == 0 && events.count == 1 ? events[0] : "[" + events.joined(separator: ",") + "]").utf8)
+            let inputs = try body.withUnsafeBytes { b in
+                let parsed = try JSONParser.parseBatch(b)
+                return try EventInput.batch(from: parsed.json, maxEvents: 100, spans: parsed.spans, source: b)
+            }
+            #expect(inputs.count == data.count)
+            for (input, d) in zip(inputs, data) {
+                let expected = try JSONParser.parse(Array(d.utf8)).bytes
+                #expect(input.dataBytes == expected, "data \(d)")
+                #expect(input.data == (try JSONParser.parse(expected)))
+                checked += 1
+            }
+        }
+        #expect(checked >= 300)
     }
 
     @Test(arguments: ["", "{", "[1,]", "{\"a\":}", "01", "1.", "\"\u{01}\"", "tru", "{} x", "\"\\ud800\"", "[1 2]", "nan"])
@@ -84,4 +138,8 @@ import Testing
         #expect(Names.isValidEventType("shipment.departed") && !Names.isValidEventType("1x") && !Names.isValidEventType("a b"))
         #expect(Names.isValidAggregateID("SKU-1@AKL") && Names.isValidAggregateID("ü/ß") && !Names.isValidAggregateID("") && !Names.isValidAggregateID("a\u{7}b") && !Names.isValidAggregateID(String(repeating: "x", count: 257)))
     }
+}
+
+extension String {
+    fileprivate subscript(i: Int) -> String { String(self[index(startIndex, offsetBy: i)]) }
 }

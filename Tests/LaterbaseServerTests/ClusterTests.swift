@@ -1,5 +1,6 @@
 import Foundation
 import LaterbaseCore
+import LaterbaseDemo
 import Testing
 
 /// A `laterbase serve` process on a fixed HTTP port, so it can be stopped and started again at
@@ -68,7 +69,9 @@ struct ClusterTests {
         let d1 = try await ClusterNode("dev-1", peers: [n1])
         let d2 = try await ClusterNode("dev-2", peers: [n3])
         let all = [n1, n2, n3, d1, d2]
-        var rng = SeededGenerator(seed: UInt64(Date().timeIntervalSince1970))
+        let seed = UInt64(Date().timeIntervalSince1970)
+        print("cluster test seed \(seed)")
+        var rng = SeededGenerator(seed: seed)
         var acknowledged: [String: Int] = [:]  // events acknowledged per origin, all roots
 
         func writeRandom(on nodes: [ClusterNode], rounds: Int) async throws {
@@ -235,21 +238,5 @@ extension ClusterTests {
         try await converge([a.http, b.http], roots: ["notes"], timeout: .seconds(30))
         #expect(try await counter(a.http, "laterbase_sync_gaps_total") > 0)
         #expect(try await a.http.allEvents("notes").events.count == 60_006)
-    }
-}
-
-/// SplitMix64: a repeatable source of test randomness.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) {
-        state = seed
-        print("cluster test seed \(seed)")
-    }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import LaterbaseCore
+import LaterbaseDemo
 import Synchronization
 import Testing
 import ZeroMQ

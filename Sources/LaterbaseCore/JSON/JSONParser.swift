@@ -13,6 +13,13 @@ public struct JSONParser: ~Copyable {
     private var index = 0
     private var depth = 0
     private static let maxDepth = 128
+    /// Counts the places where the text is not what ``JSONWriter`` writes for what was parsed
+    /// (whitespace, an escape, a repeated member name): a value whose parse leaves it unchanged
+    /// can be stored as the bytes it came in.
+    private var irregular = 0
+    /// The depth of the objects whose members' spans are kept (0: none).
+    private var recordDepth = 0
+    private var spans = MemberSpans()
 
     /// Parses one JSON document; trailing whitespace is allowed, anything else is an error.
     public static func parse(_ bytes: UnsafeRawBufferPointer) throws(JSONSyntaxError) -> JSON {
@@ -22,6 +29,24 @@ public struct JSONParser: ~Copyable {
         parser.skipWhitespace()
         if parser.index != bytes.count { throw parser.error("unexpected data after the document") }
         return value
+    }
+
+    /// Parses an event batch (one object, or an array of values) as ``parse(_:)`` does, and
+    /// also says where each event's member values lie in `bytes`: for the document when it is an
+    /// object, else for each element of the array (empty for an element that is not an object),
+    /// one range per member in the object's order, or nil when the value's text is not exactly
+    /// what ``JSONWriter`` would write for it. So a value can be kept as the bytes it came in
+    /// without writing it again.
+    public static func parseBatch(_ bytes: UnsafeRawBufferPointer) throws(JSONSyntaxError) -> (json: JSON, spans: MemberSpans) {
+        var parser = JSONParser(bytes: bytes)
+        parser.skipWhitespace()
+        if parser.index < bytes.count {
+            parser.recordDepth = bytes[parser.index] == UInt8(ascii: "[") ? 2 : 1
+        }
+        let value = try parser.parseValue()
+        parser.skipWhitespace()
+        if parser.index != bytes.count { throw parser.error("unexpected data after the document") }
+        return (value, parser.spans)
     }
 
     /// Parses one JSON document from `bytes`.
@@ -37,6 +62,8 @@ public struct JSONParser: ~Copyable {
     private func error(_ reason: String) -> JSONSyntaxError { JSONSyntaxError(offset: index, reason: reason) }
 
     private mutating func skipWhitespace() {
+        let start = index
+        defer { if index != start { irregular &+= 1 } }
         while index < bytes.count {
             switch bytes[index] {
             case 0x20, 0x0A, 0x0D, 0x09: index += 1
@@ -76,7 +103,10 @@ public struct JSONParser: ~Copyable {
         try enter()
         defer { depth -= 1 }
         index += 1
+        let recording = depth == recordDepth
+        if recording && depth == 1 { spans.startObject() }
         var members: [(key: String, value: JSON)] = []
+        members.reserveCapacity(8)  // one allocation for an event's members, not four
         var names = MemberIndex()
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
@@ -91,12 +121,16 @@ public struct JSONParser: ~Copyable {
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
             index += 1
             skipWhitespace()
+            let before = irregular, start = index
             let value = try parseValue()
             if let existing = names.find(key, count: members.count, name: { members[$0].key }) {
                 members[existing].value = value  // RFC 8259 leaves duplicates open; the last one wins
+                irregular &+= 1
+                if recording { spans.forget(member: existing) }
             } else {
                 names.insert(key, at: members.count)
                 members.append((key, value))
+                if recording { spans.append(irregular == before ? start..<index : nil) }
             }
             skipWhitespace()
             guard index < bytes.count else { throw error("unexpected end of input") }
@@ -116,8 +150,10 @@ public struct JSONParser: ~Copyable {
             index += 1
             return .array(elements)
         }
+        let recording = depth + 1 == recordDepth
         while true {
             skipWhitespace()
+            if recording { spans.startObject() }
             elements.append(try parseValue())
             skipWhitespace()
             guard index < bytes.count else { throw error("unexpected end of input") }
@@ -171,6 +207,7 @@ public struct JSONParser: ~Copyable {
             if b < 0x20 { throw error("control character in string") }
             index += 1
         }
+        irregular &+= 1  // an escape: kept decoded, written again the writer's way
         var out: [UInt8] = Array(UnsafeRawBufferPointer(rebasing: bytes[start..<index]))
         while index < bytes.count {
             let b = bytes[index]
@@ -234,5 +271,25 @@ public struct JSONParser: ~Copyable {
             index += 1
         }
         return v
+    }
+}
+
+/// Where the member values of a batch's objects lie in its bytes (``JSONParser/parseBatch(_:)``),
+/// kept flat: one array of spans and where each object's start.
+public struct MemberSpans: Sendable {
+    private var starts: [Int] = []
+    private var values: [Range<Int>?] = []
+
+    public init() {}
+
+    mutating func startObject() { starts.append(values.count) }
+    mutating func append(_ span: Range<Int>?) { values.append(span) }
+    mutating func forget(member: Int) { values[starts[starts.count - 1] + member] = nil }
+
+    /// The span of member `member` of object `object`, when its text is what the writer writes.
+    public func span(object: Int, member: Int) -> Range<Int>? {
+        guard object < starts.count else { return nil }
+        let start = starts[object], end = object + 1 < starts.count ? starts[object + 1] : values.count
+        return start + member < end ? values[start + member] : nil
     }
 }

@@ -178,9 +178,9 @@ extension EventStore {
     ///   `invalid_event`.
     public func prepare(root rootName: String, body: UnsafeRawBufferPointer) throws(LaterbaseError) -> PreparedBatch {
         try checkRoot(rootName)
-        let json: JSON
-        do { json = try JSONParser.parse(body) } catch { throw LaterbaseError(.badRequest, "the body is not JSON: \(error.description)") }
-        return try prepare(root: rootName, events: try EventInput.batch(from: json, maxEvents: options.maxBatchEvents))
+        let parsed: (json: JSON, spans: MemberSpans)
+        do { parsed = try JSONParser.parseBatch(body) } catch { throw LaterbaseError(.badRequest, "the body is not JSON: \(error.description)") }
+        return try prepare(root: rootName, events: try EventInput.batch(from: parsed.json, maxEvents: options.maxBatchEvents, spans: parsed.spans, source: body))
     }
 
     /// ``prepare(root:body:)`` over an array of bytes.
