@@ -73,6 +73,16 @@ import Testing
                 let parsed = try JSONParser.parseBatch(b)
                 return try EventInput.batch(from: parsed.json, maxEvents: 100, spans: parsed.spans, source: b)
             }
+            // The same events as a feed page's or a delta's `events`, beside a decoy array of
+            // objects and, sometimes, a repeated `events` member (the last wins).
+            let decoy = #"{"data":{"decoy":1},"aggregate":"x","type":"t"}"#
+            let repeated = rng.next() % 3 == 0 ? #""events":[\#(decoy),\#(decoy)],"# : ""
+            let page = Array(#"{"x":[\#(decoy)],\#(repeated)"events":["# .utf8) + Array(events.joined(separator: ",").utf8) + Array(#"],"head":"a:1","more":false}"#.utf8)
+            let fromPage = try page.withUnsafeBytes { b in
+                let parsed = try JSONParser.parseBatch(b, eventDepth: 3)
+                return try EventInput.batch(from: try #require(parsed.json["events"]), maxEvents: 100, spans: parsed.spans, source: b)
+            }
+            #expect(fromPage.map(\.dataBytes) == inputs.map(\.dataBytes))
             #expect(inputs.count == data.count)
             for (input, d) in zip(inputs, data) {
                 let expected = try JSONParser.parse(Array(d.utf8)).bytes

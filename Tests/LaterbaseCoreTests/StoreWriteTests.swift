@@ -1,5 +1,6 @@
 import Foundation
 import LaterbaseCore
+import LaterbaseDemo
 import LMDB
 import Synchronization
 import Testing
@@ -308,27 +309,76 @@ import Testing
     }
 }
 
+@Suite struct KeptStateTests {
+    /// The state is kept only every `stateEvery` events (and when the tail is indexed or the
+    /// aggregate refolded); a read folds the few events it lacks. After every commit, across
+    /// restarts that leave events unfolded (so the writer's cold start folds them too), with
+    /// back-dated events among them, `GET /a` and the listing must equal a naive fold.
+    @Test func readsFoldTheEventsTheKeptStateLacks() async throws {
+        let folder = TestNode.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        var node = try TestNode(replica: "hq-1", folder: folder, checkpointEvery: 40)
+        let base = EventTime.parse("2026-11-20T00:00:00.000Z")!
+        var written: [(time: Int64, hlc: UInt64, seq: UInt64, n: Int)] = []
+        var random = SeededGenerator(seed: 11)
+        var n = 0
+        var commits = 0
+        while n < 300 {
+            let k = Int.random(in: 1...5, using: &random)
+            var items: [(Int, Int64)] = []
+            for _ in 0..<k {
+                n += 1
+                let backDated = Int.random(in: 0..<10, using: &random) == 0
+                items.append((n, base + (backDated ? Int64.random(in: 0..<Int64(n), using: &random) : Int64(n)) * 60_000))
+            }
+            let body = "[" + items.map { #"{"aggregate":"a","type":"t","data":{"n":\#($0.0),"k\#($0.0)":true},"time":\#($0.1)}"# }.joined(separator: ",") + "]"
+            let outcome = try await node.write("notes", body)
+            for (item, e) in zip(items, outcome.events) { written.append((item.1, e.hlc.rawValue, e.seq, item.0)) }
+            commits += 1
+            if [7, 23, 41].contains(commits) {  // restarts at several points of the cycle
+                await node.close(removing: false)
+                node = try TestNode(replica: "hq-1", folder: folder, checkpointEvery: 40)
+            }
+            let last = try #require(written.max { ($0.time, $0.hlc, $0.seq) < ($1.time, $1.hlc, $1.seq) })
+            let json = try JSONParser.parse(try #require(try node.store.aggregate(root: "notes", id: "a")))
+            #expect(json["events"]?.int64Value == Int64(written.count), "after \(n) events")
+            #expect(json["state"]?["n"]?.int64Value == Int64(last.n), "after \(n) events")
+            guard case .object(let members)? = json["state"] else { Issue.record("no state"); return }
+            #expect(members.count == written.count + 1, "after \(n) events")
+            let listed = try node.store.aggregates(root: "notes", after: nil, limit: 10).aggregates
+            #expect(listed.count == 1)
+            #expect(try JSONParser.parse(try #require(listed.first)) == json)
+        }
+        await node.close(removing: false)
+    }
+}
+
 @Suite struct StoreFormatTests {
-    /// A data folder written before the chained log (store format 1, no `format` key) is refused
-    /// with a message naming the formats, and nothing in it is changed.
-    @Test func anOlderStoreFormatIsRefusedAtStart() async throws {
+    /// A data folder written before the chained log (store format 1, no `format` key) or before
+    /// states were kept apart (format 2) is refused with a message naming the formats, and
+    /// nothing in it is changed.
+    @Test(arguments: [nil, "2"] as [String?])
+    func anOlderStoreFormatIsRefusedAtStart(_ format: String?) async throws {
         let folder = TestNode.temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let node = try TestNode(replica: "hq-1", folder: folder)
         try await node.write("notes", #"{"aggregate":"a","type":"t","data":{}}"#)
         await node.close(removing: false)
-        do {  // as a format-1 store left it: a replica id, no format
+        do {  // as an older store left it: format 1 has a replica id and no format
             let env = try Environment(path: folder)
             let meta = try env.openDatabase("_meta")
             let txn = try env.beginWrite()
-            #expect(try txn.delete(meta, Array("format".utf8)))
+            if let format { try txn.put(meta, Array("format".utf8), Array(format.utf8)) } else { #expect(try txn.delete(meta, Array("format".utf8))) }
             try txn.commit()
         }
         #expect {
             _ = try TestNode(replica: "hq-1", folder: folder)
         } throws: { error in
             let e = error as? LaterbaseError
-            return e?.message.contains("store format 1") == true && e?.message.contains("reads format 2") == true
+            return e?.message.contains("store format \(format ?? "1")") == true && e?.message.contains("reads format 3") == true
         }
+        let env = try Environment(path: folder)
+        let meta = try env.openDatabase("_meta")
+        #expect(try env.read { (txn) throws(LMDBError) in try txn.get(meta, Array("format".utf8)).map { String(decoding: $0, as: UTF8.self) } } == format)
     }
 }

@@ -20,6 +20,10 @@ public struct JSONParser: ~Copyable {
     /// The depth of the objects whose members' spans are kept (0: none).
     private var recordDepth = 0
     private var spans = MemberSpans()
+    /// With events below the top (``parseBatch(_:eventDepth:)``), only the array that is the
+    /// document's `events` member has its elements' spans kept.
+    private var inEvents = true
+    private var eventsSeen = 0
 
     /// Parses one JSON document; trailing whitespace is allowed, anything else is an error.
     public static func parse(_ bytes: UnsafeRawBufferPointer) throws(JSONSyntaxError) -> JSON {
@@ -37,16 +41,22 @@ public struct JSONParser: ~Copyable {
     /// one range per member in the object's order, or nil when the value's text is not exactly
     /// what ``JSONWriter`` would write for it. So a value can be kept as the bytes it came in
     /// without writing it again.
-    public static func parseBatch(_ bytes: UnsafeRawBufferPointer) throws(JSONSyntaxError) -> (json: JSON, spans: MemberSpans) {
+    /// - Parameter eventDepth: where the events are when not at the top: 3 for the elements of
+    ///   an array that is a member of the document (a feed page's or a delta's `events`).
+    public static func parseBatch(_ bytes: UnsafeRawBufferPointer, eventDepth: Int? = nil) throws(JSONSyntaxError) -> (json: JSON, spans: MemberSpans) {
         var parser = JSONParser(bytes: bytes)
         parser.skipWhitespace()
-        if parser.index < bytes.count {
+        if let eventDepth {
+            parser.recordDepth = eventDepth
+            parser.inEvents = false
+        } else if parser.index < bytes.count {
             parser.recordDepth = bytes[parser.index] == UInt8(ascii: "[") ? 2 : 1
         }
         let value = try parser.parseValue()
         parser.skipWhitespace()
         if parser.index != bytes.count { throw parser.error("unexpected data after the document") }
-        return (value, parser.spans)
+        // Two `events` members: the spans kept cannot be matched to the one that stays.
+        return (value, parser.eventsSeen > 1 ? MemberSpans() : parser.spans)
     }
 
     /// Parses one JSON document from `bytes`.
@@ -122,7 +132,13 @@ public struct JSONParser: ~Copyable {
             index += 1
             skipWhitespace()
             let before = irregular, start = index
+            let events = depth == 1 && recordDepth == 3 && key == "events"
+            if events {
+                inEvents = true
+                eventsSeen += 1
+            }
             let value = try parseValue()
+            if events { inEvents = false }
             if let existing = names.find(key, count: members.count, name: { members[$0].key }) {
                 members[existing].value = value  // RFC 8259 leaves duplicates open; the last one wins
                 irregular &+= 1
@@ -150,7 +166,7 @@ public struct JSONParser: ~Copyable {
             index += 1
             return .array(elements)
         }
-        let recording = depth + 1 == recordDepth
+        let recording = depth + 1 == recordDepth && inEvents
         while true {
             skipWhitespace()
             if recording { spans.startObject() }

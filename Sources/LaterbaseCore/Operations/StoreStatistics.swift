@@ -51,7 +51,7 @@ extension EventStore {
                 for name in rootNames {
                     let r = self.roots[name]!
                     var bytes = 0
-                    for db in [r.log, r.ids, r.agg, r.aggs, r.checkpoints, r.heads] { bytes += try txn.statistics(db).bytes }
+                    for db in [r.log, r.ids, r.agg, r.aggs, r.states, r.checkpoints, r.heads] { bytes += try txn.statistics(db).bytes }
                     let heads = try r.heads(in: txn)
                     out.append(StoreStatistics.Root(
                         name: name, events: try txn.count(r.log), origins: heads.count, aggregates: try txn.count(r.aggs), bytes: bytes,

@@ -16,6 +16,8 @@ final class FoldedAggregate {
     var added: [StoreWriter.Added] = []
     /// The transaction that last touched it (``StoreWriter/transactionNumber``).
     var touchedIn = 0
+    /// How many of its latest events the state kept in `states` lacks (see ``AggregateSnapshot/unfolded``).
+    var unfolded = 0
 
     init(_ aggregate: String, accumulator: any Accumulator, snapshot: AggregateSnapshot?) {
         aggregateID = aggregate
@@ -25,6 +27,7 @@ final class FoldedAggregate {
         hlc = snapshot?.hlc ?? HLC(rawValue: 0)
         position = snapshot?.position
         last = snapshot?.last
+        unfolded = snapshot?.unfolded ?? 0
     }
 
     func apply(_ event: borrowing RecordedEvent, _ decoded: any Sendable, at position: FoldPosition? = nil) {
@@ -35,12 +38,16 @@ final class FoldedAggregate {
         self.position = position ?? FoldPosition(copy event)
     }
 
-    /// - Parameter chain: with the tail and the last event (the `aggs` record), or without (a checkpoint).
-    func snapshot(chain: Bool) throws -> AggregateSnapshot? {
+    /// The `aggs` record: where the fold is, its tail and last event, without the state.
+    func record() -> AggregateSnapshot? {
         guard let position else { return nil }
-        return AggregateSnapshot(
-            count: count, time: time, hlc: hlc, position: position, state: try accumulator.encoded(),
-            tail: chain ? tail.count : 0, last: chain ? last : nil)
+        return AggregateSnapshot(count: count, time: time, hlc: hlc, position: position, state: [], tail: tail.count, last: last, unfolded: unfolded)
+    }
+
+    /// A checkpoint: where the fold is, with its state.
+    func checkpoint() throws -> AggregateSnapshot? {
+        guard let position else { return nil }
+        return AggregateSnapshot(count: count, time: time, hlc: hlc, position: position, state: try accumulator.encoded())
     }
 }
 
@@ -97,8 +104,11 @@ extension StoreWriter {
             }
             return hit
         }
-        let snapshot = try txn.get(r.aggs, Array(aggregate.utf8)).map { (v) throws(LMDBError) in try AggregateSnapshot(v) }
-        let folded = FoldedAggregate(aggregate, accumulator: try r.definition.fold.accumulator(state: snapshot?.state), snapshot: snapshot)
+        let key8 = Array(aggregate.utf8)
+        let snapshot = try txn.get(r.aggs, key8).map { (v) throws(LMDBError) in try AggregateSnapshot(v) }
+        let accumulator = try r.definition.fold.accumulator(state: try txn.get(r.states, key8).map { Array($0) })
+        if let snapshot { try r.foldUnfolded(snapshot, into: accumulator, in: txn) }
+        let folded = FoldedAggregate(aggregate, accumulator: accumulator, snapshot: snapshot)
         if let snapshot, snapshot.tail > 0 {
             folded.tail = try r.chain(from: snapshot.last, count: snapshot.tail, in: txn).reversed()
         }
@@ -124,6 +134,7 @@ extension StoreWriter {
                 break
             }
             if !inOrder { items.sort { $0.position < $1.position } }
+            var writeState = false
             if let at = folded.position, items[0].position < at {
                 let fresh = try refold(aggregate, from: items[0].position, root: r, tail: folded.tail, newlyDecoded: items, txn)
                 fresh.last = folded.last
@@ -131,20 +142,28 @@ extension StoreWriter {
                 fresh.touchedIn = folded.touchedIn
                 folded = fresh
                 touched.cache.folds[ByteString(aggregate)] = fresh
+                writeState = true
             } else {
                 for item in items {
                     folded.apply(item.event, item.decoded, at: item.position)
                     if folded.count % every == 0 { try writeCheckpoint(folded, aggregate, r, txn) }
                 }
+                folded.unfolded += items.count
+                writeState = folded.unfolded >= StoreWriter.stateEvery
             }
             if folded.tail.count >= StoreWriter.indexEvery {
                 var keys = folded.tail.map { $0.key(aggregate: aggregate) }
                 keys.sort { $0.lexicographicallyPrecedes($1) }
                 for k in keys { try txn.put(r.agg, k, []) }
                 folded.tail.removeAll(keepingCapacity: true)
+                writeState = true  // the unfolded events must stay within the tail
             }
-            if let snapshot = try folded.snapshot(chain: true) {
-                try txn.put(r.aggs, Array(aggregate.utf8), snapshot.encoded())
+            if writeState {
+                try txn.put(r.states, Array(aggregate.utf8), try folded.accumulator.encoded())
+                folded.unfolded = 0
+            }
+            if let record = folded.record() {
+                try txn.put(r.aggs, Array(aggregate.utf8), record.encoded())
             }
         }
     }
@@ -185,7 +204,7 @@ extension StoreWriter {
     }
 
     private func writeCheckpoint(_ folded: FoldedAggregate, _ aggregate: String, _ r: RootDatabases, _ txn: borrowing WriteTransaction) throws {
-        guard let snapshot = try folded.snapshot(chain: false) else { return }
+        guard let snapshot = try folded.checkpoint() else { return }
         try txn.put(r.checkpoints, snapshot.position.key(aggregate: aggregate), snapshot.encoded())
     }
 }

@@ -3,7 +3,8 @@ import LMDB
 extension EventStore {
     /// One aggregate as the contract's JSON object, or nil when no event is folded.
     ///
-    /// Without parameters this is one lookup of the kept state. `asOf` (ms) folds only events
+    /// Without parameters this is the kept state with the few latest events it lacks folded on
+    /// top (fewer than ``StoreWriter/stateEvery``; none for most aggregates). `asOf` (ms) folds only events
     /// whose valid time is at or before it, from the nearest checkpoint; `recordedBy` (ms) folds
     /// only events whose hlc is at or before it, from the nearest checkpoint that qualifies.
     /// - Throws: `unknown_root`; a storage failure as ``LaterbaseError/init(storage:_:)`` says
@@ -15,7 +16,7 @@ extension EventStore {
                 if asOf == nil && recordedBy == nil {
                     guard let v = try txn.get(r.aggs, Array(id.utf8)) else { return nil }
                     var out: [UInt8] = []
-                    try AggregateSnapshot(v).appendJSON(id: id, to: &out)
+                    try r.current(id, record: v, in: txn).appendJSON(id: id, to: &out)
                     return out
                 }
                 return try foldPast(r, id: id, asOf: asOf, recordedBy: recordedBy, in: txn)
@@ -96,7 +97,8 @@ extension EventStore {
                     if let after, let e = entry, e.key.elementsEqual(after.utf8) { entry = try c.next() }
                     while let e = entry, page.count < limit {
                         var out: [UInt8] = []
-                        try AggregateSnapshot(e.value).appendJSON(id: String(decoding: e.key, as: UTF8.self), to: &out)
+                        let id = String(decoding: e.key, as: UTF8.self)
+                        try r.current(id, record: e.value, in: txn).appendJSON(id: id, to: &out)
                         page.append(out)
                         entry = try c.next()
                         if entry != nil, page.count == limit { next = String(decoding: e.key, as: UTF8.self) }

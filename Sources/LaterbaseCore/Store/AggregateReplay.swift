@@ -49,6 +49,34 @@ extension RootDatabases {
         }
     }
 
+    /// Folds the events an `aggs` record's kept state lacks (its ``AggregateSnapshot/unfolded``
+    /// latest events, in fold order) into `accumulator`, which holds that state.
+    func foldUnfolded<T: Transaction & ~Copyable>(_ record: AggregateSnapshot, into accumulator: any Accumulator, in txn: borrowing T) throws(LMDBError) {
+        guard record.unfolded > 0 else { return }
+        var positions = try chain(from: record.last, count: record.unfolded, in: txn)
+        positions.sort(by: <)
+        for p in positions {
+            guard let e = try event(p.dot, in: txn) else { throw .corrupted("an aggregate's chain names \(p.dot), which the log does not hold") }
+            accumulator.apply(try decodeForFold(e), of: e)
+        }
+    }
+
+    /// The aggregate as `GET /a` serves it: its `aggs` record with the state, the one kept in
+    /// `states` with the record's unfolded events folded on top.
+    func current<T: Transaction & ~Copyable>(_ aggregate: String, record value: UnsafeRawBufferPointer, in txn: borrowing T) throws(LMDBError) -> AggregateSnapshot {
+        var snapshot = try AggregateSnapshot(value)
+        let kept = try txn.get(states, Array(aggregate.utf8)).map { Array($0) }
+        if snapshot.unfolded == 0, let kept {
+            snapshot.state = kept
+            return snapshot
+        }
+        let accumulator: any Accumulator
+        do { accumulator = try definition.fold.accumulator(state: kept) } catch { throw .corrupted("the kept state of \(aggregate): \(error)") }
+        try foldUnfolded(snapshot, into: accumulator, in: txn)
+        do { snapshot.state = try accumulator.encoded() } catch { throw .corrupted("the state of \(aggregate), which does not encode: \(error)") }
+        return snapshot
+    }
+
     /// The positions of the aggregate's tail, as its `aggs` record and the chain say.
     func tail<T: Transaction & ~Copyable>(of aggregate: String, in txn: borrowing T) throws(LMDBError) -> [FoldPosition] {
         guard let v = try txn.get(aggs, Array(aggregate.utf8)) else { return [] }

@@ -1,8 +1,14 @@
 import LMDB
 
-/// A folded aggregate at a position: what `aggs` keeps for the latest state and `cp` for
+/// A folded aggregate at a position: what `aggs` keeps for the latest events and `cp` for
 /// checkpoints. Stored as `count(8) time(8) hlc(8) positionLength(2) position tail(2)
-/// lastLength(1) last state`.
+/// lastLength(1) last unfolded(2) state`.
+///
+/// A checkpoint holds its state. An `aggs` record does not: the state is kept apart in `states`,
+/// written only every ``StoreWriter/stateEvery`` events (and whenever the tail goes into the
+/// index or the aggregate is refolded), so a commit does not encode every state it touches. The
+/// record's ``unfolded`` latest events are those the kept state lacks; a read folds them on top
+/// (``RootDatabases/current(_:record:in:)``).
 struct AggregateSnapshot {
     /// Events folded.
     var count: UInt64
@@ -21,6 +27,9 @@ struct AggregateSnapshot {
     var tail: Int = 0
     /// The dot of the aggregate's last recorded event on this node (nil in a checkpoint).
     var last: Dot? = nil
+    /// How many of the aggregate's latest recorded events (following ``last`` back) the state
+    /// kept in `states` lacks; never more than ``tail``. Always 0 in a checkpoint.
+    var unfolded: Int = 0
 
     func encoded() -> [UInt8] {
         let p = position.bytes
@@ -42,11 +51,13 @@ struct AggregateSnapshot {
         } else {
             out.append(0)
         }
+        out.append(UInt8(unfolded >> 8))
+        out.append(UInt8(unfolded & 0xFF))
         out.append(contentsOf: state)
         return out
     }
 
-    init(count: UInt64, time: Int64, hlc: HLC, position: FoldPosition, state: [UInt8], tail: Int = 0, last: Dot? = nil) {
+    init(count: UInt64, time: Int64, hlc: HLC, position: FoldPosition, state: [UInt8], tail: Int = 0, last: Dot? = nil, unfolded: Int = 0) {
         self.count = count
         self.time = time
         self.hlc = hlc
@@ -54,6 +65,7 @@ struct AggregateSnapshot {
         self.state = state
         self.tail = tail
         self.last = last
+        self.unfolded = unfolded
     }
 
     init(_ b: UnsafeRawBufferPointer) throws(LMDBError) {
@@ -65,11 +77,13 @@ struct AggregateSnapshot {
         position = try FoldPosition(bytes: UnsafeRawBufferPointer(rebasing: b[26..<(26 + n)]))
         tail = Int(b[26 + n]) << 8 | Int(b[27 + n])
         let lastLength = Int(b[28 + n])
-        let stateStart = 29 + n + lastLength
-        guard stateStart <= b.count else { throw .corrupted("an aggregate snapshot of \(b.count) bytes naming \(stateStart)") }
-        last = lastLength == 0 ? nil : try Keys.parseDot(UnsafeRawBufferPointer(rebasing: b[(29 + n)..<stateStart]))
+        let lastEnd = 29 + n + lastLength
+        guard lastEnd + 2 <= b.count else { throw .corrupted("an aggregate snapshot of \(b.count) bytes naming \(lastEnd + 2)") }
+        last = lastLength == 0 ? nil : try Keys.parseDot(UnsafeRawBufferPointer(rebasing: b[(29 + n)..<lastEnd]))
+        unfolded = Int(b[lastEnd]) << 8 | Int(b[lastEnd + 1])
         guard (tail == 0) || last != nil else { throw .corrupted("an aggregate snapshot with a tail and no last event") }
-        state = Array(b[stateStart...])
+        guard unfolded <= tail else { throw .corrupted("an aggregate snapshot with \(unfolded) unfolded events in a tail of \(tail)") }
+        state = Array(b[(lastEnd + 2)...])
     }
 
     /// The contract's aggregate object: `{"id", "state", "events", "time", "hlc"}`.

@@ -102,7 +102,7 @@ public final class EventStore: Sendable {
     }
 
     /// The layout this build writes and reads (see ``Keys``).
-    static let format = "2"
+    static let format = "3"
 
     func root(_ name: String) throws(LaterbaseError) -> RootDatabases {
         guard let r = roots[name] else { throw LaterbaseError(.unknownRoot, "no root named '\(name)'") }

@@ -7,10 +7,11 @@ struct RootDatabases: Sendable {
     let ids: Database
     let agg: Database
     let aggs: Database
+    let states: Database
     let checkpoints: Database
     let heads: Database
 
-    static let perRoot: UInt32 = 6
+    static let perRoot: UInt32 = 7
 
     init(_ definition: RootDefinition, in env: Environment) throws(LMDBError) {
         let n = definition.name
@@ -19,6 +20,7 @@ struct RootDatabases: Sendable {
         ids = try env.openDatabase("\(n).ids")
         agg = try env.openDatabase("\(n).agg")
         aggs = try env.openDatabase("\(n).aggs")
+        states = try env.openDatabase("\(n).states")
         checkpoints = try env.openDatabase("\(n).cp")
         heads = try env.openDatabase("\(n).heads")
     }

@@ -110,8 +110,8 @@ final class PeerClient: Sendable {
     /// `GET /e/{root}?vv=…&limit=…`.
     func feed(root: String, after vv: VersionVector, limit: Int, timeout: Duration) -> EventLoopFuture<FeedResponse> {
         let query = "vv=\(vv.description.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(["&", "+", "="])) ?? "")&limit=\(limit)"
-        return getJSON("/e/\(root)?\(query)", timeout: timeout).flatMapThrowing { [url] json in
-            let delta = try Delta(json)
+        return get("/e/\(root)?\(query)", timeout: timeout).flatMapThrowing { [url] body in
+            let (delta, json) = try body.withUnsafeBytes { b in Result { () throws(LaterbaseError) in try Delta.parsing(b) } }.get()
             guard let vvText = json["vv"]?.stringValue, let after = try? VersionVector(parsing: vvText), case .bool(let more)? = json["more"] else {
                 throw LaterbaseError(.badRequest, "\(url)/e/\(root) did not return a feed page")
             }
