@@ -6,11 +6,14 @@ import Logging
 /// with the next.
 ///
 /// A durable LMDB commit syncs twice: the data pages, then the meta page that points at them.
-/// The writer's commit does the first; the acknowledging thread does the second (one sync for
-/// every commit waiting), marks the commits durable, and only then publishes them (`onCommit`)
-/// and releases their callers, in commit order. Readers never see a commit before it is durable
-/// (``LMDB/Environment/Options/deferMetaSync``). So the writer builds commit N+1 while N's last
-/// sync runs, and the callers' bookkeeping is freed off the writer's thread.
+/// The writer's commit does the first. The second needs no sync of its own while the writer is
+/// busy: commit N's meta page is written before commit N+1's data sync, which makes it durable
+/// too. So the acknowledging thread waits for the next commit when one is coming (the writer is
+/// in a transaction or work is queued) and syncs itself only when the writer has gone idle: under
+/// load, one sync per commit. Then it marks the commits durable, and only then publishes them
+/// (`onCommit`) and releases their callers, in commit order. Readers never see a commit before it
+/// is durable (``LMDB/Environment/Options/deferMetaSync``). The callers' bookkeeping is freed off
+/// the writer's thread.
 ///
 /// LMDB write transactions belong to one OS thread, so the writer owns a `Thread` rather than
 /// running on the cooperative pool; nothing awaits while a transaction is open.
@@ -41,6 +44,13 @@ public final class Writer: Sendable {
     private let acknowledgements = Handoff<Acknowledgement>()
     /// Set by the acknowledging thread when it has acknowledged everything (under `state`).
     private nonisolated(unsafe) var acknowledged = false
+    /// What the writer's own data syncs have made durable, for the acknowledging thread.
+    private let coverage = NSCondition()
+    /// Whether the writer is in a transaction (under `coverage`).
+    private nonisolated(unsafe) var writing = false
+    /// Every commit up to this id is durable: the writer's data sync of the commit after it
+    /// covered its meta page (under `coverage`).
+    private nonisolated(unsafe) var coveredThrough = 0
 
     /// A commit on its way to being acknowledged.
     private struct Acknowledgement {
@@ -166,9 +176,19 @@ public final class Writer: Sendable {
         }
         logger.info("writer started", metadata: ["replica": "\(store.replicaID)"])
         while let items = queue.take(maxEvents: options.maxTransactionEvents, maxDelay: options.maxDelay) {
+            coverage.lock()
+            writing = true
+            coverage.unlock()
             let started = ContinuousClock.now
             for item in items { metrics.queueWait.record(duration: started - item.enqueued) }
             let (results, changes, spent, commit) = writer.write(items.map(\.batch))
+            coverage.lock()
+            writing = false
+            // A commit always writes (at least the clock's mark), so its data sync ran, after
+            // the previous commit had written its meta page: that one is durable now.
+            if let commit { coveredThrough = max(coveredThrough, commit - 1) }
+            coverage.broadcast()
+            coverage.unlock()
             let elapsed = ContinuousClock.now - started
             metrics.commitLatency.record(duration: elapsed)
             metrics.commits.increment()
@@ -189,6 +209,24 @@ public final class Writer: Sendable {
         }
     }
 
+    /// Waits while a commit that will cover `id`'s meta page is coming: the writer is in a
+    /// transaction or has work queued. Returns whether one did; false once the writer is idle
+    /// without having covered it, or after ``coverWait`` (a large commit under way would hold
+    /// the acknowledgements longer than a sync of their own): then the caller syncs.
+    private func coveredByNextCommit(_ id: Int) -> Bool {
+        coverage.lock()
+        defer { coverage.unlock() }
+        let deadline = Date(timeIntervalSinceNow: Self.coverWait)
+        while coveredThrough < id {
+            guard writing || queue.depth > 0 else { return false }
+            guard coverage.wait(until: deadline) else { return coveredThrough >= id }
+        }
+        return true
+    }
+
+    /// How long acknowledgements wait for the next commit to cover them, in seconds: a few syncs.
+    static let coverWait = 0.005
+
     /// The acknowledging thread: makes commits durable (one sync for all waiting), then
     /// publishes them and releases their callers in commit order. What they held (the batches'
     /// parsed JSON, the commit's bookkeeping) is freed here, not on the writer's thread.
@@ -198,7 +236,12 @@ public final class Writer: Sendable {
             var failure: LaterbaseError? = nil
             if env.defersMetaSync, let last = commits.lazy.compactMap(\.id).max() {
                 do {
-                    try env.sync()
+                    if coveredByNextCommit(last) {
+                        metrics.metaSyncsCovered.increment()
+                    } else {
+                        metrics.metaSyncs.increment()
+                        try env.sync()
+                    }
                     env.markDurable(through: last)
                 } catch {
                     // Whether these commits reached the disk is unknown: nothing newer is shown,

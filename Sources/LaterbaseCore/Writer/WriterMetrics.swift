@@ -11,6 +11,10 @@ public struct StoreMetrics: Sendable {
     let queueWait: Metrics.Timer
     let queueDepth: Gauge
     let queueBytes: Gauge
+    /// Meta-page syncs the acknowledging thread ran itself, and those a following commit's
+    /// data sync covered instead.
+    let metaSyncs: Counter
+    let metaSyncsCovered: Counter
     private let errors: [LaterbaseError.Code: Counter]
     private let reads: [Read: Counter]
 
@@ -30,6 +34,8 @@ public struct StoreMetrics: Sendable {
         queueWait = Timer(label: "laterbase_queue_wait_seconds", factory: factory)
         queueDepth = Gauge(label: "laterbase_write_queue_events", factory: factory)
         queueBytes = Gauge(label: "laterbase_write_queue_bytes", factory: factory)
+        metaSyncs = Counter(label: "laterbase_meta_syncs_total", dimensions: [("by", "acknowledger")], factory: factory)
+        metaSyncsCovered = Counter(label: "laterbase_meta_syncs_total", dimensions: [("by", "next_commit")], factory: factory)
         // Made once: looking a counter up in the factory on every request would cost a lock.
         errors = Dictionary(uniqueKeysWithValues: LaterbaseError.Code.allCases.map {
             ($0, Counter(label: "laterbase_errors_total", dimensions: [("code", $0.rawValue)], factory: factory))
