@@ -28,11 +28,17 @@ public struct RecordedEvent: Sendable, Equatable {
 
     /// Appends the contract's JSON object for this event.
     public func appendJSON(to out: inout [UInt8]) {
-        let record = EventRecord.encode(self)
-        var origin = origin
-        origin.withUTF8 { o in
-            // A record just encoded always decodes: its lengths come from the event itself.
-            record.withUnsafeBytes { try? EventRecord.appendJSON(origin: UnsafeRawBufferPointer(o), seq: seq, $0, to: &out) }
+        var aggregate = aggregate, type = type, origin = origin
+        aggregate.withUTF8 { a in
+            type.withUTF8 { t in
+                origin.withUTF8 { o in
+                    data.withUnsafeBytes { d in
+                        EventRecord.appendJSON(
+                            id: (id.high, id.low), aggregate: UnsafeRawBufferPointer(a), type: UnsafeRawBufferPointer(t), version: version, data: d,
+                            time: time, hlc: hlc, origin: UnsafeRawBufferPointer(o), seq: seq, to: &out)
+                    }
+                }
+            }
         }
     }
 
@@ -44,11 +50,18 @@ public struct RecordedEvent: Sendable, Equatable {
         return out
     }
 
-    /// The acknowledgment entry of a POST response: `{"id", "origin", "seq", "hlc", "time"}`.
-    public var acknowledgment: JSON {
-        .object([
-            ("id", .string(id.description)), ("origin", .string(origin)), ("seq", .integer(seq)),
-            ("hlc", .string(hlc.description)), ("time", .string(EventTime.format(time))),
-        ])
+    /// Appends the acknowledgment entry of a POST response: `{"id", "origin", "seq", "hlc", "time"}`.
+    public func appendAcknowledgment(to out: inout [UInt8]) {
+        out.append(contentsOf: #"{"id":""#.utf8)
+        EventID.appendHex(id.high, id.low, to: &out)
+        out.append(contentsOf: #"","origin":""#.utf8)
+        out.appendUTF8(origin)  // origins need no escaping
+        out.append(contentsOf: #"","seq":"#.utf8)
+        EventRecord.appendDecimal(seq, to: &out)
+        out.append(contentsOf: #","hlc":""#.utf8)
+        hlc.appendHex(to: &out)
+        out.append(contentsOf: #"","time":""#.utf8)
+        EventTime.append(time, to: &out)
+        out.append(contentsOf: #""}"#.utf8)
     }
 }

@@ -93,20 +93,33 @@ enum EventRecord {
     /// Writes the contract's JSON for a stored event straight from its bytes (the feed's hot path).
     static func appendJSON(origin: UnsafeRawBufferPointer, seq: UInt64, _ v: UnsafeRawBufferPointer, to out: inout [UInt8]) throws(LMDBError) {
         let (typeEnd, aggregateEnd, dataStart) = try layout(v)
+        appendJSON(
+            id: (Keys.readBigEndian(v, at: 16), Keys.readBigEndian(v, at: 24)), aggregate: UnsafeRawBufferPointer(rebasing: v[typeEnd..<aggregateEnd]),
+            type: UnsafeRawBufferPointer(rebasing: v[headerSize..<typeEnd]), version: Int(v[32]) << 8 | Int(v[33]),
+            data: UnsafeRawBufferPointer(rebasing: v[dataStart...]), time: Int64(bitPattern: Keys.readBigEndian(v, at: 8)),
+            hlc: HLC(rawValue: Keys.readBigEndian(v, at: 0)), origin: origin, seq: seq, to: &out)
+    }
+
+    /// The contract's JSON object for an event, from its parts: the one writer of it, for stored
+    /// records and for events in memory (``RecordedEvent/appendJSON(to:)``).
+    static func appendJSON(
+        id: (high: UInt64, low: UInt64), aggregate: UnsafeRawBufferPointer, type: UnsafeRawBufferPointer, version: Int, data: UnsafeRawBufferPointer,
+        time: Int64, hlc: HLC, origin: UnsafeRawBufferPointer, seq: UInt64, to out: inout [UInt8]
+    ) {
         out.append(contentsOf: #"{"id":""#.utf8)
-        EventID.appendHex(Keys.readBigEndian(v, at: 16), Keys.readBigEndian(v, at: 24), to: &out)
+        EventID.appendHex(id.high, id.low, to: &out)
         out.append(contentsOf: #"","aggregate":"#.utf8)
-        JSONWriter.writeString(UnsafeRawBufferPointer(rebasing: v[typeEnd..<aggregateEnd]), to: &out)
+        JSONWriter.writeString(aggregate, to: &out)
         out.append(contentsOf: #","type":""#.utf8)
-        out.append(contentsOf: UnsafeRawBufferPointer(rebasing: v[headerSize..<typeEnd]))
+        out.append(contentsOf: type)
         out.append(contentsOf: #"","version":"#.utf8)
-        appendDecimal(UInt64(Int(v[32]) << 8 | Int(v[33])), to: &out)
+        appendDecimal(UInt64(version), to: &out)
         out.append(contentsOf: #","data":"#.utf8)
-        out.append(contentsOf: UnsafeRawBufferPointer(rebasing: v[dataStart...]))
+        out.append(contentsOf: data)
         out.append(contentsOf: #","time":""#.utf8)
-        EventTime.append(Int64(bitPattern: Keys.readBigEndian(v, at: 8)), to: &out)
+        EventTime.append(time, to: &out)
         out.append(contentsOf: #"","hlc":""#.utf8)
-        HLC(rawValue: Keys.readBigEndian(v, at: 0)).appendHex(to: &out)
+        hlc.appendHex(to: &out)
         out.append(contentsOf: #"","origin":""#.utf8)
         out.append(contentsOf: origin)  // origins need no escaping
         out.append(contentsOf: #"","seq":"#.utf8)

@@ -53,11 +53,22 @@ struct EventRoutes {
         let prepared = body.readableBytes < Self.offloadBytes ? try parse() : try await parsers.runIfActive { try parse() }
         try principal.authorizeWrite(prepared)
         let outcome = try await writer.write(prepared)
-        let response = JSON.object([
-            ("events", .array(outcome.events.map(\.acknowledgment))),
-            ("head", .string(outcome.head.description)),
-        ])
-        return .json(response.bytes, status: outcome.created ? .created : .ok)
+        return .json(Self.acknowledgment(outcome), status: outcome.created ? .created : .ok)
+    }
+
+    /// The response to a write: `{"events": [acknowledgment entries], "head": "<vv>"}`.
+    static func acknowledgment(_ outcome: WriteOutcome) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(48 + outcome.events.count * 140)
+        out.append(contentsOf: #"{"events":["#.utf8)
+        for (i, e) in outcome.events.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            e.appendAcknowledgment(to: &out)
+        }
+        out.append(contentsOf: #"],"head":"#.utf8)
+        JSONWriter.writeString(outcome.head.description, to: &out)
+        out.append(UInt8(ascii: "}"))
+        return out
     }
 
     private func feed(_ request: Request, _ context: LaterbaseRequestContext) throws -> Response {
