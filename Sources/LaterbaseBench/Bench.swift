@@ -31,6 +31,9 @@ struct Bench: AsyncParsableCommand {
     @Flag(help: "Skip the HTTP rows (the ceiling, store and sync rows still run).")
     var skipHTTP = false
 
+    @Flag(help: "Only the LMDB ceiling, the store runs, catch-up and convergence (for profiling replication).")
+    var syncOnly = false
+
     @Option(help: "Only this: a laterbase serve process takes this many events over ZeroMQ (messages of 100, 10,000 aggregates); report its peak anonymous RSS. 0: skip.")
     var memory: Int = 0
 
@@ -83,6 +86,12 @@ struct Bench: AsyncParsableCommand {
                 return
             }
 
+            if syncOnly {
+                try await sync(peer: server, port: port, logger: logger, report: &report)
+                await server.shutdown()
+                try await group.waitForAll()
+                return
+            }
             let single = skipHTTP ? nil : try await http(port: port, server: server, ceiling: ceiling, report: &report)
 
             let zmq = try SyncBench.ingest(server: server, root: "zmq", events: events / 2, aggregates: 10_000)
@@ -92,10 +101,7 @@ struct Bench: AsyncParsableCommand {
             let fanNote = "\(Report.format(fan.ingestRate)) events/s pushed, 100 aggregates, \(fan.deltas) deltas"
             report.add("Delta fan-out p50, commit to subscriber", fan.p50 * 1000, unit: "ms", note: fanNote)
             report.add("Delta fan-out p99, commit to subscriber", fan.p99 * 1000, unit: "ms", target: 10, lowerIsBetter: true, note: fanNote)
-            let caught = try await SyncBench.catchUp(peer: server, peerPort: port, root: "notes", folder: dir + "/replica", logger: logger)
-            report.add("Catch-up: an empty replica takes \(Report.format(Double(caught.events))) events through the feed", caught.perSecond, unit: "events/s", target: 300_000, absolute: true)
-            let healed = try await SyncBench.convergence(events: 100_000, root: "part", folder: dir + "/partition", logger: logger)
-            report.add("Convergence: heal to identical heads, 100,000 events on each side", healed, unit: "s", target: 1, lowerIsBetter: true)
+            try await sync(peer: server, port: port, logger: logger, report: &report)
 
             await server.shutdown()
             try await group.waitForAll()
@@ -106,6 +112,14 @@ struct Bench: AsyncParsableCommand {
             }
         }
         print(report.markdown)
+    }
+
+    /// The catch-up and convergence rows.
+    private func sync(peer server: LaterbaseServer, port: Int, logger: Logger, report: inout Report) async throws {
+        let caught = try await SyncBench.catchUp(peer: server, peerPort: port, root: "notes", folder: dir + "/replica", logger: logger)
+        report.add("Catch-up: an empty replica takes \(Report.format(Double(caught.events))) events through the feed", caught.perSecond, unit: "events/s", target: 300_000, absolute: true)
+        let healed = try await SyncBench.convergence(events: 100_000, root: "part", folder: dir + "/partition", logger: logger)
+        report.add("Convergence: heal to identical heads, 100,000 events on each side", healed, unit: "s", target: 1, lowerIsBetter: true)
     }
 
     /// A node on loopback with free ports, its data in `folder`.

@@ -76,11 +76,14 @@ final class StoreWriter {
         let event: RecordedEvent
         let decoded: any Sendable
         let position: FoldPosition
+        /// The event's id, apart: sorting by it must not copy the event out.
+        let id: EventID
 
         init(event: RecordedEvent, decoded: any Sendable) {
             self.event = event
             self.decoded = decoded
             self.position = FoldPosition(event)
+            self.id = event.id
         }
     }
 
@@ -233,21 +236,27 @@ final class StoreWriter {
         let r = try store.root(name)
         var key: [UInt8] = [], value: [UInt8] = []
         for a in added {
+            let dot = a.position.dot
             let folded = try touch(a.event.aggregate, root: r, &touched, txn)
             let previous = folded.last
-            folded.last = a.event.dot
+            folded.last = dot
             folded.tail.append(a.position)
             folded.added.append(a)
-            Keys.setDot(a.event.dot, in: &key)
+            Keys.setDot(dot, in: &key)
             EventRecord.encode(a.event, previous: previous, into: &value)
             try txn.put(r.log, key, value)
         }
-        let byID = added.count > 1 && !zip(added, added.dropFirst()).allSatisfy({ $0.event.id < $1.event.id }) ? added.sorted { $0.event.id < $1.event.id } : added
+        var inOrder = true
+        for i in added.indices.dropFirst() where !(added[i - 1].id < added[i].id) {
+            inOrder = false
+            break
+        }
+        let byID = inOrder ? added : added.sorted { $0.id < $1.id }
         for a in byID {
             key.removeAll(keepingCapacity: true)
-            Keys.appendBigEndian(a.event.id.high, to: &key)
-            Keys.appendBigEndian(a.event.id.low, to: &key)
-            Keys.setDot(a.event.dot, in: &value)
+            Keys.appendBigEndian(a.id.high, to: &key)
+            Keys.appendBigEndian(a.id.low, to: &key)
+            Keys.setDot(a.position.dot, in: &value)
             try txn.put(r.ids, key, value)
         }
     }
@@ -264,8 +273,17 @@ final class StoreWriter {
             }
             if let touched = pending.touched[name] { try fold(touched, root: r, txn) }
             var events = added.map(\.event)
-            let inOrder = zip(events, events.dropFirst()).allSatisfy { ($0.hlc, $0.origin, $0.seq) < ($1.hlc, $1.origin, $1.seq) }
-            if !inOrder { events.sort { ($0.hlc, $0.origin, $0.seq) < ($1.hlc, $1.origin, $1.seq) } }  // recorded events may interleave
+            // Recorded events may interleave; hlcs decide but for ties (read by index: a pair of
+            // copied events would cost eight reference counts).
+            func precedes(_ a: borrowing RecordedEvent, _ b: borrowing RecordedEvent) -> Bool {
+                a.hlc != b.hlc ? a.hlc < b.hlc : (a.origin, a.seq) < (b.origin, b.seq)
+            }
+            var inOrder = true
+            for i in events.indices.dropFirst() where !precedes(events[i - 1], events[i]) {
+                inOrder = false
+                break
+            }
+            if !inOrder { events.sort { precedes($0, $1) } }
             changed.append((name, events, pending.heads[name, default: [:]].versionVector))
         }
         var mark: [UInt8] = []
