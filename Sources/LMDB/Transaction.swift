@@ -97,6 +97,25 @@ public struct WriteTransaction: Transaction, ~Copyable {
         try check(mdb_put(handle, db.dbi, &k, &v, append ? UInt32(MDB_APPEND) : 0), "mdb_put \(db.name)")
     }
 
+    /// Stores `value` under `key`, appending (`MDB_APPEND`: no search, and a full page is left
+    /// full rather than split in half) when `appending` is true and the key sorts after every
+    /// key of `db`; otherwise an ordinary put, and `appending` turns false so the caller stops
+    /// trying for the rest of the transaction.
+    public func put(_ db: Database, _ key: [UInt8], _ value: [UInt8], appending: inout Bool) throws(LMDBError) {
+        if appending {
+            let rc = key.withUnsafeBytes { k in
+                value.withUnsafeBytes { v in
+                    var mk = MDB_val(mv_size: k.count, mv_data: UnsafeMutableRawPointer(mutating: k.baseAddress))
+                    var mv = MDB_val(mv_size: v.count, mv_data: UnsafeMutableRawPointer(mutating: v.baseAddress))
+                    return mdb_put(handle, db.dbi, &mk, &mv, UInt32(MDB_APPEND))
+                }
+            }
+            if rc != MDB_KEYEXIST { return try check(rc, "mdb_put \(db.name)") }
+            appending = false  // not past the last key: nothing was written
+        }
+        try put(db, key, value)
+    }
+
     /// Stores `value` under `key`.
     public func put(_ db: Database, _ key: [UInt8], _ value: [UInt8], append: Bool = false) throws(LMDBError) {
         try withBytes(key) { (k) throws(LMDBError) in

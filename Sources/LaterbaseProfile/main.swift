@@ -10,7 +10,11 @@
 // the commit included (LMDB's page writes; the kernel's side is not counted). Divide by the
 // events written. `ops/profile-writer.sh` runs it and does the division.
 //
-// Usage: laterbase-profile [events=200000] [aggregates=10000] [root=notes|inventory]
+// Usage: laterbase-profile [events=200000] [aggregates=10000] [root=notes|inventory] [page]
+//
+// With `page`, it then also reads the feed in pages of 10,000 and prepares each as a replica
+// catching up would (parse, recorded events, schema): count that with
+// --toggle-collect='*replicaPrepares*'.
 
 import Foundation
 import LaterbaseCore
@@ -20,6 +24,7 @@ let arguments = CommandLine.arguments.dropFirst()
 let events = arguments.first.flatMap { Int($0) } ?? 200_000
 let aggregates = arguments.dropFirst().first.flatMap { Int($0) } ?? 10_000
 let root = arguments.dropFirst(2).first ?? "notes"
+let pages = arguments.dropFirst(3).first == "page"
 let batchSize = 1000
 
 let folder = FileManager.default.temporaryDirectory.appendingPathComponent("laterbase-profile-\(getpid())").path
@@ -53,4 +58,29 @@ let elapsed = ContinuousClock.now - start
 let (s, a) = elapsed.components
 let seconds = Double(s) + Double(a) / 1e18
 print("events \(batches.count * batchSize) aggregates \(aggregates) root \(root) failures \(failures) seconds \(String(format: "%.3f", seconds)) events/s \(Int(Double(batches.count * batchSize) / seconds))")
+
+/// Prepares the feed's pages as a replica's catch-up does, after the fetch: the whole page parsed,
+/// its events read as recorded events and checked against the schema.
+@inline(never)
+func replicaPrepares(_ body: [UInt8]) throws -> PreparedBatch {
+    try body.withUnsafeBytes { b in
+        let parsed = try JSONParser.parseBatch(b, eventDepth: 3)
+        guard let events = parsed.json["events"] else { throw LaterbaseError(.badRequest, "no events") }
+        return try store.prepare(root: root, events: try EventInput.batch(from: events, maxEvents: 10_000, spans: parsed.spans, source: b))
+    }
+}
+
+if pages {
+    var vv = VersionVector()
+    var prepared = 0
+    while true {
+        let page = try store.feed(root: root, after: vv, limit: 10_000)
+        guard !page.events.isEmpty else { break }
+        let body = Array(#"{"events":["#.utf8) + page.events.dropLast() + Array(#"],"head":"\#(page.head)"}"#.utf8)
+        prepared += try replicaPrepares(body).events.count
+        vv = page.vv
+        if !page.more { break }
+    }
+    print("replica pages: prepared \(prepared) events")
+}
 exit(failures == 0 ? 0 : 1)

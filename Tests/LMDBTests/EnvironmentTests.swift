@@ -43,6 +43,46 @@ private final class TemporaryEnvironment {
         }
     }
 
+    /// Appending while keys come in order, then an ordinary put once one does not: nothing is
+    /// lost or misplaced, and the caller is told to stop appending.
+    @Test func putsAppendWhileTheyCanAndFallBackWhenTheyCannot() throws {
+        let temporary = try TemporaryEnvironment()
+        let env = temporary.env
+        let db = try env.openDatabase("things")
+        func key(_ n: UInt64) -> [UInt8] { withUnsafeBytes(of: n.bigEndian) { Array($0) } }
+        var appending = true
+        let txn = try env.beginWrite()
+        for n: UInt64 in [10, 20, 30] { try txn.put(db, key(n), Array("v\(n)".utf8), appending: &appending) }
+        #expect(appending)
+        try txn.put(db, key(15), Array("v15".utf8), appending: &appending)  // not past the last key
+        #expect(!appending)
+        try txn.put(db, key(40), Array("v40".utf8), appending: &appending)
+        try txn.put(db, key(5), Array("v5".utf8), appending: &appending)
+        try txn.commit()
+        var again = true
+        let next = try env.beginWrite()
+        try next.put(db, key(50), Array("v50".utf8), appending: &again)
+        try next.put(db, key(30), Array("new30".utf8), appending: &again)  // an existing key: replaced
+        #expect(!again)
+        try next.commit()
+        let stored = try env.read { (txn) throws(LMDBError) in
+            try [5, 10, 15, 20, 30, 40, 50].map { (n: UInt64) throws(LMDBError) in try txn.get(db, key(n)).map { String(decoding: $0, as: UTF8.self) } }
+        }
+        #expect(stored == ["v5", "v10", "v15", "v20", "new30", "v40", "v50"])
+        let keys = try env.read { (txn) throws(LMDBError) in
+            try txn.withCursor(db) { (c) throws(LMDBError) in
+                var out: [[UInt8]] = []
+                var entry = try c.first()
+                while let e = entry {
+                    out.append(Array(e.key))
+                    entry = try c.next()
+                }
+                return out
+            }
+        }
+        #expect(keys == [5, 10, 15, 20, 30, 40, 50].map(key))
+    }
+
     @Test func cursorsSeekInKeyOrder() throws {
         let temporary = try TemporaryEnvironment()
         let env = temporary.env

@@ -30,10 +30,18 @@ public struct EventID: Hashable, Comparable, Sendable, CustomStringConvertible {
 
     /// Parses the canonical text form (8-4-4-4-12 hex digits, either case).
     public init?(_ text: String) {
-        let u = text.utf8
+        var text = text
+        guard let parsed = text.withUTF8({ Self.parse(UnsafeRawBufferPointer($0)) }) else { return nil }
+        self = parsed
+    }
+
+    /// Parses the canonical text form from its UTF-8 bytes (one pass over contiguous bytes: a
+    /// feed page or delta names thousands of ids).
+    static func parse(_ u: UnsafeRawBufferPointer) -> EventID? {
         guard u.count == 36 else { return nil }
         var h: UInt64 = 0, l: UInt64 = 0, n = 0
-        for (i, b) in u.enumerated() {
+        for i in 0..<36 {
+            let b = u[i]
             if i == 8 || i == 13 || i == 18 || i == 23 {
                 guard b == 0x2D else { return nil }
                 continue
@@ -43,7 +51,7 @@ public struct EventID: Hashable, Comparable, Sendable, CustomStringConvertible {
             if n < 16 { h = h << 4 | v } else { l = l << 4 | v }
             n += 1
         }
-        self.init(high: h, low: l)
+        return EventID(high: h, low: l)
     }
 
     /// A new UUID v7: 48 bits of milliseconds, then random bits, so ids made in order sort in order.
@@ -51,6 +59,15 @@ public struct EventID: Hashable, Comparable, Sendable, CustomStringConvertible {
         let r1 = random.next(), r2 = random.next()
         let high = (milliseconds & 0xFFFF_FFFF_FFFF) << 16 | 0x7000 | (r1 & 0x0FFF)
         let low = 0x8000_0000_0000_0000 | (r2 & 0x3FFF_FFFF_FFFF_FFFF)
+        return EventID(high: high, low: low)
+    }
+
+    /// A new UUID v7 for an event recorded at `hlc`: its milliseconds, then the low 12 bits of
+    /// its counter where v7 has random bits (RFC 9562's counter method), so ids the writer makes
+    /// sort in hlc order (unless over 4,096 share a millisecond) and are appended to the id index.
+    static func v7(_ hlc: HLC, using random: inout some RandomNumberGenerator) -> EventID {
+        let high = (hlc.milliseconds & 0xFFFF_FFFF_FFFF) << 16 | 0x7000 | (hlc.rawValue & 0x0FFF)
+        let low = 0x8000_0000_0000_0000 | (random.next() & 0x3FFF_FFFF_FFFF_FFFF)
         return EventID(high: high, low: low)
     }
 

@@ -77,8 +77,9 @@ public struct EventInput: Sendable {
         var idField: JSON? = nil, aggregateField: JSON? = nil, typeField: JSON? = nil, versionField: JSON? = nil
         var dataField: JSON? = nil, timeField: JSON? = nil, origin: JSON? = nil, seq: JSON? = nil, hlc: JSON? = nil
         var dataSpan: Range<Int>? = nil
-        for (member, (key, value)) in members.enumerated() {
-            switch key {
+        for member in members.indices {
+            let value = members[member].value
+            switch members[member].key {
             case "id": idField = value
             case "aggregate": aggregateField = value
             case "type": typeField = value
@@ -90,7 +91,7 @@ public struct EventInput: Sendable {
             case "origin": origin = value
             case "seq": seq = value
             case "hlc": hlc = value
-            default: throw bad(key, "unknown field")
+            case let key: throw bad(key, "unknown field")
             }
         }
         var id: EventID? = nil

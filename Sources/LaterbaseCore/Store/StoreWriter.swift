@@ -212,7 +212,7 @@ final class StoreWriter {
                     let seq = (heads[origin]?.seq ?? 0) + 1
                     let hlc = clock.now()
                     let event = RecordedEvent(
-                        id: input.id ?? .v7(milliseconds: hlc.milliseconds, using: &random), aggregate: input.aggregate, type: input.type,
+                        id: input.id ?? .v7(hlc, using: &random), aggregate: input.aggregate, type: input.type,
                         version: input.version, data: input.dataBytes, time: input.time ?? Int64(hlc.milliseconds), hlc: hlc, origin: origin, seq: seq)
                     heads[origin] = OriginHead(seq: seq, hlc: hlc)
                     if input.id != nil { byID[event.id] = event }  // a server-made id cannot come back in this batch
@@ -235,6 +235,9 @@ final class StoreWriter {
         guard !added.isEmpty else { return }
         let r = try store.root(name)
         var key: [UInt8] = [], value: [UInt8] = []
+        // One origin's events come in seq order and server-made ids in hlc order, so both usually
+        // sort after everything stored: appended (see ``WriteTransaction/put(_:_:_:appending:)``).
+        var appendLog = true, appendIDs = true
         for a in added {
             let dot = a.position.dot
             let folded = try touch(a.event.aggregate, root: r, &touched, txn)
@@ -244,7 +247,7 @@ final class StoreWriter {
             folded.added.append(a)
             Keys.setDot(dot, in: &key)
             EventRecord.encode(a.event, previous: previous, into: &value)
-            try txn.put(r.log, key, value)
+            try txn.put(r.log, key, value, appending: &appendLog)
         }
         var inOrder = true
         for i in added.indices.dropFirst() where !(added[i - 1].id < added[i].id) {
@@ -257,7 +260,7 @@ final class StoreWriter {
             Keys.appendBigEndian(a.id.high, to: &key)
             Keys.appendBigEndian(a.id.low, to: &key)
             Keys.setDot(a.position.dot, in: &value)
-            try txn.put(r.ids, key, value)
+            try txn.put(r.ids, key, value, appending: &appendIDs)
         }
     }
 
