@@ -139,7 +139,16 @@ public struct JSONParser: ~Copyable {
             }
             let value = try parseValue()
             if events { inEvents = false }
-            if let existing = names.find(key, count: members.count, name: { members[$0].key }) {
+            var existing: Int? = nil
+            if members.count <= MemberIndex.scanLimit {  // a scan, with no copy of each name
+                for i in members.indices where members[i].key.sameBytes(as: key) {
+                    existing = i
+                    break
+                }
+            } else {
+                existing = names.find(key, count: members.count, name: { members[$0].key })
+            }
+            if let existing {
                 members[existing].value = value  // RFC 8259 leaves duplicates open; the last one wins
                 irregular &+= 1
                 if recording { spans.forget(member: existing) }
@@ -209,6 +218,12 @@ public struct JSONParser: ~Copyable {
         let start = index
         // Fast path: no escapes; ASCII needs no UTF-8 validation.
         var ascii = true
+        // Eight plain ASCII bytes at a time (no quote, backslash, control or non-ASCII byte).
+        while index + 8 <= bytes.count {
+            let w = bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+            if w & 0x8080_8080_8080_8080 != 0 || JSONWriter.needsEscape(w) { break }
+            index += 8
+        }
         while index < bytes.count {
             let b = bytes[index]
             if b == UInt8(ascii: "\"") {
