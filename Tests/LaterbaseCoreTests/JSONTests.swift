@@ -94,6 +94,61 @@ import Testing
         #expect(checked >= 300)
     }
 
+    /// The fast event reader (``JSONParser/readEvents(_:maxEvents:)``) must read what the
+    /// general path reads, the same way, and give up on anything else: random events whose members
+    /// are each plain, unusual (escapes, whitespace, exponents, nulls) or wrong.
+    @Test func theFastEventReaderAgreesWithTheGeneralPath() throws {
+        var rng = SeededGenerator(seed: 3)
+        func pick(_ options: [String]) -> String { options[Int(rng.next() % UInt64(options.count))] }
+        func member() -> String? {
+            switch rng.next() % 11 {
+            case 0: return #""id":"# + pick([#""0195f3a2-7b1c-7def-8abc-0123456789ab""#, #""0195F3A2-7B1C-7DEF-8ABC-0123456789AB""#, "null", #""not-an-id""#, #""0195f3a2-7b1c-7def-8abc-0123456789ab""#, "7"])
+            case 1: return #""version":"# + pick(["1", "2", "65535", "0", "65536", "-1", "1.0", "1e0", "null", #""1""#])
+            case 2: return #""time":"# + pick([#""2026-11-20T10:30:00.000Z""#, #""2026-11-20T10:30:00+13:00""#, "1764000000000", "-5", "null", #""yesterday""#, "1.5", "99999999999999999999", #""2026-11-20T10:30:00.000Z""#])
+            case 3: return #""data":"# + pick([#"{"qty":5}"#, #"{ "qty" : 5 }"#, #"{"s":"a"b"}"#, #"{"s":"é"}"#, "[1,2]", "null", "7", #"{"a":1,"a":2}"#])
+            case 4: return #""origin":"# + pick([#""hq-2""#, #""bad origin""#, "null", "3"])
+            case 5: return #""seq":"# + pick(["1", "42", "0", "-3", "1.0", "null"])
+            case 6: return #""hlc":"# + pick([#""0195f3a27b1c0001""#, #""0195F3A27B1C0001""#, #""01""#, "null"])
+            case 7: return pick([#""extra":1"#, #""aggregate":"dup""#, #""type":"dup""#])
+            case 8, 9: return #""origin":"hq-2","seq":"# + pick(["3", "1"]) + #","hlc":"# + pick([#""0195f3a27b1c0001""#, #""ffffffffffff0001""#])
+            default: return nil
+            }
+        }
+        var fast = 0, general = 0
+        for _ in 0..<6000 {
+            let events = (0..<(1 + rng.next() % 2)).map { _ -> String in
+                var members = [#""aggregate":"# + pick([#""SKU-1@AKL""#, #""café""#, #""""#, "5"]), #""type":"# + pick([#""stock.received""#, #""9bad""#, #""t""#])]
+                for _ in 0..<(rng.next() % 3) { if let m = member() { members.append(m) } }
+                members.shuffle(using: &rng)
+                return "{" + members.joined(separator: rng.next() % 4 == 0 ? " , " : ",") + "}"
+            }
+            let body = Array((events.count == 1 && rng.next() % 2 == 0 ? events[0] : "[" + events.joined(separator: ",") + "]").utf8)
+            try body.withUnsafeBytes { b in
+                let expected = Result { () throws -> [EventInput] in
+                    let parsed = try JSONParser.parseBatch(b)
+                    return try EventInput.batch(from: parsed.json, maxEvents: 100, spans: parsed.spans, source: b)
+                }
+                guard let read = JSONParser.readEvents(b, maxEvents: 100) else {
+                    general += 1
+                    return
+                }
+                fast += 1
+                let want = try #require(try? expected.get(), "the fast reader took \(String(decoding: body, as: UTF8.self))")
+                #expect(read.count == want.count)
+                for (r, w) in zip(read, want) {
+                    #expect(r.id == w.id && r.aggregate.sameBytesForTest(w.aggregate) && r.type == w.type && r.version == w.version)
+                    #expect(r.data == w.data && r.dataBytes == w.dataBytes && r.time == w.time && r.recorded == w.recorded, "\(String(decoding: body, as: UTF8.self))")
+                }
+                // As a feed page's events, the same.
+                let page = Array(#"{"head":"hq-2:1","events":"#.utf8) + (b.first == UInt8(ascii: "[") ? Array(b) : Array("[".utf8) + Array(b) + Array("]".utf8)) + Array(#","more":false}"#.utf8)
+                let fromPage = page.withUnsafeBytes { JSONParser.readPage($0) }
+                #expect(fromPage?.events.map(\.dataBytes) == read.map(\.dataBytes))
+                #expect(fromPage?.rest["head"] == .string("hq-2:1") && fromPage?.rest["more"] == .bool(false))
+            }
+        }
+        #expect(fast > 400 && general > 400, "fast \(fast), general \(general)")
+    }
+
     @Test(arguments: ["", "{", "[1,]", "{\"a\":}", "01", "1.", "\"\u{01}\"", "tru", "{} x", "\"\\ud800\"", "[1 2]", "nan"])
     func refusesWhatIsNotJSON(_ text: String) {
         #expect(throws: JSONSyntaxError.self) { try JSONParser.parse(Array(text.utf8)) }
@@ -151,5 +206,7 @@ import Testing
 }
 
 extension String {
+    fileprivate func sameBytesForTest(_ other: String) -> Bool { Array(utf8) == Array(other.utf8) }
+
     fileprivate subscript(i: Int) -> String { String(self[index(startIndex, offsetBy: i)]) }
 }

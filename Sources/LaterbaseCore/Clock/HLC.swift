@@ -37,7 +37,13 @@ public struct HLC: Hashable, Comparable, Sendable, CustomStringConvertible {
 
     /// Parses exactly 16 lowercase hex digits.
     public init?(wire text: String) {
-        let utf8 = Array(text.utf8)
+        var text = text
+        guard let hlc = text.withUTF8({ HLC(wire: UnsafeRawBufferPointer($0)) }) else { return nil }
+        self = hlc
+    }
+
+    /// ``init(wire:)`` over UTF-8 bytes.
+    init?(wire utf8: UnsafeRawBufferPointer) {
         guard utf8.count == 16 else { return nil }
         var v: UInt64 = 0
         for b in utf8 {

@@ -30,7 +30,12 @@ public enum EventTime {
     /// Parses an RFC 3339 timestamp (`T` or space, any fraction, `Z` or an offset) to milliseconds.
     /// Fractions beyond milliseconds are truncated. - Returns: nil when malformed.
     public static func parse(_ text: String) -> Int64? {
-        let u = Array(text.utf8)
+        var text = text
+        return text.withUTF8 { parse(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// ``parse(_:)`` over UTF-8 bytes.
+    static func parse(_ u: UnsafeRawBufferPointer) -> Int64? {
         guard u.count >= 20 else { return nil }
         func num(_ from: Int, _ count: Int) -> Int64? {
             guard from + count <= u.count else { return nil }

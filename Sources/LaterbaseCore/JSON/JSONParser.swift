@@ -9,14 +9,14 @@ public struct JSONSyntaxError: Error, CustomStringConvertible, Sendable {
 
 /// A strict RFC 8259 parser over UTF-8 bytes.
 public struct JSONParser: ~Copyable {
-    private let bytes: UnsafeRawBufferPointer
-    private var index = 0
-    private var depth = 0
+    let bytes: UnsafeRawBufferPointer
+    var index = 0
+    var depth = 0
     private static let maxDepth = 128
     /// Counts the places where the text is not what ``JSONWriter`` writes for what was parsed
     /// (whitespace, an escape, a repeated member name): a value whose parse leaves it unchanged
     /// can be stored as the bytes it came in.
-    private var irregular = 0
+    var irregular = 0
     /// The depth of the objects whose members' spans are kept (0: none).
     private var recordDepth = 0
     private var spans = MemberSpans()
@@ -67,11 +67,11 @@ public struct JSONParser: ~Copyable {
         return try result.get()
     }
 
-    private init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+    init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
     private func error(_ reason: String) -> JSONSyntaxError { JSONSyntaxError(offset: index, reason: reason) }
 
-    private mutating func skipWhitespace() {
+    mutating func skipWhitespace() {
         let start = index
         defer { if index != start { irregular &+= 1 } }
         while index < bytes.count {
@@ -82,7 +82,7 @@ public struct JSONParser: ~Copyable {
         }
     }
 
-    private mutating func parseValue() throws(JSONSyntaxError) -> JSON {
+    mutating func parseValue() throws(JSONSyntaxError) -> JSON {
         guard index < bytes.count else { throw error("unexpected end of input") }
         switch bytes[index] {
         case UInt8(ascii: "{"): return try parseObject()
@@ -96,7 +96,7 @@ public struct JSONParser: ~Copyable {
         }
     }
 
-    private mutating func expect(_ word: StaticString) throws(JSONSyntaxError) {
+    mutating func expect(_ word: StaticString) throws(JSONSyntaxError) {
         let n = word.utf8CodeUnitCount
         guard index + n <= bytes.count else { throw error("unexpected end of input") }
         let w = word.utf8Start
@@ -213,7 +213,7 @@ public struct JSONParser: ~Copyable {
 
     @inline(__always) private func isDigit(_ b: UInt8) -> Bool { b >= 0x30 && b <= 0x39 }
 
-    private mutating func parseString() throws(JSONSyntaxError) -> String {
+    mutating func parseString() throws(JSONSyntaxError) -> String {
         index += 1
         let start = index
         // Fast path: no escapes; ASCII needs no UTF-8 validation.

@@ -38,6 +38,10 @@ public struct Delta: Sendable {
     /// where they are already in the writer's form (``JSONParser/parseBatch(_:eventDepth:)``).
     /// - Returns: the delta, and the whole document (a feed page's `vv` and `more` are beside it).
     public static func parsing(_ body: UnsafeRawBufferPointer) throws(LaterbaseError) -> (delta: Delta, json: JSON) {
+        if let page = JSONParser.readPage(body), page.events.allSatisfy({ $0.recorded != nil }),
+           let head = page.rest["head"]?.stringValue.flatMap({ try? VersionVector(parsing: $0) }) {
+            return (Delta(events: page.events, head: head), page.rest)
+        }
         let parsed: (json: JSON, spans: MemberSpans)
         do { parsed = try JSONParser.parseBatch(body, eventDepth: 3) } catch { throw LaterbaseError(.badRequest, "not JSON: \(error.description)") }
         return (try Delta(parsed.json, spans: parsed.spans, source: body), parsed.json)
