@@ -25,7 +25,7 @@ public struct ByteString: Hashable, Sendable, CustomStringConvertible {
 extension String {
     /// Whether the two have the same UTF-8 bytes (not merely canonically equivalent).
     @inline(__always)
-    func sameBytes(as other: String) -> Bool {
+    public func sameBytes(as other: String) -> Bool {
         // The count is stored: most unequal names differ there. Native and small strings have
         // contiguous UTF-8 (a small one's is spilled to the stack), compared in one memcmp;
         // a bridged string, which has none, byte by byte.

@@ -444,7 +444,7 @@ struct PeerLinkStateMachine {
 
     /// Writes of at most ``Configuration/maxBatchEvents`` each.
     private mutating func write(_ root: String, _ events: [EventInput]) -> [Action] {
-        for e in events { if let r = e.recorded { roots[root]!.queued[r.origin] = r.seq } }
+        for (origin, seq) in events.lastSeqs() { roots[root]!.queued[origin] = seq }
         var actions: [Action] = []
         var start = 0
         while start < events.count {
@@ -460,15 +460,37 @@ struct PeerLinkStateMachine {
     /// be), and the first origin whose next event does not (a gap).
     private func admit(_ root: String, _ events: [EventInput], ours: VersionVector, pending: [EventInput] = []) -> ([EventInput], String?) {
         var head = ours.merging(roots[root]!.queued)
-        for e in pending { if let r = e.recorded { head[r.origin] = r.seq } }
-        var fresh: [EventInput] = []
-        for e in events {
-            guard let r = e.recorded, r.seq > head[r.origin] else { continue }
-            guard r.seq == head[r.origin] + 1 else { return (fresh, r.origin) }
-            head[r.origin] = r.seq
-            fresh.append(e)
+        for (origin, seq) in pending.lastSeqs() { head[origin] = seq }
+        // Which events to take, without copying any: a page is usually taken whole.
+        var take: [Bool] = []
+        take.reserveCapacity(events.count)
+        var gap: String? = nil
+        var run: (origin: String, seq: UInt64)? = nil  // the origin of the last event, and its head
+        for i in events.indices {
+            guard let r = events[i].recorded else {
+                take.append(false)
+                continue
+            }
+            if let current = run, !current.origin.sameBytes(as: r.origin) {
+                head[current.origin] = current.seq
+                run = nil
+            }
+            let at = run?.seq ?? head[r.origin]
+            guard r.seq > at else {
+                take.append(false)
+                continue
+            }
+            guard r.seq == at + 1 else {
+                gap = r.origin
+                break
+            }
+            run = (r.origin, r.seq)
+            take.append(true)
         }
-        return (fresh, nil)
+        if gap == nil, take.count == events.count, !take.contains(false) { return (events, nil) }
+        var fresh: [EventInput] = []
+        for i in take.indices where take[i] { fresh.append(events[i]) }
+        return (fresh, gap)
     }
 
     private mutating func startCatchUp(_ root: String, now: ContinuousClock.Instant) -> [Action] {
@@ -597,5 +619,21 @@ struct PeerLinkStateMachine {
     mutating func saved(_ ok: Bool, now: ContinuousClock.Instant) {
         saveInFlight = false
         if !ok { ackedDirty = true }
+    }
+}
+
+extension Array where Element == EventInput {
+    /// Each origin's last seq among these recorded events, in one pass that hashes an origin
+    /// only when the run of its events ends.
+    func lastSeqs() -> [String: UInt64] {
+        var out: [String: UInt64] = [:]
+        var run: (origin: String, seq: UInt64)? = nil
+        for i in indices {
+            guard let r = self[i].recorded else { continue }
+            if let current = run, !current.origin.sameBytes(as: r.origin) { out[current.origin] = current.seq }
+            run = (r.origin, r.seq)
+        }
+        if let run { out[run.origin] = run.seq }
+        return out
     }
 }

@@ -19,7 +19,7 @@ final class QueuedHeads: Sendable {
             let actions = admit(stored.merging(queued))
             var claimed = queued
             for case .write(_, let events) in actions {
-                for e in events { if let r = e.recorded { claimed[r.origin] = max(claimed[r.origin], r.seq) } }
+                for (origin, seq) in events.lastSeqs() { claimed[origin] = max(claimed[origin], seq) }
             }
             // What the store holds needs no claim: keep the table small.
             heads[root] = VersionVector(claimed.entries.filter { $0.value > stored[$0.key] })
