@@ -71,6 +71,14 @@ func replicaPrepares(_ body: [UInt8]) throws -> PreparedBatch {
     }
 }
 
+/// With `page replica`: the pages are also written to a second store, as a replica's writer
+/// takes them (count that writer as the difference of two runs, with and without).
+let replicaWrites = arguments.dropFirst(4).first == "replica"
+let replica = replicaWrites ? try EventStore(directory: folder + "-replica", roots: Demo.roots + [.jsonMerge("notes")], replicaID: "profile-2", options: options) : nil
+defer { try? FileManager.default.removeItem(atPath: folder + "-replica") }
+let replicaWriter = replica.map { Writer(store: $0) }
+replicaWriter?.start()
+
 if pages {
     var vv = VersionVector()
     var prepared = 0
@@ -78,7 +86,22 @@ if pages {
         let page = try store.feed(root: root, after: vv, limit: 10_000)
         guard !page.events.isEmpty else { break }
         let body = Array(#"{"events":["#.utf8) + page.events.dropLast() + Array(#"],"head":"\#(page.head)"}"#.utf8)
-        prepared += try replicaPrepares(body).events.count
+        let batch = try replicaPrepares(body)
+        prepared += batch.events.count
+        if let replicaWriter {
+            let written = NSCondition()
+            nonisolated(unsafe) var done = false
+            replicaWriter.submit(batch) { result in
+                if case .failure(let e) = result { print("replica write failed: \(e)") }
+                written.lock()
+                done = true
+                written.broadcast()
+                written.unlock()
+            }
+            written.lock()
+            while !done { written.wait() }
+            written.unlock()
+        }
         vv = page.vv
         if !page.more { break }
     }

@@ -148,9 +148,10 @@ final class StoreWriter {
         let r: RootDatabases
         do { r = try store.root(batch.root) } catch { return .failure(error) }
         var heads = pending.heads[batch.root, default: [:]]
-        // Events of this batch that a later event of it could name again.
-        var byID: [EventID: RecordedEvent] = [:]
-        var byDot: [Dot: RecordedEvent] = [:]
+        // Events of this batch that a later event of it could name again, by where they are in
+        // `out` (not copies: each would cost a reference count per field).
+        var byID: [EventID: Int] = [:]
+        var byDot: [Dot: Int] = [:]
         var added: [Added] = []
         added.reserveCapacity(batch.events.count)
         var out: [RecordedEvent] = []
@@ -158,11 +159,11 @@ final class StoreWriter {
         var clock = self.clock
 
         func stored(_ dot: Dot) throws(LaterbaseError) -> RecordedEvent? {
-            if let e = byDot[dot] { return e }
+            if let i = byDot[dot] { return out[i] }
             do { return try r.event(dot, in: txn) } catch { throw LaterbaseError(storage: error, "reading \(dot)") }
         }
         func stored(_ id: EventID) throws(LaterbaseError) -> RecordedEvent? {
-            if let e = byID[id] { return e }
+            if let i = byID[id] { return out[i] }
             do {
                 guard let dot = try r.dot(for: id, in: txn) else { return nil }
                 return try r.event(dot, in: txn)
@@ -196,8 +197,8 @@ final class StoreWriter {
                         id: input.id!, aggregate: input.aggregate, type: input.type, version: input.version, data: input.dataBytes,
                         time: input.time ?? Int64(rec.hlc.milliseconds), hlc: rec.hlc, origin: rec.origin, seq: rec.seq)
                     heads[rec.origin] = OriginHead(seq: rec.seq, hlc: rec.hlc)
-                    byID[event.id] = event
-                    byDot[event.dot] = event
+                    byID[event.id] = out.count
+                    byDot[event.dot] = out.count
                     added.append(Added(event: event, decoded: batch.decoded[index]))
                     out.append(event)
                 } else {
@@ -215,7 +216,7 @@ final class StoreWriter {
                         id: input.id ?? .v7(hlc, using: &random), aggregate: input.aggregate, type: input.type,
                         version: input.version, data: input.dataBytes, time: input.time ?? Int64(hlc.milliseconds), hlc: hlc, origin: origin, seq: seq)
                     heads[origin] = OriginHead(seq: seq, hlc: hlc)
-                    if input.id != nil { byID[event.id] = event }  // a server-made id cannot come back in this batch
+                    if input.id != nil { byID[event.id] = out.count }  // a server-made id cannot come back in this batch
                     added.append(Added(event: event, decoded: batch.decoded[index]))
                     out.append(event)
                 }
