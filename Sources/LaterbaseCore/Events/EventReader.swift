@@ -59,15 +59,8 @@ extension JSONParser {
                 guard let value = try? p.parseValue() else { return nil }
                 members.append((key, value))
             }
-            p.skipWhitespace()
-            guard p.index < bytes.count else { return nil }
-            if bytes[p.index] == UInt8(ascii: ",") {
-                p.index += 1
-                continue
-            }
-            guard bytes[p.index] == UInt8(ascii: "}") else { return nil }
-            p.index += 1
-            break
+            guard let more = p.separator(closing: UInt8(ascii: "}")) else { return nil }
+            if !more { break }
         }
         p.skipWhitespace()
         guard p.index == bytes.count, let events else { return nil }
@@ -85,16 +78,8 @@ extension JSONParser {
             depth = eventDepth
             guard let e = readEvent() else { return false }
             events.append(e)
-            guard events.count <= maxEvents else { return false }
-            skipWhitespace()
-            guard index < bytes.count else { return false }
-            if bytes[index] == UInt8(ascii: ",") {
-                index += 1
-                continue
-            }
-            guard bytes[index] == UInt8(ascii: "]") else { return false }
-            index += 1
-            return true
+            guard events.count <= maxEvents, let more = separator(closing: UInt8(ascii: "]")) else { return false }
+            if !more { return true }
         }
     }
 
@@ -180,15 +165,8 @@ extension JSONParser {
                 guard let r = plainString(), let h = HLC(wire: UnsafeRawBufferPointer(rebasing: bytes[r])) else { return nil }
                 hlc = h
             }
-            skipWhitespace()
-            guard index < bytes.count else { return nil }
-            if bytes[index] == UInt8(ascii: ",") {
-                index += 1
-                continue
-            }
-            guard bytes[index] == UInt8(ascii: "}") else { return nil }
-            index += 1
-            break
+            guard let more = separator(closing: UInt8(ascii: "}")) else { return nil }
+            if !more { break }
         }
         guard let aggregate, let type else { return nil }
         var recorded: EventInput.Recorded? = nil
@@ -197,6 +175,17 @@ extension JSONParser {
             recorded = EventInput.Recorded(origin: origin, seq: UInt64(seq), hlc: hlc)
         }
         return EventInput(id: id, aggregate: aggregate, type: type, version: version, data: data, dataBytes: dataBytes, time: time, recorded: recorded)
+    }
+
+    /// After a member or an element: true past a `,` (another follows), false past `closing`,
+    /// nil for anything else.
+    private mutating func separator(closing: UInt8) -> Bool? {
+        skipWhitespace()
+        guard index < bytes.count else { return nil }
+        let b = bytes[index]
+        guard b == UInt8(ascii: ",") || b == closing else { return nil }
+        index += 1
+        return b == UInt8(ascii: ",")
     }
 
     /// A string without escapes or control characters at the current position: the range of its
