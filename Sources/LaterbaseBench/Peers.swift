@@ -18,7 +18,8 @@ enum Peers {
     /// Redis 7 XADD, `appendonly yes`, `appendfsync always`: pipelined (16 clients × 100) and not
     /// (64 clients, one command each in flight, as the single-event HTTP row).
     static func redis(folder: String) throws -> [Row] {
-        let dir = folder + "/redis"
+        // Absolute: Redis changes to --dir before it opens --logfile.
+        let dir = URL(fileURLWithPath: folder + "/redis").standardizedFileURL.path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let port = 6390 + Int.random(in: 0..<90)
         let server = try start("redis-server", [
@@ -48,7 +49,7 @@ enum Peers {
     /// jsonb data), taking INSERTs of 1000 rows over 10,000 streams, fsync and synchronous commit on.
     static func postgres(folder: String) throws -> [Row] {
         let bin = try postgresBin()
-        let dir = folder + "/postgres"
+        let dir = URL(fileURLWithPath: folder + "/postgres").standardizedFileURL.path
         let socket = folder + "/pgsock"
         for d in [dir, socket] { try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true) }
         _ = try run("chown", ["-R", "postgres", dir, socket])
