@@ -50,7 +50,7 @@ enum Peers {
     static func postgres(folder: String) throws -> [Row] {
         let bin = try postgresBin()
         let dir = URL(fileURLWithPath: folder + "/postgres").standardizedFileURL.path
-        let socket = folder + "/pgsock"
+        let socket = URL(fileURLWithPath: folder + "/pgsock").standardizedFileURL.path
         for d in [dir, socket] { try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true) }
         _ = try run("chown", ["-R", "postgres", dir, socket])
         func asPostgres(_ tool: String, _ args: [String]) throws -> String {
