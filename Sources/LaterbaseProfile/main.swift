@@ -63,12 +63,7 @@ print("events \(batches.count * batchSize) aggregates \(aggregates) root \(root)
 /// its events read as recorded events and checked against the schema.
 @inline(never)
 func replicaPrepares(_ body: [UInt8]) throws -> PreparedBatch {
-    try body.withUnsafeBytes { b in
-        if let page = JSONParser.readPage(b) { return try store.prepare(root: root, events: page.events) }
-        let parsed = try JSONParser.parseBatch(b, eventDepth: 3)
-        guard let events = parsed.json["events"] else { throw LaterbaseError(.badRequest, "no events") }
-        return try store.prepare(root: root, events: try EventInput.batch(from: events, maxEvents: 10_000, spans: parsed.spans, source: b))
-    }
+    try body.withUnsafeBytes { b in try store.prepare(root: root, events: try EventInput.page(reading: b).events) }
 }
 
 /// With `page replica`: the pages are also written to a second store, as a replica's writer

@@ -69,19 +69,13 @@ import Testing
             let data = (0..<(1 + rng.next() % 4)).map { _ in value(0) }
             let events = data.map { d in pad() + "{" + pad() + #""aggregate":"a","# + pad() + #""data":"# + pad() + d + pad() + #","type":"t"}"# }
             let body = Array((rng.next() % 2 == 0 && events.count == 1 ? events[0] : "[" + events.joined(separator: ",") + "]").utf8)
-            let inputs = try body.withUnsafeBytes { b in
-                let parsed = try JSONParser.parseBatch(b)
-                return try EventInput.batch(from: parsed.json, maxEvents: 100, spans: parsed.spans, source: b)
-            }
+            let inputs = try body.withUnsafeBytes { b in try EventInput.batch(reading: b, maxEvents: 100) }
             // The same events as a feed page's or a delta's `events`, beside a decoy array of
             // objects and, sometimes, a repeated `events` member (the last wins).
             let decoy = #"{"data":{"decoy":1},"aggregate":"x","type":"t"}"#
             let repeated = rng.next() % 3 == 0 ? #""events":[\#(decoy),\#(decoy)],"# : ""
             let page = Array(#"{"x":[\#(decoy)],\#(repeated)"events":["# .utf8) + Array(events.joined(separator: ",").utf8) + Array(#"],"head":"a:1","more":false}"#.utf8)
-            let fromPage = try page.withUnsafeBytes { b in
-                let parsed = try JSONParser.parseBatch(b, eventDepth: 3)
-                return try EventInput.batch(from: try #require(parsed.json["events"]), maxEvents: 100, spans: parsed.spans, source: b)
-            }
+            let fromPage = try page.withUnsafeBytes { b in try EventInput.page(reading: b).events }
             #expect(fromPage.map(\.dataBytes) == inputs.map(\.dataBytes))
             #expect(inputs.count == data.count)
             for (input, d) in zip(inputs, data) {
@@ -124,10 +118,7 @@ import Testing
             }
             let body = Array((events.count == 1 && rng.next() % 2 == 0 ? events[0] : "[" + events.joined(separator: ",") + "]").utf8)
             try body.withUnsafeBytes { b in
-                let expected = Result { () throws -> [EventInput] in
-                    let parsed = try JSONParser.parseBatch(b)
-                    return try EventInput.batch(from: parsed.json, maxEvents: 100, spans: parsed.spans, source: b)
-                }
+                let expected = Result { () throws -> [EventInput] in try EventInput.batch(from: try JSONParser.parse(b), maxEvents: 100) }
                 guard let read = JSONParser.readEvents(b, maxEvents: 100) else {
                     general += 1
                     return

@@ -41,16 +41,11 @@ public struct EventInput: Sendable {
         self.recorded = recorded
     }
 
-    /// Reads a POST body: one event object or an array of them.
-    /// - Parameters:
-    ///   - spans: where each event's member values lie in `source` when their text is already
-    ///     what the writer would write (``JSONParser/parseBatch(_:)``): `data` is then kept as
-    ///     those bytes rather than written again.
+    /// Reads a POST body already parsed: one event object or an array of them (the general
+    /// path; ``batch(reading:maxEvents:)`` takes the bytes).
     /// - Throws: `bad_request` naming the event's index for wrong shapes and bad names;
     ///   `too_large` for more than `maxEvents` events.
-    public static func batch(
-        from body: JSON, maxEvents: Int, spans: MemberSpans = MemberSpans(), source: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)
-    ) throws(LaterbaseError) -> [EventInput] {
+    public static func batch(from body: JSON, maxEvents: Int) throws(LaterbaseError) -> [EventInput] {
         let items: [JSON]
         switch body {
         case .array(let a): items = a
@@ -63,35 +58,29 @@ public struct EventInput: Sendable {
         guard !items.isEmpty else { throw LaterbaseError(.badRequest, "the batch is empty") }
         var out: [EventInput] = []
         out.reserveCapacity(items.count)
-        for (index, item) in items.enumerated() {
-            out.append(try parse(item, index: index, spans: spans, source: source))
-        }
+        for (index, item) in items.enumerated() { out.append(try parse(item, index: index)) }
         return out
     }
 
-    static func parse(_ json: JSON, index: Int, spans: MemberSpans = MemberSpans(), source: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)) throws(LaterbaseError) -> EventInput {
+    static func parse(_ json: JSON, index: Int) throws(LaterbaseError) -> EventInput {
         func bad(_ field: String, _ reason: String) -> LaterbaseError {
             .event(.badRequest, index: index, "\(field): \(reason)", extra: [("field", .string(field))])
         }
         guard case .object(let members) = json else { throw bad("event", "must be a JSON object") }
         var idField: JSON? = nil, aggregateField: JSON? = nil, typeField: JSON? = nil, versionField: JSON? = nil
         var dataField: JSON? = nil, timeField: JSON? = nil, origin: JSON? = nil, seq: JSON? = nil, hlc: JSON? = nil
-        var dataSpan: Range<Int>? = nil
-        for member in members.indices {
-            let value = members[member].value
-            switch members[member].key {
+        for (key, value) in members {
+            switch key {
             case "id": idField = value
             case "aggregate": aggregateField = value
             case "type": typeField = value
             case "version": versionField = value
-            case "data":
-                dataField = value
-                dataSpan = spans.span(object: index, member: member)
+            case "data": dataField = value
             case "time": timeField = value
             case "origin": origin = value
             case "seq": seq = value
             case "hlc": hlc = value
-            case let key: throw bad(key, "unknown field")
+            default: throw bad(key, "unknown field")
             }
         }
         var id: EventID? = nil
@@ -140,7 +129,6 @@ public struct EventInput: Sendable {
             guard time != nil || EventTime.range.contains(Int64(h.milliseconds)) else { throw outOfRange("hlc") }
             recorded = Recorded(origin: o, seq: UInt64(sv), hlc: h)
         }
-        let dataBytes = if let dataSpan, dataSpan.upperBound <= source.count { Array(UnsafeRawBufferPointer(rebasing: source[dataSpan])) } else { data.bytes }
-        return EventInput(id: id, aggregate: aggregate, type: type, version: version, data: data, dataBytes: dataBytes, time: time, recorded: recorded)
+        return EventInput(id: id, aggregate: aggregate, type: type, version: version, data: data, time: time, recorded: recorded)
     }
 }

@@ -9,9 +9,41 @@ import Glibc
 ///
 /// It takes only what is plain and valid: any member it does not know, a repeated one, an
 /// escape in an id or time, a value of the wrong kind or out of range, and it gives up (nil).
-/// The caller then takes the general path (``JSONParser/parseBatch(_:eventDepth:)`` and
-/// ``EventInput/batch(from:maxEvents:spans:source:)``), which reads the same events the same way
-/// and says what is wrong. So there is one set of rules, checked twice only for bad input.
+/// The general path (``JSONParser/parse(_:)`` and ``EventInput/batch(from:maxEvents:)``) then
+/// reads the same events the same way and says what is wrong. So there is one set of rules,
+/// checked twice only for bad or unusual input. ``EventInput/batch(reading:maxEvents:)`` and
+/// ``EventInput/page(reading:)`` take one path or the other.
+extension EventInput {
+    /// A batch body as POST and ZeroMQ ingest carry it: one event object or an array of them.
+    /// - Throws: `bad_request` (not JSON, wrong shapes, bad names), `too_large`, as
+    ///   ``batch(from:maxEvents:)``.
+    public static func batch(reading body: UnsafeRawBufferPointer, maxEvents: Int) throws(LaterbaseError) -> [EventInput] {
+        if let events = JSONParser.readEvents(body, maxEvents: maxEvents) { return events }
+        let json: JSON
+        do { json = try JSONParser.parse(body) } catch { throw LaterbaseError(.badRequest, "the body is not JSON: \(error.description)") }
+        return try batch(from: json, maxEvents: maxEvents)
+    }
+
+    /// A feed page or a delta, `{"events": [...], ...}`: its events and the document.
+    /// - Parameter check: what the caller requires of the document (its `head`, say), run
+    ///   before any event is read on the general path, so a document that is wrong as a whole is
+    ///   refused for that before any of its events is.
+    /// - Throws: `bad_request` when it is not JSON or an event is malformed; what `check` throws.
+    public static func page(
+        reading body: UnsafeRawBufferPointer, check: (JSON) throws(LaterbaseError) -> Void = { _ in }
+    ) throws(LaterbaseError) -> (events: [EventInput], document: JSON) {
+        if let page = JSONParser.readPage(body) {
+            try check(page.rest)
+            return (page.events, page.rest)
+        }
+        let json: JSON
+        do { json = try JSONParser.parse(body) } catch { throw LaterbaseError(.badRequest, "not JSON: \(error.description)") }
+        try check(json)
+        guard case .array(let items)? = json["events"], !items.isEmpty else { return ([], json) }
+        return (try batch(from: .array(items), maxEvents: Int.max), json)
+    }
+}
+
 extension JSONParser {
     /// The events of a batch body (one event object or an array of them), or nil.
     public static func readEvents(_ bytes: UnsafeRawBufferPointer, maxEvents: Int) -> [EventInput]? {

@@ -15,15 +15,8 @@ public struct JSONParser: ~Copyable {
     private static let maxDepth = 128
     /// Counts the places where the text is not what ``JSONWriter`` writes for what was parsed
     /// (whitespace, an escape, a repeated member name): a value whose parse leaves it unchanged
-    /// can be stored as the bytes it came in.
+    /// can be stored as the bytes it came in (``readEvents(_:maxEvents:)``).
     var irregular = 0
-    /// The depth of the objects whose members' spans are kept (0: none).
-    private var recordDepth = 0
-    private var spans = MemberSpans()
-    /// With events below the top (``parseBatch(_:eventDepth:)``), only the array that is the
-    /// document's `events` member has its elements' spans kept.
-    private var inEvents = true
-    private var eventsSeen = 0
 
     /// Parses one JSON document; trailing whitespace is allowed, anything else is an error.
     public static func parse(_ bytes: UnsafeRawBufferPointer) throws(JSONSyntaxError) -> JSON {
@@ -33,30 +26,6 @@ public struct JSONParser: ~Copyable {
         parser.skipWhitespace()
         if parser.index != bytes.count { throw parser.error("unexpected data after the document") }
         return value
-    }
-
-    /// Parses an event batch (one object, or an array of values) as ``parse(_:)`` does, and
-    /// also says where each event's member values lie in `bytes`: for the document when it is an
-    /// object, else for each element of the array (empty for an element that is not an object),
-    /// one range per member in the object's order, or nil when the value's text is not exactly
-    /// what ``JSONWriter`` would write for it. So a value can be kept as the bytes it came in
-    /// without writing it again.
-    /// - Parameter eventDepth: where the events are when not at the top: 3 for the elements of
-    ///   an array that is a member of the document (a feed page's or a delta's `events`).
-    public static func parseBatch(_ bytes: UnsafeRawBufferPointer, eventDepth: Int? = nil) throws(JSONSyntaxError) -> (json: JSON, spans: MemberSpans) {
-        var parser = JSONParser(bytes: bytes)
-        parser.skipWhitespace()
-        if let eventDepth {
-            parser.recordDepth = eventDepth
-            parser.inEvents = false
-        } else if parser.index < bytes.count {
-            parser.recordDepth = bytes[parser.index] == UInt8(ascii: "[") ? 2 : 1
-        }
-        let value = try parser.parseValue()
-        parser.skipWhitespace()
-        if parser.index != bytes.count { throw parser.error("unexpected data after the document") }
-        // Two `events` members: the spans kept cannot be matched to the one that stays.
-        return (value, parser.eventsSeen > 1 ? MemberSpans() : parser.spans)
     }
 
     /// Parses one JSON document from `bytes`.
@@ -113,8 +82,6 @@ public struct JSONParser: ~Copyable {
         try enter()
         defer { depth -= 1 }
         index += 1
-        let recording = depth == recordDepth
-        if recording && depth == 1 { spans.startObject() }
         var members: [(key: String, value: JSON)] = []
         members.reserveCapacity(8)  // one allocation for an event's members, not four
         var names = MemberIndex()
@@ -131,14 +98,7 @@ public struct JSONParser: ~Copyable {
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
             index += 1
             skipWhitespace()
-            let before = irregular, start = index
-            let events = depth == 1 && recordDepth == 3 && key == "events"
-            if events {
-                inEvents = true
-                eventsSeen += 1
-            }
             let value = try parseValue()
-            if events { inEvents = false }
             var existing: Int? = nil
             if members.count <= MemberIndex.scanLimit {  // a scan, with no copy of each name
                 for i in members.indices where members[i].key.sameBytes(as: key) {
@@ -151,11 +111,9 @@ public struct JSONParser: ~Copyable {
             if let existing {
                 members[existing].value = value  // RFC 8259 leaves duplicates open; the last one wins
                 irregular &+= 1
-                if recording { spans.forget(member: existing) }
             } else {
                 names.insert(key, at: members.count)
                 members.append((key, value))
-                if recording { spans.append(irregular == before ? start..<index : nil) }
             }
             skipWhitespace()
             guard index < bytes.count else { throw error("unexpected end of input") }
@@ -175,10 +133,8 @@ public struct JSONParser: ~Copyable {
             index += 1
             return .array(elements)
         }
-        let recording = depth + 1 == recordDepth && inEvents
         while true {
             skipWhitespace()
-            if recording { spans.startObject() }
             elements.append(try parseValue())
             skipWhitespace()
             guard index < bytes.count else { throw error("unexpected end of input") }
@@ -302,25 +258,5 @@ public struct JSONParser: ~Copyable {
             index += 1
         }
         return v
-    }
-}
-
-/// Where the member values of a batch's objects lie in its bytes (``JSONParser/parseBatch(_:)``),
-/// kept flat: one array of spans and where each object's start.
-public struct MemberSpans: Sendable {
-    private var starts: [Int] = []
-    private var values: [Range<Int>?] = []
-
-    public init() {}
-
-    mutating func startObject() { starts.append(values.count) }
-    mutating func append(_ span: Range<Int>?) { values.append(span) }
-    mutating func forget(member: Int) { values[starts[starts.count - 1] + member] = nil }
-
-    /// The span of member `member` of object `object`, when its text is what the writer writes.
-    public func span(object: Int, member: Int) -> Range<Int>? {
-        guard object < starts.count else { return nil }
-        let start = starts[object], end = object + 1 < starts.count ? starts[object + 1] : values.count
-        return start + member < end ? values[start + member] : nil
     }
 }

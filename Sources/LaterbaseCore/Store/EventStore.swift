@@ -178,12 +178,7 @@ extension EventStore {
     ///   `invalid_event`.
     public func prepare(root rootName: String, body: UnsafeRawBufferPointer) throws(LaterbaseError) -> PreparedBatch {
         try checkRoot(rootName)
-        if let events = JSONParser.readEvents(body, maxEvents: options.maxBatchEvents) {
-            return try prepare(root: rootName, events: events)
-        }
-        let parsed: (json: JSON, spans: MemberSpans)
-        do { parsed = try JSONParser.parseBatch(body) } catch { throw LaterbaseError(.badRequest, "the body is not JSON: \(error.description)") }
-        return try prepare(root: rootName, events: try EventInput.batch(from: parsed.json, maxEvents: options.maxBatchEvents, spans: parsed.spans, source: body))
+        return try prepare(root: rootName, events: try EventInput.batch(reading: body, maxEvents: options.maxBatchEvents))
     }
 
     /// ``prepare(root:body:)`` over an array of bytes.

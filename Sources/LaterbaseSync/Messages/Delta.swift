@@ -34,32 +34,20 @@ public struct Delta: Sendable {
         self = try result.get()
     }
 
-    /// Reads a delta body or a feed page, keeping its events' data as the bytes they came in
-    /// where they are already in the writer's form (``JSONParser/parseBatch(_:eventDepth:)``).
+    /// Reads a delta body or a feed page (``EventInput/page(reading:)``).
     /// - Returns: the delta, and the whole document (a feed page's `vv` and `more` are beside it).
     public static func parsing(_ body: UnsafeRawBufferPointer) throws(LaterbaseError) -> (delta: Delta, json: JSON) {
-        if let page = JSONParser.readPage(body), page.events.allSatisfy({ $0.recorded != nil }),
-           let head = page.rest["head"]?.stringValue.flatMap({ try? VersionVector(parsing: $0) }) {
-            return (Delta(events: page.events, head: head), page.rest)
+        var head = VersionVector()
+        let (events, json) = try EventInput.page(reading: body) { (json) throws(LaterbaseError) in
+            guard case .array? = json["events"], let text = json["head"]?.stringValue, let parsed = try? VersionVector(parsing: text)
+            else { throw LaterbaseError(.badRequest, "not a delta: it needs events and head") }
+            head = parsed
         }
-        let parsed: (json: JSON, spans: MemberSpans)
-        do { parsed = try JSONParser.parseBatch(body, eventDepth: 3) } catch { throw LaterbaseError(.badRequest, "not JSON: \(error.description)") }
-        return (try Delta(parsed.json, spans: parsed.spans, source: body), parsed.json)
-    }
-
-    /// Reads a delta (or a feed page) already parsed; `spans` and `source` as
-    /// ``EventInput/batch(from:maxEvents:spans:source:)`` takes them.
-    init(_ json: JSON, spans: MemberSpans = MemberSpans(), source: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)) throws(LaterbaseError) {
-        guard case .array(let items)? = json["events"], let headText = json["head"]?.stringValue,
-              let head = try? VersionVector(parsing: headText)
-        else { throw LaterbaseError(.badRequest, "not a delta: it needs events and head") }
-        let events = items.isEmpty ? [] : try EventInput.batch(from: .array(items), maxEvents: Int.max, spans: spans, source: source)
         // Only recorded events: a plain event here would be stored as this node's own.
         if let index = events.firstIndex(where: { $0.recorded == nil }) {
             throw .event(.badRequest, index: index, "a delta or feed page holds only recorded events (with origin, seq and hlc)")
         }
-        self.events = events
-        self.head = head
+        return (Delta(events: events, head: head), json)
     }
 }
 
