@@ -107,11 +107,10 @@ extension StoreWriter {
         let key8 = Array(aggregate.utf8)
         let snapshot = try txn.get(r.aggs, key8).map { (v) throws(LMDBError) in try AggregateSnapshot(v) }
         let accumulator = try r.definition.fold.accumulator(state: try txn.get(r.states, key8).map { Array($0) })
-        if let snapshot { try r.foldUnfolded(snapshot, into: accumulator, in: txn) }
+        let chain = try snapshot.map { (s) throws(LMDBError) in try r.chain(from: s.last, count: s.tail, in: txn) } ?? []
+        if let snapshot { try r.foldUnfolded(snapshot, chain: chain, into: accumulator, in: txn) }
         let folded = FoldedAggregate(aggregate, accumulator: accumulator, snapshot: snapshot)
-        if let snapshot, snapshot.tail > 0 {
-            folded.tail = try r.chain(from: snapshot.last, count: snapshot.tail, in: txn).reversed()
-        }
+        folded.tail = chain.reversed()
         folded.touchedIn = transactionNumber
         touched.cache.folds[key] = folded
         touched.list.append(folded)

@@ -51,9 +51,14 @@ extension RootDatabases {
 
     /// Folds the events an `aggs` record's kept state lacks (its ``AggregateSnapshot/unfolded``
     /// latest events, in fold order) into `accumulator`, which holds that state.
-    func foldUnfolded<T: Transaction & ~Copyable>(_ record: AggregateSnapshot, into accumulator: any Accumulator, in txn: borrowing T) throws(LMDBError) {
+    /// - Parameter chain: the record's tail as ``chain(from:count:in:)`` gives it (newest first),
+    ///   when the caller has it already; the unfolded events are its first ones.
+    func foldUnfolded<T: Transaction & ~Copyable>(
+        _ record: AggregateSnapshot, chain known: [FoldPosition]? = nil, into accumulator: any Accumulator, in txn: borrowing T
+    ) throws(LMDBError) {
         guard record.unfolded > 0 else { return }
-        var positions = try chain(from: record.last, count: record.unfolded, in: txn)
+        var positions: [FoldPosition]
+        if let known { positions = Array(known.prefix(record.unfolded)) } else { positions = try chain(from: record.last, count: record.unfolded, in: txn) }
         positions.sort(by: <)
         for p in positions {
             guard let e = try event(p.dot, in: txn) else { throw .corrupted("an aggregate's chain names \(p.dot), which the log does not hold") }
