@@ -127,7 +127,7 @@ import Testing
                 let want = try #require(try? expected.get(), "the fast reader took \(String(decoding: body, as: UTF8.self))")
                 #expect(read.count == want.count)
                 for (r, w) in zip(read, want) {
-                    #expect(r.id == w.id && r.aggregate.sameBytesForTest(w.aggregate) && r.type == w.type && r.version == w.version)
+                    #expect(r.id == w.id && r.aggregate.sameBytes(as: w.aggregate) && r.type == w.type && r.version == w.version)
                     #expect(r.data == w.data && r.dataBytes == w.dataBytes && r.time == w.time && r.recorded == w.recorded, "\(String(decoding: body, as: UTF8.self))")
                 }
                 // As a feed page's events, the same.
@@ -197,7 +197,5 @@ import Testing
 }
 
 extension String {
-    fileprivate func sameBytesForTest(_ other: String) -> Bool { Array(utf8) == Array(other.utf8) }
-
     fileprivate subscript(i: Int) -> String { String(self[index(startIndex, offsetBy: i)]) }
 }

@@ -56,17 +56,19 @@ public struct EventID: Hashable, Comparable, Sendable, CustomStringConvertible {
 
     /// A new UUID v7: 48 bits of milliseconds, then random bits, so ids made in order sort in order.
     public static func v7(milliseconds: UInt64, using random: inout some RandomNumberGenerator) -> EventID {
-        let r1 = random.next(), r2 = random.next()
-        let high = (milliseconds & 0xFFFF_FFFF_FFFF) << 16 | 0x7000 | (r1 & 0x0FFF)
-        let low = 0x8000_0000_0000_0000 | (r2 & 0x3FFF_FFFF_FFFF_FFFF)
-        return EventID(high: high, low: low)
+        v7(milliseconds: milliseconds, randA: random.next(), using: &random)
     }
 
     /// A new UUID v7 for an event recorded at `hlc`: its milliseconds, then the low 12 bits of
     /// its counter where v7 has random bits (RFC 9562's counter method), so ids the writer makes
     /// sort in hlc order (unless over 4,096 share a millisecond) and are appended to the id index.
     static func v7(_ hlc: HLC, using random: inout some RandomNumberGenerator) -> EventID {
-        let high = (hlc.milliseconds & 0xFFFF_FFFF_FFFF) << 16 | 0x7000 | (hlc.rawValue & 0x0FFF)
+        v7(milliseconds: hlc.milliseconds, randA: hlc.rawValue, using: &random)
+    }
+
+    /// The v7 layout: milliseconds, version, the low 12 bits of `randA`, variant, random bits.
+    private static func v7(milliseconds: UInt64, randA: UInt64, using random: inout some RandomNumberGenerator) -> EventID {
+        let high = (milliseconds & 0xFFFF_FFFF_FFFF) << 16 | 0x7000 | (randA & 0x0FFF)
         let low = 0x8000_0000_0000_0000 | (random.next() & 0x3FFF_FFFF_FFFF_FFFF)
         return EventID(high: high, low: low)
     }
