@@ -28,8 +28,11 @@ if ! python3 -c 'import selenium, sys; sys.exit(not selenium.__version__.startsw
   echo "installing: selenium 4 (PyPI)"
   python3 -m pip install --quiet 'selenium>=4.20,<5' 2>/dev/null || python3 -m pip install --quiet --break-system-packages 'selenium>=4.20,<5'
 fi
-if ! schemathesis --version 2>/dev/null | grep -q 'version 4\.'; then
-  echo "installing: schemathesis 4 (PyPI)"
-  python3 -m pip install --quiet 'schemathesis>=4.32,<5' 2>/dev/null || python3 -m pip install --quiet --break-system-packages 'schemathesis>=4.32,<5'
+# schemathesis and hypothesis exactly: hypothesis 6.170 (what a fresh install of schemathesis
+# 4.32.5 picks in November 2026) crashes in its own lambda descriptions under two workers on
+# Python 3.11 ("SystemError: AST constructor recursion depth mismatch"); 6.155.2 is the one tested.
+if ! python3 -c 'import importlib.metadata as m, sys; sys.exit(not (m.version("schemathesis") == "4.32.5" and m.version("hypothesis") == "6.155.2"))' 2>/dev/null; then
+  echo "installing: schemathesis 4.32.5 and hypothesis 6.155.2 (PyPI)"
+  python3 -m pip install --quiet 'schemathesis==4.32.5' 'hypothesis==6.155.2' 2>/dev/null || python3 -m pip install --quiet --break-system-packages 'schemathesis==4.32.5' 'hypothesis==6.155.2'
 fi
 command -v swift >/dev/null || { echo "Swift 6.2 or later is needed: https://www.swift.org/install/linux/" >&2; exit 1; }
