@@ -122,6 +122,29 @@ struct PeerLinkStateMachineTests {
         #expect(m.catchingUp.isEmpty)
     }
 
+    @Test func aGapSeenWhileAPageIsOutFetchesAgainAfterTheLastPage() {
+        // Seen in CI: the page was served before the peer committed hq-b:7, whose delta came
+        // while the page was out and did not follow on; the last page ended the catch-up, and the
+        // missed event waited for the next probe (a minute).
+        var m = linked()
+        _ = m.deltasArrived(root: "notes", [Delta(events: Self.events("hq-b", 5...5), head: Self.vv("hq-b:5"))], now: at(10), ours: VersionVector())
+        #expect(m.tick(now: at(10), ours: [:]).fetches.map(\.after) == [VersionVector()])
+        let d = m.deltasArrived(root: "notes", [Delta(events: Self.events("hq-b", 7...7), head: Self.vv("hq-b:7"))], now: at(20), ours: VersionVector())
+        #expect(d.writes.isEmpty && d.fetches.isEmpty, "one page request out at a time")
+        let page = m.pageArrived(
+            .init(root: "notes", after: VersionVector(), events: Self.events("hq-b", 1...5), vv: Self.vv("hq-b:5"), head: Self.vv("hq-b:5"), more: false),
+            now: at(30), ours: VersionVector())
+        #expect(page.writes.dots == [["hq-b:1", "hq-b:2", "hq-b:3", "hq-b:4", "hq-b:5"]])
+        #expect(page.fetches.map(\.after) == [Self.vv("hq-b:5")], "the gap seen meanwhile fetches again at once")
+        #expect(m.catchingUp == ["notes"])
+        // That page ends it: no gap was seen while it was out.
+        let last = m.pageArrived(
+            .init(root: "notes", after: Self.vv("hq-b:5"), events: Self.events("hq-b", 6...7), vv: Self.vv("hq-b:7"), head: Self.vv("hq-b:7"), more: false),
+            now: at(40), ours: VersionVector())
+        #expect(last.writes.dots == [["hq-b:6", "hq-b:7"]] && last.fetches.isEmpty)
+        #expect(m.catchingUp.isEmpty)
+    }
+
     @Test func catchUpPagesFollowEachOtherAndWaitForTheWriter() {
         var m = linked()
         _ = m.deltasArrived(root: "notes", [Delta(events: Self.events("hq-b", 9...9), head: Self.vv("hq-b:9"))], now: at(10), ours: VersionVector())

@@ -142,6 +142,9 @@ struct PeerLinkStateMachine {
         var probedHead: VersionVector?
         var catchUpDue: ContinuousClock.Instant?
         var fetching = false
+        /// A gap was seen while a page was out: that page may have been served before what the
+        /// gap lacks, so the catch-up goes on after it even if it says no more.
+        var gapWhileFetching = false
         var catchUpBackoff: Duration
         var stalls: [String: Stall] = [:]
         var pageBytes: Int
@@ -372,6 +375,7 @@ struct PeerLinkStateMachine {
         reachable = false
         for root in rootOrder {
             roots[root]!.fetching = false
+            roots[root]!.gapWhileFetching = false
             roots[root]!.catchUpDue = nil
         }
         return [.note(note), .disconnect]
@@ -418,6 +422,10 @@ struct PeerLinkStateMachine {
             guard page.vv != page.after else {
                 return actions + failCatchUp(root, "the peer's feed says more but returned nothing past \(page.after)", now: now)
             }
+            roots[root]!.catchUpDue = now
+            actions += catchUpStep(root, now: now, ours: ours)
+        } else if roots[root]!.gapWhileFetching {
+            roots[root]!.gapWhileFetching = false
             roots[root]!.catchUpDue = now
             actions += catchUpStep(root, now: now, ours: ours)
         } else {
@@ -494,6 +502,7 @@ struct PeerLinkStateMachine {
     }
 
     private mutating func startCatchUp(_ root: String, now: ContinuousClock.Instant) -> [Action] {
+        if roots[root]!.fetching { roots[root]!.gapWhileFetching = true }
         guard roots[root]!.catchUpDue == nil, !roots[root]!.fetching else { return [] }
         roots[root]!.catchUpDue = now
         return [.note(.catchUpStarted(root: root))]
@@ -501,6 +510,7 @@ struct PeerLinkStateMachine {
 
     private mutating func failCatchUp(_ root: String, _ reason: String, now: ContinuousClock.Instant) -> [Action] {
         let wait = roots[root]!.catchUpBackoff
+        roots[root]!.gapWhileFetching = false  // the retry's pages are served after the gap
         roots[root]!.catchUpDue = now + wait
         roots[root]!.catchUpBackoff = min(wait * 2, configuration.catchUpRetry.upperBound)
         return [.note(.catchUpFailed(root: root, reason: reason, retryIn: wait))]
