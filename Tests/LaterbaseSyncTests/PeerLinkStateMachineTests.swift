@@ -157,6 +157,9 @@ struct PeerLinkStateMachineTests {
         page = .init(root: "notes", after: Self.vv("hq-b:5"), events: Self.events("hq-b", 6...7), vv: Self.vv("hq-b:7"), head: Self.vv("hq-b:9"), more: true)
         a = m.pageArrived(page, now: at(40), ours: VersionVector())
         #expect(a.writes.count == 1 && a.fetches.isEmpty, "three writes queued: the next page waits for the writer")
+        // Waiting for the writer is not a deadline: its answer wakes the link (a past deadline here
+        // had the link's poll spin with no timeout until then).
+        #expect(m.nextDeadline(now: at(40)) > at(40))
         #expect(m.written(root: "notes", failure: nil, now: at(50)).isEmpty)
         #expect(m.tick(now: at(50), ours: [:]).fetches.map(\.after) == [Self.vv("hq-b:7")])
     }

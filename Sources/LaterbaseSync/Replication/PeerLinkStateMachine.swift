@@ -204,8 +204,11 @@ struct PeerLinkStateMachine {
         case .connecting: break
         case .linked:
             if !probeInFlight { t = min(t, nextProbe) }
+            // A catch-up waiting for the writer or for another root's page is woken by that
+            // answer, not by time (a past due time here had the link's poll spin).
+            let fetchCanStart = writesPending < configuration.writesInFlight && !roots.values.contains(where: \.fetching)
             for r in roots.values {
-                if let due = r.catchUpDue, !r.fetching { t = min(t, due) }
+                if let due = r.catchUpDue, fetchCanStart { t = min(t, due) }
                 for s in r.stalls.values where !s.retrying { t = min(t, s.until) }
                 if let p = r.ackProgress, !r.sent.isCovered(by: r.acked) { t = min(t, p + configuration.ackTimeout) }
             }
