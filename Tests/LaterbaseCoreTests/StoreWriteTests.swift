@@ -92,6 +92,58 @@ import Testing
         }
     }
 
+    /// The writer looks an id up only when it is not above every id stored or named before it,
+    /// and indexes a batch's own events only when one is named again: each path, including an
+    /// id that repeats one of the same batch above everything stored.
+    @Test func idsAndDotsRepeatedWithinABatchOrBelowTheGreatestStoredAreFound() async throws {
+        try await withNode(replica: "hq-1") { node in
+            func local(_ id: String, _ n: Int) -> String { #"{"id":"\#(id)","aggregate":"x","type":"t","data":{"n":\#(n)}}"# }
+            let high = "ffff0000-0000-7000-8000-000000000001", low = "00000000-0000-4000-8000-000000000001"
+            let mid = "80000000-0000-4000-8000-000000000001", higher = "ffff0000-0000-7000-8000-000000000002"
+            _ = try await node.write("notes", local(high, 1))
+            // Below the greatest stored, new; the same again in the batch; above it, new; the
+            // stored one again.
+            let batch = try await node.write("notes", "[\(local(low, 2)),\(local(low, 2)),\(local(higher, 3)),\(local(high, 1)),\(local(mid, 4))]")
+            #expect(batch.created)
+            #expect(batch.events.map(\.seq) == [2, 2, 3, 1, 4])
+            #expect(try node.store.head(of: "notes").description == "hq-1:4")
+            // The same id in one batch with other content: below the greatest, and above it
+            // (the batch's own earlier event is the only one that has it).
+            for ids in [["40000000-0000-4000-8000-000000000001", "40000000-0000-4000-8000-000000000001"], ["ffff0000-0000-7000-8000-000000000009", "ffff0000-0000-7000-8000-000000000009"]] {
+                do {
+                    try await node.write("notes", "[\(local(ids[0], 5)),\(local(ids[1], 6))]")
+                    Issue.record("expected a conflict for \(ids)")
+                } catch let error as LaterbaseError {
+                    #expect(error.code == .conflict)
+                    #expect(error.details.first?["index"] == .integer(1))
+                }
+            }
+            // Recorded events: a dot repeated in the batch is the same event; an id the batch
+            // gave another event is a conflict.
+            func recorded(_ seq: Int, _ id: String, n: Int = 0) -> String {
+                #"{"id":"\#(id)","aggregate":"y","type":"t","data":{"n":\#(n)},"origin":"truck-7","seq":\#(seq),"hlc":"0001934f5a2b000\#(seq)","time":"2026-11-20T10:00:00.000Z"}"#
+            }
+            let r1 = "ffff0000-0000-7000-8000-0000000000a1", r2 = "ffff0000-0000-7000-8000-0000000000a2"
+            let replicated = try await node.write("notes", "[\(recorded(1, r1)),\(recorded(2, r2)),\(recorded(1, r1))]")
+            #expect(replicated.events.map(\.seq) == [1, 2, 1] && replicated.events.map(\.origin) == ["truck-7", "truck-7", "truck-7"])
+            do {
+                try await node.write("notes", "[\(local("ffff0000-0000-7000-8000-0000000000b1", 7)),\(recorded(3, "ffff0000-0000-7000-8000-0000000000b1"))]")
+                Issue.record("expected a conflict")
+            } catch let error as LaterbaseError {
+                #expect(error.code == .conflict)
+                #expect(error.details.first?["index"] == .integer(1))
+            }
+            do {
+                try await node.write("notes", recorded(3, low))  // stored, below the greatest
+                Issue.record("expected a conflict")
+            } catch let error as LaterbaseError {
+                #expect(error.code == .conflict)
+            }
+            #expect(try node.store.head(of: "notes").description == "hq-1:4,truck-7:2")
+            #expect(try node.allEvents("notes").count == 6)
+        }
+    }
+
     @Test func schemaAndSkewAreCheckedBeforeTheWriter() async throws {
         try await withNode(replica: "hq-1") { node in
             for (body, field) in [

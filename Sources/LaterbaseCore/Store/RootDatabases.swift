@@ -48,6 +48,16 @@ struct RootDatabases: Sendable {
     func dot<T: Transaction & ~Copyable>(for id: EventID, in txn: borrowing T) throws(LMDBError) -> Dot? {
         try txn.get(ids, id.bytes).map { (v) throws(LMDBError) in try Keys.parseDot(v) }
     }
+
+    /// The greatest id stored: an id above it is not stored (one cursor step, where a lookup
+    /// per id would search the index).
+    func lastID<T: Transaction & ~Copyable>(in txn: borrowing T) throws(LMDBError) -> EventID? {
+        try txn.withCursor(ids) { (c) throws(LMDBError) in
+            guard let e = try c.last() else { return nil }
+            guard e.key.count == 16 else { throw .corrupted("an id key of \(e.key.count) bytes") }
+            return EventID(bytes: e.key)
+        }
+    }
 }
 
 /// An origin's entry in a root's head: its last seq and that event's hlc.

@@ -148,23 +148,45 @@ final class StoreWriter {
         let r: RootDatabases
         do { r = try store.root(batch.root) } catch { return .failure(error) }
         var heads = pending.heads[batch.root, default: [:]]
-        // Events of this batch that a later event of it could name again, by where they are in
-        // `out` (not copies: each would cost a reference count per field).
-        var byID: [EventID: Int] = [:]
-        var byDot: [Dot: Int] = [:]
         var added: [Added] = []
         added.reserveCapacity(batch.events.count)
         var out: [RecordedEvent] = []
         out.reserveCapacity(batch.events.count)
         var clock = self.clock
+        // Events of this batch a later event of it names again, by where they are in `out` (not
+        // copies: each would cost a reference count per field). Indexed only when a lookup needs
+        // them: events rarely repeat within a batch, and a map kept per event cost the writer
+        // more than a tenth of a replicated event.
+        var byID: [EventID: Int] = [:], byDot: [Dot: Int] = [:]
+        var indexedIDs = 0, indexedDots = 0
+        // The greatest id stored (this transaction's included) or named by the batch so far: an
+        // id above it is not stored, with no lookup. Ids made in time order (v7, as this
+        // server's and most devices') come in above it.
+        var greatestID: EventID? = nil, greatestIDRead = false
 
         func stored(_ dot: Dot) throws(LaterbaseError) -> RecordedEvent? {
+            while indexedDots < out.count {
+                byDot[out[indexedDots].dot] = indexedDots
+                indexedDots += 1
+            }
             if let i = byDot[dot] { return out[i] }
             do { return try r.event(dot, in: txn) } catch { throw LaterbaseError(storage: error, "reading \(dot)") }
         }
         func stored(_ id: EventID) throws(LaterbaseError) -> RecordedEvent? {
-            if let i = byID[id] { return out[i] }
             do {
+                if !greatestIDRead {
+                    greatestID = try r.lastID(in: txn)
+                    greatestIDRead = true
+                }
+                if greatestID.map({ $0 < id }) ?? true {
+                    greatestID = id
+                    return nil
+                }
+                while indexedIDs < out.count {
+                    byID[out[indexedIDs].id] = indexedIDs
+                    indexedIDs += 1
+                }
+                if let i = byID[id] { return out[i] }
                 guard let dot = try r.dot(for: id, in: txn) else { return nil }
                 return try r.event(dot, in: txn)
             } catch { throw LaterbaseError(storage: error, "reading event \(id)") }
@@ -197,8 +219,6 @@ final class StoreWriter {
                         id: input.id!, aggregate: input.aggregate, type: input.type, version: input.version, data: input.dataBytes,
                         time: input.time ?? Int64(rec.hlc.milliseconds), hlc: rec.hlc, origin: rec.origin, seq: rec.seq)
                     heads[rec.origin] = OriginHead(seq: rec.seq, hlc: rec.hlc)
-                    byID[event.id] = out.count
-                    byDot[event.dot] = out.count
                     added.append(Added(event: event, decoded: batch.decoded[index]))
                     out.append(event)
                 } else {
@@ -216,7 +236,6 @@ final class StoreWriter {
                         id: input.id ?? .v7(hlc, using: &random), aggregate: input.aggregate, type: input.type,
                         version: input.version, data: input.dataBytes, time: input.time ?? Int64(hlc.milliseconds), hlc: hlc, origin: origin, seq: seq)
                     heads[origin] = OriginHead(seq: seq, hlc: hlc)
-                    if input.id != nil { byID[event.id] = out.count }  // a server-made id cannot come back in this batch
                     added.append(Added(event: event, decoded: batch.decoded[index]))
                     out.append(event)
                 }
