@@ -123,8 +123,10 @@ extension StoreWriter {
     /// into the `agg` index in one run.
     func fold(_ touched: TouchedAggregates, root r: RootDatabases, _ txn: borrowing WriteTransaction) throws {
         let every = store.options.checkpointEvery
+        var key: [UInt8] = []
         for var folded in touched.list {
             let aggregate = folded.aggregateID
+            key.rewrite(count: aggregate.utf8.count) { $0.utf8(aggregate) }
             var items = folded.added
             folded.added.removeAll(keepingCapacity: true)
             var inOrder = true
@@ -158,11 +160,11 @@ extension StoreWriter {
                 writeState = true  // the unfolded events must stay within the tail
             }
             if writeState {
-                try txn.put(r.states, Array(aggregate.utf8), try folded.accumulator.encoded())
+                try txn.put(r.states, key, try folded.accumulator.encoded())
                 folded.unfolded = 0
             }
             if let record = folded.record() {
-                try txn.put(r.aggs, Array(aggregate.utf8), record.encoded())
+                try txn.put(r.aggs, key, record.encoded())
             }
         }
     }

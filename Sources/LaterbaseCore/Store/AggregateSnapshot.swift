@@ -32,29 +32,24 @@ struct AggregateSnapshot {
     var unfolded: Int = 0
 
     func encoded() -> [UInt8] {
-        let p = position.bytes
-        var out: [UInt8] = []
-        out.reserveCapacity(40 + p.count + state.count + (last?.origin.utf8.count ?? 0))
-        Keys.appendBigEndian(count, to: &out)
-        Keys.appendBigEndian(UInt64(bitPattern: time), to: &out)
-        Keys.appendBigEndian(hlc.rawValue, to: &out)
-        out.append(UInt8(p.count >> 8))
-        out.append(UInt8(p.count & 0xFF))
-        out.append(contentsOf: p)
-        out.append(UInt8(tail >> 8))
-        out.append(UInt8(tail & 0xFF))
-        if let last {
-            out.append(UInt8(last.origin.utf8.count + 9))
-            out.appendUTF8(last.origin)
-            out.append(0)
-            Keys.appendBigEndian(last.seq, to: &out)
-        } else {
-            out.append(0)
+        let p = position.byteCount
+        let lastLength = last.map { $0.origin.utf8.count + 9 } ?? 0
+        return .written(count: 24 + 2 + p + 2 + 1 + lastLength + 2 + state.count) { w in
+            w.u64(count)
+            w.u64(UInt64(bitPattern: time))
+            w.u64(hlc.rawValue)
+            w.u16(p)
+            position.write(to: &w)
+            w.u16(tail)
+            w.u8(UInt8(lastLength))
+            if let last {
+                w.utf8(last.origin)
+                w.u8(0)
+                w.u64(last.seq)
+            }
+            w.u16(unfolded)
+            w.bytes(state)
         }
-        out.append(UInt8(unfolded >> 8))
-        out.append(UInt8(unfolded & 0xFF))
-        out.append(contentsOf: state)
-        return out
     }
 
     init(count: UInt64, time: Int64, hlc: HLC, position: FoldPosition, state: [UInt8], tail: Int = 0, last: Dot? = nil, unfolded: Int = 0) {

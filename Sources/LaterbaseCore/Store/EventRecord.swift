@@ -23,28 +23,26 @@ enum EventRecord {
     /// Replaces `out`'s bytes with the record of `e`, reusing its storage.
     /// - Parameter previous: the dot of the aggregate's event recorded before it on this node.
     static func encode(_ e: RecordedEvent, previous: Dot?, into out: inout [UInt8]) {
-        out.removeAll(keepingCapacity: true)
-        let type = e.type.utf8, aggregate = e.aggregate.utf8
+        let type = e.type.utf8.count, aggregate = e.aggregate.utf8.count
         let previousLength = previous.map { $0.origin.utf8.count + 9 } ?? 0
-        out.reserveCapacity(headerSize + type.count + aggregate.count + previousLength + e.data.count)
-        Keys.appendBigEndian(e.hlc.rawValue, to: &out)
-        Keys.appendBigEndian(UInt64(bitPattern: e.time), to: &out)
-        Keys.appendBigEndian(e.id.high, to: &out)
-        Keys.appendBigEndian(e.id.low, to: &out)
-        out.append(UInt8(e.version >> 8))
-        out.append(UInt8(e.version & 0xFF))
-        out.append(UInt8(type.count))
-        out.append(UInt8(aggregate.count >> 8))
-        out.append(UInt8(aggregate.count & 0xFF))
-        out.append(UInt8(previousLength))
-        out.appendUTF8(e.type)
-        out.appendUTF8(e.aggregate)
-        if let previous {
-            out.appendUTF8(previous.origin)
-            out.append(0)
-            Keys.appendBigEndian(previous.seq, to: &out)
+        out.rewrite(count: headerSize + type + aggregate + previousLength + e.data.count) { w in
+            w.u64(e.hlc.rawValue)
+            w.u64(UInt64(bitPattern: e.time))
+            w.u64(e.id.high)
+            w.u64(e.id.low)
+            w.u16(Int(e.version))
+            w.u8(UInt8(type))
+            w.u16(aggregate)
+            w.u8(UInt8(previousLength))
+            w.utf8(e.type)
+            w.utf8(e.aggregate)
+            if let previous {
+                w.utf8(previous.origin)
+                w.u8(0)
+                w.u64(previous.seq)
+            }
+            w.bytes(e.data)
         }
-        out.append(contentsOf: e.data)
     }
 
     /// Where the type, the aggregate id and the previous dot end, checked against the record's length.

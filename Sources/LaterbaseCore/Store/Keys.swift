@@ -25,10 +25,11 @@ enum Keys {
 
     /// Replaces `key`'s bytes with the `log` key of `dot`, reusing its storage.
     static func setDot(_ dot: Dot, in key: inout [UInt8]) {
-        key.removeAll(keepingCapacity: true)
-        key.appendUTF8(dot.origin)
-        key.append(0)
-        appendBigEndian(dot.seq, to: &key)
+        key.rewrite(count: dot.origin.utf8.count + 9) { w in
+            w.utf8(dot.origin)
+            w.u8(0)
+            w.u64(dot.seq)
+        }
     }
 
     /// Splits a `log` key (or the tail of a position) into origin and seq.
@@ -73,15 +74,18 @@ struct FoldPosition: Comparable, Sendable {
         (a.time, a.hlc, a.dot.origin, a.dot.seq) < (b.time, b.hlc, b.dot.origin, b.dot.seq)
     }
 
-    var bytes: [UInt8] {
-        var k: [UInt8] = []
-        k.reserveCapacity(26 + dot.origin.utf8.count)
-        Keys.appendBigEndian(Keys.timeKey(time), to: &k)
-        Keys.appendBigEndian(hlc.rawValue, to: &k)
-        k.appendUTF8(dot.origin)
-        k.append(0)
-        Keys.appendBigEndian(dot.seq, to: &k)
-        return k
+    var bytes: [UInt8] { .written(count: byteCount) { write(to: &$0) } }
+
+    /// The length of ``bytes``.
+    var byteCount: Int { 25 + dot.origin.utf8.count }
+
+    /// Writes ``bytes``.
+    func write(to w: inout ByteWriter) {
+        w.u64(Keys.timeKey(time))
+        w.u64(hlc.rawValue)
+        w.utf8(dot.origin)
+        w.u8(0)
+        w.u64(dot.seq)
     }
 
     init(time: Int64, hlc: HLC, dot: Dot) {
@@ -100,5 +104,11 @@ struct FoldPosition: Comparable, Sendable {
     }
 
     /// The key of this position in `agg` or `cp` for `aggregate`.
-    func key(aggregate: String) -> [UInt8] { Keys.aggregatePrefix(aggregate) + bytes }
+    func key(aggregate: String) -> [UInt8] {
+        .written(count: aggregate.utf8.count + 1 + byteCount) { w in
+            w.utf8(aggregate)
+            w.u8(0)
+            write(to: &w)
+        }
+    }
 }
