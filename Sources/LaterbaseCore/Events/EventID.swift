@@ -21,11 +21,10 @@ public struct EventID: Hashable, Comparable, Sendable, CustomStringConvertible {
 
     /// The 16 bytes, most significant first.
     public var bytes: [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(16)
-        Keys.appendBigEndian(high, to: &out)
-        Keys.appendBigEndian(low, to: &out)
-        return out
+        .written(count: 16) { w in
+            w.u64(high)
+            w.u64(low)
+        }
     }
 
     /// Parses the canonical text form (8-4-4-4-12 hex digits, either case).

@@ -31,8 +31,10 @@ extension EventStore {
         // Every position with time <= asOf sorts before this key.
         var end: [UInt8]? = nil
         if let asOf, asOf < Int64.max {
-            end = prefix
-            Keys.appendBigEndian(Keys.timeKey(asOf + 1), to: &end!)
+            end = .written(count: prefix.count + 8) { w in
+                w.bytes(prefix)
+                w.u64(Keys.timeKey(asOf + 1))
+            }
         }
         let bound = end ?? prefix + [UInt8](repeating: 0xFF, count: 40)
         let start = try r.checkpoint(id, before: bound, recordedBy: recordedBy, in: txn)

@@ -95,9 +95,11 @@ private struct OriginRun {
         buffer.removeAll(keepingCapacity: true)
         position = 0
         guard next <= last else { return false }
-        var key = origin
-        key.append(0)
-        Keys.appendBigEndian(next, to: &key)
+        let key = [UInt8].written(count: origin.count + 9) { w in
+            w.bytes(origin)
+            w.u8(0)
+            w.u64(next)
+        }
         var entry = try cursor.seek(atOrAfter: key)
         while let e = entry, buffer.count < Self.chunk, next <= last {
             guard e.key.count == origin.count + 9, e.key[origin.count] == 0,

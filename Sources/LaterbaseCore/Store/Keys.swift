@@ -46,10 +46,6 @@ enum Keys {
         return k
     }
 
-    static func appendBigEndian(_ v: UInt64, to out: inout [UInt8]) {
-        withUnsafeBytes(of: v.bigEndian) { out.append(contentsOf: $0.assumingMemoryBound(to: UInt8.self)) }
-    }
-
     static func readBigEndian(_ b: UnsafeRawBufferPointer, at offset: Int) -> UInt64 {
         precondition(offset >= 0 && offset + 8 <= b.count, "a big-endian read past the end")
         return UInt64(bigEndian: b.loadUnaligned(fromByteOffset: offset, as: UInt64.self))

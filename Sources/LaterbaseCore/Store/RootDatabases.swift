@@ -66,11 +66,10 @@ struct OriginHead: Sendable, Equatable {
     var hlc: HLC
 
     var encoded: [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(16)
-        Keys.appendBigEndian(seq, to: &out)
-        Keys.appendBigEndian(hlc.rawValue, to: &out)
-        return out
+        .written(count: 16) { w in
+            w.u64(seq)
+            w.u64(hlc.rawValue)
+        }
     }
 }
 

@@ -276,9 +276,10 @@ final class StoreWriter {
         }
         let byID = inOrder ? added : added.sorted { $0.id < $1.id }
         for a in byID {
-            key.removeAll(keepingCapacity: true)
-            Keys.appendBigEndian(a.id.high, to: &key)
-            Keys.appendBigEndian(a.id.low, to: &key)
+            key.rewrite(count: 16) { w in
+                w.u64(a.id.high)
+                w.u64(a.id.low)
+            }
             Keys.setDot(a.position.dot, in: &value)
             try txn.put(r.ids, key, value, appending: &appendIDs)
         }
@@ -309,8 +310,7 @@ final class StoreWriter {
             if !inOrder { events.sort { precedes($0, $1) } }
             changed.append((name, events, pending.heads[name, default: [:]].versionVector))
         }
-        var mark: [UInt8] = []
-        Keys.appendBigEndian(clock.last.rawValue, to: &mark)
+        let mark = [UInt8].written(count: 8) { $0.u64(clock.last.rawValue) }
         try txn.put(store.meta, Array("hlc".utf8), mark)
         return CommittedChanges(roots: changed)
     }
