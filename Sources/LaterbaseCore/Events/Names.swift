@@ -2,9 +2,7 @@
 public enum Names {
     /// A root: `^[a-z][a-z0-9_-]{0,63}$`.
     public static func isValidRoot(_ s: String) -> Bool {
-        let u = Array(s.utf8)
-        guard (1...64).contains(u.count), isLower(u[0]) else { return false }
-        return u.dropFirst().allSatisfy { isLower($0) || isDigit($0) || $0 == 0x5F || $0 == 0x2D }
+        matches(s, maxLength: 64, first: isLower) { isLower($0) || isDigit($0) || $0 == 0x5F || $0 == 0x2D }
     }
 
     /// An aggregate id: 1 to 256 bytes of UTF-8, no control characters.
@@ -17,16 +15,24 @@ public enum Names {
 
     /// An event type: `^[A-Za-z][A-Za-z0-9_.-]{0,127}$`.
     public static func isValidEventType(_ s: String) -> Bool {
-        let u = Array(s.utf8)
-        guard (1...128).contains(u.count), isLetter(u[0]) else { return false }
-        return u.dropFirst().allSatisfy { isLetter($0) || isDigit($0) || $0 == 0x5F || $0 == 0x2E || $0 == 0x2D }
+        matches(s, maxLength: 128, first: isLetter) { isLetter($0) || isDigit($0) || $0 == 0x5F || $0 == 0x2E || $0 == 0x2D }
     }
 
     /// An origin (replica id): `^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`.
     public static func isValidOrigin(_ s: String) -> Bool {
-        let u = Array(s.utf8)
-        guard (1...64).contains(u.count), isLetter(u[0]) || isDigit(u[0]) else { return false }
-        return u.dropFirst().allSatisfy { isLetter($0) || isDigit($0) || $0 == 0x5F || $0 == 0x2E || $0 == 0x2D }
+        matches(s, maxLength: 64, first: { isLetter($0) || isDigit($0) }) { isLetter($0) || isDigit($0) || $0 == 0x5F || $0 == 0x2E || $0 == 0x2D }
+    }
+
+    /// Whether `s` has 1 to `maxLength` bytes, the first passing `first` and the others `rest`:
+    /// over the string's own bytes (a page checks thousands of names; a copy each was most of
+    /// the check).
+    @inline(__always)
+    private static func matches(_ s: String, maxLength: Int, first: (UInt8) -> Bool, rest: (UInt8) -> Bool) -> Bool {
+        func check(_ u: some Collection<UInt8>) -> Bool {
+            guard let head = u.first, u.count <= maxLength, first(head) else { return false }
+            return u.dropFirst().allSatisfy(rest)
+        }
+        return s.utf8.withContiguousStorageIfAvailable { check($0) } ?? check(s.utf8)
     }
 
     /// An event version: 1 to 65535.
