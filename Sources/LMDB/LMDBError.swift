@@ -41,8 +41,10 @@ func check(_ code: Int32, _ operation: @autoclosure () -> String) throws(LMDBErr
     if code != 0 { throw LMDBError(code: code, operation: operation()) }
 }
 
-/// `[UInt8].withUnsafeBytes` for a body with typed throws.
-@inline(__always)
+/// `[UInt8].withUnsafeBytes` for a body with typed throws. Inlinable: called once per event
+/// by the feed, it ran unspecialized from other modules and looked `Result`'s metadata up at
+/// run time on every call.
+@inlinable
 public func withBytes<R>(_ bytes: [UInt8], _ body: (UnsafeRawBufferPointer) throws(LMDBError) -> R) throws(LMDBError) -> R {
     let result: Result<R, LMDBError> = bytes.withUnsafeBytes { pointer in
         Result { () throws(LMDBError) in try body(pointer) }

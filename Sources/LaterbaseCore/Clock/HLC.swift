@@ -28,11 +28,7 @@ public struct HLC: Hashable, Comparable, Sendable, CustomStringConvertible {
 
     /// Appends the 16-hex-digit wire form.
     public func appendHex(to out: inout [UInt8]) {
-        var shift = 60
-        while shift >= 0 {
-            out.append(Hex.digit(UInt8((rawValue >> UInt64(shift)) & 0xF)))
-            shift -= 4
-        }
+        out.append(count: 16) { $0.hex(rawValue, digits: 16) }
     }
 
     /// Parses exactly 16 lowercase hex digits.

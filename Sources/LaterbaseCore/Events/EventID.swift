@@ -87,14 +87,16 @@ public struct EventID: Hashable, Comparable, Sendable, CustomStringConvertible {
 
     /// Appends the canonical form of the UUID whose halves are given.
     static func appendHex(_ high: UInt64, _ low: UInt64, to out: inout [UInt8]) {
-        @inline(__always) func digit(_ v: UInt64) -> UInt8 { Hex.digit(UInt8(v)) }
-        for i in 0..<16 {
-            if i == 8 || i == 12 { out.append(0x2D) }
-            out.append(digit((high >> UInt64(60 - 4 * i)) & 0xF))
-        }
-        for i in 0..<16 {
-            if i == 0 || i == 4 { out.append(0x2D) }
-            out.append(digit((low >> UInt64(60 - 4 * i)) & 0xF))
+        out.append(count: 36) { w in
+            w.hex(high >> 32, digits: 8)
+            w.u8(0x2D)
+            w.hex(high >> 16, digits: 4)
+            w.u8(0x2D)
+            w.hex(high, digits: 4)
+            w.u8(0x2D)
+            w.hex(low >> 48, digits: 4)
+            w.u8(0x2D)
+            w.hex(low, digits: 12)
         }
     }
 

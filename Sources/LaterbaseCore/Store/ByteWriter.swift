@@ -48,6 +48,16 @@ struct ByteWriter {
         b.withUnsafeBytes { bytes($0) }
     }
 
+    /// `digits` lowercase hex digits of `v`'s low bits, most significant first.
+    @inline(__always)
+    mutating func hex(_ v: UInt64, digits: Int) {
+        assert(offset + digits <= capacity, "a layout written past its length")
+        for i in 0..<digits {
+            base.storeBytes(of: Hex.digit(UInt8((v >> UInt64(4 * (digits - 1 - i))) & 0xF)), toByteOffset: offset + i, as: UInt8.self)
+        }
+        offset += digits
+    }
+
     mutating func utf8(_ s: String) {
         if s.utf8.withContiguousStorageIfAvailable({ bytes(UnsafeRawBufferPointer($0)) }) == nil {
             for c in s.utf8 { u8(c) }
@@ -65,6 +75,25 @@ extension Array where Element == UInt8 {
             assert(w.offset == count, "a layout of \(count) bytes written as \(w.offset)")
             initialized = count
         }
+    }
+
+    /// Appends `count` bytes, all written by `body` (ids and hlcs in JSON: one growth, not one
+    /// append a digit).
+    mutating func append(count: Int, _ body: (inout ByteWriter) -> Void) {
+        guard count > 0 else { return }
+        let start = self.count
+        append(contentsOf: repeatElement(0, count: count))
+        withUnsafeMutableBytes { b in
+            var w = ByteWriter(base: b.baseAddress! + start, capacity: count)
+            body(&w)
+            assert(w.offset == count, "\(count) bytes appended as \(w.offset)")
+        }
+    }
+
+    /// Appends a literal's bytes (through `String.UTF8View` each cost a generic copy).
+    @inline(__always)
+    mutating func append(literal: StaticString) {
+        literal.withUTF8Buffer { append(contentsOf: $0) }
     }
 
     /// Replaces the bytes with `count` bytes, all written by `body`, reusing the storage.

@@ -104,23 +104,23 @@ enum EventRecord {
         id: (high: UInt64, low: UInt64), aggregate: UnsafeRawBufferPointer, type: UnsafeRawBufferPointer, version: Int, data: UnsafeRawBufferPointer,
         time: Int64, hlc: HLC, origin: UnsafeRawBufferPointer, seq: UInt64, to out: inout [UInt8]
     ) {
-        out.append(contentsOf: #"{"id":""#.utf8)
+        out.append(literal: #"{"id":""#)
         EventID.appendHex(id.high, id.low, to: &out)
-        out.append(contentsOf: #"","aggregate":"#.utf8)
+        out.append(literal: #"","aggregate":"#)
         JSONWriter.writeString(aggregate, to: &out)
-        out.append(contentsOf: #","type":""#.utf8)
+        out.append(literal: #","type":""#)
         out.append(contentsOf: type)
-        out.append(contentsOf: #"","version":"#.utf8)
+        out.append(literal: #"","version":"#)
         appendDecimal(UInt64(version), to: &out)
-        out.append(contentsOf: #","data":"#.utf8)
+        out.append(literal: #","data":"#)
         out.append(contentsOf: data)
-        out.append(contentsOf: #","time":""#.utf8)
+        out.append(literal: #","time":""#)
         EventTime.append(time, to: &out)
-        out.append(contentsOf: #"","hlc":""#.utf8)
+        out.append(literal: #"","hlc":""#)
         hlc.appendHex(to: &out)
-        out.append(contentsOf: #"","origin":""#.utf8)
+        out.append(literal: #"","origin":""#)
         out.append(contentsOf: origin)  // origins need no escaping
-        out.append(contentsOf: #"","seq":"#.utf8)
+        out.append(literal: #"","seq":"#)
         appendDecimal(seq, to: &out)
         out.append(UInt8(ascii: "}"))
     }
