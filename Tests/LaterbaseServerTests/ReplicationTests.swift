@@ -38,6 +38,28 @@ struct ReplicationTests {
     }
 }
 
+@Test("a feed page's end read from its tail is the one its full read gives; anything else gives none")
+func pageEndFromTheTail() async throws {
+    try await withServer(replica: "hq-b") { http, _ in
+        // Data with brackets, commas and "vv" members of its own, as a tail scan might trip on.
+        for i in 0..<30 {
+            _ = try await http.post("/e/notes", #"{"aggregate":"a-\#(i % 4)","type":"t","data":{"vv":"x:1]","more":[true],"n":\#(i)}}"#)
+        }
+        var after = ""
+        for limit in [7, 7, 7, 7, 7, 0] {
+            let body = try await http.get("/e/notes?limit=\(limit)&vv=\(after)").body
+            let full = try JSONParser.parse(body)
+            let end = try #require(PeerClient.pageEnd(body))
+            #expect(end.0.description == full["vv"]?.stringValue)
+            #expect(.bool(end.1) == full["more"])
+            after = end.0.description.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+        }
+        #expect(PeerClient.pageEnd(Array(#"{"events":[],"vv":"a:1"}"#.utf8)) == nil, "no more")
+        #expect(PeerClient.pageEnd(Array(#"{"error":"x"}"#.utf8)) == nil)
+        #expect(PeerClient.pageEnd(Array(#"{"events":[1],"vv":"a:1]","more":true}"#.utf8)) == nil)
+    }
+}
+
 @Test("an endpoint a peer bound on every interface is reached through the host of its URL")
 func wildcardEndpoints() {
     #expect(PeerClient.reachable("tcp://0.0.0.0:5555", host: "10.0.0.2") == "tcp://10.0.0.2:5555")

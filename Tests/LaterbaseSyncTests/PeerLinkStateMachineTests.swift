@@ -164,6 +164,71 @@ struct PeerLinkStateMachineTests {
         #expect(m.tick(now: at(50), ours: [:]).fetches.map(\.after) == [Self.vv("hq-b:7")])
     }
 
+    /// A page whose end is known before its events are read: the next is asked for at once,
+    /// and pages are taken in order whichever answers first.
+    @Test func theNextPageIsAskedForOnceAPagesEndIsKnownAndPagesAreTakenInOrder() {
+        for secondFirst in [false, true] {
+            var m = linked()
+            _ = m.deltasArrived(root: "notes", [Delta(events: Self.events("hq-b", 9...9), head: Self.vv("hq-b:9"))], now: at(10), ours: VersionVector())
+            #expect(m.tick(now: at(10), ours: [:]).fetches.map(\.after) == [VersionVector()])
+            let ahead = m.pageEndKnown(root: "notes", after: VersionVector(), vv: Self.vv("hq-b:3"), more: true)
+            #expect(ahead.fetches.map(\.after) == [Self.vv("hq-b:3")])
+            #expect(m.pageEndKnown(root: "notes", after: VersionVector(), vv: Self.vv("hq-b:3"), more: true).isEmpty, "two requests out at most")
+            #expect(m.tick(now: at(15), ours: [:]).fetches.isEmpty)
+            let first = Machine.Page(root: "notes", after: VersionVector(), events: Self.events("hq-b", 1...3), vv: Self.vv("hq-b:3"), head: Self.vv("hq-b:9"), more: true)
+            let second = Machine.Page(root: "notes", after: Self.vv("hq-b:3"), events: Self.events("hq-b", 4...9), vv: Self.vv("hq-b:9"), head: Self.vv("hq-b:9"), more: false)
+            var writes: [[String]] = []
+            if secondFirst {
+                #expect(m.pageArrived(second, now: at(20), ours: VersionVector()).isEmpty, "kept for after the first")
+                let a = m.pageArrived(first, now: at(30), ours: VersionVector())
+                writes = a.writes.dots
+                #expect(a.fetches.isEmpty)
+            } else {
+                let a = m.pageArrived(first, now: at(20), ours: VersionVector())
+                #expect(a.fetches.isEmpty, "the next page is out already")
+                #expect(m.catchingUp == ["notes"])
+                let b = m.pageArrived(second, now: at(30), ours: VersionVector())
+                writes = a.writes.dots + b.writes.dots
+                #expect(b.fetches.isEmpty)
+            }
+            #expect(writes == [["hq-b:1", "hq-b:2", "hq-b:3"], ["hq-b:4", "hq-b:5", "hq-b:6", "hq-b:7", "hq-b:8", "hq-b:9"]])
+            #expect(m.catchingUp.isEmpty)
+        }
+    }
+
+    @Test func noSecondPageRequestWithoutRoomOrMoreAndAFailedOneIsAskedAgain() {
+        var m = linked()
+        _ = m.deltasArrived(root: "notes", [Delta(events: Self.events("hq-b", 9...9), head: Self.vv("hq-b:9"))], now: at(10), ours: VersionVector())
+        _ = m.tick(now: at(10), ours: [:])
+        #expect(m.pageEndKnown(root: "notes", after: VersionVector(), vv: Self.vv("hq-b:9"), more: false).isEmpty, "the last page")
+        #expect(m.pageEndKnown(root: "notes", after: Self.vv("hq-b:1"), vv: Self.vv("hq-b:9"), more: true).isEmpty, "not the page out")
+        // The second request fails: the first page's answer asks again.
+        #expect(m.pageEndKnown(root: "notes", after: VersionVector(), vv: Self.vv("hq-b:3"), more: true).fetches.count == 1)
+        #expect(m.fetchFailed(root: "notes", after: Self.vv("hq-b:3"), "timed out", now: at(15)).isEmpty)
+        let a = m.pageArrived(
+            .init(root: "notes", after: VersionVector(), events: Self.events("hq-b", 1...3), vv: Self.vv("hq-b:3"), head: Self.vv("hq-b:9"), more: true),
+            now: at(20), ours: VersionVector())
+        #expect(a.fetches.map(\.after) == [Self.vv("hq-b:3")])
+        // Two writes queued and a page out: the writer has no room for two more pages.
+        let b = m.pageArrived(
+            .init(root: "notes", after: Self.vv("hq-b:3"), events: Self.events("hq-b", 4...4), vv: Self.vv("hq-b:4"), head: Self.vv("hq-b:9"), more: true),
+            now: at(30), ours: VersionVector())
+        #expect(b.fetches.map(\.after) == [Self.vv("hq-b:4")])
+        #expect(m.pageEndKnown(root: "notes", after: Self.vv("hq-b:4"), vv: Self.vv("hq-b:7"), more: true).isEmpty)
+        _ = m.written(root: "notes", failure: nil, now: at(35))
+        #expect(m.pageEndKnown(root: "notes", after: Self.vv("hq-b:4"), vv: Self.vv("hq-b:7"), more: true).fetches.map(\.after) == [Self.vv("hq-b:7")])
+        // A failed first request: the catch-up backs off, and the answers still out are not taken.
+        var n = linked()
+        _ = n.deltasArrived(root: "notes", [Delta(events: Self.events("hq-b", 9...9), head: Self.vv("hq-b:9"))], now: at(10), ours: VersionVector())
+        _ = n.tick(now: at(10), ours: [:])
+        _ = n.pageEndKnown(root: "notes", after: VersionVector(), vv: Self.vv("hq-b:3"), more: true)
+        #expect(n.fetchFailed(root: "notes", after: VersionVector(), "connection reset", now: at(20)).notes.count == 1)
+        let late = n.pageArrived(
+            .init(root: "notes", after: Self.vv("hq-b:3"), events: Self.events("hq-b", 4...9), vv: Self.vv("hq-b:9"), head: Self.vv("hq-b:9"), more: false),
+            now: at(30), ours: VersionVector())
+        #expect(late.isEmpty)
+    }
+
     @Test func aFeedThatSaysMoreButMovesNothingIsRetriedWithBackoff() {
         var m = linked()
         _ = m.deltasArrived(root: "notes", [Delta(events: Self.events("hq-b", 9...9), head: Self.vv("hq-b:9"))], now: at(0), ours: VersionVector())

@@ -108,15 +108,30 @@ final class PeerClient: Sendable {
     }
 
     /// `GET /e/{root}?vv=…&limit=…`.
-    func feed(root: String, after vv: VersionVector, limit: Int, timeout: Duration) -> EventLoopFuture<FeedResponse> {
+    /// - Parameter end: told the page's `vv` and `more` from its tail, before its events are read.
+    func feed(root: String, after vv: VersionVector, limit: Int, timeout: Duration, end: (@Sendable (VersionVector, Bool) -> Void)? = nil) -> EventLoopFuture<FeedResponse> {
         let query = "vv=\(vv.description.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(["&", "+", "="])) ?? "")&limit=\(limit)"
         return get("/e/\(root)?\(query)", timeout: timeout).flatMapThrowing { [url] body in
+            if let end, let (vv, more) = Self.pageEnd(body) { end(vv, more) }
             let (delta, json) = try body.withUnsafeBytes { b in Result { () throws(LaterbaseError) in try Delta.parsing(b) } }.get()
             guard let vvText = json["vv"]?.stringValue, let after = try? VersionVector(parsing: vvText), case .bool(let more)? = json["more"] else {
                 throw LaterbaseError(.badRequest, "\(url)/e/\(root) did not return a feed page")
             }
             return FeedResponse(events: delta.events, vv: after, head: delta.head, more: more)
         }
+    }
+
+    /// A feed page's `vv` and `more` from its tail, without reading its events: the node writes
+    /// them after the events array, whose end is the page's last `]` (a version vector's text
+    /// has none). Nil when the tail is not that; the page's full read decides in any case.
+    static func pageEnd(_ body: [UInt8]) -> (VersionVector, Bool)? {
+        guard let close = body.lastIndex(of: UInt8(ascii: "]")), close + 1 < body.count, body[close + 1] == UInt8(ascii: ",") else { return nil }
+        var tail: [UInt8] = [UInt8(ascii: "{")]
+        tail.append(contentsOf: body[(close + 2)...])
+        guard let json = try? JSONParser.parse(tail), let text = json["vv"]?.stringValue, let vv = try? VersionVector(parsing: text),
+              case .bool(let more)? = json["more"]
+        else { return nil }
+        return (vv, more)
     }
 
     private func getJSON(_ path: String, timeout: Duration) -> EventLoopFuture<JSON> {

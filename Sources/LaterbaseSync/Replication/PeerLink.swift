@@ -138,6 +138,8 @@ final class PeerLink: Sendable {
         case node(Result<NodeInfo, any Error>)
         case probe(Result<(NodeInfo, [String: FeedResponse]), any Error>)
         case page(root: String, after: VersionVector, Result<FeedResponse, any Error>)
+        /// A page's end, read from its tail before its events.
+        case pageEnd(root: String, after: VersionVector, vv: VersionVector, more: Bool)
         case written(root: String, LaterbaseError?)
     }
 
@@ -195,8 +197,10 @@ final class PeerLink: Sendable {
                 shell.machine.pageArrived(p, now: now, ours: ours)
             }
             perform(actions, &shell)
-        case .page(let root, _, .failure(let error)):
-            perform(shell.machine.fetchFailed(root: root, "\(error)", now: now), &shell)
+        case .page(let root, let after, .failure(let error)):
+            perform(shell.machine.fetchFailed(root: root, after: after, "\(error)", now: now), &shell)
+        case .pageEnd(let root, let after, let vv, let more):
+            perform(shell.machine.pageEndKnown(root: root, after: after, vv: vv, more: more), &shell)
         case .written(let root, let failure):
             if failure != nil { queued.release(root: root) }
             perform(shell.machine.written(root: root, failure: failure, now: now), &shell)
@@ -235,7 +239,8 @@ final class PeerLink: Sendable {
             case .fetch(let root, let after):
                 metrics.catchUps.increment()
                 let limit = min(options.catchUpPage, store.options.maxBatchEvents)
-                client.feed(root: root, after: after, limit: limit, timeout: options.httpTimeout * 3).whenComplete { [inbox] in
+                let end: @Sendable (VersionVector, Bool) -> Void = { [inbox] vv, more in inbox.post(.pageEnd(root: root, after: after, vv: vv, more: more)) }
+                client.feed(root: root, after: after, limit: limit, timeout: options.httpTimeout * 3, end: end).whenComplete { [inbox] in
                     inbox.post(.page(root: root, after: after, $0))
                 }
             case .write(let root, let events):

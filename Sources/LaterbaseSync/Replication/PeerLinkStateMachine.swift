@@ -141,7 +141,12 @@ struct PeerLinkStateMachine {
         /// The peer's head at the previous probe.
         var probedHead: VersionVector?
         var catchUpDue: ContinuousClock.Instant?
-        var fetching = false
+        /// The `after` of each page request out, oldest first: one, or two once the first
+        /// page's end is known before its events are read (``pageEndKnown(root:after:vv:more:)``).
+        var fetches: [VersionVector] = []
+        /// A page that came before the one it follows (the second request answered first).
+        var early: Page?
+        var fetching: Bool { !fetches.isEmpty }
         /// A gap was seen while a page was out: that page may have been served before what the
         /// gap lacks, so the catch-up goes on after it even if it says no more.
         var gapWhileFetching = false
@@ -285,7 +290,8 @@ struct PeerLinkStateMachine {
             if roots[root] == nil { r.acked = self.persisted[root] ?? VersionVector() }
             r.sent = r.acked
             r.ackProgress = nil
-            r.fetching = false
+            r.fetches = []
+            r.early = nil
             r.queued = VersionVector()
             next[root] = r
         }
@@ -377,7 +383,8 @@ struct PeerLinkStateMachine {
         phase = .discovering(notBefore: now, inFlight: false)
         reachable = false
         for root in rootOrder {
-            roots[root]!.fetching = false
+            roots[root]!.fetches = []
+            roots[root]!.early = nil
             roots[root]!.gapWhileFetching = false
             roots[root]!.catchUpDue = nil
         }
@@ -407,11 +414,28 @@ struct PeerLinkStateMachine {
         return actions
     }
 
+    /// The end of a page out is known before its events are read (the client reads the page's
+    /// short tail first): when it says more, the next page is asked for at once, so the peer
+    /// serves it while this node reads and writes this one. At most two requests are out for a
+    /// root, and only while the writer has room for both pages.
+    mutating func pageEndKnown(root: String, after: VersionVector, vv: VersionVector, more: Bool) -> [Action] {
+        guard isLinked, let r = roots[root], r.fetches == [after], more, vv != after,
+              writesPending + 1 < configuration.writesInFlight
+        else { return [] }
+        roots[root]!.fetches.append(vv)
+        return [.fetch(root: root, after: vv)]
+    }
+
     /// A catch-up page arrived.
     mutating func pageArrived(_ page: Page, now: ContinuousClock.Instant, ours: VersionVector) -> [Action] {
-        guard isLinked, roots[page.root]?.fetching == true else { return [] }
+        guard isLinked, let first = roots[page.root]?.fetches.first else { return [] }
         let root = page.root
-        roots[root]!.fetching = false
+        guard page.after == first else {
+            // The second request answered first: taken after the first.
+            if roots[root]!.fetches.dropFirst().first == page.after { roots[root]!.early = page }
+            return []
+        }
+        roots[root]!.fetches.removeFirst()
         var actions = acknowledge(root, page.head, now: now)
         let (fresh, gapOrigin) = admit(root, page.events, ours: ours)
         actions += write(root, fresh)
@@ -426,21 +450,30 @@ struct PeerLinkStateMachine {
                 return actions + failCatchUp(root, "the peer's feed says more but returned nothing past \(page.after)", now: now)
             }
             roots[root]!.catchUpDue = now
-            actions += catchUpStep(root, now: now, ours: ours)
+        } else if roots[root]!.fetching {
+            roots[root]!.catchUpDue = now  // the next page was asked for already: its answer ends it
         } else if roots[root]!.gapWhileFetching {
             roots[root]!.gapWhileFetching = false
             roots[root]!.catchUpDue = now
-            actions += catchUpStep(root, now: now, ours: ours)
         } else {
             roots[root]!.catchUpDue = nil
             roots[root]!.catchUpBackoff = configuration.catchUpRetry.lowerBound
+            return actions
         }
-        return actions
+        if let early = roots[root]!.early, roots[root]!.fetches.first == early.after {
+            roots[root]!.early = nil
+            return actions + pageArrived(early, now: now, ours: ours)
+        }
+        return actions + catchUpStep(root, now: now, ours: ours)
     }
 
-    mutating func fetchFailed(root: String, _ reason: String, now: ContinuousClock.Instant) -> [Action] {
-        guard roots[root]?.fetching == true else { return [] }
-        roots[root]!.fetching = false
+    mutating func fetchFailed(root: String, after: VersionVector, _ reason: String, now: ContinuousClock.Instant) -> [Action] {
+        guard let i = roots[root]?.fetches.firstIndex(of: after) else { return [] }
+        // The second request failing costs nothing: the first page's answer asks again.
+        if i > 0 {
+            roots[root]!.fetches.remove(at: i)
+            return []
+        }
         return failCatchUp(root, reason, now: now)
     }
 
@@ -514,6 +547,8 @@ struct PeerLinkStateMachine {
     private mutating func failCatchUp(_ root: String, _ reason: String, now: ContinuousClock.Instant) -> [Action] {
         let wait = roots[root]!.catchUpBackoff
         roots[root]!.gapWhileFetching = false  // the retry's pages are served after the gap
+        roots[root]!.fetches = []  // an answer still to come is not taken
+        roots[root]!.early = nil
         roots[root]!.catchUpDue = now + wait
         roots[root]!.catchUpBackoff = min(wait * 2, configuration.catchUpRetry.upperBound)
         return [.note(.catchUpFailed(root: root, reason: reason, retryIn: wait))]
@@ -524,8 +559,9 @@ struct PeerLinkStateMachine {
         guard let due = roots[root]!.catchUpDue, now >= due, writesPending < configuration.writesInFlight,
               !roots.values.contains(where: \.fetching)
         else { return [] }
-        roots[root]!.fetching = true
-        return [.fetch(root: root, after: ours.merging(roots[root]!.queued))]
+        let after = ours.merging(roots[root]!.queued)
+        roots[root]!.fetches = [after]
+        return [.fetch(root: root, after: after)]
     }
 
     // MARK: acknowledgments
