@@ -148,6 +148,10 @@ final class StoreWriter {
         let r: RootDatabases
         do { r = try store.root(batch.root) } catch { return .failure(error) }
         var heads = pending.heads[batch.root, default: [:]]
+        // This node's own head, kept apart while the batch runs: through `heads` each event
+        // hashed the origin's name twice.
+        let ownOrigin = store.replicaID
+        var own = heads[ownOrigin]
         var added: [Added] = []
         added.reserveCapacity(batch.events.count)
         var out: [RecordedEvent] = []
@@ -195,7 +199,8 @@ final class StoreWriter {
         do throws(LaterbaseError) {
             for (index, input) in batch.events.enumerated() {
                 if let rec = input.recorded {
-                    let head = heads[rec.origin] ?? OriginHead(seq: 0, hlc: HLC(rawValue: 0))
+                    let isOwn = rec.origin.sameBytes(as: ownOrigin)
+                    let head = (isOwn ? own : heads[rec.origin]) ?? OriginHead(seq: 0, hlc: HLC(rawValue: 0))
                     let dot = Dot(origin: rec.origin, seq: rec.seq)
                     if rec.seq <= head.seq {
                         guard let existing = try stored(dot), existing.sameContent(as: input) else {
@@ -218,7 +223,7 @@ final class StoreWriter {
                     let event = RecordedEvent(
                         id: input.id!, aggregate: input.aggregate, type: input.type, version: input.version, data: input.dataBytes,
                         time: input.time ?? Int64(rec.hlc.milliseconds), hlc: rec.hlc, origin: rec.origin, seq: rec.seq)
-                    heads[rec.origin] = OriginHead(seq: rec.seq, hlc: rec.hlc)
+                    if isOwn { own = OriginHead(seq: rec.seq, hlc: rec.hlc) } else { heads[rec.origin] = OriginHead(seq: rec.seq, hlc: rec.hlc) }
                     added.append(Added(event: event, decoded: batch.decoded[index]))
                     out.append(event)
                 } else {
@@ -229,13 +234,13 @@ final class StoreWriter {
                         out.append(existing)
                         continue
                     }
-                    let origin = store.replicaID
-                    let seq = (heads[origin]?.seq ?? 0) + 1
+                    let origin = ownOrigin
+                    let seq = (own?.seq ?? 0) + 1
                     let hlc = clock.now()
                     let event = RecordedEvent(
                         id: input.id ?? .v7(hlc, using: &random), aggregate: input.aggregate, type: input.type,
                         version: input.version, data: input.dataBytes, time: input.time ?? Int64(hlc.milliseconds), hlc: hlc, origin: origin, seq: seq)
-                    heads[origin] = OriginHead(seq: seq, hlc: hlc)
+                    own = OriginHead(seq: seq, hlc: hlc)
                     added.append(Added(event: event, decoded: batch.decoded[index]))
                     out.append(event)
                 }
@@ -244,6 +249,7 @@ final class StoreWriter {
             return .failure(error)
         }
         self.clock = clock
+        if let own { heads[ownOrigin] = own }
         pending.heads[batch.root] = heads
         return .success((WriteOutcome(events: out, created: !added.isEmpty, head: VersionVector()), added))
     }
