@@ -78,6 +78,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("max-connections"), help: "Most HTTP connections open at once; more wait until one closes.")
     var maxConnections: Int = 1024
 
+    @Option(name: .customLong("max-transaction-events"), help: "Most events one write transaction takes, 10000 to 100000. Larger: fewer syncs and per-aggregate writes under load (peers converge sooner), more memory held per commit and later acknowledgments.")
+    var maxTransactionEvents: Int = 20_000
+
     @Option(name: .customLong("commit-delay-ms"), help: "How long the writer lingers for more writes once it has some, in ms (bigger groups, fewer fsyncs).")
     var commitDelay: Double = 0
 
@@ -128,6 +131,8 @@ struct Serve: AsyncParsableCommand {
         if let ingestMaxSenders, !(1...100_000).contains(ingestMaxSenders) { throw ValidationError("--ingest-max-senders must be from 1 to 100000") }
         guard publishHWM > 0 else { throw ValidationError("--publish-hwm must be positive") }
         guard (0...1000).contains(commitDelay) else { throw ValidationError("--commit-delay-ms must be from 0 to 1000") }
+        // Not below a batch's limit (CONTRACT.md: 10,000 events), which a transaction must hold.
+        guard (10_000...100_000).contains(maxTransactionEvents) else { throw ValidationError("--max-transaction-events must be from 10000 to 100000") }
         guard queueCapacity > 0, (1...65536).contains(queueCapacityMiB) else { throw ValidationError("--queue-capacity must be positive and --queue-capacity-mib from 1 to 65536") }
         guard (maxBodyMiB...1 << 20).contains(httpBodyMemoryMiB) else { throw ValidationError("--http-body-memory-mib must be at least --max-body-mib and at most 1048576") }
         guard (0.1...86_400).contains(idleTimeout) else { throw ValidationError("--idle-timeout-seconds must be from 0.1 to 86400") }
@@ -177,6 +182,7 @@ struct Serve: AsyncParsableCommand {
             }
         }
         configuration.writer.maxDelay = .microseconds(Int64(commitDelay * 1000))
+        configuration.writer.maxTransactionEvents = maxTransactionEvents
         let lock = try DataFolderLock(directory: data)
         let server = try LaterbaseServer(roots: Demo.roots + roots.map { .jsonMerge($0) }, configuration: configuration, logger: logger)
         try await server.run()

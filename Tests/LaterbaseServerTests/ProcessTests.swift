@@ -118,8 +118,19 @@ func expectAllThere(_ data: String, _ acked: [String]) async throws -> ServerPro
 
     @Test func helpDescribesTheServeOptions() async throws {
         let text = try await runLaterbase(["serve", "--help"]).output
-        for option in ["--data", "--http", "--replica-id", "--root", "--max-skew", "--log-level"] {
+        for option in ["--data", "--http", "--replica-id", "--root", "--max-skew", "--log-level", "--max-transaction-events"] {
             #expect(text.contains(option), "\(option)")
         }
+    }
+
+    @Test func aTransactionLimitBelowABatchIsRefusedWithAClearMessage() async throws {
+        let folder = temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        for bad in ["9999", "100001"] {
+            let (status, output) = try await runLaterbase(["serve", "--data", folder, "--max-transaction-events", bad])
+            #expect(status != 0)
+            #expect(output.contains("--max-transaction-events must be from 10000 to 100000"), "\(output)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: folder + "/data.mdb"), "nothing was opened")
     }
 }
