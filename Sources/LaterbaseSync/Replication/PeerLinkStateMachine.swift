@@ -18,6 +18,10 @@ import LaterbaseCore
 ///   applied while a catch-up is running (nothing holds them). A probe starts a catch-up only if the
 ///   head the peer showed at the previous probe is still not held: while deltas flow, "more" is
 ///   always true and means nothing.
+/// - **Catch-up pages.** One page request at a time for the link, a second for the same root as
+///   soon as the first page's end is read from its tail (while the writer has room for both);
+///   pages are taken in the order asked, whichever answers first. A gap seen while a page is out
+///   fetches again after it.
 /// - **To the peer.** Only when the peer does not link back to this node (its `/node` lists no
 ///   reachable link to us): a peer that pulls our deltas and feed needs no pushes, and pushing as
 ///   well is how a mesh sent every event twice. Pages go from what the peer acknowledged or was
