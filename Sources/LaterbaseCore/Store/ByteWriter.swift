@@ -77,16 +77,16 @@ extension Array where Element == UInt8 {
         }
     }
 
-    /// Appends `count` bytes, all written by `body` (ids and hlcs in JSON: one growth, not one
-    /// append a digit).
+    /// Appends `count` bytes, all written by `body` (ids and hlcs in JSON: one append, not one
+    /// a digit). Written in a temporary buffer first: growing the array with zeros and writing
+    /// into it raised a flood test's peak heap by a third (64-66 MiB to 84-134 MiB).
     mutating func append(count: Int, _ body: (inout ByteWriter) -> Void) {
         guard count > 0 else { return }
-        let start = self.count
-        append(contentsOf: repeatElement(0, count: count))
-        withUnsafeMutableBytes { b in
-            var w = ByteWriter(base: b.baseAddress! + start, capacity: count)
+        withUnsafeTemporaryAllocation(byteCount: count, alignment: 1) { b in
+            var w = ByteWriter(base: b.baseAddress!, capacity: count)
             body(&w)
             assert(w.offset == count, "\(count) bytes appended as \(w.offset)")
+            append(contentsOf: UnsafeRawBufferPointer(b))
         }
     }
 
