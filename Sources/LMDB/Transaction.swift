@@ -92,9 +92,7 @@ public struct WriteTransaction: Transaction, ~Copyable {
 
     /// Stores `value` under `key`. `append: true` asserts the key sorts after every key in `db`.
     public func put(_ db: Database, _ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, append: Bool = false) throws(LMDBError) {
-        var k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
-        var v = MDB_val(mv_size: value.count, mv_data: UnsafeMutableRawPointer(mutating: value.baseAddress))
-        try check(mdb_put(handle, db.dbi, &k, &v, append ? UInt32(MDB_APPEND) : 0), "mdb_put \(db.name)")
+        try check(put(db, key, value, flags: append ? UInt32(MDB_APPEND) : 0), "mdb_put \(db.name)")
     }
 
     /// Stores `value` under `key`, appending (`MDB_APPEND`: no search, and a full page is left
@@ -102,18 +100,20 @@ public struct WriteTransaction: Transaction, ~Copyable {
     /// key of `db`; otherwise an ordinary put, and `appending` turns false so the caller stops
     /// trying for the rest of the transaction.
     public func put(_ db: Database, _ key: [UInt8], _ value: [UInt8], appending: inout Bool) throws(LMDBError) {
-        if appending {
-            let rc = key.withUnsafeBytes { k in
-                value.withUnsafeBytes { v in
-                    var mk = MDB_val(mv_size: k.count, mv_data: UnsafeMutableRawPointer(mutating: k.baseAddress))
-                    var mv = MDB_val(mv_size: v.count, mv_data: UnsafeMutableRawPointer(mutating: v.baseAddress))
-                    return mdb_put(handle, db.dbi, &mk, &mv, UInt32(MDB_APPEND))
-                }
-            }
-            if rc != MDB_KEYEXIST { return try check(rc, "mdb_put \(db.name)") }
+        let append = appending
+        let rc = key.withUnsafeBytes { k in value.withUnsafeBytes { v in put(db, k, v, flags: append ? UInt32(MDB_APPEND) : 0) } }
+        if append && rc == MDB_KEYEXIST {
             appending = false  // not past the last key: nothing was written
+            return try put(db, key, value)
         }
-        try put(db, key, value)
+        try check(rc, "mdb_put \(db.name)")
+    }
+
+    /// `mdb_put`, its return code.
+    private func put(_ db: Database, _ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, flags: UInt32) -> Int32 {
+        var k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
+        var v = MDB_val(mv_size: value.count, mv_data: UnsafeMutableRawPointer(mutating: value.baseAddress))
+        return mdb_put(handle, db.dbi, &k, &v, flags)
     }
 
     /// Stores `value` under `key`.
