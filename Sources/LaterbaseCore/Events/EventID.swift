@@ -21,10 +21,7 @@ public struct EventID: Hashable, Comparable, Sendable, CustomStringConvertible {
 
     /// The 16 bytes, most significant first.
     public var bytes: [UInt8] {
-        .written(count: 16) { w in
-            w.u64(high)
-            w.u64(low)
-        }
+        .written(count: 16) { $0.id(self) }
     }
 
     /// Parses the canonical text form (8-4-4-4-12 hex digits, either case).

@@ -33,7 +33,7 @@ struct AggregateSnapshot {
 
     func encoded() -> [UInt8] {
         let p = position.byteCount
-        let lastLength = last.map { $0.origin.utf8.count + 9 } ?? 0
+        let lastLength = last?.keyLength ?? 0
         return .written(count: 24 + 2 + p + 2 + 1 + lastLength + 2 + state.count) { w in
             w.u64(count)
             w.u64(UInt64(bitPattern: time))
@@ -42,11 +42,7 @@ struct AggregateSnapshot {
             position.write(to: &w)
             w.u16(tail)
             w.u8(UInt8(lastLength))
-            if let last {
-                w.utf8(last.origin)
-                w.u8(0)
-                w.u64(last.seq)
-            }
+            if let last { w.dot(last) }
             w.u16(unfolded)
             w.bytes(state)
         }

@@ -24,23 +24,18 @@ enum EventRecord {
     /// - Parameter previous: the dot of the aggregate's event recorded before it on this node.
     static func encode(_ e: RecordedEvent, previous: Dot?, into out: inout [UInt8]) {
         let type = e.type.utf8.count, aggregate = e.aggregate.utf8.count
-        let previousLength = previous.map { $0.origin.utf8.count + 9 } ?? 0
+        let previousLength = previous?.keyLength ?? 0
         out.rewrite(count: headerSize + type + aggregate + previousLength + e.data.count) { w in
             w.u64(e.hlc.rawValue)
             w.u64(UInt64(bitPattern: e.time))
-            w.u64(e.id.high)
-            w.u64(e.id.low)
+            w.id(e.id)
             w.u16(Int(e.version))
             w.u8(UInt8(type))
             w.u16(aggregate)
             w.u8(UInt8(previousLength))
             w.utf8(e.type)
             w.utf8(e.aggregate)
-            if let previous {
-                w.utf8(previous.origin)
-                w.u8(0)
-                w.u64(previous.seq)
-            }
+            if let previous { w.dot(previous) }
             w.bytes(e.data)
         }
     }

@@ -25,11 +25,7 @@ enum Keys {
 
     /// Replaces `key`'s bytes with the `log` key of `dot`, reusing its storage.
     static func setDot(_ dot: Dot, in key: inout [UInt8]) {
-        key.rewrite(count: dot.origin.utf8.count + 9) { w in
-            w.utf8(dot.origin)
-            w.u8(0)
-            w.u64(dot.seq)
-        }
+        key.rewrite(count: dot.keyLength) { $0.dot(dot) }
     }
 
     /// Splits a `log` key (or the tail of a position) into origin and seq.
@@ -73,15 +69,13 @@ struct FoldPosition: Comparable, Sendable {
     var bytes: [UInt8] { .written(count: byteCount) { write(to: &$0) } }
 
     /// The length of ``bytes``.
-    var byteCount: Int { 25 + dot.origin.utf8.count }
+    var byteCount: Int { 16 + dot.keyLength }
 
     /// Writes ``bytes``.
     func write(to w: inout ByteWriter) {
         w.u64(Keys.timeKey(time))
         w.u64(hlc.rawValue)
-        w.utf8(dot.origin)
-        w.u8(0)
-        w.u64(dot.seq)
+        w.dot(dot)
     }
 
     init(time: Int64, hlc: HLC, dot: Dot) {
@@ -106,5 +100,25 @@ struct FoldPosition: Comparable, Sendable {
             w.u8(0)
             write(to: &w)
         }
+    }
+}
+
+extension Dot {
+    /// The length of the dot's key: origin, a 0 byte, seq (big-endian).
+    var keyLength: Int { origin.utf8.count + 9 }
+}
+
+extension ByteWriter {
+    /// A dot as keys and records hold it: origin, a 0 byte, seq (big-endian).
+    mutating func dot(_ d: Dot) {
+        utf8(d.origin)
+        u8(0)
+        u64(d.seq)
+    }
+
+    /// An id's 16 bytes, most significant first (its `ids` key).
+    mutating func id(_ id: EventID) {
+        u64(id.high)
+        u64(id.low)
     }
 }

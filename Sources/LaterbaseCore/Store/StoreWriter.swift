@@ -275,17 +275,10 @@ final class StoreWriter {
             EventRecord.encode(a.event, previous: previous, into: &value)
             try txn.put(r.log, key, value, appending: &appendLog)
         }
-        var inOrder = true
-        for i in added.indices.dropFirst() where !(added[i - 1].id < added[i].id) {
-            inOrder = false
-            break
-        }
-        let byID = inOrder ? added : added.sorted { $0.id < $1.id }
+        var byID = added
+        byID.sortUnlessSorted { $0.id < $1.id }
         for a in byID {
-            key.rewrite(count: 16) { w in
-                w.u64(a.id.high)
-                w.u64(a.id.low)
-            }
+            key.rewrite(count: 16) { $0.id(a.id) }
             Keys.setDot(a.position.dot, in: &value)
             try txn.put(r.ids, key, value, appending: &appendIDs)
         }
@@ -308,12 +301,7 @@ final class StoreWriter {
             func precedes(_ a: borrowing RecordedEvent, _ b: borrowing RecordedEvent) -> Bool {
                 a.hlc != b.hlc ? a.hlc < b.hlc : (a.origin, a.seq) < (b.origin, b.seq)
             }
-            var inOrder = true
-            for i in events.indices.dropFirst() where !precedes(events[i - 1], events[i]) {
-                inOrder = false
-                break
-            }
-            if !inOrder { events.sort { precedes($0, $1) } }
+            events.sortUnlessSorted { precedes($0, $1) }
             changed.append((name, events, pending.heads[name, default: [:]].versionVector))
         }
         let mark = [UInt8].written(count: 8) { $0.u64(clock.last.rawValue) }
@@ -330,5 +318,16 @@ extension RecordedEvent {
         if let t = input.time, t != time { return false }
         if let rec = input.recorded, rec.origin != origin || rec.seq != seq || rec.hlc != hlc { return false }
         return aggregate.sameBytes(as: input.aggregate) && type == input.type && version == input.version && data == input.dataBytes
+    }
+}
+
+extension Array {
+    /// Sorts unless already in order: a commit's events and ids usually are, and checking costs
+    /// one pass where sorting costs a copy.
+    mutating func sortUnlessSorted(by precedes: (Element, Element) -> Bool) {
+        for i in indices.dropFirst() where !precedes(self[i - 1], self[i]) {
+            sort(by: precedes)
+            return
+        }
     }
 }
