@@ -100,7 +100,7 @@ import Testing
             func local(_ id: String, _ n: Int) -> String { #"{"id":"\#(id)","aggregate":"x","type":"t","data":{"n":\#(n)}}"# }
             let high = "ffff0000-0000-7000-8000-000000000001", low = "00000000-0000-4000-8000-000000000001"
             let mid = "80000000-0000-4000-8000-000000000001", higher = "ffff0000-0000-7000-8000-000000000002"
-            _ = try await node.write("notes", local(high, 1))
+            let first = try await node.write("notes", local(high, 1))
             // Below the greatest stored, new; the same again in the batch; above it, new; the
             // stored one again.
             let batch = try await node.write("notes", "[\(local(low, 2)),\(local(low, 2)),\(local(higher, 3)),\(local(high, 1)),\(local(mid, 4))]")
@@ -119,28 +119,31 @@ import Testing
                 }
             }
             // Recorded events: a dot repeated in the batch is the same event; an id the batch
-            // gave another event is a conflict.
+            // or the store gave another dot is no refusal (v3): the first dot in (hlc, origin,
+            // seq) order holds it, the other is a duplicate that no aggregate folds.
             func recorded(_ seq: Int, _ id: String, n: Int = 0) -> String {
                 #"{"id":"\#(id)","aggregate":"y","type":"t","data":{"n":\#(n)},"origin":"truck-7","seq":\#(seq),"hlc":"0001934f5a2b000\#(seq)","time":"2026-11-20T10:00:00.000Z"}"#
+            }
+            func folded(_ aggregate: String) throws -> Int64? {
+                try node.store.aggregate(root: "notes", id: aggregate).flatMap { try JSONParser.parse($0)["events"]?.int64Value }
             }
             let r1 = "ffff0000-0000-7000-8000-0000000000a1", r2 = "ffff0000-0000-7000-8000-0000000000a2"
             let replicated = try await node.write("notes", "[\(recorded(1, r1)),\(recorded(2, r2)),\(recorded(1, r1))]")
             #expect(replicated.events.map(\.seq) == [1, 2, 1] && replicated.events.map(\.origin) == ["truck-7", "truck-7", "truck-7"])
-            do {
-                try await node.write("notes", "[\(local("ffff0000-0000-7000-8000-0000000000b1", 7)),\(recorded(3, "ffff0000-0000-7000-8000-0000000000b1"))]")
-                Issue.record("expected a conflict")
-            } catch let error as LaterbaseError {
-                #expect(error.code == .conflict)
-                #expect(error.details.first?["index"] == .integer(1))
-            }
-            do {
-                try await node.write("notes", recorded(3, low))  // stored, below the greatest
-                Issue.record("expected a conflict")
-            } catch let error as LaterbaseError {
-                #expect(error.code == .conflict)
-            }
-            #expect(try node.store.head(of: "notes").description == "hq-1:4,truck-7:2")
-            #expect(try node.allEvents("notes").count == 6)
+            #expect(try folded("x") == 4 && folded("y") == 2)
+            // The batch's own new event (hq-1:5, hlc now) gives way to the recorded one after it
+            // (truck-7:3, an hlc of 2024), above the greatest id stored.
+            let both = try await node.write("notes", "[\(local("ffff0000-0000-7000-8000-0000000000b1", 7)),\(recorded(3, "ffff0000-0000-7000-8000-0000000000b1"))]")
+            #expect(both.created && both.events.map(\.dot.description) == ["hq-1:5", "truck-7:3"])
+            #expect(try folded("x") == 4 && folded("y") == 3)
+            // A stored event (hq-1:2, below the greatest id) gives way to a recorded one before it.
+            #expect(try await node.write("notes", recorded(4, low)).created)
+            #expect(try folded("x") == 3 && folded("y") == 4)
+            // A recorded event after the holder of its id is a duplicate from the start.
+            #expect(try await node.write("notes", #"{"id":"\#(high)","aggregate":"z","type":"t","data":{},"origin":"van-1","seq":1,"hlc":"\#(HLC(rawValue: first.events[0].hlc.rawValue + 1))","time":0}"#).created)
+            #expect(try folded("x") == 3 && folded("z") == nil)
+            #expect(try node.store.head(of: "notes").description == "hq-1:5,truck-7:4,van-1:1")
+            #expect(try node.allEvents("notes").count == 10)
         }
     }
 

@@ -26,6 +26,14 @@ public struct RecordedEvent: Sendable, Equatable {
 
     public var dot: Dot { Dot(origin: origin, seq: seq) }
 
+    /// The SHA-256 of its recorded JSON form, as 64 hex digits: what a log line shows to tell
+    /// two versions of one event apart.
+    public var digest: String {
+        var json: [UInt8] = []
+        appendJSON(to: &json)
+        return Hex.encode(SHA256.hash(json))
+    }
+
     /// Appends the contract's JSON object for this event.
     public func appendJSON(to out: inout [UInt8]) {
         var aggregate = aggregate, type = type, origin = origin

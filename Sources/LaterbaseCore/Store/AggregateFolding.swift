@@ -14,6 +14,9 @@ final class FoldedAggregate {
     var tail: [FoldPosition] = []
     /// The transaction's new events for it, in the order written (see ``StoreWriter/touch``).
     var added: [StoreWriter.Added] = []
+    /// Its events that lost their id to an event recorded before them, found in this
+    /// transaction: the fold takes them out (see ``StoreWriter/precedes(_:_:)``).
+    var removed: [FoldPosition] = []
     /// The transaction that last touched it (``StoreWriter/transactionNumber``).
     var touchedIn = 0
     /// How many of its latest events the state kept in `states` lacks (see ``AggregateSnapshot/unfolded``).
@@ -129,6 +132,11 @@ extension StoreWriter {
             key.rewrite(count: aggregate.utf8.count) { $0.utf8(aggregate) }
             var items = folded.added
             folded.added.removeAll(keepingCapacity: true)
+            let removed = folded.removed
+            if !removed.isEmpty {
+                folded.removed.removeAll()
+                try takeOut(removed, from: folded, &items, root: r, txn)
+            }
             var inOrder = true
             for (a, b) in zip(items, items.dropFirst()) where b.position < a.position {
                 inOrder = false
@@ -136,8 +144,9 @@ extension StoreWriter {
             }
             if !inOrder { items.sort { $0.position < $1.position } }
             var writeState = false
-            if let at = folded.position, items[0].position < at {
-                let fresh = try refold(aggregate, from: items[0].position, root: r, tail: folded.tail, newlyDecoded: items, txn)
+            let earliest = [items.first?.position, removed.min()].compactMap { $0 }.min()
+            if let at = folded.position, let earliest, earliest < at || !removed.isEmpty {
+                let fresh = try refold(aggregate, from: earliest, root: r, tail: folded.tail, newlyDecoded: items, txn)
                 fresh.last = folded.last
                 fresh.tail = folded.tail
                 fresh.touchedIn = folded.touchedIn
@@ -165,8 +174,25 @@ extension StoreWriter {
             }
             if let record = folded.record() {
                 try txn.put(r.aggs, key, record.encoded())
+            } else {
+                // Its only events were taken out: no event is folded, as if it had none.
+                try txn.delete(r.aggs, key)
+                try txn.delete(r.states, key)
             }
         }
+    }
+
+    /// Takes events out of an aggregate's fold order: its tail goes into the `agg` index first
+    /// (its chain runs through them), and their `agg` keys go. The caller refolds.
+    private func takeOut(_ removed: [FoldPosition], from folded: FoldedAggregate, _ items: inout [Added], root r: RootDatabases, _ txn: borrowing WriteTransaction) throws {
+        let aggregate = folded.aggregateID
+        let gone = Set(removed.map(\.dot))
+        items.removeAll { gone.contains($0.position.dot) }
+        var keys = folded.tail.filter { !gone.contains($0.dot) }.map { $0.key(aggregate: aggregate) }
+        keys.sort { $0.lexicographicallyPrecedes($1) }
+        for k in keys { try txn.put(r.agg, k, []) }
+        folded.tail.removeAll(keepingCapacity: true)
+        for p in removed { try txn.delete(r.agg, p.key(aggregate: aggregate)) }
     }
 
     /// Refolds from the last checkpoint before `first`: drops the checkpoints after it and

@@ -1,5 +1,6 @@
 import LMDB
 import Logging
+import Metrics
 
 #if canImport(Glibc)
 import Glibc
@@ -33,9 +34,25 @@ final class StoreWriter {
     let cache = AggregateCache()
     private let logger: Logger
 
-    init(store: EventStore) throws(LMDBError) {
+    /// Per root, `laterbase_merge_conflicts_total` by kind.
+    private let conflicts: [String: [MergeConflict: Counter]]
+
+    /// What the merge resolved (contract v3, "The merge is total").
+    enum MergeConflict: String, CaseIterable {
+        /// One id under two dots.
+        case id
+        /// One dot with two contents.
+        case dot
+    }
+
+    init(store: EventStore, metrics: StoreMetrics = StoreMetrics()) throws(LMDBError) {
         self.store = store
         self.logger = store.logger
+        conflicts = Dictionary(uniqueKeysWithValues: store.rootNames.map { root in
+            (root, Dictionary(uniqueKeysWithValues: MergeConflict.allCases.map { kind in
+                (kind, Counter(label: "laterbase_merge_conflicts_total", dimensions: [("root", root), ("kind", kind.rawValue)], factory: metrics.factory))
+            }))
+        })
         var clock = HybridLogicalClock(highWaterMark: HLC(rawValue: 0), physicalTime: store.physicalTime)
         var heads: [String: [String: OriginHead]] = [:]
         try store.env.read { (txn) throws(LMDBError) in
@@ -60,6 +77,13 @@ final class StoreWriter {
         var touched: [String: TouchedAggregates] = [:]
     }
 
+    /// One id under two dots: the event recorded first, in (hlc, origin, seq) order, keeps the
+    /// id (in `ids`) and is folded; the others are duplicates, stored and served but folded by
+    /// no aggregate. The same rule on every replica, whatever order the dots arrive in.
+    static func precedes(_ a: borrowing RecordedEvent, _ b: borrowing RecordedEvent) -> Bool {
+        a.hlc != b.hlc ? a.hlc < b.hlc : (a.origin, a.seq) < (b.origin, b.seq)
+    }
+
     /// How many of an aggregate's events wait in its tail (found through the chain in the log)
     /// before they go into the `agg` index in one run: a commit then rewrites an index page for
     /// one aggregate in this many, not for every aggregate it touches.
@@ -78,6 +102,9 @@ final class StoreWriter {
         let position: FoldPosition
         /// The event's id, apart: sorting by it must not copy the event out.
         let id: EventID
+        /// Whether it holds its id (see ``StoreWriter/precedes(_:_:)``): a duplicate is stored
+        /// and served, and neither indexed by id nor folded.
+        var holdsID = true
 
         init(event: RecordedEvent, decoded: any Sendable) {
             self.event = event
@@ -107,8 +134,8 @@ final class StoreWriter {
             let txn = try store.env.beginWrite()
             for batch in batches {
                 switch check(batch, &pending, txn) {
-                case .success(let (outcome, added)):
-                    try stage(added, root: batch.root, &pending.touched[batch.root, default: TouchedAggregates(cache: cache.root(batch.root))], txn)
+                case .success(let (outcome, added, demoted)):
+                    try stage(added, demoted: demoted, root: batch.root, &pending.touched[batch.root, default: TouchedAggregates(cache: cache.root(batch.root))], txn)
                     pending.added[batch.root, default: []].append(contentsOf: added)
                     results.append(.success(outcome))
                 case .failure(let error):
@@ -144,7 +171,11 @@ final class StoreWriter {
 
     /// Checks a batch against what is stored (this transaction's earlier batches included) and
     /// assigns dots and hlcs to its new events. Writes nothing.
-    private func check(_ batch: PreparedBatch, _ pending: inout Pending, _ txn: borrowing WriteTransaction) -> Result<(WriteOutcome, [Added]), LaterbaseError> {
+    /// - Returns: the outcome, the new events, and the stored events that lost their id to one
+    ///   of them (to be taken out of their aggregates' folds).
+    private func check(
+        _ batch: PreparedBatch, _ pending: inout Pending, _ txn: borrowing WriteTransaction
+    ) -> Result<(WriteOutcome, [Added], [RecordedEvent]), LaterbaseError> {
         let r: RootDatabases
         do { r = try store.root(batch.root) } catch { return .failure(error) }
         var heads = pending.heads[batch.root, default: [:]]
@@ -156,6 +187,11 @@ final class StoreWriter {
         added.reserveCapacity(batch.events.count)
         var out: [RecordedEvent] = []
         out.reserveCapacity(batch.events.count)
+        // Per event of `out`, where it is in `added` when new and holding its id (an event
+        // already stored is found through `ids`; a duplicate is found by no id).
+        var holder: [Int?] = []
+        holder.reserveCapacity(batch.events.count)
+        var demoted: [RecordedEvent] = []
         var clock = self.clock
         // Events of this batch a later event of it names again, by where they are in `out` (not
         // copies: each would cost a reference count per field). Indexed only when a lookup needs
@@ -176,7 +212,8 @@ final class StoreWriter {
             if let i = byDot[dot] { return out[i] }
             do { return try r.event(dot, in: txn) } catch { throw LaterbaseError(storage: error, "reading \(dot)") }
         }
-        func stored(_ id: EventID) throws(LaterbaseError) -> RecordedEvent? {
+        /// The event holding `id`, and where it is in `out` when this batch brought it.
+        func holding(_ id: EventID) throws(LaterbaseError) -> (event: RecordedEvent, inBatch: Int?)? {
             do {
                 if !greatestIDRead {
                     greatestID = try r.lastID(in: txn)
@@ -187,12 +224,12 @@ final class StoreWriter {
                     return nil
                 }
                 while indexedIDs < out.count {
-                    byID[out[indexedIDs].id] = indexedIDs
+                    if holder[indexedIDs] != nil { byID[out[indexedIDs].id] = indexedIDs }
                     indexedIDs += 1
                 }
-                if let i = byID[id] { return out[i] }
-                guard let dot = try r.dot(for: id, in: txn) else { return nil }
-                return try r.event(dot, in: txn)
+                if let i = byID[id] { return (out[i], i) }
+                guard let dot = try r.dot(for: id, in: txn), let event = try r.event(dot, in: txn) else { return nil }
+                return (event, nil)
             } catch { throw LaterbaseError(storage: error, "reading event \(id)") }
         }
 
@@ -207,6 +244,7 @@ final class StoreWriter {
                             throw LaterbaseError.event(.conflict, index: index, "\(dot) is already stored with other content", extra: [("origin", .string(rec.origin)), ("seq", .integer(rec.seq))])
                         }
                         out.append(existing)
+                        holder.append(nil)
                         continue
                     }
                     guard rec.seq == head.seq + 1 else {
@@ -216,22 +254,38 @@ final class StoreWriter {
                     guard rec.hlc > head.hlc else {
                         throw LaterbaseError.event(.invalidEvent, index: index, "hlc \(rec.hlc) is not above \(head.hlc), that of \(rec.origin)'s previous event", extra: [("field", .string("hlc"))])
                     }
-                    if let existing = try stored(input.id!) {
-                        throw LaterbaseError.event(.conflict, index: index, "id \(input.id!) is already stored as \(existing.dot)", extra: [("id", .string(input.id!.description))])
-                    }
                     clock.receive(rec.hlc)
                     let event = RecordedEvent(
                         id: input.id!, aggregate: input.aggregate, type: input.type, version: input.version, data: input.dataBytes,
                         time: input.time ?? Int64(rec.hlc.milliseconds), hlc: rec.hlc, origin: rec.origin, seq: rec.seq)
+                    let new = Added(event: event, decoded: batch.decoded[index])
+                    // The merge is total: another dot holding this id is no refusal; the first in
+                    // (hlc, origin, seq) order keeps it.
+                    if let (other, inBatch) = try holding(event.id) {
+                        mergeConflict(.id, root: batch.root, event, other)
+                        if Self.precedes(event, other) {
+                            byID[event.id] = out.count
+                            if let i = inBatch, let a = holder[i] {
+                                added[a].holdsID = false
+                                holder[i] = nil
+                            } else {
+                                demoted.append(other)
+                            }
+                        } else {
+                            new.holdsID = false
+                        }
+                    }
                     if isOwn { own = OriginHead(seq: rec.seq, hlc: rec.hlc) } else { heads[rec.origin] = OriginHead(seq: rec.seq, hlc: rec.hlc) }
-                    added.append(Added(event: event, decoded: batch.decoded[index]))
+                    holder.append(new.holdsID ? added.count : nil)
+                    added.append(new)
                     out.append(event)
                 } else {
-                    if let id = input.id, let existing = try stored(id) {
+                    if let id = input.id, let (existing, _) = try holding(id) {
                         guard existing.sameContent(as: input) else {
                             throw LaterbaseError.event(.conflict, index: index, "id \(id) is already stored with other content", extra: [("id", .string(id.description))])
                         }
                         out.append(existing)
+                        holder.append(nil)
                         continue
                     }
                     let origin = ownOrigin
@@ -241,6 +295,7 @@ final class StoreWriter {
                         id: input.id ?? .v7(hlc, using: &random), aggregate: input.aggregate, type: input.type,
                         version: input.version, data: input.dataBytes, time: input.time ?? Int64(hlc.milliseconds), hlc: hlc, origin: origin, seq: seq)
                     own = OriginHead(seq: seq, hlc: hlc)
+                    holder.append(added.count)
                     added.append(Added(event: event, decoded: batch.decoded[index]))
                     out.append(event)
                 }
@@ -251,13 +306,16 @@ final class StoreWriter {
         self.clock = clock
         if let own { heads[ownOrigin] = own }
         pending.heads[batch.root] = heads
-        return .success((WriteOutcome(events: out, created: !added.isEmpty, head: VersionVector()), added))
+        return .success((WriteOutcome(events: out, created: !added.isEmpty, head: VersionVector()), added, demoted))
     }
 
     /// Writes an accepted batch's events: the log (per-origin appends, each linked to its
     /// aggregate's previous event), then the id index in key order. Later batches of the
     /// transaction see them. The aggregate index is written by ``fold(_:root:_:)``, in runs.
-    private func stage(_ added: [Added], root name: String, _ touched: inout TouchedAggregates, _ txn: borrowing WriteTransaction) throws {
+    /// Events that lost their id (`demoted`) are taken out of their aggregates' folds by ``fold(_:root:_:)``.
+    private func stage(
+        _ added: [Added], demoted: [RecordedEvent], root name: String, _ touched: inout TouchedAggregates, _ txn: borrowing WriteTransaction
+    ) throws {
         guard !added.isEmpty else { return }
         let r = try store.root(name)
         var key: [UInt8] = [], value: [UInt8] = []
@@ -266,16 +324,22 @@ final class StoreWriter {
         var appendLog = true, appendIDs = true
         for a in added {
             let dot = a.position.dot
-            let folded = try touch(a.event.aggregate, root: r, &touched, txn)
-            let previous = folded.last
-            folded.last = dot
-            folded.tail.append(a.position)
-            folded.added.append(a)
+            var previous: Dot? = nil
+            if a.holdsID {
+                let folded = try touch(a.event.aggregate, root: r, &touched, txn)
+                previous = folded.last
+                folded.last = dot
+                folded.tail.append(a.position)
+                folded.added.append(a)
+            }
             Keys.setDot(dot, in: &key)
             EventRecord.encode(a.event, previous: previous, into: &value)
             try txn.put(r.log, key, value, appending: &appendLog)
         }
-        var byID = added
+        for event in demoted {
+            try touch(event.aggregate, root: r, &touched, txn).removed.append(FoldPosition(event))
+        }
+        var byID = added.filter(\.holdsID)
         byID.sortUnlessSorted { $0.id < $1.id }
         for a in byID {
             key.rewrite(count: 16) { $0.id(a.id) }
@@ -296,17 +360,27 @@ final class StoreWriter {
             }
             if let touched = pending.touched[name] { try fold(touched, root: r, txn) }
             var events = added.map(\.event)
-            // Recorded events may interleave; hlcs decide but for ties (read by index: a pair of
-            // copied events would cost eight reference counts).
-            func precedes(_ a: borrowing RecordedEvent, _ b: borrowing RecordedEvent) -> Bool {
-                a.hlc != b.hlc ? a.hlc < b.hlc : (a.origin, a.seq) < (b.origin, b.seq)
-            }
-            events.sortUnlessSorted { precedes($0, $1) }
+            // Recorded events may interleave; hlcs decide but for ties.
+            events.sortUnlessSorted { Self.precedes($0, $1) }
             changed.append((name, events, pending.heads[name, default: [:]].versionVector))
         }
         let mark = [UInt8].written(count: 8) { $0.u64(clock.last.rawValue) }
         try txn.put(store.meta, Array("hlc".utf8), mark)
         return CommittedChanges(roots: changed)
+    }
+}
+
+extension StoreWriter {
+    /// Counts and logs a conflict the merge resolved: `a` met `b`, already held.
+    func mergeConflict(_ kind: MergeConflict, root: String, _ a: borrowing RecordedEvent, _ b: borrowing RecordedEvent) {
+        conflicts[root]?[kind]?.increment()
+        let first = Self.precedes(a, b) ? a.dot : b.dot
+        logger.notice(
+            "merge conflict resolved",
+            metadata: [
+                "root": "\(root)", "kind": "\(kind.rawValue)", "id": "\(a.id)", "arrived": "\(a.dot)", "held": "\(b.dot)",
+                "arrived_digest": "\(a.digest)", "held_digest": "\(b.digest)", "kept": "\(first)",
+            ])
     }
 }
 

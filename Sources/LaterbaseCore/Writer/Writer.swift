@@ -162,7 +162,7 @@ public final class Writer: Sendable {
     private func drain() {
         let writer: StoreWriter
         do {
-            writer = try StoreWriter(store: store)
+            writer = try StoreWriter(store: store, metrics: metrics)
         } catch {
             // The store cannot be read (e.g. a corrupt head): refuse every write rather than
             // guess the heads and fork an origin. /healthz says 503 once this returns.

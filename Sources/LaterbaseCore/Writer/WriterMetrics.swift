@@ -17,6 +17,8 @@ public struct StoreMetrics: Sendable {
     let metaSyncsCovered: Counter
     private let errors: [LaterbaseError.Code: Counter]
     private let reads: [Read: Counter]
+    /// Where metrics made later (per root, by the store's writer) go.
+    let factory: any MetricsFactory
 
     /// What a read served.
     public enum Read: String, Sendable, CaseIterable {
@@ -25,6 +27,7 @@ public struct StoreMetrics: Sendable {
 
     /// - Parameter factory: where the metrics go; the global one by default.
     public init(factory: any MetricsFactory = MetricsSystem.factory) {
+        self.factory = factory
         eventsWritten = Counter(label: "laterbase_events_written_total", factory: factory)
         batchesWritten = Counter(label: "laterbase_batches_written_total", factory: factory)
         commits = Counter(label: "laterbase_commits_total", factory: factory)

@@ -1,0 +1,112 @@
+import LaterbaseCore
+import PropertyBased
+import Testing
+
+/// A random write that may carry a client id from a small pool, so that one id is written at
+/// several nodes (a device that retries on another node after a lost answer).
+struct RandomIDWrite: Sendable, CustomStringConvertible {
+    let write: RandomWrite
+    /// An index into ``ids``, or nil for a write without an id.
+    let id: Int?
+
+    static let ids = (0..<4).map { "0193d2a0-0000-7000-8000-00000000000\($0)" }
+
+    static let generator = zip(RandomWrite.generator, Gen.int(in: 0...9)).map { w, r in
+        RandomIDWrite(write: w, id: r < ids.count ? r : nil)
+    }
+
+    var description: String { "\(write)\(id.map { " id\($0)" } ?? "")" }
+}
+
+/// Only the first event of each id in (hlc, origin, seq) order: what every replica folds.
+func holdersOfTheirIDs(_ events: [JSON]) -> [JSON] {
+    func key(_ e: JSON) -> (String, String, Int64) { (e["hlc"]!.stringValue!, e["origin"]!.stringValue!, e["seq"]!.int64Value!) }
+    var first: [String: JSON] = [:]
+    for e in events {
+        let id = e["id"]!.stringValue!
+        if let held = first[id], key(held) < key(e) { continue }
+        first[id] = e
+    }
+    let kept = Set(first.values.map { "\($0["origin"]!.stringValue!):\($0["seq"]!.int64Value!)" })
+    return events.filter { kept.contains("\($0["origin"]!.stringValue!):\($0["seq"]!.int64Value!)") }
+}
+
+@Suite struct MergeProperties {
+    /// Random histories in which ids are written at several nodes, with the same content or
+    /// another, reach several replicas in random orders and page sizes: every replica ends with
+    /// the same events, heads and aggregates, and the aggregates are a naive fold of each id's
+    /// first event; nothing is refused.
+    @Test(.shrinking(false)) func oneIDUnderSeveralDotsFoldsTheFirstEverywhere() async throws {
+        await propertyCheck(count: 15, input: RandomIDWrite.generator.array(of: 1...60), Gen.int(in: 0...Int.max)) { writes, seed in
+            do {
+                let src = try ["a", "b", "c"].map { try TestNode(replica: $0, checkpointEvery: 3) }
+                // A retry at the same node sends the same event again (a no-op); another node
+                // may get other content under the same id.
+                var sent: [String: String] = [:]
+                var distinct = 0
+                var i = 0
+                while i < writes.count {
+                    let n = min(1 + i % 3, writes.count - i)
+                    for w in writes[i..<(i + n)] {
+                        var json = w.write.json
+                        if let id = w.id {
+                            let key = "\(w.write.node)/\(id)"
+                            if sent[key] == nil { distinct += 1 }
+                            json = sent[key] ?? (String(json.dropLast()) + #","id":"\#(RandomIDWrite.ids[id])"}"#)
+                            sent[key] = json
+                        } else {
+                            distinct += 1
+                        }
+                        try await src[w.write.node].write("inventory", json)
+                    }
+                    i += n
+                }
+                let replicas = try [3, 2, 5].enumerated().map { try TestNode(replica: "t\($0.offset)", checkpointEvery: UInt64($0.element)) }
+                let all = src + replicas
+                var r = seed
+                func next(_ n: Int) -> Int {
+                    r = r / 31 + 7919 * (r % 31)
+                    return r % n
+                }
+                // Random pulls between any two nodes, then every node from every node so all converge.
+                for _ in 0..<12 {
+                    let to = all[next(all.count)], from = all[next(all.count)]
+                    if to !== from { try await to.pull("inventory", from: from, pageSize: 1 + next(7)) }
+                }
+                for to in all {
+                    let k = next(all.count)
+                    for from in all[k...] + all[..<k] where to !== from { try await to.pull("inventory", from: from, pageSize: 1 + next(9)) }
+                }
+                for to in all { for from in all where to !== from { try await to.pull("inventory", from: from) } }
+
+                let reference = try all[0].allEvents("inventory")
+                #expect(reference.count == distinct)
+                let head = try all[0].store.head(of: "inventory")
+                let aggregates = try all[0].allAggregates("inventory")
+                for n in all.dropFirst() {
+                    #expect(try n.allEvents("inventory") == reference)
+                    #expect(try n.store.head(of: "inventory") == head)
+                    #expect(try n.allAggregates("inventory") == aggregates)
+                }
+                let folded = holdersOfTheirIDs(reference)
+                let expected = naiveOnHand(folded)
+                for n in all {
+                    for (id, onHand) in expected {
+                        let body = try #require(try n.store.aggregate(root: "inventory", id: id))
+                        let parsed = try JSONParser.parse(body)
+                        #expect(parsed["state"]?["on_hand"]?.int64Value == onHand, "\(n.store.replicaID) \(id)")
+                        #expect(parsed["events"]?.int64Value == Int64(folded.filter { $0["aggregate"]?.stringValue == id }.count))
+                    }
+                    // An aggregate whose events are all duplicates has none folded.
+                    for k in 0..<3 where expected["SKU-\(k)"] == nil {
+                        #expect(try n.store.aggregate(root: "inventory", id: "SKU-\(k)") == nil)
+                    }
+                }
+                try expectPastMatchesNaiveFold(replicas[1], folded, seed: seed)
+                for n in all { await n.close() }
+            } catch {
+                Issue.record("\(error)")
+            }
+        }
+    }
+}
