@@ -81,6 +81,12 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("max-transaction-events"), help: "Most events one write transaction takes, 10000 to 100000. Larger: fewer syncs and per-aggregate writes under load (peers converge sooner), more memory held per commit and later acknowledgments.")
     var maxTransactionEvents: Int = 20_000
 
+    @Option(name: .customLong("max-event-bytes"), help: "The largest event in its recorded form as served, 1024 to 16777216 and 64 KiB below the body limit (CONTRACT.md v3); every replica of a deployment should share it. Larger events are refused (413) before anything is stored. Default: 1048576.")
+    var maxEventBytes: Int?
+
+    /// 1 MiB unless given, or less where the body limit needs it.
+    var eventLimit: Int { maxEventBytes ?? min(1 << 20, (maxBodyMiB << 20) - (64 << 10)) }
+
     @Option(name: .customLong("commit-delay-ms"), help: "How long the writer lingers for more writes once it has some, in ms (bigger groups, fewer fsyncs).")
     var commitDelay: Double = 0
 
@@ -133,6 +139,10 @@ struct Serve: AsyncParsableCommand {
         guard (0...1000).contains(commitDelay) else { throw ValidationError("--commit-delay-ms must be from 0 to 1000") }
         // Not below a batch's limit (CONTRACT.md: 10,000 events), which a transaction must hold.
         guard (10_000...100_000).contains(maxTransactionEvents) else { throw ValidationError("--max-transaction-events must be from 10000 to 100000") }
+        // A push or a page of one event carries it with its envelope: 64 KiB of room below the body limit.
+        guard (1024...EventStore.largestEventBytes).contains(eventLimit), eventLimit <= (maxBodyMiB << 20) - (64 << 10) else {
+            throw ValidationError("--max-event-bytes must be from 1024 to \(EventStore.largestEventBytes), and 64 KiB below --max-body-mib (raise that for events of a MiB or more)")
+        }
         guard queueCapacity > 0, (1...65536).contains(queueCapacityMiB) else { throw ValidationError("--queue-capacity must be positive and --queue-capacity-mib from 1 to 65536") }
         guard (maxBodyMiB...1 << 20).contains(httpBodyMemoryMiB) else { throw ValidationError("--http-body-memory-mib must be at least --max-body-mib and at most 1048576") }
         guard (0.1...86_400).contains(idleTimeout) else { throw ValidationError("--idle-timeout-seconds must be from 0.1 to 86400") }
@@ -183,6 +193,7 @@ struct Serve: AsyncParsableCommand {
         }
         configuration.writer.maxDelay = .microseconds(Int64(commitDelay * 1000))
         configuration.writer.maxTransactionEvents = maxTransactionEvents
+        configuration.store.maxEventBytes = eventLimit
         let lock = try DataFolderLock(directory: data)
         let server = try LaterbaseServer(roots: Demo.roots + roots.map { .jsonMerge($0) }, configuration: configuration, logger: logger)
         try await server.run()

@@ -10,7 +10,7 @@ final class ClusterNode: @unchecked Sendable {
     let name: String
     let data: String
     let port: Int
-    let peers: [String]
+    private(set) var peers: [String]
     private(set) var process: ServerProcess?
     var http: HTTP { HTTP(port: port) }
     var url: String { "http://127.0.0.1:\(port)" }
@@ -41,6 +41,13 @@ final class ClusterNode: @unchecked Sendable {
     }
 
     func signal(_ sig: Int32) { process?.signal(sig) }
+
+    /// Stops the node (SIGTERM) and starts it again naming `peers`: nodes peered after their writes.
+    func restart(peers: [ClusterNode]) async throws {
+        await stop(SIGTERM)
+        self.peers = peers.map(\.url)
+        try await start()
+    }
 
     /// SIGKILL or SIGTERM, then wait for the process to be gone.
     func stop(_ sig: Int32) async {

@@ -21,9 +21,10 @@ extension EventStore {
     /// order) from the first one `vv` lacks, so a page is a per-origin prefix of what the caller
     /// lacks and the returned vv is exact. Costs O(events returned + origins), in one short read
     /// transaction.
-    /// - Parameter maxBytes: stop once the page holds this many bytes (after at least one event),
-    ///   e.g. to fit a peer's body limit; the page is still a per-origin prefix.
-    public func feed(root rootName: String, after vv: VersionVector, limit: Int, maxBytes: Int = .max, separator: UInt8 = UInt8(ascii: ",")) throws(LaterbaseError) -> FeedPage {
+    /// - Parameter maxBytes: the page's bytes at most, but for a page of one event that alone is
+    ///   larger (a peer's body limit, say); the page is still a per-origin prefix. By default the
+    ///   contract's 4 MiB, which every reader of a page takes.
+    public func feed(root rootName: String, after vv: VersionVector, limit: Int, maxBytes: Int = EventStore.pageBytes, separator: UInt8 = UInt8(ascii: ",")) throws(LaterbaseError) -> FeedPage {
         let r = try root(rootName)
         do {
             return try page(r, after: vv, limit: limit, maxBytes: maxBytes, separator: separator)
@@ -46,10 +47,15 @@ extension EventStore {
             try txn.withCursor(r.log) { (cursor) throws(LMDBError) in
                 var heap = RunHeap()
                 for i in runs.indices where try runs[i].refill(&cursor) { heap.push(i, runs) }
-                while count < limit, count == 0 || out.count < maxBytes, let i = heap.pop(runs) {
+                while count < limit, let i = heap.pop(runs) {
                     let entry = runs[i].buffer[runs[i].position]
+                    let before = out.count
                     try withBytes(runs[i].origin) { (o) throws(LMDBError) in try EventRecord.appendJSON(origin: o, seq: entry.seq, entry.value, to: &out) }
                     out.append(separator)
+                    if count > 0, out.count > maxBytes {
+                        out.removeSubrange(before...)  // the next page's first event
+                        break
+                    }
                     count += 1
                     runs[i].position += 1
                     if runs[i].position < runs[i].buffer.count { heap.push(i, runs) } else if try runs[i].refill(&cursor) { heap.push(i, runs) }

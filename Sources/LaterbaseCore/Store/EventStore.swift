@@ -29,8 +29,16 @@ public final class EventStore: Sendable {
         /// syncs twice inside every commit. Either way nothing is acknowledged, published or
         /// readable before it is durable.
         public var overlapSyncs: Bool = true
+        /// The largest event, in its recorded form as served (contract v3: 1 MiB by default,
+        /// at most ``largestEventBytes``). Every transport carries an event this large.
+        public var maxEventBytes: Int = 1 << 20
         public init() {}
     }
+
+    /// The largest `maxEventBytes` a node may take: 16 MiB.
+    public static let largestEventBytes = 16 << 20
+    /// A feed page's bytes, but for a page of one event that alone is larger (contract v3).
+    public static let pageBytes = 4 << 20
 
     /// This node's origin: the replica id its new events are recorded under.
     public let replicaID: String
@@ -156,6 +164,12 @@ public final class EventStore: Sendable {
             }
             if let rec = e.recorded, Int64(rec.hlc.milliseconds) > limit {
                 throw .event(.invalidEvent, index: index, "hlc is more than \(options.maxSkewMilliseconds) ms ahead of this node's clock", extra: [("field", .string("hlc"))])
+            }
+            if e.recordedBytes > options.maxEventBytes {
+                throw .event(.tooLarge, index: index, "the event is over the limit of \(options.maxEventBytes) bytes in its recorded form", extra: [("field", .string("data"))])
+            }
+            if e.dataDepth > EventInput.maxDataDepth {
+                throw .event(.badRequest, index: index, "data nests deeper than \(EventInput.maxDataDepth) levels", extra: [("field", .string("data"))])
             }
             do {
                 decoded.append(try r.definition.fold.decode(type: e.type, version: e.version, data: e.data, dataBytes: e.dataBytes))

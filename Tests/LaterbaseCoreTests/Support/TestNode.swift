@@ -19,7 +19,7 @@ final class TestNode: @unchecked Sendable {
     static let roots: [RootDefinition] = Demo.roots + [.jsonMerge("notes")]
 
     init(
-        replica: String, folder: String? = nil, durable: Bool = false, checkpointEvery: UInt64 = 128,
+        replica: String, folder: String? = nil, durable: Bool = false, checkpointEvery: UInt64 = 128, maxEventBytes: Int = 1 << 20,
         physicalTime: @escaping @Sendable () -> UInt64 = SystemClock.milliseconds
     ) throws {
         self.folder = folder ?? TestNode.temporaryFolder()
@@ -27,6 +27,7 @@ final class TestNode: @unchecked Sendable {
         options.noSync = !durable
         options.checkpointEvery = checkpointEvery
         options.mapSize = 1 << 30
+        options.maxEventBytes = maxEventBytes
         store = try EventStore(directory: self.folder, roots: Self.roots, replicaID: replica, options: options, logger: quietLogger, physicalTime: physicalTime)
         writer = Writer(store: store, logger: quietLogger)
         writer.start()
