@@ -109,4 +109,92 @@ func holdersOfTheirIDs(_ events: [JSON]) -> [JSON] {
             }
         }
     }
+
+    /// An origin that forked (a device restored from an old backup records its seqs again with
+    /// other content) reaches replicas in two versions, with ordinary writes and retried ids
+    /// beside it: every replica keeps, per dot, the version with the smaller digest, and all
+    /// end with the same events, heads and aggregates, a naive fold of what they keep.
+    @Test(.shrinking(false)) func aForkedOriginEndsWithTheSameVersionEverywhere() async throws {
+        let gen = zip(RandomIDWrite.generator.array(of: 0...30), RandomWrite.generator.array(of: 2...8), Gen.int(in: 0...Int.max))
+        await propertyCheck(count: 15, input: gen) { writes, forked, seed in
+            do {
+                let src = try ["a", "b", "c"].map { try TestNode(replica: $0, checkpointEvery: 3) }
+                var distinct = 0
+                var sent: [String: String] = [:]
+                for w in writes {
+                    var json = w.write.json
+                    if let id = w.id {
+                        let key = "\(w.write.node)/\(id)"
+                        json = sent[key] ?? (String(json.dropLast()) + #","id":"\#(RandomIDWrite.ids[id])"}"#)
+                        sent[key] = json
+                    }
+                    if try await src[w.write.node].write("inventory", json).created { distinct += 1 }
+                }
+                // Two versions of dev-1:1...n: `forked` in pairs, each version's hlcs growing with
+                // seq, to different nodes; some with one id in both versions.
+                let n = forked.count / 2
+                let base = (SystemClock.milliseconds() - 3_600_000) << 16
+                func version(_ v: Int, _ i: Int) -> (json: String, event: RecordedEvent) {
+                    let w = forked[2 * i + v]
+                    let type = ["stock.received", "stock.picked", "stock.counted"][w.kind]
+                    let id = (seed >> i) % 3 == 0 ? "0193d2a0-0000-7000-8000-0000000001\(i)0" : "0193d2a0-0000-7000-8000-0000000001\(i)\(v + 1)"
+                    let time = Int64(1_795_600_000_000) + Int64(w.minutes) * 60_000
+                    let hlc = HLC(rawValue: base + UInt64(10 * (i + 1) + 5 * v))
+                    let data = #"{"qty":\#(w.qty)}"#
+                    let json = #"{"id":"\#(id)","aggregate":"SKU-\#(w.aggregate)","type":"\#(type)","data":\#(data),"time":\#(time),"origin":"dev-1","seq":\#(i + 1),"hlc":"\#(hlc)"}"#
+                    let event = RecordedEvent(
+                        id: EventID(id)!, aggregate: "SKU-\(w.aggregate)", type: type, version: 1, data: Array(data.utf8), time: time, hlc: hlc, origin: "dev-1", seq: UInt64(i + 1))
+                    return (json, event)
+                }
+                for v in 0..<2 {
+                    let node = src[(seed / 7 + v) % 3]
+                    try await node.write("inventory", "[" + (0..<n).map { version(v, $0).json }.joined(separator: ",") + "]")
+                }
+                let replicas = try [3, 2, 5].enumerated().map { try TestNode(replica: "t\($0.offset)", checkpointEvery: UInt64($0.element)) }
+                let all = src + replicas
+                var r = seed
+                func next(_ k: Int) -> Int {
+                    r = r / 31 + 7919 * (r % 31)
+                    return r % k
+                }
+                for _ in 0..<12 {
+                    let to = all[next(all.count)], from = all[next(all.count)]
+                    if to !== from { try await to.pull("inventory", from: from, pageSize: 1 + next(7), again: next(2) == 0 ? ["dev-1"] : []) }
+                }
+                for to in all {
+                    for from in all where to !== from { try await to.pull("inventory", from: from, pageSize: 1 + next(9), again: ["dev-1"]) }
+                }
+                for to in all { for from in all where to !== from { try await to.pull("inventory", from: from, again: ["dev-1"]) } }
+
+                let reference = try all[0].allEvents("inventory")
+                #expect(reference.count == distinct + n)
+                let head = try all[0].store.head(of: "inventory")
+                let aggregates = try all[0].allAggregates("inventory")
+                for node in all.dropFirst() {
+                    #expect(try node.allEvents("inventory") == reference)
+                    #expect(try node.store.head(of: "inventory") == head)
+                    #expect(try node.allAggregates("inventory") == aggregates)
+                }
+                // Per forked dot, the version with the smaller digest.
+                for i in 0..<n {
+                    let (a, b) = (version(0, i).event, version(1, i).event)
+                    let kept = a.digest < b.digest ? a : b
+                    let served = reference.first { $0["origin"] == .string("dev-1") && $0["seq"] == .integer(Int64(i + 1)) }
+                    #expect(served?["id"] == .string(kept.id.description) && served?["hlc"] == .string(kept.hlc.description), "dev-1:\(i + 1)")
+                }
+                let folded = holdersOfTheirIDs(reference)
+                for node in all {
+                    for (id, onHand) in naiveOnHand(folded) {
+                        let parsed = try JSONParser.parse(try #require(try node.store.aggregate(root: "inventory", id: id)))
+                        #expect(parsed["state"]?["on_hand"]?.int64Value == onHand, "\(node.store.replicaID) \(id)")
+                        #expect(parsed["events"]?.int64Value == Int64(folded.filter { $0["aggregate"]?.stringValue == id }.count))
+                    }
+                }
+                try expectPastMatchesNaiveFold(replicas[1], folded, seed: seed)
+                for node in all { await node.close() }
+            } catch {
+                Issue.record("\(error)")
+            }
+        }
+    }
 }

@@ -78,13 +78,16 @@ import Testing
             } catch let error as LaterbaseError {
                 #expect(error.code == .invalidEvent)
             }
-            // The same dot with other content.
-            do {
-                try await node.write("notes", recorded(2, "0001934f5a2b0005"))
-                Issue.record("expected a conflict")
-            } catch let error as LaterbaseError {
-                #expect(error.code == .conflict)
-            }
+            // The same dot with other content (v3, a forked origin): no refusal; one version
+            // stays by the digest rule, and sending either again changes nothing.
+            func second() throws -> JSON? { try node.allEvents("notes").first { $0["seq"] == .integer(2) } }
+            let first = try second()
+            let answer = try await node.write("notes", recorded(2, "0001934f5a2b0005"))
+            let arrivedKept = answer.events[0].hlc == HLC(wire: "0001934f5a2b0005")!
+            #expect(answer.created == arrivedKept)
+            #expect(try second()?["hlc"] == .string(answer.events[0].hlc.description))
+            #expect(arrivedKept ? try second() != first : try second() == first)
+            #expect(try await !node.write("notes", recorded(2, "0001934f5a2b0005")).created)
             #expect(try node.store.head(of: "notes").description == "truck-7:4")
             // The node's own clock took in the received hlc: its next event is after them.
             let local = try await node.write("notes", #"{"aggregate":"x","type":"t"}"#)

@@ -17,6 +17,9 @@ final class FoldedAggregate {
     /// Its events that lost their id to an event recorded before them, found in this
     /// transaction: the fold takes them out (see ``StoreWriter/precedes(_:_:)``).
     var removed: [FoldPosition] = []
+    /// Its events that came to hold their id in this transaction, having been duplicates: the
+    /// fold takes them in.
+    var inserted: [FoldPosition] = []
     /// The transaction that last touched it (``StoreWriter/transactionNumber``).
     var touchedIn = 0
     /// How many of its latest events the state kept in `states` lacks (see ``AggregateSnapshot/unfolded``).
@@ -132,10 +135,12 @@ extension StoreWriter {
             key.rewrite(count: aggregate.utf8.count) { $0.utf8(aggregate) }
             var items = folded.added
             folded.added.removeAll(keepingCapacity: true)
-            let removed = folded.removed
-            if !removed.isEmpty {
+            let removed = folded.removed, inserted = folded.inserted
+            let reindexed = !removed.isEmpty || !inserted.isEmpty
+            if reindexed {
                 folded.removed.removeAll()
-                try takeOut(removed, from: folded, &items, root: r, txn)
+                folded.inserted.removeAll()
+                try reindex(folded, removing: removed, inserting: inserted, &items, root: r, txn)
             }
             var inOrder = true
             for (a, b) in zip(items, items.dropFirst()) where b.position < a.position {
@@ -144,8 +149,8 @@ extension StoreWriter {
             }
             if !inOrder { items.sort { $0.position < $1.position } }
             var writeState = false
-            let earliest = [items.first?.position, removed.min()].compactMap { $0 }.min()
-            if let at = folded.position, let earliest, earliest < at || !removed.isEmpty {
+            let earliest = [items.first?.position, removed.min(), inserted.min()].compactMap { $0 }.min()
+            if let earliest, reindexed || folded.position.map({ earliest < $0 }) == true {
                 let fresh = try refold(aggregate, from: earliest, root: r, tail: folded.tail, newlyDecoded: items, txn)
                 fresh.last = folded.last
                 fresh.tail = folded.tail
@@ -182,17 +187,22 @@ extension StoreWriter {
         }
     }
 
-    /// Takes events out of an aggregate's fold order: its tail goes into the `agg` index first
-    /// (its chain runs through them), and their `agg` keys go. The caller refolds.
-    private func takeOut(_ removed: [FoldPosition], from folded: FoldedAggregate, _ items: inout [Added], root r: RootDatabases, _ txn: borrowing WriteTransaction) throws {
+    /// Takes events out of an aggregate's fold order and others into it: its tail goes into the
+    /// `agg` index first (its chain may run through those taken out), then their `agg` keys go
+    /// and the others' come. A position both taken out and added again (a dot's new version
+    /// with the same time and hlc) stays. The caller refolds.
+    private func reindex(
+        _ folded: FoldedAggregate, removing removed: [FoldPosition], inserting inserted: [FoldPosition], _ items: inout [Added],
+        root r: RootDatabases, _ txn: borrowing WriteTransaction
+    ) throws {
         let aggregate = folded.aggregateID
-        let gone = Set(removed.map(\.dot))
-        items.removeAll { gone.contains($0.position.dot) }
-        var keys = folded.tail.filter { !gone.contains($0.dot) }.map { $0.key(aggregate: aggregate) }
+        items.removeAll { !$0.holdsID }
+        let gone = Set(removed).subtracting(items.map(\.position))
+        var keys = (folded.tail.filter { !gone.contains($0) } + inserted).map { $0.key(aggregate: aggregate) }
         keys.sort { $0.lexicographicallyPrecedes($1) }
         for k in keys { try txn.put(r.agg, k, []) }
         folded.tail.removeAll(keepingCapacity: true)
-        for p in removed { try txn.delete(r.agg, p.key(aggregate: aggregate)) }
+        for p in gone { try txn.delete(r.agg, p.key(aggregate: aggregate)) }
     }
 
     /// Refolds from the last checkpoint before `first`: drops the checkpoints after it and

@@ -12,6 +12,8 @@ import LMDB
 ///   (``AggregateSnapshot``).
 /// - `cp`: `aggregate 0x00 position` → a checkpoint snapshot every N events, for refolds and `as_of`.
 /// - `heads`: `origin` → `seq(8) hlc(8)`: the root's version vector, with each origin's last hlc.
+/// - `dups`: `id(16) origin 0x00 seq` → empty: the dots stored with an id they do not hold (the
+///   first in (hlc, origin, seq) order holds it, in `ids`): served, folded by no aggregate.
 ///
 /// A position is `time(8, sign-flipped big-endian) hlc(8) origin 0x00 seq(8)`, so byte order is fold
 /// order (time, hlc, origin, seq). 0x00 cannot occur in an origin or an aggregate id.
@@ -57,7 +59,7 @@ enum Keys {
 }
 
 /// Where an event sits in its aggregate's fold order: (time, hlc, origin, seq).
-struct FoldPosition: Comparable, Sendable {
+struct FoldPosition: Hashable, Comparable, Sendable {
     let time: Int64
     let hlc: HLC
     let dot: Dot

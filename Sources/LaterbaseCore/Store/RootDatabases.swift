@@ -10,8 +10,9 @@ struct RootDatabases: Sendable {
     let states: Database
     let checkpoints: Database
     let heads: Database
+    let duplicates: Database
 
-    static let perRoot: UInt32 = 7
+    static let perRoot: UInt32 = 8
 
     init(_ definition: RootDefinition, in env: Environment) throws(LMDBError) {
         let n = definition.name
@@ -23,6 +24,29 @@ struct RootDatabases: Sendable {
         states = try env.openDatabase("\(n).states")
         checkpoints = try env.openDatabase("\(n).cp")
         heads = try env.openDatabase("\(n).heads")
+        duplicates = try env.openDatabase("\(n).dups")
+    }
+
+    /// The `dups` key of a duplicate: its id, then its dot.
+    static func duplicateKey(_ id: EventID, _ dot: Dot) -> [UInt8] {
+        .written(count: 16 + dot.keyLength) { w in
+            w.id(id)
+            w.dot(dot)
+        }
+    }
+
+    /// The dots stored with `id` that do not hold it (duplicates), from the `dups` index.
+    func duplicates<T: Transaction & ~Copyable>(of id: EventID, in txn: borrowing T) throws(LMDBError) -> [Dot] {
+        let prefix = id.bytes
+        var out: [Dot] = []
+        try txn.withCursor(duplicates) { (c) throws(LMDBError) in
+            var entry = try c.seek(atOrAfter: prefix)
+            while let e = entry, e.key.starts(with: prefix) {
+                out.append(try Keys.parseDot(UnsafeRawBufferPointer(rebasing: e.key[16...])))
+                entry = try c.next()
+            }
+        }
+        return out
     }
 
     /// The root's version vector and each origin's last hlc, as of `txn`.

@@ -32,10 +32,10 @@ final class StoreWriter {
     private var heads: [String: [String: OriginHead]] = [:]
     /// Folded aggregates kept decoded between commits (see AggregateFolding.swift).
     let cache = AggregateCache()
-    private let logger: Logger
+    let logger: Logger
 
     /// Per root, `laterbase_merge_conflicts_total` by kind.
-    private let conflicts: [String: [MergeConflict: Counter]]
+    let conflicts: [String: [MergeConflict: Counter]]
 
     /// What the merge resolved (contract v3, "The merge is total").
     enum MergeConflict: String, CaseIterable {
@@ -75,6 +75,23 @@ final class StoreWriter {
         var added: [String: [Added]] = [:]
         /// Per root, the aggregates the new events touch.
         var touched: [String: TouchedAggregates] = [:]
+    }
+
+    /// What a batch's check found: its outcome, its new events, the stored events that lost
+    /// their id to one of them (to be taken out of their aggregates' folds), and the versions
+    /// of stored dots that replace them.
+    private struct Checked {
+        var outcome: WriteOutcome
+        var added: [Added]
+        var demoted: [RecordedEvent]
+        var versions: [(stored: RecordedEvent, kept: Added)]
+    }
+
+    /// One dot with two contents: every replica keeps the version whose recorded form (as
+    /// served) has the smaller SHA-256, a rule of the content alone, so whichever a replica met
+    /// first, all end with the same one.
+    static func keeps(_ a: RecordedEvent, over b: RecordedEvent) -> Bool {
+        a.digest < b.digest
     }
 
     /// One id under two dots: the event recorded first, in (hlc, origin, seq) order, keeps the
@@ -134,10 +151,10 @@ final class StoreWriter {
             let txn = try store.env.beginWrite()
             for batch in batches {
                 switch check(batch, &pending, txn) {
-                case .success(let (outcome, added, demoted)):
-                    try stage(added, demoted: demoted, root: batch.root, &pending.touched[batch.root, default: TouchedAggregates(cache: cache.root(batch.root))], txn)
-                    pending.added[batch.root, default: []].append(contentsOf: added)
-                    results.append(.success(outcome))
+                case .success(let checked):
+                    try stage(checked, root: batch.root, &pending.touched[batch.root, default: TouchedAggregates(cache: cache.root(batch.root))], txn)
+                    pending.added[batch.root, default: []].append(contentsOf: checked.added)
+                    results.append(.success(checked.outcome))
                 case .failure(let error):
                     results.append(.failure(error))
                 }
@@ -171,11 +188,7 @@ final class StoreWriter {
 
     /// Checks a batch against what is stored (this transaction's earlier batches included) and
     /// assigns dots and hlcs to its new events. Writes nothing.
-    /// - Returns: the outcome, the new events, and the stored events that lost their id to one
-    ///   of them (to be taken out of their aggregates' folds).
-    private func check(
-        _ batch: PreparedBatch, _ pending: inout Pending, _ txn: borrowing WriteTransaction
-    ) -> Result<(WriteOutcome, [Added], [RecordedEvent]), LaterbaseError> {
+    private func check(_ batch: PreparedBatch, _ pending: inout Pending, _ txn: borrowing WriteTransaction) -> Result<Checked, LaterbaseError> {
         let r: RootDatabases
         do { r = try store.root(batch.root) } catch { return .failure(error) }
         var heads = pending.heads[batch.root, default: [:]]
@@ -192,6 +205,7 @@ final class StoreWriter {
         var holder: [Int?] = []
         holder.reserveCapacity(batch.events.count)
         var demoted: [RecordedEvent] = []
+        var versions: [(stored: RecordedEvent, kept: Added)] = []
         var clock = self.clock
         // Events of this batch a later event of it names again, by where they are in `out` (not
         // copies: each would cost a reference count per field). Indexed only when a lookup needs
@@ -240,10 +254,35 @@ final class StoreWriter {
                     let head = (isOwn ? own : heads[rec.origin]) ?? OriginHead(seq: 0, hlc: HLC(rawValue: 0))
                     let dot = Dot(origin: rec.origin, seq: rec.seq)
                     if rec.seq <= head.seq {
-                        guard let existing = try stored(dot), existing.sameContent(as: input) else {
-                            throw LaterbaseError.event(.conflict, index: index, "\(dot) is already stored with other content", extra: [("origin", .string(rec.origin)), ("seq", .integer(rec.seq))])
+                        guard let existing = try stored(dot) else {
+                            throw LaterbaseError(storage: .corrupted("\(dot), under its origin's head, which the log does not hold"), "reading \(dot)")
                         }
-                        out.append(existing)
+                        if existing.sameContent(as: input) {
+                            out.append(existing)
+                            holder.append(nil)
+                            continue
+                        }
+                        guard byDot[dot] == nil else {
+                            throw LaterbaseError.event(.conflict, index: index, "the batch names \(dot) twice with other content", extra: [("origin", .string(rec.origin)), ("seq", .integer(rec.seq))])
+                        }
+                        // One dot with two contents (a forked origin): the merge is total, and every
+                        // replica keeps the version the rule of ``keeps(_:over:)`` picks.
+                        let version = RecordedEvent(
+                            id: input.id!, aggregate: input.aggregate, type: input.type, version: input.version, data: input.dataBytes,
+                            time: input.time ?? Int64(rec.hlc.milliseconds), hlc: rec.hlc, origin: rec.origin, seq: rec.seq)
+                        mergeConflict(.dot, root: batch.root, version, existing)
+                        if Self.keeps(existing, over: version) {
+                            out.append(existing)
+                            holder.append(nil)
+                            continue
+                        }
+                        clock.receive(rec.hlc)
+                        if rec.seq == head.seq {
+                            let kept = OriginHead(seq: rec.seq, hlc: rec.hlc)
+                            if isOwn { own = kept } else { heads[rec.origin] = kept }
+                        }
+                        versions.append((existing, Added(event: version, decoded: batch.decoded[index])))
+                        out.append(version)
                         holder.append(nil)
                         continue
                     }
@@ -306,18 +345,20 @@ final class StoreWriter {
         self.clock = clock
         if let own { heads[ownOrigin] = own }
         pending.heads[batch.root] = heads
-        return .success((WriteOutcome(events: out, created: !added.isEmpty, head: VersionVector()), added, demoted))
+        let outcome = WriteOutcome(events: out, created: !added.isEmpty || !versions.isEmpty, head: VersionVector())
+        return .success(Checked(outcome: outcome, added: added, demoted: demoted, versions: versions))
     }
 
     /// Writes an accepted batch's events: the log (per-origin appends, each linked to its
     /// aggregate's previous event), then the id index in key order. Later batches of the
     /// transaction see them. The aggregate index is written by ``fold(_:root:_:)``, in runs.
-    /// Events that lost their id (`demoted`) are taken out of their aggregates' folds by ``fold(_:root:_:)``.
-    private func stage(
-        _ added: [Added], demoted: [RecordedEvent], root name: String, _ touched: inout TouchedAggregates, _ txn: borrowing WriteTransaction
-    ) throws {
-        guard !added.isEmpty else { return }
+    /// Events that lost their id (`demoted`) are taken out of their aggregates' folds by
+    /// ``fold(_:root:_:)``; a dot's version that gives way is replaced (``replace(_:with:root:_:_:)``).
+    private func stage(_ checked: Checked, root name: String, _ touched: inout TouchedAggregates, _ txn: borrowing WriteTransaction) throws {
+        let added = checked.added
         let r = try store.root(name)
+        for (stored, kept) in checked.versions { try replace(stored, with: kept, root: r, &touched, txn) }
+        guard !added.isEmpty else { return }
         var key: [UInt8] = [], value: [UInt8] = []
         // One origin's events come in seq order and server-made ids in hlc order, so both usually
         // sort after everything stored: appended (see ``WriteTransaction/put(_:_:_:appending:)``).
@@ -336,8 +377,12 @@ final class StoreWriter {
             EventRecord.encode(a.event, previous: previous, into: &value)
             try txn.put(r.log, key, value, appending: &appendLog)
         }
-        for event in demoted {
-            try touch(event.aggregate, root: r, &touched, txn).removed.append(FoldPosition(event))
+        for event in checked.demoted {
+            try unfold(event, root: r, &touched, txn)
+            try txn.put(r.duplicates, RootDatabases.duplicateKey(event.id, event.dot), [])
+        }
+        for a in added where !a.holdsID {
+            try txn.put(r.duplicates, RootDatabases.duplicateKey(a.id, a.position.dot), [])
         }
         var byID = added.filter(\.holdsID)
         byID.sortUnlessSorted { $0.id < $1.id }
@@ -352,13 +397,16 @@ final class StoreWriter {
     private func finish(_ pending: inout Pending, _ txn: borrowing WriteTransaction) throws -> CommittedChanges {
         var changed: [(root: String, events: [RecordedEvent], head: VersionVector)] = []
         for name in store.rootNames {
-            guard let added = pending.added[name], !added.isEmpty else { continue }
+            // A batch may only replace versions of stored dots: no new event, folds to redo.
+            let added = pending.added[name] ?? []
+            guard !added.isEmpty || pending.touched[name]?.list.isEmpty == false else { continue }
             let r = try store.root(name)
             let before = heads[name, default: [:]]
             for (origin, head) in pending.heads[name, default: [:]] where before[origin] != head {
                 try txn.put(r.heads, Array(origin.utf8), head.encoded)
             }
             if let touched = pending.touched[name] { try fold(touched, root: r, txn) }
+            guard !added.isEmpty else { continue }
             var events = added.map(\.event)
             // Recorded events may interleave; hlcs decide but for ties.
             events.sortUnlessSorted { Self.precedes($0, $1) }
@@ -367,20 +415,6 @@ final class StoreWriter {
         let mark = [UInt8].written(count: 8) { $0.u64(clock.last.rawValue) }
         try txn.put(store.meta, Array("hlc".utf8), mark)
         return CommittedChanges(roots: changed)
-    }
-}
-
-extension StoreWriter {
-    /// Counts and logs a conflict the merge resolved: `a` met `b`, already held.
-    func mergeConflict(_ kind: MergeConflict, root: String, _ a: borrowing RecordedEvent, _ b: borrowing RecordedEvent) {
-        conflicts[root]?[kind]?.increment()
-        let first = Self.precedes(a, b) ? a.dot : b.dot
-        logger.notice(
-            "merge conflict resolved",
-            metadata: [
-                "root": "\(root)", "kind": "\(kind.rawValue)", "id": "\(a.id)", "arrived": "\(a.dot)", "held": "\(b.dot)",
-                "arrived_digest": "\(a.digest)", "held_digest": "\(b.digest)", "kept": "\(first)",
-            ])
     }
 }
 
