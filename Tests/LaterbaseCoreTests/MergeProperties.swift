@@ -161,10 +161,13 @@ func holdersOfTheirIDs(_ events: [JSON]) -> [JSON] {
                     let to = all[next(all.count)], from = all[next(all.count)]
                     if to !== from { try await to.pull("inventory", from: from, pageSize: 1 + next(7), again: next(2) == 0 ? ["dev-1"] : []) }
                 }
+                // Then anti-entropy by digests, as peer links do it: heads first, then forks.
                 for to in all {
-                    for from in all where to !== from { try await to.pull("inventory", from: from, pageSize: 1 + next(9), again: ["dev-1"]) }
+                    for from in all where to !== from { try await to.reconcile("inventory", with: from, pageSize: 1 + next(9)) }
                 }
-                for to in all { for from in all where to !== from { try await to.pull("inventory", from: from, again: ["dev-1"]) } }
+                for to in all { for from in all where to !== from { try await to.reconcile("inventory", with: from) } }
+                let digests = try all[0].store.digests(of: "inventory")
+                for node in all { #expect(try node.store.digests(of: "inventory") == digests) }
 
                 let reference = try all[0].allEvents("inventory")
                 #expect(reference.count == distinct + n)

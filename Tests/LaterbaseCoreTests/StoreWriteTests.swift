@@ -433,10 +433,38 @@ import Testing
             _ = try TestNode(replica: "hq-1", folder: folder)
         } throws: { error in
             let e = error as? LaterbaseError
-            return e?.message.contains("store format \(format ?? "1")") == true && e?.message.contains("reads format 3") == true
+            return e?.message.contains("store format \(format ?? "1")") == true && e?.message.contains("reads format 4") == true
         }
         let env = try Environment(path: folder)
         let meta = try env.openDatabase("_meta")
         #expect(try env.read { (txn) throws(LMDBError) in try txn.get(meta, Array("format".utf8)).map { String(decoding: $0, as: UTF8.self) } } == format)
+    }
+
+    /// A format 3 store (heads without digests) is upgraded when opened: each origin's digest is
+    /// computed from its events, the same as the writer keeps it.
+    @Test func aFormat3StoreGetsItsDigestsWhenOpened() async throws {
+        let folder = TestNode.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        var node = try TestNode(replica: "hq-1", folder: folder)
+        try await node.write("notes", #"[{"aggregate":"a","type":"t","data":{"n":1}},{"aggregate":"b","type":"t","data":{"n":2}}]"#)
+        try await node.write("notes", #"{"aggregate":"a","type":"t","data":{"n":3},"origin":"dev-1","seq":1,"hlc":"0001934f5a2b0001","id":"0193d2a0-0000-7000-8000-000000000abc"}"#)
+        let kept = try node.store.digests(of: "notes")
+        #expect(kept.origins.count == 2 && kept.origins.values.allSatisfy { $0 != 0 })
+        await node.close(removing: false)
+        do {  // as format 3 left it: 16-byte heads
+            let env = try Environment(path: folder)
+            let meta = try env.openDatabase("_meta")
+            let heads = try env.openDatabase("notes.heads")
+            let txn = try env.beginWrite()
+            try txn.put(meta, Array("format".utf8), Array("3".utf8))
+            for origin in ["hq-1", "dev-1"] {
+                let v = try #require(try txn.get(heads, Array(origin.utf8)).map { Array($0) })
+                try txn.put(heads, Array(origin.utf8), Array(v.prefix(16)))
+            }
+            try txn.commit()
+        }
+        node = try TestNode(replica: "hq-1", folder: folder)
+        #expect(try node.store.digests(of: "notes") == kept)
+        await node.close()
     }
 }

@@ -12,6 +12,9 @@ public struct FeedPage: Sendable {
     public var head: VersionVector
     /// Whether the caller still lacks events.
     public var more: Bool
+    /// The digest of what this node holds of the root (``RootDigests/root``), from the same
+    /// snapshot: a peer whose head is the same compares it to find forked origins.
+    public var digest: UInt64
 }
 
 extension EventStore {
@@ -67,7 +70,7 @@ extension EventStore {
                 if consumed > advanced[origin] { advanced[origin] = consumed }
             }
             let more = runs.contains { $0.consumedThrough < $0.last }
-            return FeedPage(events: out, count: count, vv: advanced, head: heads.versionVector, more: more)
+            return FeedPage(events: out, count: count, vv: advanced, head: heads.versionVector, more: more, digest: heads.digest ?? 0)
         }
     }
 }

@@ -89,7 +89,8 @@ public final class EventStore: Sendable {
              try txn.get(meta, Array("format".utf8)).map { String(decoding: $0, as: UTF8.self) })
         }
         // Format 2: event records carry their aggregate's chain, `aggs` records its tail.
-        if stored != nil && format != EventStore.format {
+        let upgrade = stored != nil && format == "3"
+        if stored != nil && format != EventStore.format && !upgrade {
             throw LaterbaseError(.internal, "the data folder \(directory) holds store format \(format ?? "1") from an older Laterbase; this build reads format \(EventStore.format). Run the build that wrote it, or start this one on an empty folder and sync the events from it")
         }
         let chosen = replicaID ?? stored ?? EventStore.newReplicaID(milliseconds: physicalTime())
@@ -102,6 +103,7 @@ public final class EventStore: Sendable {
             if let stored { logger.warning("replica id changed", metadata: ["from": "\(stored)", "to": "\(chosen)"]) }
         }
         self.replicaID = chosen
+        if upgrade { try upgradeFromFormat3() }
     }
 
     /// A fresh replica id: `node-` and the last 12 hex digits of a UUID v7.
@@ -109,8 +111,26 @@ public final class EventStore: Sendable {
         "node-" + EventID.v7(milliseconds: milliseconds).description.suffix(12)
     }
 
-    /// The layout this build writes and reads (see ``Keys``).
-    static let format = "3"
+    /// The layout this build writes and reads (see ``Keys``). Format 4 keeps each origin's
+    /// content digest in its head and a root's duplicates in `dups`; a format 3 store is
+    /// upgraded when opened.
+    static let format = "4"
+
+    /// Format 3 to 4: each origin's digest, from its events in the log (`dups` starts empty, as
+    /// format 3 refused duplicates).
+    private func upgradeFromFormat3() throws(LMDBError) {
+        let txn = try env.beginWrite()
+        for r in roots.values {
+            for (origin, head) in try r.heads(in: txn) where head.digest == nil {
+                var upgraded = head
+                upgraded.digest = try ContentDigest.scan(origin: origin, through: head.seq, log: r.log, in: txn)
+                try txn.put(r.heads, Array(origin.utf8), upgraded.encoded)
+            }
+        }
+        try txn.put(meta, Array("format".utf8), Array(EventStore.format.utf8))
+        try txn.commit()
+        logger.notice("store upgraded from format 3 to 4: origin digests kept in heads")
+    }
 
     func root(_ name: String) throws(LaterbaseError) -> RootDatabases {
         guard let r = roots[name] else { throw LaterbaseError(.unknownRoot, "no root named '\(name)'") }

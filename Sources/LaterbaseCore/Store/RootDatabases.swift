@@ -55,8 +55,11 @@ struct RootDatabases: Sendable {
         try txn.withCursor(heads) { (c) throws(LMDBError) in
             var entry = try c.first()
             while let e = entry {
-                guard e.value.count == 16 else { throw .corrupted("the head of an origin, \(e.value.count) bytes") }
-                out[String(decoding: e.key, as: UTF8.self)] = OriginHead(seq: Keys.readBigEndian(e.value, at: 0), hlc: HLC(rawValue: Keys.readBigEndian(e.value, at: 8)))
+                // 16 bytes: written before digests were kept; the writer adds them at start-up.
+                guard e.value.count == 24 || e.value.count == 16 else { throw .corrupted("the head of an origin, \(e.value.count) bytes") }
+                out[String(decoding: e.key, as: UTF8.self)] = OriginHead(
+                    seq: Keys.readBigEndian(e.value, at: 0), hlc: HLC(rawValue: Keys.readBigEndian(e.value, at: 8)),
+                    digest: e.value.count == 24 ? Keys.readBigEndian(e.value, at: 16) : nil)
                 entry = try c.next()
             }
         }
@@ -84,15 +87,30 @@ struct RootDatabases: Sendable {
     }
 }
 
-/// An origin's entry in a root's head: its last seq and that event's hlc.
+/// An origin's entry in a root's head: its last seq, that event's hlc, and the digest of its
+/// events as this node holds them (``ContentDigest``).
 struct OriginHead: Sendable, Equatable {
     var seq: UInt64
     var hlc: HLC
+    /// Nil only as read from a store written before digests were kept, until the writer starts.
+    var digest: UInt64?
+
+    init(seq: UInt64, hlc: HLC, digest: UInt64?) {
+        self.seq = seq
+        self.hlc = hlc
+        self.digest = digest
+    }
+
+    /// The head after `event`, the origin's next one.
+    func after(_ event: borrowing RecordedEvent) -> OriginHead {
+        OriginHead(seq: event.seq, hlc: event.hlc, digest: (digest ?? 0) &+ ContentDigest.of(event))
+    }
 
     var encoded: [UInt8] {
-        .written(count: 16) { w in
+        .written(count: 24) { w in
             w.u64(seq)
             w.u64(hlc.rawValue)
+            w.u64(digest ?? 0)
         }
     }
 }

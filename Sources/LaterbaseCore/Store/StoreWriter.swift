@@ -251,7 +251,7 @@ final class StoreWriter {
             for (index, input) in batch.events.enumerated() {
                 if let rec = input.recorded {
                     let isOwn = rec.origin.sameBytes(as: ownOrigin)
-                    let head = (isOwn ? own : heads[rec.origin]) ?? OriginHead(seq: 0, hlc: HLC(rawValue: 0))
+                    let head = (isOwn ? own : heads[rec.origin]) ?? OriginHead(seq: 0, hlc: HLC(rawValue: 0), digest: 0)
                     let dot = Dot(origin: rec.origin, seq: rec.seq)
                     if rec.seq <= head.seq {
                         guard let existing = try stored(dot) else {
@@ -277,10 +277,10 @@ final class StoreWriter {
                             continue
                         }
                         clock.receive(rec.hlc)
-                        if rec.seq == head.seq {
-                            let kept = OriginHead(seq: rec.seq, hlc: rec.hlc)
-                            if isOwn { own = kept } else { heads[rec.origin] = kept }
-                        }
+                        var kept = head
+                        if rec.seq == head.seq { kept.hlc = rec.hlc }
+                        kept.digest = (head.digest ?? 0) &- ContentDigest.of(existing) &+ ContentDigest.of(version)
+                        if isOwn { own = kept } else { heads[rec.origin] = kept }
                         versions.append((existing, Added(event: version, decoded: batch.decoded[index])))
                         out.append(version)
                         holder.append(nil)
@@ -314,7 +314,7 @@ final class StoreWriter {
                             new.holdsID = false
                         }
                     }
-                    if isOwn { own = OriginHead(seq: rec.seq, hlc: rec.hlc) } else { heads[rec.origin] = OriginHead(seq: rec.seq, hlc: rec.hlc) }
+                    if isOwn { own = head.after(event) } else { heads[rec.origin] = head.after(event) }
                     holder.append(new.holdsID ? added.count : nil)
                     added.append(new)
                     out.append(event)
@@ -333,7 +333,7 @@ final class StoreWriter {
                     let event = RecordedEvent(
                         id: input.id ?? .v7(hlc, using: &random), aggregate: input.aggregate, type: input.type,
                         version: input.version, data: input.dataBytes, time: input.time ?? Int64(hlc.milliseconds), hlc: hlc, origin: origin, seq: seq)
-                    own = OriginHead(seq: seq, hlc: hlc)
+                    own = (own ?? OriginHead(seq: 0, hlc: HLC(rawValue: 0), digest: 0)).after(event)
                     holder.append(added.count)
                     added.append(Added(event: event, decoded: batch.decoded[index]))
                     out.append(event)

@@ -82,6 +82,13 @@ final class TestNode: @unchecked Sendable {
         }
     }
 
+    /// Anti-entropy as a peer link does it: pulls what this node lacks from `source`, and the
+    /// origins whose digests differ (forked: equal seqs, other versions) again from seq 1.
+    func reconcile(_ root: String, with source: TestNode, pageSize: Int = 1000) async throws {
+        let forked = try store.digests(of: root).forkedOrigins(against: source.store.digests(of: root))
+        try await pull(root, from: source, pageSize: pageSize, again: Set(forked))
+    }
+
     /// Every aggregate of `root`, as the list endpoint's JSON objects.
     func allAggregates(_ root: String) throws -> [[UInt8]] {
         var out: [[UInt8]] = []
