@@ -36,6 +36,38 @@ struct MergeTests {
         try await laterWritesCross(one, two)
     }
 
+    /// A device restored from an old backup records seq 1 and 2 again with other data and sends
+    /// them to another hub: two hubs with equal heads and different versions find the fork by
+    /// digests once they meet, and all three keep the same version.
+    @Test("a forked device origin: two hubs that meet later, and the device, keep one version")
+    func forkedDeviceOrigin() async throws {
+        let one = try await ClusterNode("hub-1")
+        let two = try await ClusterNode("hub-2")
+        let device = try await ClusterNode("dev-1", peers: [one])
+        for i in 0..<2 { #expect(try await device.http.post("/e/notes", #"{"aggregate":"PAL-\#(i)","type":"noted","data":{"count":\#(i + 10)}}"#).status == 201) }
+        try await converge([device.http, one.http], roots: ["notes"], timeout: .seconds(10))
+        // Restored from a backup taken before those two: the same origin records seq 1 and 2 again.
+        await device.stop(SIGKILL)
+        try FileManager.default.removeItem(atPath: device.data)
+        try FileManager.default.createDirectory(atPath: device.data, withIntermediateDirectories: true)
+        try await device.restart(peers: [two])
+        for i in 0..<2 { #expect(try await device.http.post("/e/notes", #"{"aggregate":"PAL-\#(i)","type":"noted","data":{"count":\#(i + 20)}}"#).status == 201) }
+        try await converge([device.http, two.http], roots: ["notes"], timeout: .seconds(10))
+        #expect(try await one.http.get("/e/notes?limit=0").json["head"] == two.http.get("/e/notes?limit=0").json["head"])
+        #expect(try await one.http.get("/e/notes?limit=0").json["digest"] != two.http.get("/e/notes?limit=0").json["digest"])
+
+        try await one.restart(peers: [two])
+        try await converge([one.http, two.http, device.http], roots: ["notes"], timeout: .seconds(10))
+        let kept = try await one.http.get("/a/notes/PAL-0").json["state"]?["count"]
+        #expect(kept == .integer(10) || kept == .integer(20))
+        for node in [one, two, device] {
+            #expect(try await node.http.get("/e/notes?limit=0").json["head"] == .string("dev-1:2"))
+            #expect(try await node.http.get("/a/notes/PAL-0").json["state"]?["count"] == kept)
+        }
+        #expect(try await counter(one.http, "laterbase_merge_conflicts_total") + counter(two.http, "laterbase_merge_conflicts_total") >= 2)
+        try await laterWritesCross(one, two)
+    }
+
     /// Deep data: refused where it would not cross (126 levels), taken where it does (64).
     @Test("data nested deeper than 64 levels is refused at the door; 64 levels cross to a peer met later")
     func deepData() async throws {

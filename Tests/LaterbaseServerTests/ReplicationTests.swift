@@ -79,7 +79,9 @@ func converge(_ nodes: [HTTP], roots: [String], timeout: Duration) async throws 
             for root in roots { heads.append((try? await node.get("/e/\(root)?limit=0").json["head"]?.stringValue) ?? "?") }
         }
         let perNode = stride(from: 0, to: heads.count, by: roots.count).map { Array(heads[$0..<$0 + roots.count]) }
-        if Set(perNode.map { $0.joined(separator: "|") }).count == 1 && !heads.contains("?") { break }
+        // Equal heads can still hold other versions of the same dots (a forked origin): wait for
+        // equal feeds and aggregates too.
+        if Set(perNode.map { $0.joined(separator: "|") }).count == 1 && !heads.contains("?"), (try? await sameContent(nodes, roots)) == true { break }
         try await Task.sleep(for: .milliseconds(100))
     }
     for root in roots {
@@ -93,6 +95,17 @@ func converge(_ nodes: [HTTP], roots: [String], timeout: Duration) async throws 
             #expect(aggregates == referenceAggregates, "\(node.base) \(root): aggregates differ")
         }
     }
+}
+
+/// Whether `nodes` serve the same events and aggregates for every root.
+func sameContent(_ nodes: [HTTP], _ roots: [String]) async throws -> Bool {
+    for root in roots {
+        let events = try await nodes[0].allEvents(root).events, aggregates = try await allAggregates(nodes[0], root)
+        for node in nodes.dropFirst() {
+            guard try await node.allEvents(root).events == events, try await allAggregates(node, root) == aggregates else { return false }
+        }
+    }
+    return true
 }
 
 func allAggregates(_ node: HTTP, _ root: String) async throws -> [JSON] {

@@ -36,3 +36,10 @@ public enum Hex {
         return out
     }
 }
+
+extension Hex {
+    /// A 64-bit digest as the wire carries it: 16 lowercase hex digits.
+    public static func digest(_ value: UInt64) -> String {
+        encode((0..<8).reversed().map { UInt8(truncatingIfNeeded: value >> (8 * $0)) })
+    }
+}

@@ -91,8 +91,18 @@ struct EventRoutes {
         let limit = try query.integer("limit", default: 1000, in: 0...10_000)
         let ndjson = request.headers[.accept]?.contains("application/x-ndjson") ?? false
         metrics.read(.feed)
+        let perOrigin = try query.flag("digests")
         let page = try store.feed(root: rootName, after: vv, limit: limit, separator: ndjson ? UInt8(ascii: "\n") : UInt8(ascii: ","))
-        let tail = JSON.object([("vv", .string(page.vv.description)), ("head", .string(page.head.description)), ("more", .bool(page.more))]).bytes
+        var members: [(key: String, value: JSON)] = [
+            ("vv", .string(page.vv.description)), ("head", .string(page.head.description)), ("more", .bool(page.more)),
+            ("digest", .string(Hex.digest(page.digest))),
+        ]
+        // Each origin's digest, for a peer whose head is ours and whose root digest is not.
+        if perOrigin {
+            let digests = try store.digests(of: rootName)
+            members.append(("digests", .object(digests.origins.sorted { $0.key < $1.key }.map { ($0.key, .string(Hex.digest($0.value))) })))
+        }
+        let tail = JSON.object(members).bytes
         var buffer = ByteBuffer()
         if ndjson {
             buffer.reserveCapacity(page.events.count + tail.count + 1)

@@ -27,6 +27,15 @@ struct QueryParameters {
     }
 
     /// A version vector in its wire form; empty when absent.
+    /// `true` or `false`; absent is `false`, anything else 400.
+    func flag(_ name: String) throws(LaterbaseError) -> Bool {
+        switch parameters.get(name) {
+        case nil, "false": return false
+        case "true": return true
+        case let other?: throw LaterbaseError(.badRequest, "\(name) must be true or false, not '\(other)'")
+        }
+    }
+
     func versionVector(_ name: String) throws(LaterbaseError) -> VersionVector {
         guard let text = parameters.get(name) else { return VersionVector() }
         return try ReadParameters.versionVector(text, name: name)

@@ -3,6 +3,7 @@ import Foundation
 import LaterbaseCore
 import ZeroMQ
 import NIOCore
+import NIOHTTP1
 import NIOSSL
 
 /// What `GET /node` says about a peer: how a node given only an HTTP URL finds the rest.
@@ -43,6 +44,8 @@ struct FeedResponse {
     var vv: VersionVector
     var head: VersionVector
     var more: Bool
+    /// The peer's digest of the root (``RootDigests/root``), when it sends one.
+    var digest: UInt64?
 }
 
 /// The HTTP half of talking to a peer: discovery through `/node` and the changes feed. Calls
@@ -117,8 +120,31 @@ final class PeerClient: Sendable {
             guard let vvText = json["vv"]?.stringValue, let after = try? VersionVector(parsing: vvText), case .bool(let more)? = json["more"] else {
                 throw LaterbaseError(.badRequest, "\(url)/e/\(root) did not return a feed page")
             }
-            return FeedResponse(events: delta.events, vv: after, head: delta.head, more: more)
+            let digest = json["digest"]?.stringValue.flatMap { UInt64($0, radix: 16) }
+            return FeedResponse(events: delta.events, vv: after, head: delta.head, more: more, digest: digest)
         }
+    }
+
+    /// `GET /e/{root}?vv=&limit=0&digests=true`: the peer's head and each origin's digest.
+    func digests(root: String, timeout: Duration) -> EventLoopFuture<RootDigests> {
+        getJSON("/e/\(root)?vv=&limit=0&digests=true", timeout: timeout).flatMapThrowing { [url] json in
+            guard let headText = json["head"]?.stringValue, let head = try? VersionVector(parsing: headText), case .object(let members)? = json["digests"] else {
+                throw LaterbaseError(.badRequest, "\(url)/e/\(root) did not return digests")
+            }
+            var origins: [String: UInt64] = [:]
+            for (origin, value) in members {
+                guard Names.isValidOrigin(origin), let text = value.stringValue, let digest = UInt64(text, radix: 16) else {
+                    throw LaterbaseError(.badRequest, "\(url)/e/\(root) returned a malformed digest for \(origin)")
+                }
+                origins[origin] = digest
+            }
+            return RootDigests(head: head, origins: origins)
+        }
+    }
+
+    /// `POST /e/{root}` of recorded events, as a JSON array's text.
+    func post(root: String, body: [UInt8], timeout: Duration) -> EventLoopFuture<Void> {
+        send(.POST, "/e/\(root)", body: body, timeout: timeout).map { _ in }
     }
 
     /// A feed page's `vv` and `more` from its tail, without reading its events: the node writes
@@ -139,20 +165,29 @@ final class PeerClient: Sendable {
     }
 
     private func get(_ path: String, timeout: Duration) -> EventLoopFuture<[UInt8]> {
+        send(.GET, path, body: nil, timeout: timeout)
+    }
+
+    /// One request; a 2xx answer's body, or an error naming the status.
+    private func send(_ method: HTTPMethod, _ path: String, body: [UInt8]?, timeout: Duration) -> EventLoopFuture<[UInt8]> {
         let (s, a) = timeout.components
         let deadline = NIODeadline.now() + .nanoseconds(s * 1_000_000_000 + a / 1_000_000_000)
         var request: HTTPClient.Request
         do {
-            request = try HTTPClient.Request(url: url + path, method: .GET)
+            request = try HTTPClient.Request(url: url + path, method: method)
             if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+            if let body {
+                request.headers.add(name: "Content-Type", value: "application/json")
+                request.body = .bytes(body)
+            }
         } catch {
             return http.eventLoopGroup.any().makeFailedFuture(error)
         }
         let accumulator = ResponseAccumulator(request: request, maxBodySize: Self.maxResponseBytes)
         return http.execute(request: request, delegate: accumulator, deadline: deadline).futureResult.flatMapThrowing { [url] response in
             let bytes = response.body.map { Array($0.readableBytesView) } ?? []
-            guard response.status.code == 200 else {
-                throw LaterbaseError(.unavailable, "GET \(url)\(path): HTTP \(response.status.code) \(String(decoding: bytes.prefix(200), as: UTF8.self))")
+            guard (200..<300).contains(response.status.code) else {
+                throw LaterbaseError(.unavailable, "\(method) \(url)\(path): HTTP \(response.status.code) \(String(decoding: bytes.prefix(200), as: UTF8.self))")
             }
             return bytes
         }

@@ -62,16 +62,16 @@ final class PeerLink: Sendable {
     }
 
     let client: PeerClient
-    private let store: EventStore
-    private let writer: Writer
+    let store: EventStore
+    let writer: Writer
     private let queued: QueuedHeads
     private let context: ZMQContext
     /// Presented on the peer's sockets when they are CURVE servers.
     private let keyPair: CurveKeyPair?
-    private let metrics: PeerMetrics
+    let metrics: PeerMetrics
     private let dataDirectory: String
-    private let options: Options
-    private let logger: Logger
+    let options: Options
+    let logger: Logger
     private let thread = SocketThread(name: "laterbase-peer")
     private let inbox: Inbox
     private let probeNow = Atomic<Bool>(false)
@@ -141,6 +141,7 @@ final class PeerLink: Sendable {
         /// A page's end, read from its tail before its events.
         case pageEnd(root: String, after: VersionVector, vv: VersionVector, more: Bool)
         case written(root: String, LaterbaseError?)
+        case reconciled(root: String, (any Error)?)
     }
 
     private func run(_ shell: inout Shell) {
@@ -184,8 +185,15 @@ final class PeerLink: Sendable {
             shell.machine.discoveryFailed(reason, refused: refused, now: now)
         case .probe(.success(let (info, pages))):
             let probe = PeerLinkStateMachine.Probe(
-                info: info, heads: pages.mapValues { (head: $0.head, more: $0.more) }, linksBack: info.linkedReplicas.contains(store.replicaID))
-            perform(shell.machine.probed(probe, now: now, ours: heads(shell.machine.syncedRoots)), &shell)
+                info: info, heads: pages.mapValues { (head: $0.head, more: $0.more) }, linksBack: info.linkedReplicas.contains(store.replicaID),
+                digests: pages.compactMapValues(\.digest))
+            var ours: [String: VersionVector] = [:], ourDigests: [String: UInt64] = [:]
+            for root in shell.machine.syncedRoots {
+                guard let d = try? store.digests(of: root) else { continue }
+                ours[root] = d.head
+                ourDigests[root] = d.root
+            }
+            perform(shell.machine.probed(probe, now: now, ours: ours, ourDigests: ourDigests), &shell)
             metrics.connected.record(shell.machine.reachable ? 1 : 0)
         case .probe(.failure(let error)):
             logger.debug("peer probe failed", metadata: ["peer": "\(client.url)", "error": "\(error)"])
@@ -204,6 +212,9 @@ final class PeerLink: Sendable {
         case .written(let root, let failure):
             if failure != nil { queued.release(root: root) }
             perform(shell.machine.written(root: root, failure: failure, now: now), &shell)
+        case .reconciled(let root, let failure):
+            if let failure { logger.warning("reconciling forks failed; will retry", metadata: ["peer": "\(client.url)", "root": "\(root)", "error": "\(failure)"]) }
+            shell.machine.reconciled(root: root, failure: failure.map { "\($0)" }, now: now)
         }
     }
 
@@ -256,6 +267,10 @@ final class PeerLink: Sendable {
                 }
             case .push(let root, let after, let maxBytes):
                 if send(root, after: after, maxBytes: maxBytes, &shell) { pushed = true }
+            case .reconcile(let root, let send):
+                reconcile(root, send: send).whenComplete { [inbox] result in
+                    if case .failure(let error) = result { inbox.post(.reconciled(root: root, error)) } else { inbox.post(.reconciled(root: root, nil)) }
+                }
             case .save(let acked):
                 shell.machine.saved(shell.file.map { save($0, acked) } ?? true, now: now)
             case .note(let note):
@@ -376,6 +391,8 @@ final class PeerLink: Sendable {
             logger.info("peer's endpoints changed; connecting again", metadata: ["peer": "\(peer)"])
         case .unreachable:
             logger.info("peer unreachable; will discover it again", metadata: ["peer": "\(peer)"])
+        case .forkSuspected(let root):
+            logger.info("peer holds the same head with another digest; reconciling forked origins", metadata: ["peer": "\(peer)", "root": "\(root)"])
         case .catchUpFailed(let root, let reason, let retryIn):
             logger.warning("catch-up failed; will retry", metadata: ["peer": "\(peer)", "root": "\(root)", "error": "\(reason)", "retry_in": "\(retryIn)"])
         }

@@ -30,6 +30,12 @@ import LaterbaseCore
 ///   only that event's origin on that root: the origin is left out of pushes and retried with
 ///   backoff (1 s doubling to 5 min), reported in the link's status. A gap resends from the peer's
 ///   head; a message too large halves the page size.
+/// - **Forks.** Heads that agree can hide different versions of the same dots (a forked
+///   origin). When a probe finds the peer's head equal to this node's and its root digest not,
+///   the link reconciles that root: it compares the digests per origin and fetches the forked
+///   origins' events again, sending its own to a peer that does not pull; the writer keeps one
+///   version by the merge's rule on both sides. One reconciliation at a time per root, at most
+///   one per ``Configuration/reconcileInterval``.
 /// - **Accounting.** `delivered` counts pushed events when the peer acknowledges them, not when
 ///   a socket queued them.
 struct PeerLinkStateMachine {
@@ -53,6 +59,8 @@ struct PeerLinkStateMachine {
         var selfRetry: Duration = .seconds(30)
         /// Least time between writes of the acknowledged heads to the peer state file.
         var saveInterval: Duration = .milliseconds(250)
+        /// Least time between two reconciliations of a root's forks.
+        var reconcileInterval: Duration = .seconds(5)
     }
 
     /// What the shell must do.
@@ -76,6 +84,10 @@ struct PeerLinkStateMachine {
         /// Send a page of this node's feed of `root` after `vv`, at most `maxBytes`; answer with
         /// ``pushed(root:upTo:now:)`` or nothing when the socket would not take it.
         case push(root: String, after: VersionVector, maxBytes: Int)
+        /// Compare the root's digests per origin with the peer's, fetch the forked origins' events
+        /// again and, when `send`, send this node's to the peer; answer with
+        /// ``reconciled(root:failure:now:)``.
+        case reconcile(root: String, send: Bool)
         /// Persist the acknowledged heads; answer with ``saved(_:now:)``.
         case save([String: VersionVector])
         /// Something to count or log.
@@ -94,6 +106,8 @@ struct PeerLinkStateMachine {
         case endpointsChanged
         case unreachable
         case catchUpFailed(root: String, reason: String, retryIn: Duration)
+        /// The peer holds the same head and another digest: some origin forked.
+        case forkSuspected(root: String)
     }
 
     /// An origin left out of pushes of a root until `until`, because the peer refused its event.
@@ -116,6 +130,8 @@ struct PeerLinkStateMachine {
         var heads: [String: (head: VersionVector, more: Bool)]
         /// Whether the peer has a reachable link to this node, and so pulls from it.
         var linksBack: Bool
+        /// The peer's root digests, where it sent them.
+        var digests: [String: UInt64] = [:]
     }
 
     /// One page of the peer's feed, as fetched by catch-up.
@@ -144,6 +160,9 @@ struct PeerLinkStateMachine {
         var ackProgress: ContinuousClock.Instant?
         /// The peer's head at the previous probe.
         var probedHead: VersionVector?
+        /// A reconciliation of forks is out; the next may start at `reconcileDue`.
+        var reconciling = false
+        var reconcileDue: ContinuousClock.Instant?
         var catchUpDue: ContinuousClock.Instant?
         /// The `after` of each page request out, oldest first: one, or two once the first
         /// page's end is known before its events are read (``pageEndKnown(root:after:vv:more:)``).
@@ -334,7 +353,8 @@ struct PeerLinkStateMachine {
 
     // MARK: probes
 
-    mutating func probed(_ probe: Probe, now: ContinuousClock.Instant, ours: [String: VersionVector]) -> [Action] {
+    /// - Parameter ourDigests: this node's root digests, from the snapshot `ours` came from.
+    mutating func probed(_ probe: Probe, now: ContinuousClock.Instant, ours: [String: VersionVector], ourDigests: [String: UInt64] = [:]) -> [Action] {
         probeInFlight = false
         nextProbe = now + configuration.probeInterval
         guard case .linked(let info) = phase else { return [] }
@@ -359,6 +379,12 @@ struct PeerLinkStateMachine {
                 actions += startCatchUp(root, now: now)
             }
             roots[root]!.probedHead = answer.head
+            if let theirs = probe.digests[root], let mine = ourDigests[root], theirs != mine, answer.head == ours[root],
+               !roots[root]!.reconciling, roots[root]!.reconcileDue.map({ $0 <= now }) ?? true
+            {
+                roots[root]!.reconciling = true
+                actions += [.note(.forkSuspected(root: root)), .reconcile(root: root, send: !probe.linksBack)]
+            }
             if recovered {
                 roots[root]!.sent = roots[root]!.acked
                 actions += startCatchUp(root, now: now)
@@ -370,6 +396,14 @@ struct PeerLinkStateMachine {
         probes += 1
         linksBack = probe.linksBack
         return actions
+    }
+
+    /// A reconciliation of `root`'s forks ended.
+    mutating func reconciled(root: String, failure: String?, now: ContinuousClock.Instant) {
+        guard roots[root] != nil else { return }
+        roots[root]!.reconciling = false
+        roots[root]!.reconcileDue = now + configuration.reconcileInterval
+        if let failure { error = "reconciling \(root): \(failure)" }
     }
 
     mutating func probeFailed(_ reason: String, now: ContinuousClock.Instant) -> [Action] {
