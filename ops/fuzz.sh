@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(json event query record ingest)
+[ ${#targets[@]} -gt 0 ] || targets=(json event query record ingest transport)
 ops/setup.sh
 # A build of its own (other flags than the normal one): fuzzer coverage and ASan in every module
 # of the target's closure. lld, since gold fails on this link.

@@ -18,6 +18,10 @@ enum FuzzTarget: String, CaseIterable {
     case record
     /// An ingest message: frames split at 0xFF 0x00, then the ingest path up to the write queue.
     case ingest
+    /// A POST body: every event it accepts, recorded, goes through every transport's encoder and
+    /// decoder (feed page, live-feed message, delta, push, NDJSON export) and comes out the same,
+    /// accepted again (contract v3: what one node accepts, all take).
+    case transport
 
     func run(_ data: UnsafeRawBufferPointer) {
         switch self {
@@ -26,6 +30,7 @@ enum FuzzTarget: String, CaseIterable {
         case .query: Self.query(data)
         case .record: Self.record(data)
         case .ingest: Self.ingest(data)
+        case .transport: Self.transport(data)
         }
     }
 
@@ -110,6 +115,48 @@ enum FuzzTarget: String, CaseIterable {
         } catch {
             let announced = Rejection.encode(root: message.root, error: error, named: Rejection.named(in: message.body))
             guard (try? JSONParser.parse(announced)) != nil else { fatalError("a _rejected announcement is not JSON") }
+        }
+    }
+
+    static func transport(_ data: UnsafeRawBufferPointer) {
+        guard let batch = try? store.prepare(root: "notes", body: data) else { return }
+        var random = SystemRandomNumberGenerator()
+        let recorded = batch.events.enumerated().map { i, e in
+            let hlc = HLC(milliseconds: 1_795_600_000_000, counter: UInt16(i))
+            return RecordedEvent(
+                id: e.id ?? EventID(high: random.next(), low: random.next()), aggregate: e.aggregate, type: e.type, version: e.version,
+                data: e.dataBytes, time: e.time ?? Int64(hlc.milliseconds), hlc: hlc, origin: "fuzz-1", seq: UInt64(i + 1))
+        }
+        var events: [UInt8] = []
+        for (i, e) in recorded.enumerated() {
+            if i > 0 { events.append(UInt8(ascii: ",")) }
+            e.appendJSON(to: &events)
+        }
+        let head = VersionVector(["fuzz-1": UInt64(recorded.count)])
+        // What every transport carries, and how each reads it back.
+        let page = Array(#"{"events":["#.utf8) + events + Array(#"],"vv":"\#(head)","head":"\#(head)","more":false}"#.utf8)
+        let live = Array(#"{"events":["#.utf8) + events + Array(#"],"vv":"\#(head)","head":"\#(head)"}"#.utf8)
+        let push = [UInt8(ascii: "[")] + events + [UInt8(ascii: "]")]
+        let delta = Delta.encode(events: recorded, head: head)
+        func same(_ read: [EventInput], _ via: String) {
+            guard read.count == recorded.count else { fatalError("\(via) read \(read.count) of \(recorded.count) events") }
+            for (input, e) in zip(read, recorded) where !e.sameContent(as: input) { fatalError("\(via) changed \(e.dot)") }
+            guard (try? store.prepare(root: "notes", events: read)) != nil else { fatalError("\(via): a node refuses what this one accepted") }
+        }
+        for (via, body) in [("a feed page", page), ("a live-feed message", live), ("a delta", delta)] {
+            guard !body.contains(UInt8(ascii: "\n")) else { fatalError("\(via) holds a raw newline (an SSE data line or NDJSON line would break)") }
+            guard let read = try? body.withUnsafeBytes({ b in try EventInput.page(reading: b).events }) else { fatalError("\(via) does not read back") }
+            same(read, via)
+        }
+        guard let pushed = try? push.withUnsafeBytes({ b in try EventInput.batch(reading: b, maxEvents: .max) }) else { fatalError("a push does not read back") }
+        same(pushed, "a push")
+        // NDJSON export: one event a line.
+        for e in recorded {
+            var line: [UInt8] = []
+            e.appendJSON(to: &line)
+            guard !line.contains(UInt8(ascii: "\n")),
+                  let read = try? line.withUnsafeBytes({ b in try EventInput.batch(reading: b, maxEvents: 1) }), read.count == 1, e.sameContent(as: read[0])
+            else { fatalError("an NDJSON line of \(e.dot) does not read back") }
         }
     }
 }

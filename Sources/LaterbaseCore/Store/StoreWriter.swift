@@ -421,7 +421,7 @@ final class StoreWriter {
 extension RecordedEvent {
     /// Whether `input` is this event again: same id where given, aggregate, type, version, data,
     /// and time where given; for a recorded input, the same dot and hlc too.
-    func sameContent(as input: EventInput) -> Bool {
+    public func sameContent(as input: EventInput) -> Bool {
         if let id = input.id, id != self.id { return false }
         if let t = input.time, t != time { return false }
         if let rec = input.recorded, rec.origin != origin || rec.seq != seq || rec.hlc != hlc { return false }
