@@ -31,6 +31,26 @@ func holdersOfTheirIDs(_ events: [JSON]) -> [JSON] {
     return events.filter { kept.contains("\($0["origin"]!.stringValue!):\($0["seq"]!.int64Value!)") }
 }
 
+/// Random pulls between any two of `nodes` in random page sizes (some fetching the `again`
+/// origins from seq 1, as a fork's exchange does), then anti-entropy as peer links do it (heads,
+/// then forks by digests) from every node to every node, twice.
+func exchange(_ nodes: [TestNode], seed: Int, again: Set<String> = []) async throws {
+    var r = seed
+    func next(_ n: Int) -> Int {
+        r = r / 31 + 7919 * (r % 31)
+        return r % n
+    }
+    for _ in 0..<12 {
+        let to = nodes[next(nodes.count)], from = nodes[next(nodes.count)]
+        if to !== from { try await to.pull("inventory", from: from, pageSize: 1 + next(7), again: next(2) == 0 ? again : []) }
+    }
+    for to in nodes {
+        let k = next(nodes.count)
+        for from in nodes[k...] + nodes[..<k] where to !== from { try await to.reconcile("inventory", with: from, pageSize: 1 + next(9)) }
+    }
+    for to in nodes { for from in nodes where to !== from { try await to.reconcile("inventory", with: from) } }
+}
+
 @Suite struct MergeProperties {
     /// Random histories in which ids are written at several nodes, with the same content or
     /// another, reach several replicas in random orders and page sizes: every replica ends with
@@ -63,21 +83,7 @@ func holdersOfTheirIDs(_ events: [JSON]) -> [JSON] {
                 }
                 let replicas = try [3, 2, 5].enumerated().map { try TestNode(replica: "t\($0.offset)", checkpointEvery: UInt64($0.element)) }
                 let all = src + replicas
-                var r = seed
-                func next(_ n: Int) -> Int {
-                    r = r / 31 + 7919 * (r % 31)
-                    return r % n
-                }
-                // Random pulls between any two nodes, then every node from every node so all converge.
-                for _ in 0..<12 {
-                    let to = all[next(all.count)], from = all[next(all.count)]
-                    if to !== from { try await to.pull("inventory", from: from, pageSize: 1 + next(7)) }
-                }
-                for to in all {
-                    let k = next(all.count)
-                    for from in all[k...] + all[..<k] where to !== from { try await to.pull("inventory", from: from, pageSize: 1 + next(9)) }
-                }
-                for to in all { for from in all where to !== from { try await to.pull("inventory", from: from) } }
+                try await exchange(all, seed: seed)
 
                 let reference = try all[0].allEvents("inventory")
                 #expect(reference.count == distinct)
@@ -152,20 +158,7 @@ func holdersOfTheirIDs(_ events: [JSON]) -> [JSON] {
                 }
                 let replicas = try [3, 2, 5].enumerated().map { try TestNode(replica: "t\($0.offset)", checkpointEvery: UInt64($0.element)) }
                 let all = src + replicas
-                var r = seed
-                func next(_ k: Int) -> Int {
-                    r = r / 31 + 7919 * (r % 31)
-                    return r % k
-                }
-                for _ in 0..<12 {
-                    let to = all[next(all.count)], from = all[next(all.count)]
-                    if to !== from { try await to.pull("inventory", from: from, pageSize: 1 + next(7), again: next(2) == 0 ? ["dev-1"] : []) }
-                }
-                // Then anti-entropy by digests, as peer links do it: heads first, then forks.
-                for to in all {
-                    for from in all where to !== from { try await to.reconcile("inventory", with: from, pageSize: 1 + next(9)) }
-                }
-                for to in all { for from in all where to !== from { try await to.reconcile("inventory", with: from) } }
+                try await exchange(all, seed: seed, again: ["dev-1"])
                 let digests = try all[0].store.digests(of: "inventory")
                 for node in all { #expect(try node.store.digests(of: "inventory") == digests) }
 

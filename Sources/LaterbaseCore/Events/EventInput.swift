@@ -24,13 +24,20 @@ public struct EventInput: Sendable {
     public let time: Int64?
     /// Present for an event recorded elsewhere and replicated as it is.
     public let recorded: Recorded?
+    /// Whether `data` is known to nest at most ``maxDataDepth`` levels (the event reader
+    /// checks it as it reads); otherwise ``EventStore/prepare(root:events:)`` does.
+    let dataDepthChecked: Bool
 
     public init(id: EventID?, aggregate: String, type: String, version: Int = 1, data: JSON, time: Int64? = nil, recorded: Recorded? = nil) {
         self.init(id: id, aggregate: aggregate, type: type, version: version, data: data, dataBytes: data.bytes, time: time, recorded: recorded)
     }
 
     /// - Parameter dataBytes: `data` as ``JSONWriter`` writes it.
-    init(id: EventID?, aggregate: String, type: String, version: Int, data: JSON, dataBytes: [UInt8], time: Int64?, recorded: Recorded?) {
+    init(
+        id: EventID?, aggregate: String, type: String, version: Int, data: JSON, dataBytes: [UInt8], time: Int64?, recorded: Recorded?,
+        dataDepthChecked: Bool = false
+    ) {
+        self.dataDepthChecked = dataDepthChecked
         self.id = id
         self.aggregate = aggregate
         self.type = type

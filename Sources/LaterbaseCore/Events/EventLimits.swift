@@ -10,13 +10,24 @@ extension EventInput {
     /// aggregate id escaped, its type, and the rest at their widest (a 64-byte origin, a
     /// 20-digit seq).
     public var recordedBytes: Int {
-        var aggregateBytes = 0
-        for b in aggregate.utf8 { aggregateBytes += b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") ? 2 : 1 }
-        return dataBytes.count + aggregateBytes + type.utf8.count + Self.recordedEnvelopeBytes
+        // An aggregate id escapes to at most twice its bytes (it holds no control characters).
+        dataBytes.count + 2 * aggregate.utf8.count + type.utf8.count + Self.recordedEnvelopeBytes
     }
 
     /// Everything of a recorded event but its data, aggregate and type, at its widest.
     static let recordedEnvelopeBytes = 256
+
+    /// Whether `data` nests at most ``maxDataDepth`` levels. Most data opens fewer brackets than
+    /// that in all, which one quick count shows (this runs for every event of every way in);
+    /// only other data is walked, strings skipped.
+    public var dataDepthIsWithinLimit: Bool {
+        let opens = dataBytes.withUnsafeBytes { b in
+            var n = 0
+            for byte in b { n &+= byte == UInt8(ascii: "{") || byte == UInt8(ascii: "[") ? 1 : 0 }
+            return n
+        }
+        return opens <= Self.maxDataDepth || dataDepth <= Self.maxDataDepth
+    }
 
     /// How deep `data` nests: 0 for a scalar, 1 for `{}` or `[]`, one more for each level
     /// inside. One pass over its bytes, strings skipped.

@@ -172,7 +172,9 @@ extension JSONParser {
                 guard let n = integer(), Names.versions.contains(Int(n)) else { return nil }
                 version = Int(n)
             case .data:
-                depth = valueDepth
+                // Data may nest ``EventInput/maxDataDepth`` levels wherever it sits: deeper, and
+                // this reader gives up (the general path says why).
+                depth = JSONParser.maxDepth - EventInput.maxDataDepth
                 let before = irregular, start = index
                 guard let value = try? parseValue() else { return nil }
                 data = value
@@ -206,7 +208,7 @@ extension JSONParser {
             guard let origin, let seq, let hlc, id != nil, time != nil || EventTime.range.contains(Int64(hlc.milliseconds)) else { return nil }
             recorded = EventInput.Recorded(origin: origin, seq: UInt64(seq), hlc: hlc)
         }
-        return EventInput(id: id, aggregate: aggregate, type: type, version: version, data: data, dataBytes: dataBytes, time: time, recorded: recorded)
+        return EventInput(id: id, aggregate: aggregate, type: type, version: version, data: data, dataBytes: dataBytes, time: time, recorded: recorded, dataDepthChecked: true)
     }
 
     /// After a member or an element: true past a `,` (another follows), false past `closing`,

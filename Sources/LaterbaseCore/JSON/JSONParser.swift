@@ -12,7 +12,7 @@ public struct JSONParser: ~Copyable {
     let bytes: UnsafeRawBufferPointer
     var index = 0
     var depth = 0
-    private static let maxDepth = 128
+    static let maxDepth = 128
     /// Counts the places where the text is not what ``JSONWriter`` writes for what was parsed
     /// (whitespace, an escape, a repeated member name): a value whose parse leaves it unchanged
     /// can be stored as the bytes it came in (``readEvents(_:maxEvents:)``).

@@ -123,6 +123,17 @@ extension StoreWriter {
         return folded
     }
 
+    /// Puts an event that holds its id at the head of its aggregate's chain, to be folded.
+    /// - Returns: the aggregate's previous event on this node, for the event's record.
+    func link(_ a: Added, root r: RootDatabases, _ touched: inout TouchedAggregates, _ txn: borrowing WriteTransaction) throws -> Dot? {
+        let folded = try touch(a.event.aggregate, root: r, &touched, txn)
+        let previous = folded.last
+        folded.last = a.position.dot
+        folded.tail.append(a.position)
+        folded.added.append(a)
+        return previous
+    }
+
     /// Folds a commit's new events into their aggregates. Events after an aggregate's folded
     /// position fold on top; a back-dated one refolds from the nearest earlier checkpoint.
     /// Checkpoints are kept every `checkpointEvery` events; a tail of `indexEvery` events goes
@@ -135,12 +146,15 @@ extension StoreWriter {
             key.rewrite(count: aggregate.utf8.count) { $0.utf8(aggregate) }
             var items = folded.added
             folded.added.removeAll(keepingCapacity: true)
-            let removed = folded.removed, inserted = folded.inserted
-            let reindexed = !removed.isEmpty || !inserted.isEmpty
-            if reindexed {
+            // Events taken out of the fold or into it (the merge's rules; rare): the earliest
+            // of them is where the refold starts.
+            var reindexedFrom: FoldPosition? = nil
+            if !folded.removed.isEmpty || !folded.inserted.isEmpty {
+                let removed = folded.removed, inserted = folded.inserted
                 folded.removed.removeAll()
                 folded.inserted.removeAll()
                 try reindex(folded, removing: removed, inserting: inserted, &items, root: r, txn)
+                reindexedFrom = (removed + inserted).min()
             }
             var inOrder = true
             for (a, b) in zip(items, items.dropFirst()) where b.position < a.position {
@@ -149,8 +163,9 @@ extension StoreWriter {
             }
             if !inOrder { items.sort { $0.position < $1.position } }
             var writeState = false
-            let earliest = [items.first?.position, removed.min(), inserted.min()].compactMap { $0 }.min()
-            if let earliest, reindexed || folded.position.map({ earliest < $0 }) == true {
+            var earliest = items.first?.position
+            if let from = reindexedFrom, earliest.map({ from < $0 }) ?? true { earliest = from }
+            if let earliest, reindexedFrom != nil || folded.position.map({ earliest < $0 }) == true {
                 let fresh = try refold(aggregate, from: earliest, root: r, tail: folded.tail, newlyDecoded: items, txn)
                 fresh.last = folded.last
                 fresh.tail = folded.tail

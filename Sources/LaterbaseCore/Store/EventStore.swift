@@ -188,7 +188,7 @@ public final class EventStore: Sendable {
             if e.recordedBytes > options.maxEventBytes {
                 throw .event(.tooLarge, index: index, "the event is over the limit of \(options.maxEventBytes) bytes in its recorded form", extra: [("field", .string("data"))])
             }
-            if e.dataDepth > EventInput.maxDataDepth {
+            if !e.dataDepthChecked && !e.dataDepthIsWithinLimit {
                 throw .event(.badRequest, index: index, "data nests deeper than \(EventInput.maxDataDepth) levels", extra: [("field", .string("data"))])
             }
             do {
@@ -201,7 +201,9 @@ public final class EventStore: Sendable {
         // event for the names, the parsed value and the decoded payload.
         var bytes = 0
         for e in events { bytes += 2 * e.dataBytes.count + e.aggregate.utf8.count + e.type.utf8.count + 256 }
-        return PreparedBatch(root: rootName, events: events, decoded: decoded, bytes: bytes)
+        // Hashed here, on the producer's thread, for the origin digests the writer keeps.
+        let bodies = events.map { ContentDigest.body(type: $0.type, aggregate: $0.aggregate, version: $0.version, data: $0.dataBytes) }
+        return PreparedBatch(root: rootName, events: events, decoded: decoded, bodies: bodies, bytes: bytes)
     }
 }
 
@@ -226,6 +228,8 @@ public struct PreparedBatch: Sendable {
     public let root: String
     public let events: [EventInput]
     let decoded: [any Sendable]
+    /// Each event's ``ContentDigest/body(type:aggregate:version:data:)``.
+    let bodies: [UInt64]
     /// An estimate of the memory it holds, for the write queue's byte bound.
     public let bytes: Int
 }

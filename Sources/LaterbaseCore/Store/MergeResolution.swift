@@ -41,11 +41,7 @@ extension StoreWriter {
         }
         var previous: Dot? = nil
         if new.holdsID {
-            let folded = try touch(new.event.aggregate, root: r, &touched, txn)
-            previous = folded.last
-            folded.last = dot
-            folded.tail.append(new.position)
-            folded.added.append(new)
+            previous = try link(new, root: r, &touched, txn)
             try txn.put(r.ids, new.id.bytes, Keys.dot(dot))
         } else {
             try txn.put(r.duplicates, RootDatabases.duplicateKey(new.id, dot), [])

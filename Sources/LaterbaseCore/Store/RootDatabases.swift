@@ -102,8 +102,9 @@ struct OriginHead: Sendable, Equatable {
     }
 
     /// The head after `event`, the origin's next one.
-    func after(_ event: borrowing RecordedEvent) -> OriginHead {
-        OriginHead(seq: event.seq, hlc: event.hlc, digest: (digest ?? 0) &+ ContentDigest.of(event))
+    /// - Parameter body: the event's ``ContentDigest/body(type:aggregate:version:data:)``.
+    func after(_ event: borrowing RecordedEvent, body: UInt64) -> OriginHead {
+        OriginHead(seq: event.seq, hlc: event.hlc, digest: (digest ?? 0) &+ ContentDigest.of(event, body: body))
     }
 
     var encoded: [UInt8] {

@@ -85,6 +85,8 @@ final class StoreWriter {
         var added: [Added]
         var demoted: [RecordedEvent]
         var versions: [(stored: RecordedEvent, kept: Added)]
+        /// How many of `added` do not hold their id.
+        var duplicates: Int
     }
 
     /// One dot with two contents: every replica keeps the version whose recorded form (as
@@ -206,6 +208,7 @@ final class StoreWriter {
         holder.reserveCapacity(batch.events.count)
         var demoted: [RecordedEvent] = []
         var versions: [(stored: RecordedEvent, kept: Added)] = []
+        var duplicates = 0
         var clock = self.clock
         // Events of this batch a later event of it names again, by where they are in `out` (not
         // copies: each would cost a reference count per field). Indexed only when a lookup needs
@@ -279,7 +282,7 @@ final class StoreWriter {
                         clock.receive(rec.hlc)
                         var kept = head
                         if rec.seq == head.seq { kept.hlc = rec.hlc }
-                        kept.digest = (head.digest ?? 0) &- ContentDigest.of(existing) &+ ContentDigest.of(version)
+                        kept.digest = (head.digest ?? 0) &- ContentDigest.of(existing) &+ ContentDigest.of(version, body: batch.bodies[index])
                         if isOwn { own = kept } else { heads[rec.origin] = kept }
                         versions.append((existing, Added(event: version, decoded: batch.decoded[index])))
                         out.append(version)
@@ -307,14 +310,16 @@ final class StoreWriter {
                             if let i = inBatch, let a = holder[i] {
                                 added[a].holdsID = false
                                 holder[i] = nil
+                                duplicates += 1
                             } else {
                                 demoted.append(other)
                             }
                         } else {
                             new.holdsID = false
+                            duplicates += 1
                         }
                     }
-                    if isOwn { own = head.after(event) } else { heads[rec.origin] = head.after(event) }
+                    if isOwn { own = head.after(event, body: batch.bodies[index]) } else { heads[rec.origin] = head.after(event, body: batch.bodies[index]) }
                     holder.append(new.holdsID ? added.count : nil)
                     added.append(new)
                     out.append(event)
@@ -333,7 +338,7 @@ final class StoreWriter {
                     let event = RecordedEvent(
                         id: input.id ?? .v7(hlc, using: &random), aggregate: input.aggregate, type: input.type,
                         version: input.version, data: input.dataBytes, time: input.time ?? Int64(hlc.milliseconds), hlc: hlc, origin: origin, seq: seq)
-                    own = (own ?? OriginHead(seq: 0, hlc: HLC(rawValue: 0), digest: 0)).after(event)
+                    own = (own ?? OriginHead(seq: 0, hlc: HLC(rawValue: 0), digest: 0)).after(event, body: batch.bodies[index])
                     holder.append(added.count)
                     added.append(Added(event: event, decoded: batch.decoded[index]))
                     out.append(event)
@@ -346,7 +351,7 @@ final class StoreWriter {
         if let own { heads[ownOrigin] = own }
         pending.heads[batch.root] = heads
         let outcome = WriteOutcome(events: out, created: !added.isEmpty || !versions.isEmpty, head: VersionVector())
-        return .success(Checked(outcome: outcome, added: added, demoted: demoted, versions: versions))
+        return .success(Checked(outcome: outcome, added: added, demoted: demoted, versions: versions, duplicates: duplicates))
     }
 
     /// Writes an accepted batch's events: the log (per-origin appends, each linked to its
@@ -367,11 +372,9 @@ final class StoreWriter {
             let dot = a.position.dot
             var previous: Dot? = nil
             if a.holdsID {
-                let folded = try touch(a.event.aggregate, root: r, &touched, txn)
-                previous = folded.last
-                folded.last = dot
-                folded.tail.append(a.position)
-                folded.added.append(a)
+                previous = try link(a, root: r, &touched, txn)
+            } else {
+                try txn.put(r.duplicates, RootDatabases.duplicateKey(a.id, dot), [])
             }
             Keys.setDot(dot, in: &key)
             EventRecord.encode(a.event, previous: previous, into: &value)
@@ -381,10 +384,8 @@ final class StoreWriter {
             try unfold(event, root: r, &touched, txn)
             try txn.put(r.duplicates, RootDatabases.duplicateKey(event.id, event.dot), [])
         }
-        for a in added where !a.holdsID {
-            try txn.put(r.duplicates, RootDatabases.duplicateKey(a.id, a.position.dot), [])
-        }
-        var byID = added.filter(\.holdsID)
+        var byID = added
+        if checked.duplicates > 0 { byID.removeAll { !$0.holdsID } }
         byID.sortUnlessSorted { $0.id < $1.id }
         for a in byID {
             key.rewrite(count: 16) { $0.id(a.id) }
