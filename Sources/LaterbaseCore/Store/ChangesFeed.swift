@@ -15,6 +15,15 @@ public struct FeedPage: Sendable {
     /// The digest of what this node holds of the root (``RootDigests/root``), from the same
     /// snapshot: a peer whose head is the same compares it to find forked origins.
     public var digest: UInt64
+
+    /// The events as a JSON array: what a push or a POST of recorded events carries.
+    public var array: [UInt8] {
+        var body: [UInt8] = [UInt8(ascii: "[")]
+        body.reserveCapacity(events.count + 1)
+        body.append(contentsOf: events.dropLast())  // the last separator
+        body.append(UInt8(ascii: "]"))
+        return body
+    }
 }
 
 extension EventStore {

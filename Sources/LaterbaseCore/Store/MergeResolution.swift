@@ -66,11 +66,12 @@ extension StoreWriter {
         try touch(first.aggregate, root: r, &touched, txn).inserted.append(FoldPosition(first))
     }
 
-    /// Counts and logs a conflict the merge resolved: `a` met `b`, already held.
-    func mergeConflict(_ kind: MergeConflict, root: String, _ a: borrowing RecordedEvent, _ b: borrowing RecordedEvent) {
+    /// Counts and logs a conflict the merge resolved: `a` met `b`, already held, and the rule
+    /// kept `a` when `keptArrived`.
+    func mergeConflict(_ kind: MergeConflict, root: String, _ a: borrowing RecordedEvent, _ b: borrowing RecordedEvent, keptArrived: Bool) {
         conflicts[root]?[kind]?.increment()
         let (arrived, held) = (a.digest, b.digest)
-        let kept = kind == .id ? (Self.precedes(a, b) ? "arrived" : "held") : (arrived < held ? "arrived" : "held")
+        let kept = keptArrived ? "arrived" : "held"
         logger.notice(
             "merge conflict resolved",
             metadata: [

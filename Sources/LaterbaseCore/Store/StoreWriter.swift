@@ -273,8 +273,9 @@ final class StoreWriter {
                         let version = RecordedEvent(
                             id: input.id!, aggregate: input.aggregate, type: input.type, version: input.version, data: input.dataBytes,
                             time: input.time ?? Int64(rec.hlc.milliseconds), hlc: rec.hlc, origin: rec.origin, seq: rec.seq)
-                        mergeConflict(.dot, root: batch.root, version, existing)
-                        if Self.keeps(existing, over: version) {
+                        let keepsStored = Self.keeps(existing, over: version)
+                        mergeConflict(.dot, root: batch.root, version, existing, keptArrived: !keepsStored)
+                        if keepsStored {
                             out.append(existing)
                             holder.append(nil)
                             continue
@@ -304,8 +305,9 @@ final class StoreWriter {
                     // The merge is total: another dot holding this id is no refusal; the first in
                     // (hlc, origin, seq) order keeps it.
                     if let (other, inBatch) = try holding(event.id) {
-                        mergeConflict(.id, root: batch.root, event, other)
-                        if Self.precedes(event, other) {
+                        let first = Self.precedes(event, other)
+                        mergeConflict(.id, root: batch.root, event, other, keptArrived: first)
+                        if first {
                             byID[event.id] = out.count
                             if let i = inBatch, let a = holder[i] {
                                 added[a].holdsID = false

@@ -52,10 +52,7 @@ extension PeerLink {
         let page: FeedPage
         do { page = try store.feed(root: root, after: vv, limit: store.options.maxBatchEvents) } catch { return client.eventLoop.makeFailedFuture(error) }
         guard page.count > 0 else { return client.eventLoop.makeSucceededVoidFuture() }
-        var body: [UInt8] = [UInt8(ascii: "[")]
-        body.append(contentsOf: page.events.dropLast())
-        body.append(UInt8(ascii: "]"))
-        return client.post(root: root, body: body, timeout: timeout).flatMap { [self] in
+        return client.post(root: root, body: page.array, timeout: timeout).flatMap { [self] in
             page.more ? sendAgain(root, after: page.vv, timeout: timeout) : client.eventLoop.makeSucceededVoidFuture()
         }
     }

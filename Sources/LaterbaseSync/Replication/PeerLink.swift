@@ -327,10 +327,7 @@ final class PeerLink: Sendable {
         guard let socket = shell.push,
               let page = try? store.feed(root: root, after: after, limit: options.pushPage, maxBytes: maxBytes), page.count > 0
         else { return false }
-        var body: [UInt8] = [UInt8(ascii: "[")]
-        body.reserveCapacity(page.events.count + 1)
-        body.append(contentsOf: page.events.dropLast())
-        body.append(UInt8(ascii: "]"))
+        let body = page.array
         // Not taken (no connection, or the high-water mark reached): sent later, not counted.
         guard (try? socket.send([Array(root.utf8), body], wait: false)) == true else { return false }
         shell.machine.pushed(root: root, upTo: page.vv, now: .now)
