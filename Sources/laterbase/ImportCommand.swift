@@ -202,7 +202,7 @@ struct FolderTarget: ImportTarget {
     func head() async throws -> VersionVector { try store.head(of: root) }
 
     func write(_ body: [UInt8]) async throws {
-        _ = try await writer.write(try store.prepare(root: root, body: body))
+        _ = try await writer.write(try store.prepare(root: root, body: body, replicating: true))
     }
 
     func close() async { await writer.shutdown() }

@@ -137,7 +137,10 @@ func exchange(_ nodes: [TestNode], seed: Int, again: Set<String> = []) async thr
                     if try await src[w.write.node].write("inventory", json).created { distinct += 1 }
                 }
                 // Two versions of dev-1:1...n: `forked` in pairs, each version's hlcs growing with
-                // seq, to different nodes; some with one id in both versions.
+                // seq, to different nodes; some with one id in both versions. The second was
+                // recorded after the first (a device restored from a backup): a replica that
+                // keeps some dots of each holds an origin whose hlcs do not grow with seq, and
+                // the merge takes that from a peer too.
                 let n = forked.count / 2
                 let base = (SystemClock.milliseconds() - 3_600_000) << 16
                 func version(_ v: Int, _ i: Int) -> (json: String, event: RecordedEvent) {
@@ -145,7 +148,7 @@ func exchange(_ nodes: [TestNode], seed: Int, again: Set<String> = []) async thr
                     let type = ["stock.received", "stock.picked", "stock.counted"][w.kind]
                     let id = (seed >> i) % 3 == 0 ? "0193d2a0-0000-7000-8000-0000000001\(i)0" : "0193d2a0-0000-7000-8000-0000000001\(i)\(v + 1)"
                     let time = Int64(1_795_600_000_000) + Int64(w.minutes) * 60_000
-                    let hlc = HLC(rawValue: base + UInt64(10 * (i + 1) + 5 * v))
+                    let hlc = HLC(rawValue: base + UInt64(10 * (i + 1) + 10 * (n + 1) * v))
                     let data = #"{"qty":\#(w.qty)}"#
                     let json = #"{"id":"\#(id)","aggregate":"SKU-\#(w.aggregate)","type":"\#(type)","data":\#(data),"time":\#(time),"origin":"dev-1","seq":\#(i + 1),"hlc":"\#(hlc)"}"#
                     let event = RecordedEvent(

@@ -51,6 +51,23 @@ import ZeroMQ
         }
     }
 
+    /// A recorded event of a type the schema does not know (contract v3): kept, unfolded, from
+    /// a peer or an admin (replication); refused from a device, 422, and nothing stored.
+    @Test func onlyPeersAndAdminsReplicateEventsTheSchemaDoesNotKnow() async throws {
+        try await withCredentials { http in
+            func event(_ origin: String, _ n: Int) -> String {
+                #"{"id":"0193a1b2-c3d4-7e5f-8a9b-00000000020\#(n)","aggregate":"SKU-9","type":"stock.audited","version":3,"data":{"qty":1},"origin":"\#(origin)","seq":1,"hlc":"0001934f5a2b000\#(n)"}"#
+            }
+            let refused = try await http.with(token: device.token).post("/e/inventory", event("truck-7", 1))
+            #expect(refused.status == 422 && refused.error == "invalid_event", "\(refused.text)")
+            #expect(try await http.with(token: peer.token).post("/e/inventory", event("hq-2", 2)).status == 201)
+            #expect(try await http.with(token: admin.token).post("/e/inventory", event("hq-3", 3)).status == 201)
+            let head = try await http.with(token: admin.token).get("/e/inventory?limit=0").json["head"]
+            #expect(head == .string("hq-2:1,hq-3:1"))
+            #expect(try await http.with(token: admin.token).get("/a/inventory/SKU-9").status == 404)
+        }
+    }
+
     @Test func readersReadTheirRootsOnly() async throws {
         try await withCredentials { http in
             let r = http.with(token: reader.token)

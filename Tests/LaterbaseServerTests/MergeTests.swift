@@ -123,6 +123,36 @@ struct MergeTests {
         try await laterWritesCross(full, empty)
     }
 
+    /// An event of a type this node's schema does not know (a node on a newer version of the
+    /// application recorded it): refused from a client, kept from a peer (the peer link's
+    /// `Laterbase-Replica` header on an open node), replicated and served, folded by nobody.
+    @Test("an event type the schema does not know: 422 from a client, kept unfolded from a peer and replicated")
+    func eventTheSchemaDoesNotKnow() async throws {
+        let one = try await ClusterNode("hq-1")
+        let two = try await ClusterNode("hq-2")
+        let hlc = HLC(rawValue: SystemClock.milliseconds() << 16).description
+        let event = #"{"id":"0193a1b2-c3d4-7e5f-8a9b-0000000000aa","aggregate":"SHP-T","type":"shipment.teleported","version":2,"data":{"to":"mars"},"origin":"hq-9","seq":1,"hlc":"\#(hlc)"}"#
+        let refused = try await one.http.post("/e/shipments", event)
+        #expect(refused.status == 422 && refused.json["error"] == .string("invalid_event"))
+        #expect(try await one.http.get("/e/shipments?limit=0").json["head"] == .string(""))
+        let kept = try await one.http.request(.POST, "/e/shipments", body: Array(event.utf8), headers: [("Laterbase-Replica", "hq-9")])
+        #expect(kept.status == 201, "\(kept.text)")
+        #expect(try await one.http.get("/a/shipments/SHP-T").status == 404)
+        _ = try await one.http.post("/e/shipments", #"{"aggregate":"SHP-T","type":"shipment.created","data":{"origin":"AKL","destination":"SYD"}}"#)
+
+        try await two.restart(peers: [one])
+        try await converge([one.http, two.http], roots: ["shipments", "notes"], timeout: .seconds(10))
+        for node in [one, two] {
+            #expect(try await node.http.get("/e/shipments?limit=0").json["head"] == .string("hq-1:1,hq-9:1"))
+            let served = try await node.http.allEvents("shipments").events
+            #expect(served.contains { $0["type"] == .string("shipment.teleported") && $0["data"]?["to"] == .string("mars") })
+            // The aggregate folds the event its schema knows, not the other.
+            #expect(try await node.http.get("/a/shipments/SHP-T").json["events"] == .integer(1))
+            #expect(try await counter(node.http, "laterbase_events_unfolded_total") == 1)
+        }
+        try await laterWritesCross(one, two)
+    }
+
     /// Writes on both sides after they met cross within 5 s.
     func laterWritesCross(_ a: ClusterNode, _ b: ClusterNode) async throws {
         let before = try await b.http.get("/e/notes?limit=0").json["head"]?.stringValue ?? ""

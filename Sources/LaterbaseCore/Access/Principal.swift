@@ -98,6 +98,15 @@ public struct Principal: Sendable, Equatable {
         guard role == .admin else { throw LaterbaseError(.forbidden, "\(name) (\(role.rawValue)) may not read \(what); only an admin may") }
     }
 
+    /// Whether its recorded events are replication, for which the merge is total (contract v3:
+    /// an event the schema refuses is kept unfolded): a peer's or an admin's. On a node without
+    /// credentials (``open``), only when the request says so (`declared`: a peer link's POST
+    /// carries the `Laterbase-Replica` header), so that a client's POST is checked as a client's.
+    public func replicates(declared: Bool) -> Bool {
+        if self == .open { return declared }
+        return role == .admin || role == .peer
+    }
+
     /// Refuses (403 `forbidden`) a read of `root` it may not make.
     public func authorizeRead(_ root: String) throws(LaterbaseError) {
         guard mayRead(root) else {

@@ -125,6 +125,11 @@ extension RootDatabases {
         }
     }
 
+    /// Whether the root's schema knows a stored event (it may not, for one kept unfolded).
+    func knows(_ e: RecordedEvent) -> Bool {
+        (try? definition.fold.decode(type: e.type, version: e.version, data: nil, dataBytes: e.data)) != nil
+    }
+
     /// Decodes a stored event for folding.
     /// - Throws: ``LMDBError/corrupted(_:)`` with the schema's refusal. The store only holds
     ///   events its schema accepted, so this means the application changed its schema without an

@@ -172,12 +172,18 @@ public final class EventStore: Sendable {
     }
 
     /// Checks a batch against its root's schema and the clock-skew limit, off the writer thread.
+    /// - Parameter replicating: the batch comes from a peer or an admin (replication, a push,
+    ///   `import`): the merge is total for it (contract v3), so a recorded event the schema
+    ///   refuses is kept, to be folded once the node runs a schema that knows it, and an origin's
+    ///   hlc need not grow with its seq (a fork resolved dot by dot can mix two branches). For
+    ///   devices and clients both are refused, 422.
     /// - Throws: `unknown_root`, or `invalid_event` naming the event's index and what is wrong.
-    public func prepare(root rootName: String, events: [EventInput]) throws(LaterbaseError) -> PreparedBatch {
+    public func prepare(root rootName: String, events: [EventInput], replicating: Bool = false) throws(LaterbaseError) -> PreparedBatch {
         let r = try root(rootName)
         let limit = Int64(physicalTime()) + options.maxSkewMilliseconds
         var decoded: [any Sendable] = []
         decoded.reserveCapacity(events.count)
+        var unknown: [Int] = []
         for (index, e) in events.enumerated() {
             if let t = e.time, t > limit {
                 throw .event(.invalidEvent, index: index, "time is more than \(options.maxSkewMilliseconds) ms ahead of this node's clock", extra: [("field", .string("time"))])
@@ -194,7 +200,11 @@ public final class EventStore: Sendable {
             do {
                 decoded.append(try r.definition.fold.decode(type: e.type, version: e.version, data: e.data, dataBytes: e.dataBytes))
             } catch {
-                throw .event(.invalidEvent, index: index, error.description, extra: [("field", .string(error.field))])
+                guard replicating, e.recorded != nil else {
+                    throw .event(.invalidEvent, index: index, error.description, extra: [("field", .string(error.field))])
+                }
+                decoded.append(error)
+                unknown.append(index)
             }
         }
         // What the batch holds in memory while queued, roughly: its data plus a fixed share per
@@ -203,7 +213,7 @@ public final class EventStore: Sendable {
         for e in events { bytes += 2 * e.dataBytes.count + e.aggregate.utf8.count + e.type.utf8.count + 256 }
         // Hashed here, on the producer's thread, for the origin digests the writer keeps.
         let bodies = events.map { ContentDigest.body(type: $0.type, aggregate: $0.aggregate, version: $0.version, data: $0.dataBytes) }
-        return PreparedBatch(root: rootName, events: events, decoded: decoded, bodies: bodies, bytes: bytes)
+        return PreparedBatch(root: rootName, events: events, decoded: decoded, bodies: bodies, bytes: bytes, replicating: replicating, unknown: unknown)
     }
 }
 
@@ -212,14 +222,15 @@ extension EventStore {
     /// an array of them) and checks it: the one path every way in shares.
     /// - Throws: `unknown_root`, `bad_request` (not JSON, wrong shapes, bad names), `too_large`,
     ///   `invalid_event`.
-    public func prepare(root rootName: String, body: UnsafeRawBufferPointer) throws(LaterbaseError) -> PreparedBatch {
+    /// - Parameter replicating: see ``prepare(root:events:replicating:)``.
+    public func prepare(root rootName: String, body: UnsafeRawBufferPointer, replicating: Bool = false) throws(LaterbaseError) -> PreparedBatch {
         try checkRoot(rootName)
-        return try prepare(root: rootName, events: try EventInput.batch(reading: body, maxEvents: options.maxBatchEvents))
+        return try prepare(root: rootName, events: try EventInput.batch(reading: body, maxEvents: options.maxBatchEvents), replicating: replicating)
     }
 
-    /// ``prepare(root:body:)`` over an array of bytes.
-    public func prepare(root rootName: String, body: [UInt8]) throws(LaterbaseError) -> PreparedBatch {
-        try body.withUnsafeBytes { b in Result { () throws(LaterbaseError) in try prepare(root: rootName, body: b) } }.get()
+    /// ``prepare(root:body:replicating:)`` over an array of bytes.
+    public func prepare(root rootName: String, body: [UInt8], replicating: Bool = false) throws(LaterbaseError) -> PreparedBatch {
+        try body.withUnsafeBytes { b in Result { () throws(LaterbaseError) in try prepare(root: rootName, body: b, replicating: replicating) } }.get()
     }
 }
 
@@ -232,4 +243,15 @@ public struct PreparedBatch: Sendable {
     let bodies: [UInt64]
     /// An estimate of the memory it holds, for the write queue's byte bound.
     public let bytes: Int
+    /// From a peer or an admin: see ``EventStore/prepare(root:events:replicating:)``.
+    public let replicating: Bool
+    /// The indexes of recorded events the schema refuses (only when `replicating`): stored and
+    /// served, folded by no aggregate until a schema knows them (their `decoded` is the
+    /// ``SchemaViolation``).
+    let unknown: [Int]
+
+    /// Whether the event at `index` is one the schema knows.
+    func folds(_ index: Int) -> Bool {
+        unknown.isEmpty || !unknown.contains(index)
+    }
 }

@@ -14,6 +14,8 @@ import LMDB
 /// - `heads`: `origin` → `seq(8) hlc(8)`: the root's version vector, with each origin's last hlc.
 /// - `dups`: `id(16) origin 0x00 seq` → empty: the dots stored with an id they do not hold (the
 ///   first in (hlc, origin, seq) order holds it, in `ids`): served, folded by no aggregate.
+/// - `unfolded`: `origin 0x00 seq` → empty: events holding their id that the root's schema
+///   refused when they came from a peer or an admin: served, folded once a schema knows them.
 ///
 /// A position is `time(8, sign-flipped big-endian) hlc(8) origin 0x00 seq(8)`, so byte order is fold
 /// order (time, hlc, origin, seq). 0x00 cannot occur in an origin or an aggregate id.

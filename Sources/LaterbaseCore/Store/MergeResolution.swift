@@ -7,13 +7,17 @@ import Metrics
 /// - One id under two dots: the first in (hlc, origin, seq) order holds the id (in `ids`) and is
 ///   folded; the others are duplicates (in `dups`), stored and served, folded by no aggregate.
 /// - One dot with two contents: the version whose recorded form has the smaller SHA-256 stays.
+/// - A recorded event the schema refuses, from a peer or an admin: stored and served, kept in
+///   `unfolded` (if it holds its id) and folded by no aggregate until the node runs a schema
+///   that knows it (``foldNowKnown()``, when the writer starts).
 extension StoreWriter {
     /// Takes a stored event out of its aggregate's fold (it lost its id, or its dot's version
     /// gave way): ``fold(_:root:_:)`` takes it out of the index and refolds. An event this
-    /// transaction added is no longer folded either.
+    /// transaction added is no longer folded either. One kept unfolded leaves `unfolded`.
     func unfold(_ event: RecordedEvent, root r: RootDatabases, _ touched: inout TouchedAggregates, _ txn: borrowing WriteTransaction) throws {
-        let folded = try touch(event.aggregate, root: r, &touched, txn)
         let dot = event.dot
+        if try txn.delete(r.unfolded, Keys.dot(dot)) { return }
+        let folded = try touch(event.aggregate, root: r, &touched, txn)
         for a in folded.added where a.holdsID && a.position.dot == dot { a.holdsID = false }
         folded.removed.append(FoldPosition(event))
     }
@@ -41,7 +45,7 @@ extension StoreWriter {
         }
         var previous: Dot? = nil
         if new.holdsID {
-            previous = try link(new, root: r, &touched, txn)
+            if new.folds { previous = try link(new, root: r, &touched, txn) } else { try keepUnfolded(new, root: r, txn) }
             try txn.put(r.ids, new.id.bytes, Keys.dot(dot))
         } else {
             try txn.put(r.duplicates, RootDatabases.duplicateKey(new.id, dot), [])
@@ -63,7 +67,55 @@ extension StoreWriter {
         guard let first else { return }
         try txn.delete(r.duplicates, RootDatabases.duplicateKey(id, first.dot))
         try txn.put(r.ids, id.bytes, Keys.dot(first.dot))
-        try touch(first.aggregate, root: r, &touched, txn).inserted.append(FoldPosition(first))
+        if r.knows(first) {
+            try touch(first.aggregate, root: r, &touched, txn).inserted.append(FoldPosition(first))
+        } else {
+            try txn.put(r.unfolded, Keys.dot(first.dot), [])
+        }
+    }
+
+    /// Keeps an event that holds its id but that the schema refused: in `unfolded`, counted.
+    func keepUnfolded(_ a: Added, root r: RootDatabases, _ txn: borrowing WriteTransaction) throws {
+        try txn.put(r.unfolded, Keys.dot(a.position.dot), [])
+        unfoldedEvents[r.definition.name]?.increment()
+    }
+
+    /// Folds the events kept in `unfolded` that this node's schema knows now (it was upgraded),
+    /// each in its place, in one transaction. Runs when the writer starts, before any batch.
+    /// - Returns: per root with such events, how many it folded now and how many stay unfolded.
+    func foldNowKnown() throws -> [(root: String, folded: Int, unfolded: Int)] {
+        var counts: [(root: String, folded: Int, unfolded: Int)] = []
+        transactionNumber += 1
+        let txn = try store.env.beginWrite()
+        do {
+            for name in store.rootNames {
+                let r = try store.root(name)
+                var known: [RecordedEvent] = [], unknown = 0
+                try txn.withCursor(r.unfolded) { (c) throws(LMDBError) in
+                    var entry = try c.first()
+                    while let e = entry {
+                        let dot = try Keys.parseDot(e.key)
+                        guard let event = try r.event(dot, in: txn) else { throw .corrupted("\(dot), kept unfolded, which the log does not hold") }
+                        if r.knows(event) { known.append(event) } else { unknown += 1 }
+                        entry = try c.next()
+                    }
+                }
+                guard !known.isEmpty || unknown > 0 else { continue }
+                counts.append((name, known.count, unknown))
+                guard !known.isEmpty else { continue }
+                var touched = TouchedAggregates(cache: cache.root(name))
+                for e in known {
+                    try txn.delete(r.unfolded, Keys.dot(e.dot))
+                    try touch(e.aggregate, root: r, &touched, txn).inserted.append(FoldPosition(e))
+                }
+                try fold(touched, root: r, txn)
+            }
+            try txn.commit()
+        } catch {
+            cache.removeAll()
+            throw error
+        }
+        return counts
     }
 
     /// Counts and logs a conflict the merge resolved: `a` met `b`, already held, and the rule

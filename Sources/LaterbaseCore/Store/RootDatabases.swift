@@ -11,8 +11,11 @@ struct RootDatabases: Sendable {
     let checkpoints: Database
     let heads: Database
     let duplicates: Database
+    /// Events kept that the schema refused when they came (from a peer or an admin), by dot:
+    /// folded by no aggregate until the node runs a schema that knows them.
+    let unfolded: Database
 
-    static let perRoot: UInt32 = 8
+    static let perRoot: UInt32 = 9
 
     init(_ definition: RootDefinition, in env: Environment) throws(LMDBError) {
         let n = definition.name
@@ -25,6 +28,7 @@ struct RootDatabases: Sendable {
         checkpoints = try env.openDatabase("\(n).cp")
         heads = try env.openDatabase("\(n).heads")
         duplicates = try env.openDatabase("\(n).dups")
+        unfolded = try env.openDatabase("\(n).unfolded")
     }
 
     /// The `dups` key of a duplicate: its id, then its dot.

@@ -36,6 +36,8 @@ final class StoreWriter {
 
     /// Per root, `laterbase_merge_conflicts_total` by kind.
     let conflicts: [String: [MergeConflict: Counter]]
+    /// Per root, `laterbase_events_unfolded_total`: events kept that the schema refused.
+    let unfoldedEvents: [String: Counter]
 
     /// What the merge resolved (contract v3, "The merge is total").
     enum MergeConflict: String, CaseIterable {
@@ -52,6 +54,9 @@ final class StoreWriter {
             (root, Dictionary(uniqueKeysWithValues: MergeConflict.allCases.map { kind in
                 (kind, Counter(label: "laterbase_merge_conflicts_total", dimensions: [("root", root), ("kind", kind.rawValue)], factory: metrics.factory))
             }))
+        })
+        unfoldedEvents = Dictionary(uniqueKeysWithValues: store.rootNames.map { root in
+            (root, Counter(label: "laterbase_events_unfolded_total", dimensions: [("root", root)], factory: metrics.factory))
         })
         var clock = HybridLogicalClock(highWaterMark: HLC(rawValue: 0), physicalTime: store.physicalTime)
         var heads: [String: [String: OriginHead]] = [:]
@@ -124,18 +129,22 @@ final class StoreWriter {
         /// Whether it holds its id (see ``StoreWriter/precedes(_:_:)``): a duplicate is stored
         /// and served, and neither indexed by id nor folded.
         var holdsID = true
+        /// Whether the root's schema knows it: an event it refused (from a peer or an admin) is
+        /// stored and served, and kept in `unfolded` rather than folded.
+        let folds: Bool
 
-        init(event: RecordedEvent, decoded: any Sendable) {
+        init(event: RecordedEvent, decoded: any Sendable, folds: Bool = true) {
             self.event = event
             self.decoded = decoded
             self.position = FoldPosition(event)
             self.id = event.id
+            self.folds = folds
         }
     }
 
     private var random = FastRandom()
     /// Counts write transactions, so a cached fold knows whether this one touched it yet.
-    private(set) var transactionNumber = 0
+    var transactionNumber = 0
 
     /// Writes `batches` in one transaction and commits once. Each batch is atomic on its own:
     /// a refused batch gets its error and writes nothing; the others go on.
@@ -285,7 +294,7 @@ final class StoreWriter {
                         if rec.seq == head.seq { kept.hlc = rec.hlc }
                         kept.digest = (head.digest ?? 0) &- ContentDigest.of(existing) &+ ContentDigest.of(version, body: batch.bodies[index])
                         if isOwn { own = kept } else { heads[rec.origin] = kept }
-                        versions.append((existing, Added(event: version, decoded: batch.decoded[index])))
+                        versions.append((existing, Added(event: version, decoded: batch.decoded[index], folds: batch.folds(index))))
                         out.append(version)
                         holder.append(nil)
                         continue
@@ -294,14 +303,16 @@ final class StoreWriter {
                         throw LaterbaseError.event(.gap, index: index, "origin \(rec.origin) is at seq \(head.seq); expected seq \(head.seq + 1), got \(rec.seq)",
                             extra: [("origin", .string(rec.origin)), ("expected", .integer(head.seq + 1))])
                     }
-                    guard rec.hlc > head.hlc else {
+                    // A replica's history need not hold it: a fork resolved dot by dot (``keeps(_:over:)``)
+                    // can mix two branches' hlcs, and refusing that would stop the root.
+                    guard rec.hlc > head.hlc || batch.replicating else {
                         throw LaterbaseError.event(.invalidEvent, index: index, "hlc \(rec.hlc) is not above \(head.hlc), that of \(rec.origin)'s previous event", extra: [("field", .string("hlc"))])
                     }
                     clock.receive(rec.hlc)
                     let event = RecordedEvent(
                         id: input.id!, aggregate: input.aggregate, type: input.type, version: input.version, data: input.dataBytes,
                         time: input.time ?? Int64(rec.hlc.milliseconds), hlc: rec.hlc, origin: rec.origin, seq: rec.seq)
-                    let new = Added(event: event, decoded: batch.decoded[index])
+                    let new = Added(event: event, decoded: batch.decoded[index], folds: batch.folds(index))
                     // The merge is total: another dot holding this id is no refusal; the first in
                     // (hlc, origin, seq) order keeps it.
                     if let (other, inBatch) = try holding(event.id) {
@@ -373,8 +384,10 @@ final class StoreWriter {
         for a in added {
             let dot = a.position.dot
             var previous: Dot? = nil
-            if a.holdsID {
+            if a.holdsID, a.folds {
                 previous = try link(a, root: r, &touched, txn)
+            } else if a.holdsID {
+                try keepUnfolded(a, root: r, txn)
             } else {
                 try txn.put(r.duplicates, RootDatabases.duplicateKey(a.id, dot), [])
             }

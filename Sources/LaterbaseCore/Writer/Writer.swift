@@ -39,6 +39,9 @@ public final class Writer: Sendable {
     private let state = NSCondition()
     private nonisolated(unsafe) var running = false
     private nonisolated(unsafe) var finished = false
+    /// Set once the writer has read the heads and folded what a newer schema knows (or failed
+    /// to start): ``start()`` returns then.
+    private nonisolated(unsafe) var ready = false
     private let logger: Logger
     /// Commits waiting for the acknowledging thread.
     private let acknowledgements = Handoff<Acknowledgement>()
@@ -82,7 +85,9 @@ public final class Writer: Sendable {
         self.logger = logger
     }
 
-    /// Starts the writer thread.
+    /// Starts the writer thread. Returns once it has read the heads and folded the stored
+    /// events a newer schema knows now (see ``StoreWriter/foldNowKnown()``), so that reads from
+    /// then on see them folded.
     public func start() {
         state.lock()
         defer { state.unlock() }
@@ -91,6 +96,14 @@ public final class Writer: Sendable {
         let thread = Thread { [self] in self.loop() }
         thread.name = "laterbase-writer"
         thread.start()
+        while !ready { state.wait() }
+    }
+
+    private func becomeReady() {
+        state.lock()
+        ready = true
+        state.broadcast()
+        state.unlock()
     }
 
     /// Whether the writer thread is running.
@@ -167,6 +180,7 @@ public final class Writer: Sendable {
             // The store cannot be read (e.g. a corrupt head): refuse every write rather than
             // guess the heads and fork an origin. /healthz says 503 once this returns.
             logger.critical("writer cannot start: the store's heads are unreadable", metadata: ["error": "\(error)"])
+            becomeReady()
             queue.close()
             let refusal = LaterbaseError(.unavailable, "the writer could not start: \(error)")
             while let items = queue.take(maxEvents: options.maxTransactionEvents, maxDelay: .zero) {
@@ -175,6 +189,17 @@ public final class Writer: Sendable {
             return
         }
         logger.info("writer started", metadata: ["replica": "\(store.replicaID)"])
+        // Events a schema refused when they came (from a peer or an admin): those this
+        // node's schema knows now fold in their places before any new batch.
+        do {
+            for (root, folded, unfolded) in try writer.foldNowKnown() {
+                logger.notice(
+                    "events kept unfolded", metadata: ["root": "\(root)", "folded_now": "\(folded)", "still_unfolded": "\(unfolded)"])
+            }
+        } catch {
+            logger.error("folding the events a newer schema knows failed; they stay unfolded", metadata: ["error": "\(error)"])
+        }
+        becomeReady()
         while let items = queue.take(maxEvents: options.maxTransactionEvents, maxDelay: options.maxDelay) {
             coverage.lock()
             writing = true

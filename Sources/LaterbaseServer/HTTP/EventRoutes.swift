@@ -18,6 +18,9 @@ struct EventRoutes {
 
     /// Bodies from this size on are parsed on ``parsers``; smaller ones where they arrive.
     static let offloadBytes = 64 << 10
+    /// Set by a peer link on what it POSTs: replication, for which the merge is total (see
+    /// ``Principal/replicates(declared:)``); its value names the sending replica.
+    static let replicaHeader = HTTPField.Name("Laterbase-Replica")!
 
     func register(on router: Router<LaterbaseRequestContext>) {
         router.post("/e/:root") { request, context in try await write(request, context) }
@@ -47,8 +50,9 @@ struct EventRoutes {
             throw LaterbaseError(.tooLarge, "the body is over the limit of \(maxBodyBytes) bytes")
         }
         let store = store
+        let replicating = principal.replicates(declared: request.headers[Self.replicaHeader] != nil)
         let parse = { @Sendable () throws(LaterbaseError) -> PreparedBatch in
-            try body.withUnsafeReadableBytes { (b) throws(LaterbaseError) in try store.prepare(root: rootName, body: b) }
+            try body.withUnsafeReadableBytes { (b) throws(LaterbaseError) in try store.prepare(root: rootName, body: b, replicating: replicating) }
         }
         let prepared = body.readableBytes < Self.offloadBytes ? try parse() : try await parsers.runIfActive { try parse() }
         try principal.authorizeWrite(prepared)

@@ -139,7 +139,10 @@ public final class Ingest: Sendable {
         let root = message.root, body = message.body
         let batch: PreparedBatch
         do {
-            batch = try store.prepare(root: root, body: body)
+            // Over ZeroMQ only a peer or an admin with credentials replicates (an open node's
+            // messages are a device's).
+            let replicating = zap.curve && ((try? sender(userID))?.replicates(declared: false) ?? false)
+            batch = try store.prepare(root: root, body: body, replicating: replicating)
         } catch {
             refuse(root: root, error, body: body)
             return

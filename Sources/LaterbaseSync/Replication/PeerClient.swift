@@ -56,9 +56,13 @@ final class PeerClient: Sendable {
     private let host: String
     private let http: HTTPClient
     private let token: String?
+    /// This node's replica id, named in the `Laterbase-Replica` header of what it POSTs: the
+    /// peer takes it as replication (for which the merge is total), as from a `peer` principal.
+    private let replica: String
 
-    init(url: String, http: HTTPClient, token: String? = nil) {
+    init(url: String, http: HTTPClient, token: String? = nil, replica: String = "") {
         self.token = token
+        self.replica = replica
         var u = url
         while u.hasSuffix("/") { u.removeLast() }
         self.url = u
@@ -178,6 +182,7 @@ final class PeerClient: Sendable {
             if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
             if let body {
                 request.headers.add(name: "Content-Type", value: "application/json")
+                request.headers.add(name: "Laterbase-Replica", value: replica)
                 request.body = .bytes(body)
             }
         } catch {

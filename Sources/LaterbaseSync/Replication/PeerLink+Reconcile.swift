@@ -32,7 +32,7 @@ extension PeerLink {
             guard !page.events.isEmpty else { return client.eventLoop.makeSucceededVoidFuture() }
             let promise = client.eventLoop.makePromise(of: Void.self)
             do {
-                let batch = try store.prepare(root: root, events: page.events)
+                let batch = try store.prepare(root: root, events: page.events, replicating: true)
                 metrics.eventsReceived.increment(by: page.events.count)
                 writer.submit(batch, waitForRoom: true) { result in
                     switch result {

@@ -256,7 +256,7 @@ final class PeerLink: Sendable {
                 }
             case .write(let root, let events):
                 do {
-                    let batch = try store.prepare(root: root, events: events)
+                    let batch = try store.prepare(root: root, events: events, replicating: true)
                     metrics.eventsReceived.increment(by: events.count)
                     writer.submit(batch, waitForRoom: true) { [inbox] result in
                         if case .failure(let e) = result { inbox.post(.written(root: root, e)) } else { inbox.post(.written(root: root, nil)) }

@@ -34,7 +34,7 @@ public final class Replication: Sendable {
         let queued = QueuedHeads()
         do {
             links = try peers.map { url in
-                let client = PeerClient(url: url, http: http, token: credentials.token)
+                let client = PeerClient(url: url, http: http, token: credentials.token, replica: writer.store.replicaID)
                 return try PeerLink(
                     client: client, store: writer.store, writer: writer, queued: queued, context: context, keyPair: credentials.keyPair,
                     metrics: metrics.peer(client.url),

@@ -20,7 +20,7 @@ final class TestNode: @unchecked Sendable {
 
     init(
         replica: String, folder: String? = nil, durable: Bool = false, checkpointEvery: UInt64 = 128, maxEventBytes: Int = 1 << 20,
-        physicalTime: @escaping @Sendable () -> UInt64 = SystemClock.milliseconds
+        roots: [RootDefinition] = TestNode.roots, physicalTime: @escaping @Sendable () -> UInt64 = SystemClock.milliseconds
     ) throws {
         self.folder = folder ?? TestNode.temporaryFolder()
         var options = EventStore.Options()
@@ -28,7 +28,7 @@ final class TestNode: @unchecked Sendable {
         options.checkpointEvery = checkpointEvery
         options.mapSize = 1 << 30
         options.maxEventBytes = maxEventBytes
-        store = try EventStore(directory: self.folder, roots: Self.roots, replicaID: replica, options: options, logger: quietLogger, physicalTime: physicalTime)
+        store = try EventStore(directory: self.folder, roots: roots, replicaID: replica, options: options, logger: quietLogger, physicalTime: physicalTime)
         writer = Writer(store: store, logger: quietLogger)
         writer.start()
     }
@@ -39,13 +39,14 @@ final class TestNode: @unchecked Sendable {
         return path
     }
 
-    /// Writes a batch given as JSON text, the way POST /e/{root} does.
+    /// Writes a batch given as JSON text, the way POST /e/{root} does: from a client, or as
+    /// replication (a peer's page, for which the merge is total) when `replicating`.
     @discardableResult
-    func write(_ root: String, _ json: String) async throws(LaterbaseError) -> WriteOutcome {
+    func write(_ root: String, _ json: String, replicating: Bool = false) async throws(LaterbaseError) -> WriteOutcome {
         let parsed: JSON
         do { parsed = try JSONParser.parse(Array(json.utf8)) } catch { throw LaterbaseError(.badRequest, error.description) }
         let events = try EventInput.batch(from: parsed, maxEvents: 10_000)
-        return try await writer.write(try store.prepare(root: root, events: events))
+        return try await writer.write(try store.prepare(root: root, events: events, replicating: replicating))
     }
 
     /// Every event of `root` this node holds, as a JSON array's elements, in feed order.
@@ -75,7 +76,7 @@ final class TestNode: @unchecked Sendable {
             let page = try source.store.feed(root: root, after: vv, limit: pageSize)
             if page.count > 0 {
                 let batch = try Self.events(of: page)
-                try await write(root, String(decoding: JSON.array(batch).bytes, as: UTF8.self))
+                try await write(root, String(decoding: JSON.array(batch).bytes, as: UTF8.self), replicating: true)
             }
             vv = page.vv
             if !page.more { return }
