@@ -137,15 +137,21 @@ enum FuzzTarget: String, CaseIterable {
         let page = Array(#"{"events":["#.utf8) + events + Array(#"],"vv":"\#(head)","head":"\#(head)","more":false}"#.utf8)
         let live = Array(#"{"events":["#.utf8) + events + Array(#"],"vv":"\#(head)","head":"\#(head)"}"#.utf8)
         let push = [UInt8(ascii: "[")] + events + [UInt8(ascii: "]")]
-        let delta = Delta.encode(events: recorded, head: head)
+        // Deltas split at a small bound here, so that splitting is fuzzed too.
+        let deltas = Delta.encode(events: recorded, head: head, maxBytes: 2048)
         func same(_ read: [EventInput], _ via: String) {
             guard read.count == recorded.count else { fatalError("\(via) read \(read.count) of \(recorded.count) events") }
             for (input, e) in zip(read, recorded) where !e.sameContent(as: input) { fatalError("\(via) changed \(e.dot)") }
             guard (try? store.prepare(root: "notes", events: read)) != nil else { fatalError("\(via): a node refuses what this one accepted") }
         }
-        for (via, body) in [("a feed page", page), ("a live-feed message", live), ("a delta", delta)] {
-            guard !body.contains(UInt8(ascii: "\n")) else { fatalError("\(via) holds a raw newline (an SSE data line or NDJSON line would break)") }
-            guard let read = try? body.withUnsafeBytes({ b in try EventInput.page(reading: b).events }) else { fatalError("\(via) does not read back") }
+        for (via, bodies) in [("a feed page", [page]), ("a live-feed message", [live]), ("a delta", deltas)] {
+            var read: [EventInput] = []
+            for body in bodies {
+                guard !body.contains(UInt8(ascii: "\n")) else { fatalError("\(via) holds a raw newline (an SSE data line or NDJSON line would break)") }
+                guard let events = try? body.withUnsafeBytes({ b in try EventInput.page(reading: b).events }) else { fatalError("\(via) does not read back") }
+                guard body.count <= 2048 || events.count == 1 || via != "a delta" else { fatalError("a delta of \(body.count) bytes holds \(events.count) events") }
+                read += events
+            }
             same(read, via)
         }
         guard let pushed = try? push.withUnsafeBytes({ b in try EventInput.batch(reading: b, maxEvents: .max) }) else { fatalError("a push does not read back") }

@@ -9,6 +9,31 @@ import Glibc
 /// Limits per node: idle HTTP connections are closed, open connections are capped, and the
 /// write queue is bounded in bytes as well as events.
 @Suite struct LimitsTests {
+    /// Contract v3: deltas are bounded in bytes (4 MiB, or one event alone larger): a commit of
+    /// eight events of 0.9 MiB goes out as two deltas of four, in hlc order, each with the
+    /// commit's head, so a subscriber's message limit never has to hold a whole commit.
+    @Test func aLargeCommitIsPublishedAsDeltasOfAtMostFourMiB() async throws {
+        try await withSubscribedClient { http, client in
+            let big = String(repeating: "y", count: 900 << 10)
+            let body = "[" + (0..<8).map { #"{"aggregate":"big","type":"noted","data":{"i":\#($0),"fill":"\#(big)"}}"# }.joined(separator: ",") + "]"
+            let written = try await http.post("/e/notes", body)
+            #expect(written.status == 201)
+            let deltas = try client.receive(timeout: .seconds(10)) { got in
+                got.reduce(0) { n, m in if case .array(let e)? = m.body["events"] { n + e.count } else { n } } >= 8
+            }.filter { $0.topic == "notes" && !isPoke($0.body) }
+            #expect(deltas.count == 2)
+            var order: [Int64] = []
+            for delta in deltas {
+                #expect(delta.body.bytes.count <= 4 << 20)
+                #expect(delta.body["head"] == .string("hq-1:9"))
+                guard case .array(let events)? = delta.body["events"] else { continue }
+                #expect(events.count == 4)
+                order += events.compactMap { $0["data"]?["i"]?.int64Value }
+            }
+            #expect(order == Array(0..<8))
+        }
+    }
+
     /// A raw TCP connection to 127.0.0.1:`port` that sends nothing.
     private func idleConnection(_ port: Int) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

@@ -12,19 +12,33 @@ public struct Delta: Sendable {
         self.head = head
     }
 
-    /// The body of a delta, written straight from the committed events.
-    public static func encode(events: [RecordedEvent], head: VersionVector) -> [UInt8] {
+    /// The bodies of a commit's deltas, written straight from its events: one, or several in
+    /// hlc order when the events are over `maxBytes` together (each at most `maxBytes`, or one
+    /// event that alone is larger), so that whatever a node accepts, a subscriber takes. Each
+    /// carries the commit's head: it is durable as a whole before any delta goes out.
+    public static func encode(events: [RecordedEvent], head: VersionVector, maxBytes: Int = EventStore.pageBytes) -> [[UInt8]] {
+        let end = Array(#"],"head":""#.utf8) + Array(head.description.utf8) + Array(#""}"#.utf8)
+        var bodies: [[UInt8]] = []
         var out: [UInt8] = []
-        out.reserveCapacity(32 + events.count * 200)
+        var count = 0
+        out.reserveCapacity(min(32 + events.count * 200, maxBytes))
         out.append(contentsOf: #"{"events":["#.utf8)
-        for (i, e) in events.enumerated() {
-            if i > 0 { out.append(UInt8(ascii: ",")) }
+        for e in events {
+            let before = out.count
+            if count > 0 { out.append(UInt8(ascii: ",")) }
             e.appendJSON(to: &out)
+            if count > 0, out.count + end.count > maxBytes {
+                let next = Array(out[(before + 1)...])
+                out.removeSubrange(before...)
+                bodies.append(out + end)
+                out = Array(#"{"events":["#.utf8) + next
+                count = 1
+            } else {
+                count += 1
+            }
         }
-        out.append(contentsOf: #"],"head":""#.utf8)
-        out.append(contentsOf: head.description.utf8)
-        out.append(contentsOf: #""}"#.utf8)
-        return out
+        bodies.append(out + end)
+        return bodies
     }
 
     /// Reads a delta body (or a feed page, which has the same `events` and `head`).

@@ -65,15 +65,18 @@ public final class Publisher: Sendable {
 
     private func send(_ changes: CommittedChanges) {
         // Encoded before taking the socket, so a rejection from the ingest thread never waits on it.
-        let messages = changes.roots.filter { !$0.events.isEmpty }.map { change in
-            (frames: [Array(change.root.utf8), Delta.encode(events: change.events, head: change.head)], events: change.events.count)
+        let messages = changes.roots.filter { !$0.events.isEmpty }.flatMap { change in
+            Delta.encode(events: change.events, head: change.head).map { [Array(change.root.utf8), $0] }
         }
+        let events = changes.eventCount
         socket.withLock { s in
             guard let s else { return }
-            for message in messages where (try? s.send(message.frames, wait: false)) == true {
+            var sent = 0
+            for frames in messages where (try? s.send(frames, wait: false)) == true {
                 metrics.deltasPublished.increment()
-                metrics.eventsPublished.increment(by: message.events)
+                sent += 1
             }
+            if sent == messages.count { metrics.eventsPublished.increment(by: events) }
         }
     }
 
