@@ -24,6 +24,7 @@ struct PeerLinkStateMachineTests {
     static func events(_ origin: String, _ seqs: ClosedRange<UInt64>) -> [EventInput] { seqs.map { event(origin, $0) } }
 
     static func vv(_ text: String) -> VersionVector { try! VersionVector(parsing: text) }
+    static func dot(_ origin: String, _ seq: UInt64) -> Dot? { Dot(origin: origin, seq: seq) }
 
     /// A machine linked to `info`, its first catch-up of `notes` finished empty, one probe answered.
     func linked(linksBack: Bool = false, acked: [String: VersionVector] = [:], syncing roots: [String] = ["notes"]) -> Machine {
@@ -387,7 +388,7 @@ struct PeerLinkStateMachineTests {
         _ = m.tick(now: at(1), ours: ["notes": ours])
         m.pushed(root: "notes", upTo: ours, now: at(1))
         // The peer refuses the message at index 1, an event of truck's.
-        let refusal = m.refused(root: "notes", code: .invalidEvent, reason: "data.qty: too large", index: 1, origins: ["hq-a", "truck", "hq-a"], now: at(2))
+        let refusal = m.refused(root: "notes", code: .invalidEvent, reason: "data.qty: too large", index: 1, dots: [Self.dot("hq-a", 3), Self.dot("truck", 5), Self.dot("hq-a", 4)], now: at(2))
         #expect(refusal.notes == [.refused(root: "notes", origin: "truck", code: "invalid_event", reason: "data.qty: too large", retryIn: .seconds(1))])
         #expect(m.stalls["notes"]?.map(\.origin) == ["truck"])
         // hq-a's events are acknowledged; the next push leaves truck out (after: truck at our head).
@@ -398,7 +399,7 @@ struct PeerLinkStateMachineTests {
         // After a second, truck is sent again from what the peer holds; refused again, it waits 2 s.
         #expect(m.tick(now: at(1002), ours: ["notes": more]).pushes.map(\.after) == [Self.vv("hq-a:12,truck:4")])
         m.pushed(root: "notes", upTo: Self.vv("hq-a:12,truck:8"), now: at(1002))
-        let again = m.refused(root: "notes", code: .invalidEvent, reason: "data.qty: too large", index: 0, origins: ["truck"], now: at(1003))
+        let again = m.refused(root: "notes", code: .invalidEvent, reason: "data.qty: too large", index: 0, dots: [Self.dot("truck", 5)], now: at(1003))
         #expect(again.notes.count == 1 && again.notes.first.map { if case .refused(_, _, _, _, .seconds(2)) = $0 { true } else { false } } == true)
         // Once the peer holds truck:5 (fixed its schema, or got it elsewhere) the stall is over.
         _ = m.deltasArrived(root: "notes", [Delta(events: [], head: Self.vv("hq-a:12,truck:5"))], now: at(1500), ours: more)
@@ -407,9 +408,35 @@ struct PeerLinkStateMachineTests {
 
     @Test func aRefusalOfSomeoneElsesPushStallsNothing() {
         var m = linked(acked: ["notes": Self.vv("hq-a:2")])
+        let ours = Self.vv("hq-a:20")
+        let first = m.tick(now: at(1), ours: ["notes": ours]).pushes
+        m.pushed(root: "notes", upTo: ours, now: at(1))
         // Nothing of truck's is in flight from this node.
-        let a = m.refused(root: "notes", code: .conflict, reason: "dot reused", index: 0, origins: ["truck"], now: at(2))
+        let a = m.refused(root: "notes", code: .conflict, reason: "dot reused", index: 0, dots: [Self.dot("truck", 1)], now: at(2))
         #expect(a.isEmpty && m.stalls.isEmpty)
+        // A device's messages naming hq-a's dots this node never sent, or ones the peer holds
+        // already, or none: no stall, no resend, no smaller pages, no probe.
+        for dots in [[Self.dot("hq-a", 21)], [Self.dot("hq-a", 2)], [nil]] {
+            for code in [LaterbaseError.Code.invalidEvent, .gap, .tooLarge] {
+                #expect(m.refused(root: "notes", code: code, reason: "x", index: nil, dots: dots, now: at(3)).isEmpty)
+                #expect(m.refused(root: "notes", code: code, reason: "x", index: 0, dots: dots, now: at(3)).isEmpty)
+            }
+        }
+        #expect(m.stalls.isEmpty)
+        #expect(m.tick(now: at(4), ours: ["notes": ours]).probes.isEmpty)
+        m.pushed(root: "notes", upTo: ours, now: at(4))
+        _ = m.deltasArrived(root: "notes", [Delta(events: [], head: ours)], now: at(5), ours: ours)
+        let more = Self.vv("hq-a:40")
+        #expect(m.tick(now: at(6), ours: ["notes": more]).pushes.map(\.maxBytes) == first.map(\.maxBytes))
+    }
+
+    @Test func anEventOverThePeersLimitStallsItsOriginAndKeepsThePageSize() {
+        var m = linked(acked: ["notes": Self.vv("hq-a:2")])
+        let ours = Self.vv("hq-a:20")
+        _ = m.tick(now: at(1), ours: ["notes": ours])
+        m.pushed(root: "notes", upTo: ours, now: at(1))
+        let a = m.refused(root: "notes", code: .tooLarge, reason: "over 1 MiB", index: 1, dots: [Self.dot("hq-a", 3), Self.dot("hq-a", 4)], now: at(2))
+        #expect(a.notes.count == 1 && m.stalls["notes"]?.map(\.origin) == ["hq-a"])
     }
 
     @Test func aGapRefusalResendsFromThePeersHead() {
@@ -417,7 +444,7 @@ struct PeerLinkStateMachineTests {
         let ours = Self.vv("hq-a:20")
         _ = m.tick(now: at(1), ours: ["notes": ours])
         m.pushed(root: "notes", upTo: ours, now: at(1))
-        let a = m.refused(root: "notes", code: .gap, reason: "expected hq-a:3", index: nil, origins: [], now: at(2))
+        let a = m.refused(root: "notes", code: .gap, reason: "expected hq-a:3", index: nil, dots: [Self.dot("hq-a", 6), Self.dot("hq-a", 7)], now: at(2))
         #expect(a.notes == [.resend(root: "notes")])
         // The probe comes at once, and its head replaces what was acknowledged (the peer lost some).
         #expect(m.tick(now: at(2), ours: ["notes": ours]).probes.count == 1)
@@ -431,7 +458,7 @@ struct PeerLinkStateMachineTests {
         let ours = Self.vv("hq-a:20")
         let first = m.tick(now: at(1), ours: ["notes": ours]).pushes
         m.pushed(root: "notes", upTo: ours, now: at(1))
-        _ = m.refused(root: "notes", code: .tooLarge, reason: "over 8 MiB", index: nil, origins: [], now: at(2))
+        _ = m.refused(root: "notes", code: .tooLarge, reason: "over 10,000 events", index: nil, dots: [Self.dot("hq-a", 1), Self.dot("hq-a", 2)], now: at(2))
         let second = m.tick(now: at(3), ours: ["notes": ours]).pushes
         #expect(second.map(\.maxBytes) == first.map { $0.maxBytes / 2 })
     }

@@ -66,9 +66,11 @@ public struct Delta: Sendable {
 }
 
 /// What the publish socket announces under `_rejected` when an ingest message is refused:
-/// `{"root", "error", "message", "details", "ids": [...], "origins": [...]}`. `origins` has one
-/// entry per event of the message (null where it names none), so a peer link that pushed the
-/// message can tell whose event a `details` index points at and stall only that origin.
+/// `{"root", "error", "message", "details", "ids": [...], "origins": [...], "seqs": [...]}`.
+/// `origins` and `seqs` have one entry per event of the message (null where it names none), so
+/// a peer link can tell whether the message was its own push (the dots it names are ones it sent
+/// and the peer has not acknowledged) and whose event a `details` index points at: an
+/// announcement of someone else's message steers nothing.
 public enum Rejection {
     /// The topic frame.
     public static let topic = "_rejected"
@@ -78,6 +80,7 @@ public enum Rejection {
             ("root", .string(root)), ("error", .string(error.code.rawValue)), ("message", .string(error.message)),
             ("details", .array(error.details)), ("ids", .array(named.ids.map { .string($0) })),
             ("origins", .array(named.origins.map { $0.map { .string($0) } ?? .null })),
+            ("seqs", .array(named.seqs.map { $0.map { .integer(Int64(clamping: $0)) } ?? .null })),
         ]).bytes
     }
 
@@ -87,6 +90,8 @@ public enum Rejection {
         public var ids: [String] = []
         /// Each event's `origin` string, or nil.
         public var origins: [String?] = []
+        /// Each event's `seq` (a positive integer), or nil.
+        public var seqs: [UInt64?] = []
     }
 
     public static func named(in body: [UInt8]) -> Named {
@@ -97,7 +102,9 @@ public enum Rejection {
         case .object: items = [json]
         default: return Named()
         }
-        return Named(ids: items.compactMap { $0["id"]?.stringValue }, origins: items.map { $0["origin"]?.stringValue })
+        return Named(
+            ids: items.compactMap { $0["id"]?.stringValue }, origins: items.map { $0["origin"]?.stringValue },
+            seqs: items.map { $0["seq"]?.int64Value.flatMap { $0 > 0 ? UInt64($0) : nil } })
     }
 
     /// An announcement as a peer link reads it.
@@ -107,7 +114,8 @@ public enum Rejection {
         var message: String
         /// The refused event's index in the message, when the error names one.
         var index: Int?
-        var origins: [String?]
+        /// Each event's dot in the message, where it names one.
+        var dots: [Dot?]
 
         init?(_ body: [UInt8]) {
             guard let json = try? JSONParser.parse(body), let root = json["root"]?.stringValue,
@@ -117,7 +125,13 @@ public enum Rejection {
             self.code = code
             message = json["message"]?.stringValue ?? ""
             if case .array(let details)? = json["details"], let i = details.first?["index"]?.int64Value { index = Int(exactly: i) }
-            if case .array(let o)? = json["origins"] { origins = o.map(\.stringValue) } else { origins = [] }
+            let origins: [JSON], seqs: [JSON]
+            if case .array(let o)? = json["origins"] { origins = o } else { origins = [] }
+            if case .array(let s)? = json["seqs"] { seqs = s } else { seqs = [] }
+            dots = origins.indices.map { i in
+                guard let origin = origins[i].stringValue, i < seqs.count, let seq = seqs[i].int64Value, seq > 0 else { return nil }
+                return Dot(origin: origin, seq: UInt64(seq))
+            }
         }
     }
 }

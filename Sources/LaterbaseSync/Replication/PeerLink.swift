@@ -345,7 +345,7 @@ final class PeerLink: Sendable {
             let topic = String(decoding: frames[0], as: UTF8.self)
             if topic == Rejection.topic {
                 guard let r = Rejection.Announcement(frames[1]) else { continue }
-                perform(shell.machine.refused(root: r.root, code: r.code, reason: r.message, index: r.index, origins: r.origins, now: .now), &shell)
+                perform(shell.machine.refused(root: r.root, code: r.code, reason: r.message, index: r.index, dots: r.dots, now: .now), &shell)
                 continue
             }
             guard shell.machine.syncedRoots.contains(topic), let delta = try? Delta(parsing: frames[1]) else { continue }

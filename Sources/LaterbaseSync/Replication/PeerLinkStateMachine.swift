@@ -26,10 +26,12 @@ import LaterbaseCore
 ///   reachable link to us): a peer that pulls our deltas and feed needs no pushes, and pushing as
 ///   well is how a mesh sent every event twice. Pages go from what the peer acknowledged or was
 ///   sent; unacknowledged pages are resent after ``Configuration/ackTimeout``.
-/// - **Refusals.** A peer that refuses a pushed event (`_rejected` on its publish socket) stalls
-///   only that event's origin on that root: the origin is left out of pushes and retried with
+/// - **Refusals.** A peer announces every refused ingest message on its publish socket
+///   (`_rejected`), whoever sent it: the link acts only on one that names dots it pushed and the
+///   peer has not acknowledged (its own push), so a device's bad message steers no peer. A refused
+///   event stalls only its origin on that root: the origin is left out of pushes and retried with
 ///   backoff (1 s doubling to 5 min), reported in the link's status. A gap resends from the peer's
-///   head; a message too large halves the page size.
+///   head; a message with too many events halves the page size.
 /// - **Forks.** Heads that agree can hide different versions of the same dots (a forked
 ///   origin). When a probe finds the peer's head equal to this node's and its root digest not,
 ///   the link reconciles that root: it compares the digests per origin and fetches the forked
@@ -665,13 +667,19 @@ struct PeerLinkStateMachine {
     /// The peer announced that it refused a message of `root` (`_rejected`).
     /// - Parameters:
     ///   - index: the refused event's position in the message, when the error names one.
-    ///   - origins: each event's origin in the message, as far as known.
+    ///   - dots: each event's dot in the message, as far as known.
     mutating func refused(
-        root: String, code: LaterbaseError.Code, reason: String, index: Int?, origins: [String?], now: ContinuousClock.Instant
+        root: String, code: LaterbaseError.Code, reason: String, index: Int?, dots: [Dot?], now: ContinuousClock.Instant
     ) -> [Action] {
         guard isPushing, var r = roots[root] else { return [] }
         defer { roots[root] = r }
-        let inFlight = Set(r.sent.entries.filter { $0.value > r.acked[$0.key] }.keys)
+        // This link's push names dots it sent that the peer has not acknowledged; a message
+        // that names none of those was someone else's, and changes nothing here.
+        func sentByUs(_ dot: Dot) -> Bool { dot.seq > r.acked[dot.origin] && dot.seq <= r.sent[dot.origin] }
+        let ours = Set(dots.compactMap { $0 }.filter(sentByUs).map(\.origin))
+        guard !ours.isEmpty else { return [] }
+        let pointed = index.flatMap { dots.indices.contains($0) ? dots[$0] : nil }
+        if let pointed, !sentByUs(pointed) { return [] }
         switch code {
         case .gap:
             // A push the peer could not place: resend from what it holds, as a probe will show.
@@ -679,19 +687,16 @@ struct PeerLinkStateMachine {
             resetAcks = true
             nextProbe = now
             return [.note(.resend(root: root))]
-        case .tooLarge:
+        case .tooLarge where pointed == nil:
+            // The message as a whole (too many events): smaller pages.
             r.pageBytes = max(configuration.minPushPageBytes, r.pageBytes / 2)
             r.sent = r.acked
             return [.note(.pageSizeHalved(root: root, bytes: r.pageBytes))]
         default:
-            var named: Set<String> = []
-            if let index, origins.indices.contains(index), let origin = origins[index] {
-                named = [origin]
-            } else {
-                named = Set(origins.compactMap { $0 })
-            }
+            // One event refused (a peer with smaller limits, another schema): its origin waits.
+            let named: Set<String> = pointed.map { [$0.origin] } ?? ours
             var actions: [Action] = []
-            for origin in named.intersection(inFlight).sorted() {
+            for origin in named.sorted() {
                 let backoff = r.stalls[origin].map { min($0.backoff * 2, configuration.refusalRetry.upperBound) } ?? configuration.refusalRetry.lowerBound
                 r.stalls[origin] = Stall(origin: origin, code: code.rawValue, reason: reason, until: now + backoff, backoff: backoff, ackedAt: r.acked[origin])
                 r.sent[origin] = r.acked[origin]
