@@ -44,6 +44,8 @@ public final class LaterbaseServer: Sendable {
     private let tls: TLSConfiguration?
     private let boundPort = Mutex<Int?>(nil)
     private let gauges: ScrapeGauges
+    /// What `/node` announces, and what peers' announcements are compared with.
+    public let limits: NodeLimits
     /// Wakes live feeds (SSE) when a commit is durable.
     private let commits = CommitSignal()
     private let liveFeed: LiveFeed
@@ -83,6 +85,8 @@ public final class LaterbaseServer: Sendable {
         storeOptions.maxBatchEvents = min(storeOptions.maxBatchEvents, configuration.writer.maxTransactionEvents)
         store = try EventStore(directory: configuration.dataDirectory, roots: roots, replicaID: configuration.replicaID, options: storeOptions, logger: logger)
         let syncMetrics = SyncMetrics(factory: factory)
+        let limits = NodeLimits(maxEventBytes: storeOptions.maxEventBytes, maxBodyBytes: configuration.maxBodyBytes, maxBatchEvents: storeOptions.maxBatchEvents)
+        self.limits = limits
         tls = try configuration.tls.map { files in
             do {
                 let chain = try NIOSSLCertificate.fromPEMFile(files.certificateChain)
@@ -126,7 +130,7 @@ public final class LaterbaseServer: Sendable {
         replication = configuration.peers.isEmpty ? nil : try Replication(
             peers: configuration.peers, writer: writer, context: context, dataDirectory: configuration.dataDirectory,
             probeInterval: configuration.peerProbeInterval, credentials: PeerCredentials(token: configuration.peerToken, keyPair: keyPair, trustRoots: trustRoots),
-            metrics: syncMetrics,
+            limits: limits, metrics: syncMetrics,
             logger: logger)
     }
 
@@ -143,7 +147,7 @@ public final class LaterbaseServer: Sendable {
         ConsoleRoutes().register(on: router)
         OperationsRoutes(
             store: store, writer: writer, registry: registry, ingest: ingest?.endpoint, publish: publisher?.endpoint, replication: replication,
-            zap: zap, gauges: gauges
+            zap: zap, gauges: gauges, limits: limits
         ).register(on: router)
         configuration.routes?(router)
         return router

@@ -153,6 +153,33 @@ struct MergeTests {
         try await laterWritesCross(one, two)
     }
 
+    /// A peer with a smaller event limit than this node's: its link shows why in `/node`, an
+    /// event over the peer's limit stalls only its origin there (shown in `stalled`), and the
+    /// peer's own events still come across.
+    @Test("a peer announcing smaller limits is shown in /node; what it refuses stalls only its origin")
+    func peerWithSmallerLimits() async throws {
+        let small = try await ClusterNode("small", arguments: ["--max-event-bytes", "65536"])
+        let big = try await ClusterNode("big", peers: [small])
+        #expect(try await small.http.get("/node").json["limits"]?["max_event_bytes"] == .integer(65536))
+        #expect(try await big.http.get("/node").json["limits"]?["max_event_bytes"] == .integer(1 << 20))
+        let fill = String(repeating: "z", count: 100_000)
+        #expect(try await big.http.post("/e/notes", #"{"aggregate":"wide","type":"noted","data":"\#(fill)"}"#).status == 201)
+        _ = try await small.http.post("/e/notes", newEvents(3, tag: "small").body)
+        var peer: JSON = .null
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            if case .array(let peers)? = try await big.http.get("/node").json["peers"], let first = peers.first { peer = first }
+            if case .array(let stalled)? = peer["stalled"], !stalled.isEmpty, peer["limits"]?.stringValue != nil,
+               try await big.http.get("/e/notes?limit=0").json["head"] == .string("big:1,small:3") { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(peer["limits"]?.stringValue?.contains("events of at most 65536 bytes") == true, "\(peer)")
+        guard case .array(let stalled)? = peer["stalled"], let stall = stalled.first else { Issue.record("nothing stalled: \(peer)"); return }
+        #expect(stall["origin"] == .string("big") && stall["error"] == .string("too_large"), "\(peer)")
+        #expect(try await big.http.get("/e/notes?limit=0").json["head"] == .string("big:1,small:3"))
+        #expect(try await small.http.get("/e/notes?limit=0").json["head"] == .string("small:3"))
+    }
+
     /// Writes on both sides after they met cross within 5 s.
     func laterWritesCross(_ a: ClusterNode, _ b: ClusterNode) async throws {
         let before = try await b.http.get("/e/notes?limit=0").json["head"]?.stringValue ?? ""

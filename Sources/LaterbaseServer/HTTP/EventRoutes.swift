@@ -50,7 +50,11 @@ struct EventRoutes {
             throw LaterbaseError(.tooLarge, "the body is over the limit of \(maxBodyBytes) bytes")
         }
         let store = store
-        let replicating = principal.replicates(declared: request.headers[Self.replicaHeader] != nil)
+        let replica = request.headers[Self.replicaHeader]
+        if let replica, !Names.isValidOrigin(replica) {
+            throw LaterbaseError(.badRequest, "the Laterbase-Replica header names no valid origin", details: [.object([("field", .string("Laterbase-Replica"))])])
+        }
+        let replicating = principal.replicates(declared: replica != nil)
         let parse = { @Sendable () throws(LaterbaseError) -> PreparedBatch in
             try body.withUnsafeReadableBytes { (b) throws(LaterbaseError) in try store.prepare(root: rootName, body: b, replicating: replicating) }
         }

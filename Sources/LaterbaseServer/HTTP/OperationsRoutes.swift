@@ -13,6 +13,7 @@ struct OperationsRoutes {
     let replication: Replication?
     let zap: ZAPHandler
     let gauges: ScrapeGauges
+    let limits: NodeLimits
 
     func register(on router: Router<LaterbaseRequestContext>) {
         router.get("/healthz") { _, _ -> Response in
@@ -50,6 +51,7 @@ struct OperationsRoutes {
                     ("write", .array(store.rootNames.filter(caller.mayWrite).map { .string($0) })),
                 ])),
                 ("peers", .array((replication?.peers ?? []).map(\.json))),
+                ("limits", limits.json),
             ])
             return .json(body.bytes)
         }
@@ -58,7 +60,7 @@ struct OperationsRoutes {
 
 extension PeerStatus {
     /// How `/node` shows a peer link: `{"url", "replica", "reachable", "error", "pushing", "stalled": [{"root", "origin",
-    /// "error", "reason"}], "heads": {root: vv}}`.
+    /// "error", "reason"}], "heads": {root: vv}, "limits": <why its smaller limits may refuse events> | null}`.
     var json: JSON {
         .object([
             ("url", .string(url)), ("replica", replica.map { .string($0) } ?? .null), ("reachable", .bool(reachable)),
@@ -67,6 +69,7 @@ extension PeerStatus {
                 stalls.map { .object([("root", .string(root)), ("origin", .string($0.origin)), ("error", .string($0.code)), ("reason", .string($0.reason))]) }
             })),
             ("heads", .object(peerHeads.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value.description)) })),
+            ("limits", limits.map { .string($0) } ?? .null),
         ])
     }
 }

@@ -19,6 +19,8 @@ public struct NodeInfo: Sendable, Equatable {
     /// The peer's CURVE public key (Z85), and whether its sockets are CURVE servers.
     public var curvePublicKey: String? = nil
     public var curve = false
+    /// The limits the peer announces, if it does.
+    public var limits: NodeLimits? = nil
 }
 
 /// What this node presents to the peers it names: a bearer token for their HTTP API, and its
@@ -110,7 +112,7 @@ final class PeerClient: Sendable {
                 replica: replica, roots: names,
                 ingest: json["ingest"]?.stringValue.map { Self.reachable($0, host: host) },
                 publish: json["publish"]?.stringValue.map { Self.reachable($0, host: host) }, linkedReplicas: linked,
-                curvePublicKey: key.flatMap { Z85.isKey($0) ? $0 : nil }, curve: curve)
+                curvePublicKey: key.flatMap { Z85.isKey($0) ? $0 : nil }, curve: curve, limits: NodeLimits(json: json["limits"]))
         }
     }
 
@@ -182,7 +184,7 @@ final class PeerClient: Sendable {
             if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
             if let body {
                 request.headers.add(name: "Content-Type", value: "application/json")
-                request.headers.add(name: "Laterbase-Replica", value: replica)
+                if !replica.isEmpty { request.headers.add(name: "Laterbase-Replica", value: replica) }
                 request.body = .bytes(body)
             }
         } catch {

@@ -27,6 +27,9 @@ public struct PeerStatus: Sendable {
     public var pushing = false
     /// Origins the peer refused an event of, per root: left out of pushes until retried.
     public var stalled: [String: [Stall]] = [:]
+    /// Why the peer may refuse events this node accepts: its `/node` announces smaller limits
+    /// (``NodeLimits/shortfall(against:)``); nil when they are not smaller, or not announced.
+    public var limits: String?
 
     /// An origin whose event the peer refused.
     public struct Stall: Sendable, Equatable {
@@ -59,6 +62,8 @@ final class PeerLink: Sendable {
         var pushPage = 2000
         /// Events per catch-up page (at most the store's batch limit).
         var catchUpPage = 10_000
+        /// This node's limits, compared with those the peer announces.
+        var limits: NodeLimits?
     }
 
     let client: PeerClient
@@ -177,6 +182,11 @@ final class PeerLink: Sendable {
                 persisted = file.load()
             }
             perform(shell.machine.discovered(info, ourRoots: store.rootNames, persisted: persisted, now: now), &shell)
+            let shortfall = options.limits.flatMap { ours in info.limits?.shortfall(against: ours) }
+            if shortfall != currentStatus.limits {
+                if let shortfall { logger.warning("peer has smaller limits", metadata: ["peer": "\(client.url)", "reason": "\(shortfall)"]) }
+                status.withLock { $0.limits = shortfall }
+            }
         case .node(.failure(let error)):
             let refused = (error as? LaterbaseError)?.code == .badRequest
             let reason = (error as? LaterbaseError)?.message ?? "\(error)"

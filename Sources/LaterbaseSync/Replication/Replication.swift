@@ -17,7 +17,7 @@ public final class Replication: Sendable {
     ///   - credentials: what this node presents to its peers (a token, its CURVE key pair).
     public init(
         peers: [String], writer: Writer, context: ZMQContext, dataDirectory: String, probeInterval: Duration = .seconds(1),
-        credentials: PeerCredentials = PeerCredentials(), metrics: SyncMetrics, logger: Logger
+        credentials: PeerCredentials = PeerCredentials(), limits: NodeLimits? = nil, metrics: SyncMetrics, logger: Logger
     ) throws {
         var configuration = HTTPClient.Configuration()
         configuration.timeout = .init(connect: .seconds(2), read: .seconds(10))
@@ -31,6 +31,7 @@ public final class Replication: Sendable {
         self.http = http
         var options = PeerLink.Options()
         options.machine.probeInterval = probeInterval
+        options.limits = limits
         let queued = QueuedHeads()
         do {
             links = try peers.map { url in
