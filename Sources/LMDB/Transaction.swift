@@ -135,6 +135,11 @@ public struct WriteTransaction: Transaction, ~Copyable {
         }
     }
 
+    /// Removes every key of `db` (`mdb_drop` without deleting the database).
+    public func empty(_ db: Database) throws(LMDBError) {
+        try check(mdb_drop(handle, db.dbi, 0), "mdb_drop \(db.name)")
+    }
+
     /// Commits, making every write durable (fsync) unless the environment was opened `noSync`.
     public consuming func commit() throws(LMDBError) {
         let env = environment

@@ -433,7 +433,7 @@ import Testing
             _ = try TestNode(replica: "hq-1", folder: folder)
         } throws: { error in
             let e = error as? LaterbaseError
-            return e?.message.contains("store format \(format ?? "1")") == true && e?.message.contains("reads format 4") == true
+            return e?.message.contains("store format \(format ?? "1")") == true && e?.message.contains("reads format 5") == true
         }
         let env = try Environment(path: folder)
         let meta = try env.openDatabase("_meta")

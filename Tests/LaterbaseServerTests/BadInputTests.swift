@@ -152,7 +152,7 @@ import Testing
         try await withServer(replica: "hq-1") { http, _ in
             let relayed = #"{"id":"0193a1b2-c3d4-7e5f-8a9b-00000000000b","aggregate":"x","type":"t","origin":"hq-1","seq":1,"hlc":"0001934f5a2b0000"}"#
             #expect(try await http.post("/e/notes", relayed).status == 201)
-            let next = try await http.post("/e/notes", #"{"aggregate":"x","type":"t"}"#)
+            let next = try await http.post("/e/notes?head=true", #"{"aggregate":"x","type":"t"}"#)
             #expect(next.status == 201)
             #expect(next.json["events"]?.arrayFirst?["seq"] == .integer(2))
             #expect(next.json["head"] == .string("hq-1:2"))

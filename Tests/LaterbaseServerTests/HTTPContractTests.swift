@@ -16,10 +16,14 @@ import Testing
             #expect(ack["seq"] == .integer(1))
             #expect(ack["hlc"]?.stringValue?.count == 16)
             #expect(ack["time"]?.stringValue?.hasSuffix("Z") == true)
-            #expect(first.json["head"] == .string("hq-1:1"))
-            let retry = try await http.post("/e/shipments", body)
+            // v3: the node's position after the batch; the head only when asked for.
+            let position = try #require(first.json["position"]?.stringValue.flatMap(Position.init(token:)))
+            #expect(position.value == 1 && first.json["head"] == nil)
+            #expect(first.json.bytes.count < 512)
+            let retry = try await http.post("/e/shipments?head=true", body)
             #expect(retry.status == 200)
             #expect(retry.json["events"] == first.json["events"])
+            #expect(retry.json["head"] == .string("hq-1:1") && retry.json["position"] == first.json["position"])
         }
     }
 

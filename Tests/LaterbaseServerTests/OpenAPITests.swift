@@ -48,11 +48,14 @@ import Testing
                 [checks.negative_data_rejection]
                 expected-statuses = [400, 401, 403, 404, 405, 409, 413, 422]
                 """.write(toFile: config, atomically: true, encoding: .utf8)
+            // One worker: with two, hypothesis parsed lambdas on two threads at once and CPython
+            // 3.11's ast.parse failed ("AST constructor recursion depth mismatch"), a runtime
+            // error of the tool, not a finding; one takes as long here.
             let (status, output) = try await runToEnd("/usr/bin/env", [
                 "schemathesis", "--config-file", config, "run", Self.document, "--url", "http://127.0.0.1:\(server.port)",
                 "-H", "Authorization: Bearer \(token)",
                 "--checks", "not_a_server_error,status_code_conformance,response_schema_conformance,content_type_conformance,unsupported_method,negative_data_rejection",
-                "--max-examples", "40", "--seed", "1", "--workers", "2", "--no-color",
+                "--max-examples", "40", "--seed", "1", "--workers", "1", "--no-color",
             ])
             #expect(status == 0, "schemathesis failed on \(root):\n\(output.suffix(8000))")
             #expect(output.contains("passed"), "schemathesis ran no test case:\n\(output.suffix(2000))")
@@ -72,6 +75,9 @@ import Testing
         try await withNode { server, _, folder in
             let config = folder + "/schemathesis.toml"
             try "[parameters]\n\"path.root\" = \"notes\"\n".write(toFile: config, atomically: true, encoding: .utf8)
+            // One worker: with two, hypothesis parsed lambdas on two threads at once and CPython
+            // 3.11's ast.parse failed ("AST constructor recursion depth mismatch"), a runtime
+            // error of the tool, not a finding; one takes as long here.
             let (status, output) = try await runToEnd("/usr/bin/env", [
                 "schemathesis", "--config-file", config, "run", Self.document, "--url", "http://127.0.0.1:\(server.port)",
                 "--checks", "not_a_server_error,status_code_conformance,response_schema_conformance,content_type_conformance",

@@ -21,6 +21,9 @@ public struct LaterbaseError: Error, CustomStringConvertible, Sendable {
         case `internal`
         /// An HTTP method the path does not take (405, with `Allow`).
         case methodNotAllowed = "method_not_allowed"
+        /// A `since` token this node did not issue, or from before a restore (410): the client
+        /// starts again from its vv.
+        case positionExpired = "position_expired"
     }
 
     public let code: Code

@@ -110,9 +110,9 @@ public enum Backup {
             (try txn.get(meta, Array("replica".utf8)).map { String(decoding: $0, as: UTF8.self) },
              try txn.get(meta, Array("format".utf8)).map { String(decoding: $0, as: UTF8.self) })
         }
-        guard let stored, format == EventStore.format else {
+        guard let stored, let format, format == EventStore.format || EventStore.upgradable.contains(format) else {
             discard()
-            throw LaterbaseError(.badRequest, "\(file) is not a Laterbase backup of store format \(EventStore.format)")
+            throw LaterbaseError(.badRequest, "\(file) is not a Laterbase backup of store format \(([EventStore.format] + EventStore.upgradable).joined(separator: ", "))")
         }
         let new: String
         switch identity {
@@ -122,11 +122,12 @@ public enum Backup {
             guard Names.isValidOrigin(id) else { throw LaterbaseError(.badRequest, "'\(id)' is not a valid replica id") }
             new = id
         }
-        if new != stored {
-            let txn = try env.beginWrite()
-            try txn.put(meta, Array("replica".utf8), Array(new.utf8))
-            try txn.commit()
-        }
+        // A restore starts a new epoch: positions issued before it are refused (410), and a
+        // client falls back to its vv, which misses nothing the backup lacks.
+        let txn = try env.beginWrite()
+        try txn.put(meta, Array("replica".utf8), Array(new.utf8))
+        try txn.put(meta, Array("epoch".utf8), .written(count: 8) { $0.u64(EventStore.newEpoch()) })
+        try txn.commit()
         return (stored, new)
     }
 

@@ -17,7 +17,10 @@ public struct FeedPage: Sendable {
     public var digest: UInt64
 
     /// The events as a JSON array: what a push or a POST of recorded events carries.
-    public var array: [UInt8] {
+    public var array: [UInt8] { Self.array(events) }
+
+    /// Events each followed by a separator, as a JSON array.
+    static func array(_ events: [UInt8]) -> [UInt8] {
         var body: [UInt8] = [UInt8(ascii: "[")]
         body.reserveCapacity(events.count + 1)
         body.append(contentsOf: events.dropLast())  // the last separator
@@ -48,39 +51,146 @@ extension EventStore {
     private func page(_ r: RootDatabases, after vv: VersionVector, limit: Int, maxBytes: Int, separator: UInt8) throws(LMDBError) -> FeedPage {
         try env.read { (txn) throws(LMDBError) in
             let heads = try r.heads(in: txn)
-            var runs: [OriginRun] = []
-            for (origin, head) in heads where head.seq > vv[origin] {
-                runs.append(OriginRun(origin: Array(origin.utf8), next: vv[origin] + 1, last: head.seq))
-            }
             var out: [UInt8] = []
             out.reserveCapacity(min(limit, 10_000) * 300)
-            var advanced = vv
             var count = 0
-            try txn.withCursor(r.log) { (cursor) throws(LMDBError) in
-                var heap = RunHeap()
-                for i in runs.indices where try runs[i].refill(&cursor) { heap.push(i, runs) }
-                while count < limit, let i = heap.pop(runs) {
-                    let entry = runs[i].buffer[runs[i].position]
-                    let before = out.count
-                    try withBytes(runs[i].origin) { (o) throws(LMDBError) in try EventRecord.appendJSON(origin: o, seq: entry.seq, entry.value, to: &out) }
-                    out.append(separator)
-                    if count > 0, out.count > maxBytes {
-                        out.removeSubrange(before...)  // the next page's first event
-                        break
-                    }
-                    count += 1
-                    runs[i].position += 1
-                    if runs[i].position < runs[i].buffer.count { heap.push(i, runs) } else if try runs[i].refill(&cursor) { heap.push(i, runs) }
+            let (advanced, more) = try r.walkInFeedOrder(after: vv, heads: heads, in: txn) { (origin, seq, value) throws(LMDBError) in
+                guard count < limit else { return false }
+                let before = out.count
+                try EventRecord.appendJSON(origin: origin, seq: seq, value, to: &out)
+                out.append(separator)
+                if count > 0, out.count > maxBytes {
+                    out.removeSubrange(before...)  // the next page's first event
+                    return false
                 }
+                count += 1
+                return true
             }
-            for run in runs where run.next > 0 {
-                let origin = String(decoding: run.origin, as: UTF8.self)
-                let consumed = run.consumedThrough
-                if consumed > advanced[origin] { advanced[origin] = consumed }
-            }
-            let more = runs.contains { $0.consumedThrough < $0.last }
             return FeedPage(events: out, count: count, vv: advanced, head: heads.versionVector, more: more, digest: heads.digest ?? 0)
         }
+    }
+}
+
+/// One page of the feed by position (contract v3, "Positions").
+public struct ChangesPage: Sendable {
+    /// The events' JSON objects, each followed by the separator asked for.
+    public var events: [UInt8]
+    /// How many events the page holds.
+    public var count: Int
+    /// The position after the page: the `since` of the next call.
+    public var next: Position
+    /// Whether events were stored after `next` (as of the page's snapshot).
+    public var more: Bool
+
+    /// The events as a JSON array.
+    public var array: [UInt8] { FeedPage.array(events) }
+}
+
+extension EventStore {
+    /// Every event this node stored in the root after `since` (the beginning when nil), in the
+    /// order it stored them (a back-dated or replicated event stored now comes now), up to
+    /// `limit` and `maxBytes` (one event alone may be larger). Calling again with `next` until
+    /// `more` is false yields each event once, while writes go on. O(events returned), in one
+    /// read transaction; the size of a request and an answer does not grow with the origins.
+    /// - Throws: `position_expired` for a position this node did not issue (another node's, or
+    ///   from before a restore), `unknown_root`.
+    public func changes(
+        root rootName: String, since: Position?, limit: Int, maxBytes: Int = EventStore.pageBytes, separator: UInt8 = UInt8(ascii: ",")
+    ) throws(LaterbaseError) -> ChangesPage {
+        let r = try root(rootName)
+        if let since, since.epoch != epoch {
+            throw LaterbaseError(.positionExpired, "position \(since) was not issued by this node in its present epoch (another node's, or from before a restore); start again from your vv")
+        }
+        let result: Result<ChangesPage, LMDBError> = Result { () throws(LMDBError) in
+            try env.read { (txn) throws(LMDBError) -> ChangesPage in
+                let last = try r.lastPosition(in: txn)
+                let start = since?.value ?? 0
+                guard start <= last else {
+                    return ChangesPage(events: [], count: -1, next: Position(epoch: epoch, value: start), more: false)
+                }
+                let anyMoved = try txn.withCursor(r.moved) { (c) throws(LMDBError) in try c.first() != nil }
+                var out: [UInt8] = []
+                out.reserveCapacity(min(limit, 10_000) * 300)
+                var count = 0
+                var next = start
+                try txn.withCursor(r.positions) { (c) throws(LMDBError) in
+                    var entry = try c.seek(atOrAfter: .written(count: 8) { $0.u64(start + 1) })
+                    while let e = entry, count < limit {
+                        let position = Keys.readBigEndian(e.key, at: 0)
+                        let dot = try Keys.parseDot(e.value)
+                        if anyMoved, let current = try txn.get(r.moved, Array(e.value)), Keys.readBigEndian(current, at: 0) != position {
+                            next = position  // an older version's place: the dot comes at its current one
+                            entry = try c.next()
+                            continue
+                        }
+                        guard let value = try txn.get(r.log, Array(e.value)) else {
+                            throw .corrupted("position \(position) names \(dot), which the log does not hold")
+                        }
+                        let before = out.count
+                        try withBytes(Array(dot.origin.utf8)) { (o) throws(LMDBError) in try EventRecord.appendJSON(origin: o, seq: dot.seq, value, to: &out) }
+                        out.append(separator)
+                        if count > 0, out.count > maxBytes {
+                            out.removeSubrange(before...)
+                            break
+                        }
+                        count += 1
+                        next = position
+                        entry = try c.next()
+                    }
+                }
+                return ChangesPage(events: out, count: count, next: Position(epoch: epoch, value: next), more: next < last)
+            }
+        }
+        switch result {
+        case .success(let page) where page.count < 0:
+            throw LaterbaseError(.positionExpired, "position \(page.next) is beyond this node's last (\(rootName)); it was not issued here in this epoch")
+        case .success(let page): return page
+        case .failure(let error): throw LaterbaseError(storage: error, "reading the changes of \(rootName)")
+        }
+    }
+
+    /// The root's position now: where a `since` reader that has everything stands.
+    public func position(of rootName: String) throws(LaterbaseError) -> Position {
+        let r = try root(rootName)
+        do {
+            return Position(epoch: epoch, value: try env.read { (txn) throws(LMDBError) in try r.lastPosition(in: txn) })
+        } catch {
+            throw LaterbaseError(storage: error, "reading the position of \(rootName)")
+        }
+    }
+}
+
+extension RootDatabases {
+    /// Visits the events `vv` does not cover in (hlc, origin, seq) order, until `take` says no
+    /// (that event is not taken) or none is left: the feed's order, which the position upgrade
+    /// numbers too.
+    /// - Returns: `vv` advanced over the events taken, and whether any is left.
+    func walkInFeedOrder<T: Transaction & ~Copyable>(
+        after vv: VersionVector, heads: [String: OriginHead], in txn: borrowing T,
+        _ take: (_ origin: UnsafeRawBufferPointer, _ seq: UInt64, _ value: UnsafeRawBufferPointer) throws(LMDBError) -> Bool
+    ) throws(LMDBError) -> (vv: VersionVector, more: Bool) {
+        var runs: [OriginRun] = []
+        for (origin, head) in heads where head.seq > vv[origin] {
+            runs.append(OriginRun(origin: Array(origin.utf8), next: vv[origin] + 1, last: head.seq))
+        }
+        var advanced = vv
+        try txn.withCursor(log) { (cursor) throws(LMDBError) in
+            var heap = RunHeap()
+            for i in runs.indices where try runs[i].refill(&cursor) { heap.push(i, runs) }
+            while let i = heap.pop(runs) {
+                let entry = runs[i].buffer[runs[i].position]
+                let taken = try withBytes(runs[i].origin) { (o) throws(LMDBError) in try take(o, entry.seq, entry.value) }
+                guard taken else { break }
+                runs[i].position += 1
+                if runs[i].position < runs[i].buffer.count { heap.push(i, runs) } else if try runs[i].refill(&cursor) { heap.push(i, runs) }
+            }
+        }
+        for run in runs where run.next > 0 {
+            let origin = String(decoding: run.origin, as: UTF8.self)
+            let consumed = run.consumedThrough
+            if consumed > advanced[origin] { advanced[origin] = consumed }
+        }
+        return (advanced, runs.contains { $0.consumedThrough < $0.last })
     }
 }
 

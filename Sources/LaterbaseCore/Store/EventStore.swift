@@ -42,6 +42,9 @@ public final class EventStore: Sendable {
 
     /// This node's origin: the replica id its new events are recorded under.
     public let replicaID: String
+    /// The store's epoch: random, made with the store and again by every restore; it names
+    /// the node and the epoch in each ``Position`` token.
+    public let epoch: UInt64
     /// The roots, in declaration order.
     public let rootNames: [String]
     public let options: Options
@@ -84,26 +87,39 @@ public final class EventStore: Sendable {
         self.logger = logger
         self.physicalTime = physicalTime
 
-        let (stored, format): (String?, String?) = try env.read { (txn) throws(LMDBError) in
+        let (stored, format, storedEpoch): (String?, String?, UInt64?) = try env.read { (txn) throws(LMDBError) in
             (try txn.get(meta, Array("replica".utf8)).map { String(decoding: $0, as: UTF8.self) },
-             try txn.get(meta, Array("format".utf8)).map { String(decoding: $0, as: UTF8.self) })
+             try txn.get(meta, Array("format".utf8)).map { String(decoding: $0, as: UTF8.self) },
+             try txn.get(meta, Array("epoch".utf8)).flatMap { $0.count == 8 ? Keys.readBigEndian($0, at: 0) : nil })
         }
         // Format 2: event records carry their aggregate's chain, `aggs` records its tail.
-        let upgrade = stored != nil && format == "3"
+        let upgrade = stored != nil && EventStore.upgradable.contains(format ?? "1")
         if stored != nil && format != EventStore.format && !upgrade {
-            throw LaterbaseError(.internal, "the data folder \(directory) holds store format \(format ?? "1") from an older Laterbase; this build reads format \(EventStore.format). Run the build that wrote it, or start this one on an empty folder and sync the events from it")
+            throw LaterbaseError(.internal, "the data folder \(directory) holds store format \(format ?? "1") from an older Laterbase; this build reads format \(EventStore.format) and upgrades \(EventStore.upgradable.joined(separator: " and ")). Run the build that wrote it, or start this one on an empty folder and sync the events from it")
         }
         let chosen = replicaID ?? stored ?? EventStore.newReplicaID(milliseconds: physicalTime())
         guard Names.isValidOrigin(chosen) else { throw LaterbaseError(.badRequest, "'\(chosen)' is not a valid replica id") }
-        if chosen != stored {
+        let epoch = storedEpoch ?? EventStore.newEpoch()
+        if chosen != stored || storedEpoch == nil {
             let txn = try env.beginWrite()
             try txn.put(meta, Array("replica".utf8), Array(chosen.utf8))
-            try txn.put(meta, Array("format".utf8), Array(EventStore.format.utf8))
+            if stored == nil { try txn.put(meta, Array("format".utf8), Array(EventStore.format.utf8)) }
+            try txn.put(meta, Array("epoch".utf8), .written(count: 8) { $0.u64(epoch) })
             try txn.commit()
-            if let stored { logger.warning("replica id changed", metadata: ["from": "\(stored)", "to": "\(chosen)"]) }
+            if let stored, chosen != stored { logger.warning("replica id changed", metadata: ["from": "\(stored)", "to": "\(chosen)"]) }
         }
         self.replicaID = chosen
-        if upgrade { try upgradeFromFormat3() }
+        self.epoch = epoch
+        if upgrade {
+            if format == "3" { try upgradeFromFormat3() }
+            try upgradeFromFormat4()
+        }
+    }
+
+    /// A fresh epoch, random and never 0.
+    static func newEpoch() -> UInt64 {
+        var g = SystemRandomNumberGenerator()
+        return UInt64.random(in: 1...UInt64.max, using: &g)
     }
 
     /// A fresh replica id: `node-` and the last 12 hex digits of a UUID v7.
@@ -112,9 +128,11 @@ public final class EventStore: Sendable {
     }
 
     /// The layout this build writes and reads (see ``Keys``). Format 4 keeps each origin's
-    /// content digest in its head and a root's duplicates in `dups`; a format 3 store is
-    /// upgraded when opened.
-    static let format = "4"
+    /// content digest in its head and a root's duplicates in `dups`; format 5 numbers every
+    /// event in `pos` (``Position``). Format 3 and 4 stores are upgraded when opened.
+    public static let format = "5"
+    /// The formats upgraded in place when opened.
+    static let upgradable = ["3", "4"]
 
     /// Format 3 to 4: each origin's digest, from its events in the log (`dups` starts empty, as
     /// format 3 refused duplicates).
@@ -127,10 +145,58 @@ public final class EventStore: Sendable {
                 try txn.put(r.heads, Array(origin.utf8), upgraded.encoded)
             }
         }
-        try txn.put(meta, Array("format".utf8), Array(EventStore.format.utf8))
+        try txn.put(meta, Array("format".utf8), Array("4".utf8))
         try txn.commit()
         logger.notice("store upgraded from format 3 to 4: origin digests kept in heads")
     }
+
+    /// Format 4 to 5: every event stored gets a position, in feed order, root by root, in
+    /// transactions of ``upgradeChunk`` events. Each records how far it got (the vv numbered so
+    /// far, in `_meta`), so a start after an interruption (kill -9 midway) resumes there.
+    private func upgradeFromFormat4() throws {
+        for name in rootNames {
+            let r = roots[name]!
+            let key = Array("upgrade5:\(name)".utf8)
+            while true {
+                let txn = try env.beginWrite()
+                let progress = try txn.get(meta, key).map { String(decoding: $0, as: UTF8.self) }
+                if progress == "done" { break }
+                if progress == nil {  // the start: nothing numbered yet
+                    try txn.empty(r.positions)
+                    try txn.empty(r.moved)
+                }
+                let vv = try VersionVector(parsing: progress ?? "")
+                var position = try r.lastPosition(in: txn)
+                let heads = try r.heads(in: txn)
+                var taken = 0
+                var appending = true
+                let (advanced, more) = try r.walkInFeedOrder(after: vv, heads: heads, in: txn) { (origin, seq, _) throws(LMDBError) in
+                    guard taken < EventStore.upgradeChunk else { return false }
+                    position += 1
+                    taken += 1
+                    try txn.put(r.positions, .written(count: 8) { $0.u64(position) }, .written(count: origin.count + 9) { w in
+                        w.bytes(origin)
+                        w.u8(0)
+                        w.u64(seq)
+                    }, appending: &appending)
+                    return true
+                }
+                try txn.put(meta, key, Array((more ? advanced.description : "done").utf8))
+                try txn.commit()
+                let total = heads.values.reduce(0) { $0 + $1.seq }
+                logger.notice("upgrading the store to format 5: numbering events", metadata: ["root": "\(name)", "numbered": "\(position)", "of": "\(total)"])
+                if !more { break }
+            }
+        }
+        let txn = try env.beginWrite()
+        for name in rootNames { _ = try txn.delete(meta, Array("upgrade5:\(name)".utf8)) }
+        try txn.put(meta, Array("format".utf8), Array(EventStore.format.utf8))
+        try txn.commit()
+        logger.notice("store upgraded to format 5: every event has a position")
+    }
+
+    /// Events numbered per transaction by the format 5 upgrade.
+    static let upgradeChunk = 100_000
 
     func root(_ name: String) throws(LaterbaseError) -> RootDatabases {
         guard let r = roots[name] else { throw LaterbaseError(.unknownRoot, "no root named '\(name)'") }

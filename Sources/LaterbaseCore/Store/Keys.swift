@@ -16,6 +16,10 @@ import LMDB
 ///   first in (hlc, origin, seq) order holds it, in `ids`): served, folded by no aggregate.
 /// - `unfolded`: `origin 0x00 seq` → empty: events holding their id that the root's schema
 ///   refused when they came from a peer or an admin: served, folded once a schema knows them.
+/// - `pos`: `position(8)` → `origin 0x00 seq`: every event in the order this node stored it
+///   (``Position``), appended; the feed by `since` reads it.
+/// - `moved`: `origin 0x00 seq` → `position(8)`: a dot whose version was replaced after it got a
+///   position, and its current one (the older `pos` entry is skipped).
 ///
 /// A position is `time(8, sign-flipped big-endian) hlc(8) origin 0x00 seq(8)`, so byte order is fold
 /// order (time, hlc, origin, seq). 0x00 cannot occur in an origin or an aggregate id.

@@ -35,6 +35,15 @@ public enum ReadParameters {
         }
     }
 
+    /// A position token (``Position``); nil for the empty text (the beginning).
+    public static func position(_ text: String, name: String) throws(LaterbaseError) -> Position? {
+        if text.isEmpty { return nil }
+        guard let p = Position(token: text) else {
+            throw refusal(name, "not a position token (16 hex digits, ':', a decimal number), as `next` or `position` gave it")
+        }
+        return p
+    }
+
     private static func refusal(_ name: String, _ reason: String) -> LaterbaseError {
         LaterbaseError(.badRequest, "\(name): \(reason)", details: [.object([("parameter", .string(name)), ("reason", .string(reason))])])
     }

@@ -14,8 +14,13 @@ struct RootDatabases: Sendable {
     /// Events kept that the schema refused when they came (from a peer or an admin), by dot:
     /// folded by no aggregate until the node runs a schema that knows them.
     let unfolded: Database
+    /// Every event stored here, by its position (``Position``): `position(8)` → its dot.
+    let positions: Database
+    /// The dots whose version was replaced after they got a position (a fork resolved): `dot` →
+    /// its current position. The `positions` entry of an older one is skipped.
+    let moved: Database
 
-    static let perRoot: UInt32 = 9
+    static let perRoot: UInt32 = 11
 
     init(_ definition: RootDefinition, in env: Environment) throws(LMDBError) {
         let n = definition.name
@@ -29,6 +34,8 @@ struct RootDatabases: Sendable {
         heads = try env.openDatabase("\(n).heads")
         duplicates = try env.openDatabase("\(n).dups")
         unfolded = try env.openDatabase("\(n).unfolded")
+        positions = try env.openDatabase("\(n).pos")
+        moved = try env.openDatabase("\(n).moved")
     }
 
     /// The `dups` key of a duplicate: its id, then its dot.
@@ -78,6 +85,15 @@ struct RootDatabases: Sendable {
     /// The dot stored for `id`, if any.
     func dot<T: Transaction & ~Copyable>(for id: EventID, in txn: borrowing T) throws(LMDBError) -> Dot? {
         try txn.get(ids, id.bytes).map { (v) throws(LMDBError) in try Keys.parseDot(v) }
+    }
+
+    /// The root's last position: how many events it numbered.
+    func lastPosition<T: Transaction & ~Copyable>(in txn: borrowing T) throws(LMDBError) -> UInt64 {
+        try txn.withCursor(positions) { (c) throws(LMDBError) in
+            guard let e = try c.last() else { return 0 }
+            guard e.key.count == 8 else { throw .corrupted("a position key of \(e.key.count) bytes") }
+            return Keys.readBigEndian(e.key, at: 0)
+        }
     }
 
     /// The greatest id stored: an id above it is not stored (one cursor step, where a lookup

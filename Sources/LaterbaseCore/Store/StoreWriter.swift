@@ -14,12 +14,16 @@ public struct WriteOutcome: Sendable {
     public let created: Bool
     /// The root's vv after the commit.
     public var head: VersionVector
+    /// The root's position after the commit (contract v3, "Positions").
+    public var position = Position(epoch: 0, value: 0)
 }
 
 /// Everything a commit changed, for the commit hook (and so the PUB socket).
 public struct CommittedChanges: Sendable {
-    /// Per root, the events the commit added, in hlc order, and the root's head after it.
-    public let roots: [(root: String, events: [RecordedEvent], head: VersionVector)]
+    /// Per root, the events the commit added, in hlc order (which is the order of their
+    /// positions), the root's head after it, and its position before and after those events
+    /// (versions of stored dots the commit replaced come after `position`, and in no delta).
+    public let roots: [(root: String, events: [RecordedEvent], head: VersionVector, previous: Position, position: Position)]
 }
 
 /// The write side of the store: applies batches inside one write transaction. Lives on the
@@ -30,6 +34,8 @@ final class StoreWriter {
     private(set) var clock: HybridLogicalClock
     /// Heads as committed.
     private var heads: [String: [String: OriginHead]] = [:]
+    /// Each root's last position as committed.
+    private var positions: [String: UInt64] = [:]
     /// Folded aggregates kept decoded between commits (see AggregateFolding.swift).
     let cache = AggregateCache()
     let logger: Logger
@@ -60,22 +66,28 @@ final class StoreWriter {
         })
         var clock = HybridLogicalClock(highWaterMark: HLC(rawValue: 0), physicalTime: store.physicalTime)
         var heads: [String: [String: OriginHead]] = [:]
+        var positions: [String: UInt64] = [:]
         try store.env.read { (txn) throws(LMDBError) in
             var mark = try store.persistedClock(in: txn)
             for (name, r) in store.roots {
                 let h = try r.heads(in: txn)
                 heads[name] = h
+                positions[name] = try r.lastPosition(in: txn)
                 for head in h.values where head.hlc > mark { mark = head.hlc }
             }
             clock = HybridLogicalClock(highWaterMark: mark, physicalTime: store.physicalTime)
         }
         self.clock = clock
         self.heads = heads
+        self.positions = positions
     }
 
     /// The state of one write transaction across the batches it takes.
     private struct Pending {
         var heads: [String: [String: OriginHead]]
+        var positions: [String: UInt64]
+        /// Per root, the versions that replaced stored dots' (numbered after the new events).
+        var versions: [String: [RecordedEvent]] = [:]
         /// New events per root, with their decoded payloads, in the order written.
         var added: [String: [Added]] = [:]
         /// Per root, the aggregates the new events touch.
@@ -153,7 +165,7 @@ final class StoreWriter {
     ///   still be made durable (``LMDB/WriteTransaction/commitDeferringDurability()``); nil when
     ///   nothing was committed.
     func write(_ batches: [PreparedBatch]) -> (results: [Result<WriteOutcome, LaterbaseError>], changes: CommittedChanges, spent: Any, commit: Int?) {
-        var pending = Pending(heads: heads)
+        var pending = Pending(heads: heads, positions: positions)
         cache.trim()
         transactionNumber += 1
         var results: [Result<WriteOutcome, LaterbaseError>] = []
@@ -165,6 +177,7 @@ final class StoreWriter {
                 case .success(let checked):
                     try stage(checked, root: batch.root, &pending.touched[batch.root, default: TouchedAggregates(cache: cache.root(batch.root))], txn)
                     pending.added[batch.root, default: []].append(contentsOf: checked.added)
+                    if !checked.versions.isEmpty { pending.versions[batch.root, default: []] += checked.versions.map(\.kept.event) }
                     results.append(.success(checked.outcome))
                 case .failure(let error):
                     results.append(.failure(error))
@@ -173,9 +186,11 @@ final class StoreWriter {
             let changes = try finish(&pending, txn)
             let commit = try txn.commitDeferringDurability()
             heads = pending.heads
+            positions = pending.positions
             for i in results.indices {
                 if case .success(var outcome) = results[i] {
                     outcome.head = heads[batches[i].root, default: [:]].versionVector
+                    outcome.position = Position(epoch: store.epoch, value: positions[batches[i].root] ?? 0)
                     results[i] = .success(outcome)
                 }
             }
@@ -411,7 +426,7 @@ final class StoreWriter {
 
     /// Completes the transaction: heads, folds, and the clock's high-water mark.
     private func finish(_ pending: inout Pending, _ txn: borrowing WriteTransaction) throws -> CommittedChanges {
-        var changed: [(root: String, events: [RecordedEvent], head: VersionVector)] = []
+        var changed: [(root: String, events: [RecordedEvent], head: VersionVector, previous: Position, position: Position)] = []
         for name in store.rootNames {
             // A batch may only replace versions of stored dots: no new event, folds to redo.
             let added = pending.added[name] ?? []
@@ -422,11 +437,33 @@ final class StoreWriter {
                 try txn.put(r.heads, Array(origin.utf8), head.encoded)
             }
             if let touched = pending.touched[name] { try fold(touched, root: r, txn) }
-            guard !added.isEmpty else { continue }
             var events = added.map(\.event)
             // Recorded events may interleave; hlcs decide but for ties.
             events.sortUnlessSorted { Self.precedes($0, $1) }
-            changed.append((name, events, pending.heads[name, default: [:]].versionVector))
+            // Positions: the new events in that order, then the versions that replaced stored
+            // ones (their older places are skipped through `moved`).
+            let previous = pending.positions[name] ?? 0
+            var position = previous
+            var key: [UInt8] = [], value: [UInt8] = []
+            var appending = true
+            for e in events {
+                position += 1
+                key.rewrite(count: 8) { $0.u64(position) }
+                Keys.setDot(e.dot, in: &value)
+                try txn.put(r.positions, key, value, appending: &appending)
+            }
+            let afterAdded = position
+            for e in pending.versions[name] ?? [] {
+                position += 1
+                key.rewrite(count: 8) { $0.u64(position) }
+                Keys.setDot(e.dot, in: &value)
+                try txn.put(r.positions, key, value, appending: &appending)
+                try txn.put(r.moved, value, key)
+            }
+            pending.positions[name] = position
+            guard !added.isEmpty else { continue }
+            changed.append((name, events, pending.heads[name, default: [:]].versionVector,
+                            Position(epoch: store.epoch, value: previous), Position(epoch: store.epoch, value: afterAdded)))
         }
         let mark = [UInt8].written(count: 8) { $0.u64(clock.last.rawValue) }
         try txn.put(store.meta, Array("hlc".utf8), mark)

@@ -65,6 +65,7 @@ extension LaterbaseError: HTTPResponseError {
         case .storageFull: .init(code: 507, reasonPhrase: "Insufficient Storage")
         case .internal: .internalServerError
         case .methodNotAllowed: .methodNotAllowed
+        case .positionExpired: .gone
         }
     }
 

@@ -32,6 +32,7 @@ struct EventRoutes {
         try store.checkRoot(rootName)  // before reading the body
         let principal = try context.caller()
         try principal.authorizeWrite(root: rootName)
+        let withHead = try QueryParameters(request).flag("head")
         // Reserve what the body will hold before reading it (its declared length, or the limit).
         let declared = request.headers[.contentLength].flatMap { Int($0) }
         if let declared, declared > maxBodyBytes {
@@ -61,20 +62,25 @@ struct EventRoutes {
         let prepared = body.readableBytes < Self.offloadBytes ? try parse() : try await parsers.runIfActive { try parse() }
         try principal.authorizeWrite(prepared)
         let outcome = try await writer.write(prepared)
-        return .json(Self.acknowledgment(outcome), status: outcome.created ? .created : .ok)
+        return .json(Self.acknowledgment(outcome, head: withHead), status: outcome.created ? .created : .ok)
     }
 
-    /// The response to a write: `{"events": [acknowledgment entries], "head": "<vv>"}`.
-    static func acknowledgment(_ outcome: WriteOutcome) -> [UInt8] {
+    /// The response to a write: `{"events": [acknowledgment entries], "position": "<token>"}`,
+    /// and `"head": "<vv>"` when asked for (`?head=true`: with many origins it is large).
+    static func acknowledgment(_ outcome: WriteOutcome, head: Bool) -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(48 + outcome.events.count * 140)
+        out.reserveCapacity(64 + outcome.events.count * 140)
         out.append(contentsOf: #"{"events":["#.utf8)
         for (i, e) in outcome.events.enumerated() {
             if i > 0 { out.append(UInt8(ascii: ",")) }
             e.appendAcknowledgment(to: &out)
         }
-        out.append(contentsOf: #"],"head":"#.utf8)
-        JSONWriter.writeString(outcome.head.description, to: &out)
+        out.append(contentsOf: #"],"position":"#.utf8)
+        JSONWriter.writeString(outcome.position.description, to: &out)
+        if head {
+            out.append(contentsOf: #","head":"#.utf8)
+            JSONWriter.writeString(outcome.head.description, to: &out)
+        }
         out.append(UInt8(ascii: "}"))
         return out
     }
@@ -84,21 +90,28 @@ struct EventRoutes {
         try store.checkRoot(rootName)
         try context.caller().authorizeRead(rootName)
         let query = QueryParameters(request)
+        let since = try query.position("since")
+        if since != nil, query.parameters.get("vv") != nil {
+            throw LaterbaseError(.badRequest, "give since or vv, not both")
+        }
         if request.headers[.accept]?.contains("text/event-stream") == true {
-            // A reconnecting client resumes from the id of the last event it took.
-            let vv: VersionVector
-            if let last = request.headers[HTTPField.Name("Last-Event-ID")!] {
-                vv = try ReadParameters.versionVector(last, name: "Last-Event-ID")
-            } else {
-                vv = try query.versionVector("vv")
-            }
+            // A reconnecting client resumes from the id of the last event it took: a position
+            // token when it followed by position, else a vv.
+            let last = request.headers[HTTPField.Name("Last-Event-ID")!]
             metrics.read(.feed)
+            if let since {
+                let from = try last.map { (l) throws(LaterbaseError) in try ReadParameters.position(l, name: "Last-Event-ID") } ?? since
+                if let from { _ = try store.changes(root: rootName, since: from, limit: 0) }  // 410 before the stream starts
+                return liveFeed.response(root: rootName, since: from)
+            }
+            let vv = try last.map { (l) throws(LaterbaseError) in try ReadParameters.versionVector(l, name: "Last-Event-ID") } ?? query.versionVector("vv")
             return liveFeed.response(root: rootName, from: vv)
         }
-        let vv = try query.versionVector("vv")
         let limit = try query.integer("limit", default: 1000, in: 0...10_000)
         let ndjson = request.headers[.accept]?.contains("application/x-ndjson") ?? false
         metrics.read(.feed)
+        if let since { return try changes(rootName, since: since, limit: limit, ndjson: ndjson) }
+        let vv = try query.versionVector("vv")
         let perOrigin = try query.flag("digests")
         let page = try store.feed(root: rootName, after: vv, limit: limit, separator: ndjson ? UInt8(ascii: "\n") : UInt8(ascii: ","))
         var members: [(key: String, value: JSON)] = [
@@ -110,18 +123,30 @@ struct EventRoutes {
             let digests = try store.digests(of: rootName)
             members.append(("digests", .object(digests.origins.sorted { $0.key < $1.key }.map { ($0.key, .string(Hex.digest($0.value))) })))
         }
-        let tail = JSON.object(members).bytes
+        return Self.page(events: page.events, tail: JSON.object(members).bytes, ndjson: ndjson)
+    }
+
+    /// `GET /e/{root}?since=<token>`: `{"events": [...], "next": "<token>", "more": bool}`, or
+    /// NDJSON whose last line is `{"next", "more"}`.
+    private func changes(_ rootName: String, since: Position?, limit: Int, ndjson: Bool) throws -> Response {
+        let page = try store.changes(root: rootName, since: since, limit: limit, separator: ndjson ? UInt8(ascii: "\n") : UInt8(ascii: ","))
+        let tail = JSON.object([("next", .string(page.next.description)), ("more", .bool(page.more))]).bytes
+        return Self.page(events: page.events, tail: tail, ndjson: ndjson)
+    }
+
+    /// A page's response: its events and the members after them (`tail`, a JSON object).
+    static func page(events: [UInt8], tail: [UInt8], ndjson: Bool) -> Response {
         var buffer = ByteBuffer()
         if ndjson {
-            buffer.reserveCapacity(page.events.count + tail.count + 1)
-            buffer.writeBytes(page.events)
+            buffer.reserveCapacity(events.count + tail.count + 1)
+            buffer.writeBytes(events)
             buffer.writeBytes(tail)
             buffer.writeInteger(UInt8(ascii: "\n"))
             return Response(status: .ok, headers: [.contentType: "application/x-ndjson"], body: ResponseBody(byteBuffer: buffer))
         }
-        buffer.reserveCapacity(page.events.count + tail.count + 16)
+        buffer.reserveCapacity(events.count + tail.count + 16)
         buffer.writeString(#"{"events":["#)
-        buffer.writeBytes(page.events.dropLast())  // the last separator
+        buffer.writeBytes(events.dropLast())  // the last separator
         buffer.writeString("],")
         buffer.writeBytes(tail.dropFirst())  // tail's own "{"
         return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: buffer))

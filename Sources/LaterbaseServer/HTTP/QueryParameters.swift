@@ -26,7 +26,12 @@ struct QueryParameters {
         return try ReadParameters.aggregateID(text, name: name)
     }
 
-    /// A version vector in its wire form; empty when absent.
+    /// A `since` position token: nil when absent, `.some(nil)` for the beginning (empty).
+    func position(_ name: String) throws(LaterbaseError) -> Position?? {
+        guard let text = parameters.get(name) else { return nil }
+        return .some(try ReadParameters.position(text, name: name))
+    }
+
     /// `true` or `false`; absent is `false`, anything else 400.
     func flag(_ name: String) throws(LaterbaseError) -> Bool {
         switch parameters.get(name) {
@@ -36,6 +41,7 @@ struct QueryParameters {
         }
     }
 
+    /// A version vector in its wire form; empty when absent.
     func versionVector(_ name: String) throws(LaterbaseError) -> VersionVector {
         guard let text = parameters.get(name) else { return VersionVector() }
         return try ReadParameters.versionVector(text, name: name)

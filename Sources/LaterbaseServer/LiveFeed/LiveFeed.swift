@@ -28,23 +28,43 @@ struct LiveFeed: Sendable {
 
     /// The stream for `root` from `vv` (the `Last-Event-ID`, else the `vv` parameter).
     func response(root: String, from vv: VersionVector) -> Response {
+        stream(root: root, from: vv) { [store, options] vv in
+            let page = try store.feed(root: root, after: vv, limit: options.pageEvents, maxBytes: options.pageBytes)
+            return (Self.event(page), page.count, page.more, page.vv)
+        }
+    }
+
+    /// The stream for `root` after a position (the `Last-Event-ID`, else the `since`
+    /// parameter; nil: the beginning): SSE events `id: <next>` with `{"events", "next"}`.
+    func response(root: String, since: Position?) -> Response {
+        stream(root: root, from: since) { [store, options] since in
+            let page = try store.changes(root: root, since: since, limit: options.pageEvents, maxBytes: options.pageBytes)
+            return (Self.event(page), page.count, page.more, page.next)
+        }
+    }
+
+    /// What the caller lacks from `start`, a page at a time (`page` gives the page's SSE event,
+    /// its count, whether more is stored, and the cursor after it), then every commit of the root.
+    private func stream<Cursor: Sendable>(
+        root: String, from start: Cursor, page: @escaping @Sendable (Cursor) throws -> (event: [UInt8], count: Int, more: Bool, next: Cursor)
+    ) -> Response {
         let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache", HTTPField.Name("X-Accel-Buffering")!: "no"]
         return Response(status: .ok, headers: headers, body: ResponseBody { [self] writer in
             metrics.opened()
             defer { metrics.closed() }
-            var vv = vv
+            var cursor = start
             // Tell EventSource clients how soon to reconnect.
             try await send("retry: 1000\n\n", to: &writer)
             var quiet = ContinuousClock.now
             while !signal.isClosed {
                 let version = signal.version(of: root)
-                let page = try store.feed(root: root, after: vv, limit: options.pageEvents, maxBytes: options.pageBytes)
-                if page.count > 0 {
-                    try await send(Self.event(page), to: &writer)
-                    metrics.sent(page.count)
-                    vv = page.vv
+                let next = try page(cursor)
+                if next.count > 0 {
+                    try await send(next.event, to: &writer)
+                    metrics.sent(next.count)
+                    cursor = next.next
                     quiet = ContinuousClock.now
-                    if page.more { continue }
+                    if next.more { continue }
                 }
                 let remaining = options.keepAlive - (ContinuousClock.now - quiet)
                 if remaining > .zero, await signal.wait(root: root, after: version, timeout: remaining) { continue }
@@ -69,6 +89,19 @@ struct LiveFeed: Sendable {
         JSONWriter.writeString(vv, to: &out)
         out.append(contentsOf: ",\"head\":".utf8)
         JSONWriter.writeString(page.head.description, to: &out)
+        out.append(contentsOf: "}\n\n".utf8)
+        return out
+    }
+
+    /// One SSE event for a page by position: `id: <next>`, `data: {"events": [...], "next"}`.
+    static func event(_ page: ChangesPage) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(page.events.count + 128)
+        let next = page.next.description
+        out.append(contentsOf: "id: \(next)\nevent: events\ndata: {\"events\":[".utf8)
+        out.append(contentsOf: page.events.dropLast())  // the last separator
+        out.append(contentsOf: "],\"next\":".utf8)
+        JSONWriter.writeString(next, to: &out)
         out.append(contentsOf: "}\n\n".utf8)
         return out
     }

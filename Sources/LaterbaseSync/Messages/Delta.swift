@@ -1,43 +1,61 @@
 import LaterbaseCore
 
-/// A published delta: `{"events": [recorded events of one commit, in hlc order], "head": "<vv>"}`,
-/// sent as the message `[root, body]` on the publish socket.
+/// A published delta: `{"events": [recorded events of one commit, in hlc order], "previous":
+/// "<position before them>", "position": "<position after them>", "head": "<vv>"}`, sent as the
+/// message `[root, body]` on the publish socket. A subscriber whose cursor is `previous` takes
+/// the events and moves to `position`; any other catches up through the feed by `since`.
 public struct Delta: Sendable {
     public var events: [EventInput]
     /// The publisher's head for the root right after the commit.
     public var head: VersionVector
+    /// The publisher's position before and after the events, when it sends them.
+    public var previous: Position?
+    public var position: Position?
 
-    public init(events: [EventInput], head: VersionVector) {
+    public init(events: [EventInput], head: VersionVector, previous: Position? = nil, position: Position? = nil) {
         self.events = events
         self.head = head
+        self.previous = previous
+        self.position = position
     }
 
     /// The bodies of a commit's deltas, written straight from its events: one, or several in
     /// hlc order when the events are over `maxBytes` together (each at most `maxBytes`, or one
     /// event that alone is larger), so that whatever a node accepts, a subscriber takes. Each
-    /// carries the commit's head: it is durable as a whole before any delta goes out.
-    public static func encode(events: [RecordedEvent], head: VersionVector, maxBytes: Int = EventStore.pageBytes) -> [[UInt8]] {
-        let end = Array(#"],"head":""#.utf8) + Array(head.description.utf8) + Array(#""}"#.utf8)
+    /// carries the commit's head (it is durable as a whole before any delta goes out) and the
+    /// positions before and after its own events (the commit's events are numbered in this order).
+    public static func encode(
+        events: [RecordedEvent], head: VersionVector, previous: Position, maxBytes: Int = EventStore.pageBytes
+    ) -> [[UInt8]] {
+        let headText = Array(head.description.utf8)
+        func end(_ first: UInt64, _ count: Int) -> [UInt8] {
+            var out = Array(#"],"previous":""#.utf8) + Array(Position(epoch: previous.epoch, value: first).description.utf8)
+            out += Array(#"","position":""#.utf8) + Array(Position(epoch: previous.epoch, value: first + UInt64(count)).description.utf8)
+            return out + Array(#"","head":""#.utf8) + headText + Array(#""}"#.utf8)
+        }
+        let endBytes = 120 + headText.count  // at most, both positions included
         var bodies: [[UInt8]] = []
         var out: [UInt8] = []
         var count = 0
+        var first = previous.value
         out.reserveCapacity(min(32 + events.count * 200, maxBytes))
         out.append(contentsOf: #"{"events":["#.utf8)
         for e in events {
             let before = out.count
             if count > 0 { out.append(UInt8(ascii: ",")) }
             e.appendJSON(to: &out)
-            if count > 0, out.count + end.count > maxBytes {
+            if count > 0, out.count + endBytes > maxBytes {
                 let next = Array(out[(before + 1)...])
                 out.removeSubrange(before...)
-                bodies.append(out + end)
+                bodies.append(out + end(first, count))
+                first += UInt64(count)
                 out = Array(#"{"events":["#.utf8) + next
                 count = 1
             } else {
                 count += 1
             }
         }
-        bodies.append(out + end)
+        bodies.append(out + end(first, count))
         return bodies
     }
 
@@ -52,16 +70,19 @@ public struct Delta: Sendable {
     /// - Returns: the delta, and the whole document (a feed page's `vv` and `more` are beside it).
     public static func parsing(_ body: UnsafeRawBufferPointer) throws(LaterbaseError) -> (delta: Delta, json: JSON) {
         var head = VersionVector()
+        var previous: Position? = nil, position: Position? = nil
         let (events, json) = try EventInput.page(reading: body) { (json) throws(LaterbaseError) in
             guard case .array? = json["events"], let text = json["head"]?.stringValue, let parsed = try? VersionVector(parsing: text)
             else { throw LaterbaseError(.badRequest, "not a delta: it needs events and head") }
             head = parsed
+            previous = json["previous"]?.stringValue.flatMap(Position.init(token:))
+            position = json["position"]?.stringValue.flatMap(Position.init(token:))
         }
         // Only recorded events: a plain event here would be stored as this node's own.
         if let index = events.firstIndex(where: { $0.recorded == nil }) {
             throw .event(.badRequest, index: index, "a delta or feed page holds only recorded events (with origin, seq and hlc)")
         }
-        return (Delta(events: events, head: head), json)
+        return (Delta(events: events, head: head, previous: previous, position: position), json)
     }
 }
 

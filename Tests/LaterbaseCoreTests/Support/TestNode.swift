@@ -61,8 +61,10 @@ final class TestNode: @unchecked Sendable {
         }
     }
 
-    static func events(of page: FeedPage) throws -> [JSON] {
-        guard case .array(let a) = try JSONParser.parse(page.array) else { return [] }
+    static func events(of page: FeedPage) throws -> [JSON] { try events(page.array) }
+    static func events(of page: ChangesPage) throws -> [JSON] { try events(page.array) }
+    private static func events(_ array: [UInt8]) throws -> [JSON] {
+        guard case .array(let a) = try JSONParser.parse(array) else { return [] }
         return a
     }
 
