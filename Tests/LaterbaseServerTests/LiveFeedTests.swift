@@ -14,9 +14,10 @@ struct SSEClient: Sendable {
 
     /// Reads the stream from `vv` (or `Last-Event-ID`) until `done` says enough or `timeout` passes; then drops the connection.
     static func read(
-        _ http: HTTP, _ root: String, vv: String = "", lastEventID: String? = nil, timeout: Duration = .seconds(30), until done: @escaping @Sendable (SSEClient) -> Bool
+        _ http: HTTP, _ root: String, vv: String = "", since: String? = nil, lastEventID: String? = nil, timeout: Duration = .seconds(30),
+        until done: @escaping @Sendable (SSEClient) -> Bool
     ) async throws -> SSEClient {
-        var request = HTTPClientRequest(url: http.base + "/e/\(root)?vv=\(vv)")
+        var request = HTTPClientRequest(url: http.base + "/e/\(root)?" + (since.map { "since=\($0)" } ?? "vv=\(vv)"))
         request.headers.add(name: "Accept", value: "text/event-stream")
         if let token = http.token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         if let lastEventID { request.headers.add(name: "Last-Event-ID", value: lastEventID) }
