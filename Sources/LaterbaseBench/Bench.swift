@@ -37,6 +37,9 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Only this: a laterbase serve process takes this many events over ZeroMQ (messages of 100, 10,000 aggregates); report its peak anonymous RSS. 0: skip.")
     var memory: Int = 0
 
+    @Option(help: "Only this: positions (contract v3) with a root of this many origins against one of a single origin: a one-event POST's answer and latency, a quiet feed request by token. 0: skip.")
+    var positions: Int = 0
+
     @Flag(help: "Also measure Redis Streams (XADD, appendfsync always) and PostgreSQL (a Message DB-like table) on the same disk. Needs redis-server, redis-tools and postgresql (ops/bench.sh --peers installs them) and root (PostgreSQL runs as the postgres user).")
     var peers = false
 
@@ -50,6 +53,12 @@ struct Bench: AsyncParsableCommand {
             let m = try MemoryUnderIngest.run(folder: dir + "/memory", events: memory)
             report.add("ZeroMQ ingest into a laterbase process, \(Report.format(Double(m.events))) events", m.perSecond, unit: "events/s")
             report.add("Its peak anonymous RSS (RssAnon) while ingesting", m.peakAnonymousMiB, unit: "MiB", target: 256, absolute: true, lowerIsBetter: true, note: "at the end: \(Report.format(m.finalAnonymousMiB)) MiB")
+            print(report.markdown)
+            return
+        }
+
+        if positions > 0 {
+            try await positionRows(origins: positions, report: &report)
             print(report.markdown)
             return
         }
@@ -112,6 +121,30 @@ struct Bench: AsyncParsableCommand {
             }
         }
         print(report.markdown)
+    }
+
+    /// The positions rows: a root of `origins` origins against a root of one, on one node.
+    private func positionRows(origins: Int, report: inout Report) async throws {
+        var logger = Logger(label: "bench")
+        logger.logLevel = .warning
+        let server = try LaterbaseServer(
+            roots: [.jsonMerge("solo"), .jsonMerge("fleet")], configuration: nodeConfiguration(folder: dir + "/positions", replica: "bench-1"), logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await server.run(gracefulShutdownSignals: []) }
+            let port = try await server.waitUntilRunning()
+            let (one, many) = try await PositionsBench.run(server: server, port: port, origins: origins)
+            let n = Report.format(Double(origins))
+            report.add("One-event POST answer, 1 origin", Double(one.postBytes), unit: "bytes")
+            report.add("One-event POST answer, \(n) origins", Double(many.postBytes), unit: "bytes", target: 512, absolute: true, lowerIsBetter: true)
+            report.add("One-event POST median, 1 origin", one.postMedian * 1000, unit: "ms")
+            report.add("One-event POST median, \(n) origins", many.postMedian * 1000, unit: "ms", ratioTo: one.postMedian * 1000, target: 1.2, lowerIsBetter: true)
+            report.add("Quiet feed request by token, request and answer, \(n) origins", Double(many.quietBytes), unit: "bytes", target: 1024, absolute: true, lowerIsBetter: true, note: "1 origin: \(one.quietBytes) bytes")
+            report.add("Quiet feed request by token median, 1 origin", one.quietMedian * 1000, unit: "ms")
+            report.add("Quiet feed request by token median, \(n) origins", many.quietMedian * 1000, unit: "ms", target: 1, absolute: true, lowerIsBetter: true)
+            report.add("For contrast: the vv feed's head (limit=0), \(n) origins", Double(many.headBytes), unit: "bytes", note: "1 origin: \(one.headBytes) bytes")
+            await server.shutdown()
+            try await group.waitForAll()
+        }
     }
 
     /// The catch-up and convergence rows.

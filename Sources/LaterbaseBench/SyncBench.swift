@@ -29,7 +29,7 @@ enum SyncBench {
         return Double(total) / (ContinuousClock.now - start).seconds
     }
 
-    /// When each commit's head for a root was published (set from the node's `onCommit`).
+    /// When each commit of a root was published, by its position after (set from the node's `onCommit`).
     final class CommitTimes: Sendable {
         let root: String
         private let times = Mutex<[String: ContinuousClock.Instant]>([:])
@@ -38,11 +38,11 @@ enum SyncBench {
         func note(_ changes: CommittedChanges) {
             for change in changes.roots where change.root == root {
                 let now = ContinuousClock.now
-                times.withLock { $0[change.head.description] = now }
+                times.withLock { $0[change.position.description] = now }
             }
         }
 
-        func time(of head: String) -> ContinuousClock.Instant? { times.withLock { $0[head] } }
+        func time(of position: String) -> ContinuousClock.Instant? { times.withLock { $0[position] } }
     }
 
     struct FanOut {
@@ -67,17 +67,17 @@ enum SyncBench {
         let latencies = Mutex<[Double]>([])
         let done = Atomic<Bool>(false)
         let subscriber = Thread {
-            let marker = Array(#""head":""#.utf8)
+            let marker = Array(#""position":""#.utf8)
             while !done.load(ordering: .relaxed) {
                 guard (try? zmqPoll([sub], timeout: .milliseconds(20)))?.first == true else { continue }
                 while let frames = try? sub.receive(wait: false) {
                     let arrived = ContinuousClock.now
                     guard frames.count == 2, frames[0] == Array(commits.root.utf8) else { continue }
                     let body = frames[1]
-                    // The head is the body's last member: read it without parsing the events.
+                    // The position is the body's last member: read it without parsing the events.
                     guard let at = lastIndex(of: marker, in: body) else { continue }
-                    let head = String(decoding: body[(at + marker.count)..<(body.count - 2)], as: UTF8.self)
-                    if let committed = commits.time(of: head) {
+                    let position = String(decoding: body[(at + marker.count)..<(body.count - 2)], as: UTF8.self)
+                    if let committed = commits.time(of: position) {
                         latencies.withLock { $0.append((arrived - committed).seconds) }
                     }
                 }

@@ -138,7 +138,7 @@ enum FuzzTarget: String, CaseIterable {
         let live = Array(#"{"events":["#.utf8) + events + Array(#"],"vv":"\#(head)","head":"\#(head)"}"#.utf8)
         let push = [UInt8(ascii: "[")] + events + [UInt8(ascii: "]")]
         // Deltas split at a small bound here, so that splitting is fuzzed too.
-        let deltas = Delta.encode(events: recorded, head: head, previous: Position(epoch: 1, value: 7), maxBytes: 2048)
+        let deltas = Delta.encode(events: recorded, previous: Position(epoch: 1, value: 7), maxBytes: 2048)
         func same(_ read: [EventInput], _ via: String) {
             guard read.count == recorded.count else { fatalError("\(via) read \(read.count) of \(recorded.count) events") }
             for (input, e) in zip(read, recorded) where !e.sameContent(as: input) { fatalError("\(via) changed \(e.dot)") }

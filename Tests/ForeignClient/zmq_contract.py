@@ -101,15 +101,22 @@ def main():
                 if field not in e:
                     fail("a published event lacks %s" % field)
 
-    # The deltas agree with the changes feed, and the last head covers them.
+    # The deltas agree with the changes feed, chain by position (v3: no head), and the last
+    # one's position is where the feed by position ends.
     feed = get(base, "/e/notes?limit=10000")
     by_id = {e["id"]: e for e in feed["events"]}
     for d in ours:
         for e in d["events"]:
             if by_id.get(e["id"]) != e:
                 fail("event %s differs between delta and feed" % e["id"])
-    if ours[-1]["head"] != feed["head"]:
-        fail("last delta head %s is not the feed head %s" % (ours[-1]["head"], feed["head"]))
+    for a, b in zip(deltas, deltas[1:]):
+        if b["previous"] != a["position"]:
+            fail("a delta's previous %s is not the position %s of the one before" % (b["previous"], a["position"]))
+    if any("head" in d for d in deltas):
+        fail("a delta carries a head (contract v3: previous and position only)")
+    by_position = get(base, "/e/notes?since=")
+    if deltas[-1]["position"] != by_position["next"]:
+        fail("last delta position %s is not the feed's next %s" % (deltas[-1]["position"], by_position["next"]))
 
     errors = sorted(r["error"] for r in rejected)
     if errors != ["bad_request", "gap"]:

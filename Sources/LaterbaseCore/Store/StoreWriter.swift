@@ -12,18 +12,18 @@ public struct WriteOutcome: Sendable {
     public let events: [RecordedEvent]
     /// Whether any event was new (201) rather than all already stored (200).
     public let created: Bool
-    /// The root's vv after the commit.
-    public var head: VersionVector
-    /// The root's position after the commit (contract v3, "Positions").
+    /// The root's position after the commit (contract v3, "Positions"). (Not its head: with
+    /// many origins a head is large, and the writer builds none per batch; read it from the
+    /// store when needed.)
     public var position = Position(epoch: 0, value: 0)
 }
 
 /// Everything a commit changed, for the commit hook (and so the PUB socket).
 public struct CommittedChanges: Sendable {
     /// Per root, the events the commit added, in hlc order (which is the order of their
-    /// positions), the root's head after it, and its position before and after those events
-    /// (versions of stored dots the commit replaced come after `position`, and in no delta).
-    public let roots: [(root: String, events: [RecordedEvent], head: VersionVector, previous: Position, position: Position)]
+    /// positions), and its position before and after those events (versions of stored dots the
+    /// commit replaced come after `position`, and in no delta).
+    public let roots: [(root: String, events: [RecordedEvent], previous: Position, position: Position)]
 }
 
 /// The write side of the store: applies batches inside one write transaction. Lives on the
@@ -84,7 +84,11 @@ final class StoreWriter {
 
     /// The state of one write transaction across the batches it takes.
     private struct Pending {
+        /// The heads, this transaction's changes included: the writer's own copy (not shared,
+        /// so a change costs no copy of a root's origins).
         var heads: [String: [String: OriginHead]]
+        /// Per root, the origins whose head changed: written to `heads` at the end.
+        var changedOrigins: [String: Set<String>] = [:]
         var positions: [String: UInt64]
         /// Per root, the versions that replaced stored dots' (numbered after the new events).
         var versions: [String: [RecordedEvent]] = [:]
@@ -166,6 +170,7 @@ final class StoreWriter {
     ///   nothing was committed.
     func write(_ batches: [PreparedBatch]) -> (results: [Result<WriteOutcome, LaterbaseError>], changes: CommittedChanges, spent: Any, commit: Int?) {
         var pending = Pending(heads: heads, positions: positions)
+        heads = [:]  // pending's are the only ones now: changed in place (restored below)
         cache.trim()
         transactionNumber += 1
         var results: [Result<WriteOutcome, LaterbaseError>] = []
@@ -189,7 +194,6 @@ final class StoreWriter {
             positions = pending.positions
             for i in results.indices {
                 if case .success(var outcome) = results[i] {
-                    outcome.head = heads[batches[i].root, default: [:]].versionVector
                     outcome.position = Position(epoch: store.epoch, value: positions[batches[i].root] ?? 0)
                     results[i] = .success(outcome)
                 }
@@ -197,6 +201,12 @@ final class StoreWriter {
             return (results, changes, pending, commit)
         } catch {
             cache.removeAll()
+            // The heads as committed: what the store says (pending's hold this transaction's).
+            heads = (try? store.env.read { (txn) throws(LMDBError) -> [String: [String: OriginHead]] in
+                var out: [String: [String: OriginHead]] = [:]
+                for (name, r) in store.roots { out[name] = try r.heads(in: txn) }
+                return out
+            }) ?? pending.heads
             let failure =
                 if let error = error as? LMDBError, error.code == EIO, store.filesystemIsFull {
                     // LMDB reports a short write (the filesystem filled mid-commit) as EIO.
@@ -207,7 +217,7 @@ final class StoreWriter {
                     LaterbaseError(.internal, "the write failed: \(error); nothing of this batch was stored")
                 }
             logger.error("write transaction failed", metadata: ["error": "\(error)"])
-            let refusals = results + batches.dropFirst(results.count).map { _ in .success(WriteOutcome(events: [], created: false, head: VersionVector())) }
+            let refusals = results + batches.dropFirst(results.count).map { _ in .success(WriteOutcome(events: [], created: false)) }
             return (refusals.map { r in r.flatMap { _ in .failure(failure) } }, CommittedChanges(roots: []), pending, nil)
         }
     }
@@ -217,7 +227,14 @@ final class StoreWriter {
     private func check(_ batch: PreparedBatch, _ pending: inout Pending, _ txn: borrowing WriteTransaction) -> Result<Checked, LaterbaseError> {
         let r: RootDatabases
         do { r = try store.root(batch.root) } catch { return .failure(error) }
-        var heads = pending.heads[batch.root, default: [:]]
+        // Taken out, so changes are made in place; a refused batch's are undone (`undo`, the
+        // heads it changed as they were, in order).
+        var heads = pending.heads.removeValue(forKey: batch.root) ?? [:]
+        var undo: [(origin: String, head: OriginHead?)] = []
+        func setHead(_ origin: String, _ head: OriginHead) {
+            if undo.last.map({ !$0.origin.sameBytes(as: origin) }) ?? true { undo.append((origin, heads[origin])) }
+            heads[origin] = head
+        }
         // This node's own head, kept apart while the batch runs: through `heads` each event
         // hashed the origin's name twice.
         let ownOrigin = store.replicaID
@@ -308,7 +325,7 @@ final class StoreWriter {
                         var kept = head
                         if rec.seq == head.seq { kept.hlc = rec.hlc }
                         kept.digest = (head.digest ?? 0) &- ContentDigest.of(existing) &+ ContentDigest.of(version, body: batch.bodies[index])
-                        if isOwn { own = kept } else { heads[rec.origin] = kept }
+                        if isOwn { own = kept } else { setHead(rec.origin, kept) }
                         versions.append((existing, Added(event: version, decoded: batch.decoded[index], folds: batch.folds(index))))
                         out.append(version)
                         holder.append(nil)
@@ -347,7 +364,7 @@ final class StoreWriter {
                             duplicates += 1
                         }
                     }
-                    if isOwn { own = head.after(event, body: batch.bodies[index]) } else { heads[rec.origin] = head.after(event, body: batch.bodies[index]) }
+                    if isOwn { own = head.after(event, body: batch.bodies[index]) } else { setHead(rec.origin, head.after(event, body: batch.bodies[index])) }
                     holder.append(new.holdsID ? added.count : nil)
                     added.append(new)
                     out.append(event)
@@ -373,12 +390,22 @@ final class StoreWriter {
                 }
             }
         } catch {
+            for (origin, head) in undo.reversed() { heads[origin] = head }
+            pending.heads[batch.root] = heads
             return .failure(error)
         }
         self.clock = clock
-        if let own { heads[ownOrigin] = own }
+        if !undo.isEmpty || own != heads[ownOrigin] {
+            var changed = pending.changedOrigins.removeValue(forKey: batch.root) ?? []
+            for u in undo { changed.insert(u.origin) }
+            if let own, own != heads[ownOrigin] {
+                heads[ownOrigin] = own
+                changed.insert(ownOrigin)
+            }
+            pending.changedOrigins[batch.root] = changed
+        }
         pending.heads[batch.root] = heads
-        let outcome = WriteOutcome(events: out, created: !added.isEmpty || !versions.isEmpty, head: VersionVector())
+        let outcome = WriteOutcome(events: out, created: !added.isEmpty || !versions.isEmpty)
         return .success(Checked(outcome: outcome, added: added, demoted: demoted, versions: versions, duplicates: duplicates))
     }
 
@@ -426,15 +453,14 @@ final class StoreWriter {
 
     /// Completes the transaction: heads, folds, and the clock's high-water mark.
     private func finish(_ pending: inout Pending, _ txn: borrowing WriteTransaction) throws -> CommittedChanges {
-        var changed: [(root: String, events: [RecordedEvent], head: VersionVector, previous: Position, position: Position)] = []
+        var changed: [(root: String, events: [RecordedEvent], previous: Position, position: Position)] = []
         for name in store.rootNames {
             // A batch may only replace versions of stored dots: no new event, folds to redo.
             let added = pending.added[name] ?? []
             guard !added.isEmpty || pending.touched[name]?.list.isEmpty == false else { continue }
             let r = try store.root(name)
-            let before = heads[name, default: [:]]
-            for (origin, head) in pending.heads[name, default: [:]] where before[origin] != head {
-                try txn.put(r.heads, Array(origin.utf8), head.encoded)
+            if let origins = pending.changedOrigins[name], let heads = pending.heads[name] {
+                for origin in origins { if let head = heads[origin] { try txn.put(r.heads, Array(origin.utf8), head.encoded) } }
             }
             if let touched = pending.touched[name] { try fold(touched, root: r, txn) }
             var events = added.map(\.event)
@@ -462,8 +488,7 @@ final class StoreWriter {
             }
             pending.positions[name] = position
             guard !added.isEmpty else { continue }
-            changed.append((name, events, pending.heads[name, default: [:]].versionVector,
-                            Position(epoch: store.epoch, value: previous), Position(epoch: store.epoch, value: afterAdded)))
+            changed.append((name, events, Position(epoch: store.epoch, value: previous), Position(epoch: store.epoch, value: afterAdded)))
         }
         let mark = [UInt8].written(count: 8) { $0.u64(clock.last.rawValue) }
         try txn.put(store.meta, Array("hlc".utf8), mark)

@@ -62,12 +62,14 @@ struct EventRoutes {
         let prepared = body.readableBytes < Self.offloadBytes ? try parse() : try await parsers.runIfActive { try parse() }
         try principal.authorizeWrite(prepared)
         let outcome = try await writer.write(prepared)
-        return .json(Self.acknowledgment(outcome, head: withHead), status: outcome.created ? .created : .ok)
+        // Asked for: the root's head now (the batch's events included), read after the write.
+        let head = withHead ? try store.head(of: rootName) : nil
+        return .json(Self.acknowledgment(outcome, head: head), status: outcome.created ? .created : .ok)
     }
 
     /// The response to a write: `{"events": [acknowledgment entries], "position": "<token>"}`,
     /// and `"head": "<vv>"` when asked for (`?head=true`: with many origins it is large).
-    static func acknowledgment(_ outcome: WriteOutcome, head: Bool) -> [UInt8] {
+    static func acknowledgment(_ outcome: WriteOutcome, head: VersionVector?) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(64 + outcome.events.count * 140)
         out.append(contentsOf: #"{"events":["#.utf8)
@@ -77,9 +79,9 @@ struct EventRoutes {
         }
         out.append(contentsOf: #"],"position":"#.utf8)
         JSONWriter.writeString(outcome.position.description, to: &out)
-        if head {
+        if let head {
             out.append(contentsOf: #","head":"#.utf8)
-            JSONWriter.writeString(outcome.head.description, to: &out)
+            JSONWriter.writeString(head.description, to: &out)
         }
         out.append(UInt8(ascii: "}"))
         return out

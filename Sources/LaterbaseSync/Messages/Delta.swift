@@ -1,12 +1,14 @@
 import LaterbaseCore
 
-/// A published delta: `{"events": [recorded events of one commit, in hlc order], "previous":
-/// "<position before them>", "position": "<position after them>", "head": "<vv>"}`, sent as the
-/// message `[root, body]` on the publish socket. A subscriber whose cursor is `previous` takes
-/// the events and moves to `position`; any other catches up through the feed by `since`.
+/// A published delta (contract v3): `{"events": [recorded events of one commit, in hlc order],
+/// "previous": "<position before them>", "position": "<position after them>"}`, sent as the
+/// message `[root, body]` on the publish socket, with no head (with many origins a head is
+/// large). A subscriber whose cursor is `previous` takes the events and moves to `position`; any
+/// other catches up through the feed by `since`.
 public struct Delta: Sendable {
     public var events: [EventInput]
-    /// The publisher's head for the root right after the commit.
+    /// What the sender holds at least: a feed page's `head`; for a delta, each origin's last seq
+    /// among its events (the publisher committed them, and its origins have no gaps).
     public var head: VersionVector
     /// The publisher's position before and after the events, when it sends them.
     public var previous: Position?
@@ -22,18 +24,15 @@ public struct Delta: Sendable {
     /// The bodies of a commit's deltas, written straight from its events: one, or several in
     /// hlc order when the events are over `maxBytes` together (each at most `maxBytes`, or one
     /// event that alone is larger), so that whatever a node accepts, a subscriber takes. Each
-    /// carries the commit's head (it is durable as a whole before any delta goes out) and the
-    /// positions before and after its own events (the commit's events are numbered in this order).
-    public static func encode(
-        events: [RecordedEvent], head: VersionVector, previous: Position, maxBytes: Int = EventStore.pageBytes
-    ) -> [[UInt8]] {
-        let headText = Array(head.description.utf8)
+    /// carries the positions before and after its own events (the commit's events are numbered
+    /// in this order).
+    public static func encode(events: [RecordedEvent], previous: Position, maxBytes: Int = EventStore.pageBytes) -> [[UInt8]] {
         func end(_ first: UInt64, _ count: Int) -> [UInt8] {
             var out = Array(#"],"previous":""#.utf8) + Array(Position(epoch: previous.epoch, value: first).description.utf8)
             out += Array(#"","position":""#.utf8) + Array(Position(epoch: previous.epoch, value: first + UInt64(count)).description.utf8)
-            return out + Array(#"","head":""#.utf8) + headText + Array(#""}"#.utf8)
+            return out + Array(#""}"#.utf8)
         }
-        let endBytes = 120 + headText.count  // at most, both positions included
+        let endBytes = 110  // at most, both positions included
         var bodies: [[UInt8]] = []
         var out: [UInt8] = []
         var count = 0
@@ -72,16 +71,21 @@ public struct Delta: Sendable {
         var head = VersionVector()
         var previous: Position? = nil, position: Position? = nil
         let (events, json) = try EventInput.page(reading: body) { (json) throws(LaterbaseError) in
-            guard case .array? = json["events"], let text = json["head"]?.stringValue, let parsed = try? VersionVector(parsing: text)
-            else { throw LaterbaseError(.badRequest, "not a delta: it needs events and head") }
-            head = parsed
+            guard case .array? = json["events"] else { throw LaterbaseError(.badRequest, "not a delta or feed page: it needs events") }
             previous = json["previous"]?.stringValue.flatMap(Position.init(token:))
             position = json["position"]?.stringValue.flatMap(Position.init(token:))
+            if let text = json["head"]?.stringValue {
+                guard let parsed = try? VersionVector(parsing: text) else { throw LaterbaseError(.badRequest, "its head is not a version vector") }
+                head = parsed
+            } else if previous == nil || position == nil {
+                throw LaterbaseError(.badRequest, "not a delta or feed page: it needs a head, or previous and position")
+            }
         }
         // Only recorded events: a plain event here would be stored as this node's own.
         if let index = events.firstIndex(where: { $0.recorded == nil }) {
             throw .event(.badRequest, index: index, "a delta or feed page holds only recorded events (with origin, seq and hlc)")
         }
+        if json["head"] == nil { head = VersionVector(events.lastSeqs()) }
         return (Delta(events: events, head: head, previous: previous, position: position), json)
     }
 }

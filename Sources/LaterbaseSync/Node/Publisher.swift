@@ -66,7 +66,7 @@ public final class Publisher: Sendable {
     private func send(_ changes: CommittedChanges) {
         // Encoded before taking the socket, so a rejection from the ingest thread never waits on it.
         let messages = changes.roots.filter { !$0.events.isEmpty }.flatMap { change in
-            Delta.encode(events: change.events, head: change.head, previous: change.previous).map { [Array(change.root.utf8), $0] }
+            Delta.encode(events: change.events, previous: change.previous).map { [Array(change.root.utf8), $0] }
         }
         let events = changes.eventCount
         socket.withLock { s in
