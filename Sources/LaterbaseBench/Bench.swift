@@ -134,7 +134,7 @@ struct Bench: AsyncParsableCommand {
             let port = try await server.waitUntilRunning()
             let (one, many) = try await PositionsBench.run(server: server, port: port, origins: origins)
             let n = Report.format(Double(origins))
-            report.add("One-event POST answer, 1 origin", Double(one.postBytes), unit: "bytes")
+            report.add("One-event POST answer, 1 origin (both roots hold \(n) events)", Double(one.postBytes), unit: "bytes")
             report.add("One-event POST answer, \(n) origins", Double(many.postBytes), unit: "bytes", target: 512, absolute: true, lowerIsBetter: true)
             report.add("One-event POST median, 1 origin", one.postMedian * 1000, unit: "ms")
             report.add("One-event POST median, \(n) origins", many.postMedian * 1000, unit: "ms", ratioTo: one.postMedian * 1000, target: 1.2, lowerIsBetter: true)

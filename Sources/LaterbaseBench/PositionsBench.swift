@@ -19,7 +19,8 @@ enum PositionsBench {
     }
 
     /// - Parameter origins: how many origins the large root holds (recorded events from new
-    ///   origins, 1,000 a batch), beside a root written by this node alone.
+    ///   origins, 1,000 a batch), beside a root of as many events written by this node alone
+    ///   (so the two differ in origins, not in the size of their indexes).
     static func run(server: LaterbaseServer, port: Int, origins: Int, rounds: Int = 300) async throws -> (one: Side, many: Side) {
         let base = SystemClock.milliseconds() - 3_600_000
         for chunk in stride(from: 0, to: origins, by: 1000) {
@@ -28,7 +29,10 @@ enum PositionsBench {
             }
             _ = try await server.writer.write(try server.store.prepare(root: "fleet", body: Array(("[" + events.joined(separator: ",") + "]").utf8), replicating: true))
         }
-        _ = try await server.writer.write(try server.store.prepare(root: "solo", body: Array(#"{"aggregate":"a","type":"t"}"#.utf8)))
+        for chunk in stride(from: 0, to: origins, by: 1000) {
+            let events = (chunk..<min(origins, chunk + 1000)).map { i in #"{"aggregate":"truck-\#(i % 1000)","type":"t","data":{"i":\#(i)}}"# }
+            _ = try await server.writer.write(try server.store.prepare(root: "solo", body: Array(("[" + events.joined(separator: ",") + "]").utf8)))
+        }
         return (try await side("solo", port: port, rounds: rounds), try await side("fleet", port: port, rounds: rounds))
     }
 
