@@ -39,6 +39,10 @@ show curl -s -X POST "$hq/e/shipments" -d '{"aggregate":"SHP-7","type":"shipment
 wait_same_head
 show curl -s "$truck/a/shipments/SHP-7"
 
+say "A dashboard follows hq by position: what hq stored, and the token to ask from next time."
+show curl -s "$hq/e/shipments?since="
+dashboard=$(curl -s "$hq/e/shipments?since=" | sed -E 's/.*"next":"([^"]*)".*/\1/')
+
 say "The truck loses its network: hq is unreachable (here: stopped)."
 kill -TERM "$hq_pid"; wait "$hq_pid" 2>/dev/null || true
 sleep 3  # the truck's next probes find hq gone
@@ -55,4 +59,7 @@ echo "hq head:    $(head_of $hq)"
 echo "truck head: $(head_of $truck)"
 show curl -s "$hq/a/shipments/SHP-7"
 show curl -s "$hq/a/shipments/SHP-7?as_of=2026-11-27T07:00:00Z"
+
+say "The dashboard asks hq for what it stored since its token: the truck's two events, in the order hq stored them."
+show curl -s "$hq/e/shipments?since=$dashboard"
 [ "$(curl -s "$hq/a/shipments/SHP-7")" = "$(curl -s "$truck/a/shipments/SHP-7")" ] && echo "# Same aggregate on both."
