@@ -42,4 +42,18 @@ public struct Cursor: ~Copyable {
     public mutating func next() throws(LMDBError) -> Entry? { try move(MDB_NEXT) }
     /// Moves to the previous entry.
     public mutating func previous() throws(LMDBError) -> Entry? { try move(MDB_PREV) }
+
+    /// Appends `value` under `key`, which must sort after every key of the database
+    /// (`mdb_cursor_put` with `MDB_APPEND`: a cursor kept at the end finds the last page without
+    /// searching the tree for each key). Only in a write transaction.
+    public mutating func append(_ key: [UInt8], _ value: [UInt8]) throws(LMDBError) {
+        let rc = key.withUnsafeBytes { k in
+            value.withUnsafeBytes { v in
+                var mk = MDB_val(mv_size: k.count, mv_data: UnsafeMutableRawPointer(mutating: k.baseAddress))
+                var mv = MDB_val(mv_size: v.count, mv_data: UnsafeMutableRawPointer(mutating: v.baseAddress))
+                return mdb_cursor_put(handle, &mk, &mv, UInt32(MDB_APPEND))
+            }
+        }
+        try check(rc, "mdb_cursor_put (append)")
+    }
 }

@@ -470,21 +470,24 @@ final class StoreWriter {
             // ones (their older places are skipped through `moved`).
             let previous = pending.positions[name] ?? 0
             var position = previous
-            var key: [UInt8] = [], value: [UInt8] = []
-            var appending = true
-            for e in events {
-                position += 1
-                key.rewrite(count: 8) { $0.u64(position) }
-                Keys.setDot(e.dot, in: &value)
-                try txn.put(r.positions, key, value, appending: &appending)
-            }
-            let afterAdded = position
-            for e in pending.versions[name] ?? [] {
-                position += 1
-                key.rewrite(count: 8) { $0.u64(position) }
-                Keys.setDot(e.dot, in: &value)
-                try txn.put(r.positions, key, value, appending: &appending)
-                try txn.put(r.moved, value, key)
+            let versions = pending.versions[name] ?? []
+            let afterAdded = previous + UInt64(events.count)
+            // Positions only grow: appended through one cursor.
+            try txn.withCursor(r.positions) { (c) throws(LMDBError) in
+                var key: [UInt8] = [], value: [UInt8] = []
+                for e in events {
+                    position += 1
+                    key.rewrite(count: 8) { $0.u64(position) }
+                    Keys.setDot(e.dot, in: &value)
+                    try c.append(key, value)
+                }
+                for e in versions {
+                    position += 1
+                    key.rewrite(count: 8) { $0.u64(position) }
+                    Keys.setDot(e.dot, in: &value)
+                    try c.append(key, value)
+                    try txn.put(r.moved, value, key)
+                }
             }
             pending.positions[name] = position
             guard !added.isEmpty else { continue }
