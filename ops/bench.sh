@@ -2,6 +2,8 @@
 # Builds in release and runs the benchmark table (LMDB ceiling, store, HTTP, feed, aggregates).
 # --peers: also Redis Streams and PostgreSQL on the same disk, installed here if missing.
 # --memory N: only the heap of a laterbase process taking N events over ZeroMQ.
+# --positions N: only positions: a root of N origins against one of a single origin (POST answer
+#   and latency, a quiet feed request by token).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ops/setup.sh

@@ -11,7 +11,8 @@ public struct StoreStatistics: Sendable {
         /// Origins that recorded them.
         public var origins: Int
         public var aggregates: Int
-        /// Bytes of the pages its databases take (log, ids, index, aggregates, checkpoints, heads).
+        /// Bytes of the pages its databases take (log, ids, index, aggregates, checkpoints, heads,
+        /// duplicates, unfolded, positions).
         public var bytes: Int
         public var head: VersionVector
     }
@@ -51,7 +52,9 @@ extension EventStore {
                 for name in rootNames {
                     let r = self.roots[name]!
                     var bytes = 0
-                    for db in [r.log, r.ids, r.agg, r.aggs, r.states, r.checkpoints, r.heads] { bytes += try txn.statistics(db).bytes }
+                    for db in [r.log, r.ids, r.agg, r.aggs, r.states, r.checkpoints, r.heads, r.duplicates, r.unfolded, r.positions, r.moved] {
+                        bytes += try txn.statistics(db).bytes
+                    }
                     let heads = try r.heads(in: txn)
                     out.append(StoreStatistics.Root(
                         name: name, events: try txn.count(r.log), origins: heads.count, aggregates: try txn.count(r.aggs), bytes: bytes,

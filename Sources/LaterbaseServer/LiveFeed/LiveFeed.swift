@@ -78,30 +78,29 @@ struct LiveFeed: Sendable {
         })
     }
 
-    /// One SSE event for a feed page.
+    /// One SSE event for a feed page: `id: <vv after it>`, `data: {"events": [...], "vv", "head"}`.
     static func event(_ page: FeedPage) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(page.events.count + 256)
         let vv = page.vv.description
-        out.append(contentsOf: "id: \(vv)\nevent: events\ndata: {\"events\":[".utf8)
-        out.append(contentsOf: page.events.dropLast())  // the last separator
-        out.append(contentsOf: "],\"vv\":".utf8)
-        JSONWriter.writeString(vv, to: &out)
-        out.append(contentsOf: ",\"head\":".utf8)
-        JSONWriter.writeString(page.head.description, to: &out)
-        out.append(contentsOf: "}\n\n".utf8)
-        return out
+        return event(id: vv, events: page.events, [("vv", vv), ("head", page.head.description)])
     }
 
     /// One SSE event for a page by position: `id: <next>`, `data: {"events": [...], "next"}`.
     static func event(_ page: ChangesPage) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(page.events.count + 128)
         let next = page.next.description
-        out.append(contentsOf: "id: \(next)\nevent: events\ndata: {\"events\":[".utf8)
-        out.append(contentsOf: page.events.dropLast())  // the last separator
-        out.append(contentsOf: "],\"next\":".utf8)
-        JSONWriter.writeString(next, to: &out)
+        return event(id: next, events: page.events, [("next", next)])
+    }
+
+    /// `id: <id>`, `event: events`, `data: {"events": [events], <members, string-valued>}`.
+    private static func event(id: String, events: [UInt8], _ members: [(key: String, value: String)]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(events.count + 256)
+        out.append(contentsOf: "id: \(id)\nevent: events\ndata: {\"events\":[".utf8)
+        out.append(contentsOf: events.dropLast())  // the last separator
+        out.append(UInt8(ascii: "]"))
+        for (key, value) in members {
+            out.append(contentsOf: ",\"\(key)\":".utf8)
+            JSONWriter.writeString(value, to: &out)
+        }
         out.append(contentsOf: "}\n\n".utf8)
         return out
     }
