@@ -196,4 +196,41 @@ func exchange(_ nodes: [TestNode], seed: Int, again: Set<String> = []) async thr
             }
         }
     }
+
+}
+
+/// Examples the property tests met rarely.
+@Suite struct MergeExamples {
+    /// A forked dot whose two versions are both duplicates of an id held elsewhere: replacing one
+    /// with the other touches no aggregate, and the origin's digest and the positions must still
+    /// follow (the commit wrote neither, and the node's digest stayed the loser's after a restart).
+    @Test func aVersionReplacedBetweenTwoDuplicatesStillMovesTheDigestAndThePosition() async throws {
+        let id = "0193d2a0-0000-7000-8000-000000000777"
+        let base = (SystemClock.milliseconds() - 60_000) << 16
+        let holder = #"{"id":"\#(id)","aggregate":"SKU-1","type":"stock.received","data":{"qty":1},"origin":"hq-9","seq":1,"hlc":"\#(HLC(rawValue: base))"}"#
+        func version(_ qty: Int) -> (json: String, event: RecordedEvent) {
+            let hlc = HLC(rawValue: base + 10)
+            return (#"{"id":"\#(id)","aggregate":"SKU-1","type":"stock.received","data":{"qty":\#(qty)},"time":1795600000000,"origin":"dev-1","seq":1,"hlc":"\#(hlc)"}"#,
+                    RecordedEvent(id: EventID(id)!, aggregate: "SKU-1", type: "stock.received", version: 1, data: Array(#"{"qty":\#(qty)}"#.utf8), time: 1_795_600_000_000, hlc: hlc, origin: "dev-1", seq: 1))
+        }
+        let (a, b) = (version(2), version(3))
+        let (loser, winner) = a.event.digest < b.event.digest ? (b, a) : (a, b)
+        let node = try TestNode(replica: "n")
+        try await node.write("inventory", holder, replicating: true)
+        try await node.write("inventory", loser.json, replicating: true)
+        try await node.write("inventory", winner.json, replicating: true)
+        let other = try TestNode(replica: "m")
+        try await other.write("inventory", "[" + holder + "," + winner.json + "]", replicating: true)
+        #expect(try node.store.digests(of: "inventory") == other.store.digests(of: "inventory"))
+        #expect(try node.store.position(of: "inventory").value == 3)
+        await node.close(removing: false)
+        let reopened = try TestNode(replica: "n", folder: node.folder)
+        #expect(try reopened.store.digests(of: "inventory") == other.store.digests(of: "inventory"), "after a restart")
+        #expect(try reopened.allEvents("inventory") == other.allEvents("inventory"))
+        let byPosition = try TestNode.events(of: reopened.store.changes(root: "inventory", since: nil, limit: 10))
+        let kept = try JSONParser.parse(winner.event.data)
+        #expect(byPosition.count == 2 && byPosition.last?["data"] == kept)
+        await reopened.close()
+        await other.close()
+    }
 }

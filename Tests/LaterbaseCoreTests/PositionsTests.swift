@@ -69,7 +69,8 @@ import Testing
                 for (dot, e) in seen { last[dot] = e }
                 #expect(last.count == stored.count)
                 for e in stored { #expect(last["\(e["origin"]!.stringValue!):\(e["seq"]!.int64Value!)"] == e) }
-                #expect(try node.store.position(of: "inventory").value == UInt64(seen.count))
+                // Each position served once, or skipped (an older place of a replaced dot).
+                #expect(try node.store.position(of: "inventory").value >= UInt64(seen.count))
                 // Read again from the beginning, here and at a node that met the fork's versions
                 // in the other order (one of the two replaced each dot): each dot once, as stored.
                 let other = try TestNode(replica: "m")

@@ -191,6 +191,9 @@ final class StoreWriter {
             let changes = try finish(&pending, txn)
             let commit = try txn.commitDeferringDurability()
             heads = pending.heads
+            // `pending` goes back as what the transaction held, freed on another thread: it must
+            // not share the heads, or the next transaction's first change would copy them all.
+            pending.heads = [:]
             positions = pending.positions
             for i in results.indices {
                 if case .success(var outcome) = results[i] {
@@ -455,9 +458,11 @@ final class StoreWriter {
     private func finish(_ pending: inout Pending, _ txn: borrowing WriteTransaction) throws -> CommittedChanges {
         var changed: [(root: String, events: [RecordedEvent], previous: Position, position: Position)] = []
         for name in store.rootNames {
-            // A batch may only replace versions of stored dots: no new event, folds to redo.
+            // A batch may only replace versions of stored dots: no new event, perhaps folds to
+            // redo (none when both versions were duplicates), a head's digest and positions.
             let added = pending.added[name] ?? []
-            guard !added.isEmpty || pending.touched[name]?.list.isEmpty == false else { continue }
+            guard !added.isEmpty || pending.touched[name]?.list.isEmpty == false || pending.versions[name] != nil || pending.changedOrigins[name] != nil
+            else { continue }
             let r = try store.root(name)
             if let origins = pending.changedOrigins[name], let heads = pending.heads[name] {
                 for origin in origins { if let head = heads[origin] { try txn.put(r.heads, Array(origin.utf8), head.encoded) } }
