@@ -31,6 +31,8 @@ show curl -s "$api/a/inventory/SKU-1@AKL?as_of=2026-11-20T10:30:00Z"
 show curl -s "$api/a/shipments/SHP-1001"
 show curl -s "$api/a/shipments?limit=10"
 show curl -s "$api/e/shipments?vv=&limit=2"
+echo "# The same feed by position: what this node stored after a token, in the order it stored it."
+show curl -s "$api/e/shipments?since=&limit=2"
 show curl -s -H 'Accept: application/x-ndjson' "$api/e/inventory"
 echo "# Refusals are JSON with a code:"
 show curl -s -X POST "$api/e/shipments" -d '{"aggregate":"SHP-1002","type":"shipment.created","data":{"origin":"AKL"}}'
