@@ -33,6 +33,13 @@ import Testing
             // NDJSON: one event a line, then {"next", "more"}.
             let lines = try await http.get("/e/notes?since=\(token)", headers: [("Accept", "application/x-ndjson")]).text.split(separator: "\n")
             #expect(lines.count == 3 && lines.last.map { try? JSONParser.parse(Array($0.utf8)) }??["next"] == .string(end))
+            // A vv client switches to positions: the vv page's position, once more is false.
+            let byVV = try await http.get("/e/notes?vv=&limit=10000").json
+            #expect(byVV["more"] == .bool(false) && byVV["position"] == .string(end))
+            _ = try await http.post("/e/notes", #"{"aggregate":"later","type":"t"}"#)
+            let followed = try await http.get("/e/notes?since=\(byVV["position"]!.stringValue!)").json
+            guard case .array(let later)? = followed["events"] else { Issue.record("\(followed)"); return }
+            #expect(later.map { $0["aggregate"] } == [.string("later")])
             for (query, status, code) in [
                 ("since=nope", 400, "bad_request"), ("since=\(end)&vv=", 400, "bad_request"),
                 ("since=\(String(end.dropLast()))99", 410, "position_expired"), ("since=0000000000000001:1", 410, "position_expired"),

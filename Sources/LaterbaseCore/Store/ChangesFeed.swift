@@ -15,6 +15,10 @@ public struct FeedPage: Sendable {
     /// The digest of what this node holds of the root (``RootDigests/root``), from the same
     /// snapshot: a peer whose head is the same compares it to find forked origins.
     public var digest: UInt64
+    /// This node's position in the root, from the same snapshot: a client that has taken the
+    /// pages until `more` is false holds everything stored up to it, and can follow by `since`
+    /// from there (contract v3, "Positions"; events stored between may come again, harmlessly).
+    public var position: Position
 
     /// The events as a JSON array: what a push or a POST of recorded events carries.
     public var array: [UInt8] { Self.array(events) }
@@ -66,7 +70,9 @@ extension EventStore {
                 count += 1
                 return true
             }
-            return FeedPage(events: out, count: count, vv: advanced, head: heads.versionVector, more: more, digest: heads.digest ?? 0)
+            return FeedPage(
+                events: out, count: count, vv: advanced, head: heads.versionVector, more: more, digest: heads.digest ?? 0,
+                position: Position(epoch: epoch, value: try r.lastPosition(in: txn)))
         }
     }
 }

@@ -118,7 +118,7 @@ struct EventRoutes {
         let page = try store.feed(root: rootName, after: vv, limit: limit, separator: ndjson ? UInt8(ascii: "\n") : UInt8(ascii: ","))
         var members: [(key: String, value: JSON)] = [
             ("vv", .string(page.vv.description)), ("head", .string(page.head.description)), ("more", .bool(page.more)),
-            ("digest", .string(Hex.digest(page.digest))),
+            ("digest", .string(Hex.digest(page.digest))), ("position", .string(page.position.description)),
         ]
         // Each origin's digest, for a peer whose head is ours and whose root digest is not.
         if perOrigin {
