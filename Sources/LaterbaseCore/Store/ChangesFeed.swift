@@ -107,13 +107,12 @@ extension EventStore {
         if let since, since.epoch != epoch {
             throw LaterbaseError(.positionExpired, "position \(since) was not issued by this node in its present epoch (another node's, or from before a restore); start again from your vv")
         }
-        let result: Result<ChangesPage, LMDBError> = Result { () throws(LMDBError) in
-            try env.read { (txn) throws(LMDBError) -> ChangesPage in
+        // Nil: `since` lies beyond this node's last position (not issued here).
+        let result: Result<ChangesPage?, LMDBError> = Result { () throws(LMDBError) in
+            try env.read { (txn) throws(LMDBError) -> ChangesPage? in
                 let last = try r.lastPosition(in: txn)
                 let start = since?.value ?? 0
-                guard start <= last else {
-                    return ChangesPage(events: [], count: -1, next: Position(epoch: epoch, value: start), more: false)
-                }
+                guard start <= last else { return nil }
                 let anyMoved = try txn.withCursor(r.moved) { (c) throws(LMDBError) in try c.first() != nil }
                 var out: [UInt8] = []
                 out.reserveCapacity(min(limit, 10_000) * 300)
@@ -123,17 +122,19 @@ extension EventStore {
                     var entry = try c.seek(atOrAfter: .written(count: 8) { $0.u64(start + 1) })
                     while let e = entry, count < limit {
                         let position = Keys.readBigEndian(e.key, at: 0)
-                        let dot = try Keys.parseDot(e.value)
-                        if anyMoved, let current = try txn.get(r.moved, Array(e.value)), Keys.readBigEndian(current, at: 0) != position {
+                        let key = e.value  // the dot's `log` key: origin, 0, seq
+                        guard key.count >= 9, key[key.count - 9] == 0 else { throw .corrupted("position \(position) names a dot of \(key.count) bytes") }
+                        if anyMoved, let current = try txn.get(r.moved, key), Keys.readBigEndian(current, at: 0) != position {
                             next = position  // an older version's place: the dot comes at its current one
                             entry = try c.next()
                             continue
                         }
-                        guard let value = try txn.get(r.log, Array(e.value)) else {
-                            throw .corrupted("position \(position) names \(dot), which the log does not hold")
+                        guard let value = try txn.get(r.log, key) else {
+                            throw .corrupted("position \(position) names \(try Keys.parseDot(key)), which the log does not hold")
                         }
                         let before = out.count
-                        try withBytes(Array(dot.origin.utf8)) { (o) throws(LMDBError) in try EventRecord.appendJSON(origin: o, seq: dot.seq, value, to: &out) }
+                        try EventRecord.appendJSON(
+                            origin: UnsafeRawBufferPointer(rebasing: key[..<(key.count - 9)]), seq: Keys.readBigEndian(key, at: key.count - 8), value, to: &out)
                         out.append(separator)
                         if count > 0, out.count > maxBytes {
                             out.removeSubrange(before...)
@@ -148,9 +149,9 @@ extension EventStore {
             }
         }
         switch result {
-        case .success(let page) where page.count < 0:
-            throw LaterbaseError(.positionExpired, "position \(page.next) is beyond this node's last (\(rootName)); it was not issued here in this epoch")
-        case .success(let page): return page
+        case .success(nil):
+            throw LaterbaseError(.positionExpired, "position \(since.map { "\($0)" } ?? "") is beyond this node's last (\(rootName)); it was not issued here in this epoch")
+        case .success(let page?): return page
         case .failure(let error): throw LaterbaseError(storage: error, "reading the changes of \(rootName)")
         }
     }
@@ -229,12 +230,7 @@ private struct OriginRun {
         buffer.removeAll(keepingCapacity: true)
         position = 0
         guard next <= last else { return false }
-        let key = [UInt8].written(count: origin.count + 9) { w in
-            w.bytes(origin)
-            w.u8(0)
-            w.u64(next)
-        }
-        var entry = try cursor.seek(atOrAfter: key)
+        var entry = try cursor.seek(atOrAfter: Keys.dot(origin: origin, seq: next))
         while let e = entry, buffer.count < Self.chunk, next <= last {
             guard e.key.count == origin.count + 9, e.key[origin.count] == 0,
                 e.key.starts(with: origin)

@@ -174,11 +174,7 @@ public final class EventStore: Sendable {
                     guard taken < EventStore.upgradeChunk else { return false }
                     position += 1
                     taken += 1
-                    try txn.put(r.positions, .written(count: 8) { $0.u64(position) }, .written(count: origin.count + 9) { w in
-                        w.bytes(origin)
-                        w.u8(0)
-                        w.u64(seq)
-                    }, appending: &appending)
+                    try txn.put(r.positions, .written(count: 8) { $0.u64(position) }, Keys.dot(origin: origin, seq: seq), appending: &appending)
                     return true
                 }
                 try txn.put(meta, key, Array((more ? advanced.description : "done").utf8))

@@ -31,6 +31,17 @@ enum Keys {
         return key
     }
 
+    /// The `log` key of an origin given as its bytes, and a seq.
+    static func dot(origin: UnsafeRawBufferPointer, seq: UInt64) -> [UInt8] {
+        .written(count: origin.count + 9) { w in
+            w.bytes(origin)
+            w.u8(0)
+            w.u64(seq)
+        }
+    }
+
+    static func dot(origin: [UInt8], seq: UInt64) -> [UInt8] { origin.withUnsafeBytes { dot(origin: $0, seq: seq) } }
+
     /// Replaces `key`'s bytes with the `log` key of `dot`, reusing its storage.
     static func setDot(_ dot: Dot, in key: inout [UInt8]) {
         key.rewrite(count: dot.keyLength) { $0.dot(dot) }

@@ -477,22 +477,19 @@ final class StoreWriter {
             var position = previous
             let versions = pending.versions[name] ?? []
             let afterAdded = previous + UInt64(events.count)
-            // Positions only grow: appended through one cursor.
+            // Positions only grow: appended through one cursor. A version's dot had a place
+            // already: `moved` says which is current.
             try txn.withCursor(r.positions) { (c) throws(LMDBError) in
                 var key: [UInt8] = [], value: [UInt8] = []
-                for e in events {
+                func place(_ dot: Dot, moved: Bool) throws(LMDBError) {
                     position += 1
                     key.rewrite(count: 8) { $0.u64(position) }
-                    Keys.setDot(e.dot, in: &value)
+                    Keys.setDot(dot, in: &value)
                     try c.append(key, value)
+                    if moved { try txn.put(r.moved, value, key) }
                 }
-                for e in versions {
-                    position += 1
-                    key.rewrite(count: 8) { $0.u64(position) }
-                    Keys.setDot(e.dot, in: &value)
-                    try c.append(key, value)
-                    try txn.put(r.moved, value, key)
-                }
+                for e in events { try place(e.dot, moved: false) }
+                for e in versions { try place(e.dot, moved: true) }
             }
             pending.positions[name] = position
             guard !added.isEmpty else { continue }
