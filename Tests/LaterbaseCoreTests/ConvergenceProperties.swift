@@ -95,6 +95,8 @@ func expectPastMatchesNaiveFold(_ node: TestNode, _ events: [JSON], seed: Int) t
                 for t in [t2, t3] {
                     #expect(try t.allEvents("inventory") == reference)
                     #expect(try t.store.head(of: "inventory") == t1.store.head(of: "inventory"))
+                    let d = try t.store.digests(of: "inventory")
+                    #expect(try t.store.summary(of: "inventory") == RootSummary(content: d.root, head: RootSummary.headDigest(of: d.head)))
                     #expect(try t.allAggregates("inventory") == t1.allAggregates("inventory"))
                 }
                 let expected = naiveOnHand(reference)

@@ -164,6 +164,9 @@ func exchange(_ nodes: [TestNode], seed: Int, again: Set<String> = []) async thr
                 try await exchange(all, seed: seed, again: ["dev-1"])
                 let digests = try all[0].store.digests(of: "inventory")
                 for node in all { #expect(try node.store.digests(of: "inventory") == digests) }
+                // The writer's running summary (forks replaced, duplicates kept) is the one computed whole.
+                let summary = RootSummary(content: digests.root, head: RootSummary.headDigest(of: digests.head))
+                for node in all { #expect(try node.store.summary(of: "inventory") == summary) }
 
                 let reference = try all[0].allEvents("inventory")
                 #expect(reference.count == distinct + n)

@@ -433,7 +433,7 @@ import Testing
             _ = try TestNode(replica: "hq-1", folder: folder)
         } throws: { error in
             let e = error as? LaterbaseError
-            return e?.message.contains("store format \(format ?? "1")") == true && e?.message.contains("reads format 5") == true
+            return e?.message.contains("store format \(format ?? "1")") == true && e?.message.contains("reads format \(EventStore.format)") == true
         }
         let env = try Environment(path: folder)
         let meta = try env.openDatabase("_meta")
@@ -457,6 +457,7 @@ import Testing
             let heads = try env.openDatabase("notes.heads")
             let txn = try env.beginWrite()
             try txn.put(meta, Array("format".utf8), Array("3".utf8))
+            #expect(try txn.delete(meta, Array("summary:notes".utf8)))  // format 6 kept it
             for origin in ["hq-1", "dev-1"] {
                 let v = try #require(try txn.get(heads, Array(origin.utf8)).map { Array($0) })
                 try txn.put(heads, Array(origin.utf8), Array(v.prefix(16)))
@@ -465,6 +466,9 @@ import Testing
         }
         node = try TestNode(replica: "hq-1", folder: folder)
         #expect(try node.store.digests(of: "notes") == kept)
+        // and on to format 6: the root's summary, as the writer would have kept it
+        #expect(try node.store.summary(of: "notes") == RootSummary(content: kept.root, head: RootSummary.headDigest(of: kept.head)))
+        #expect(kept.root != 0)
         await node.close()
     }
 }

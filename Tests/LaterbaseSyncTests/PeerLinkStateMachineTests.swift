@@ -15,6 +15,13 @@ struct PeerLinkStateMachineTests {
 
     func at(_ ms: Int) -> ContinuousClock.Instant { t0 + .milliseconds(ms) }
 
+    /// The rules of the feed by vv (the start, and after a 410): the tests before v3's positions.
+    static var byVV: Machine.Configuration {
+        var c = Machine.Configuration()
+        c.positions = false
+        return c
+    }
+
     static func event(_ origin: String, _ seq: UInt64) -> EventInput {
         EventInput(
             id: nil, aggregate: "A", type: "note.added", data: .object([]),
@@ -28,7 +35,7 @@ struct PeerLinkStateMachineTests {
 
     /// A machine linked to `info`, its first catch-up of `notes` finished empty, one probe answered.
     func linked(linksBack: Bool = false, acked: [String: VersionVector] = [:], syncing roots: [String] = ["notes"]) -> Machine {
-        var m = Machine(ourReplica: "hq-a", now: t0)
+        var m = Machine(ourReplica: "hq-a", configuration: Self.byVV, now: t0)
         #expect(m.tick(now: t0, ours: [:]).discovers)
         _ = m.discovered(info, ourRoots: roots, persisted: acked, now: t0)
         m.connected(now: t0)
@@ -47,7 +54,7 @@ struct PeerLinkStateMachineTests {
     // MARK: discovery
 
     @Test func discoveryRetriesWithBackoffUpToOneSecond() {
-        var m = Machine(ourReplica: "hq-a", now: t0)
+        var m = Machine(ourReplica: "hq-a", configuration: Self.byVV, now: t0)
         var now = t0
         var waits: [Duration] = []
         for _ in 0..<7 {
@@ -64,7 +71,7 @@ struct PeerLinkStateMachineTests {
     }
 
     @Test func aPeerThatIsThisNodeIsNotLinkedAndRetriedLate() {
-        var m = Machine(ourReplica: "hq-b", now: t0)
+        var m = Machine(ourReplica: "hq-b", configuration: Self.byVV, now: t0)
         _ = m.tick(now: t0, ours: [:])
         let actions = m.discovered(info, ourRoots: ["notes"], persisted: nil, now: t0)
         #expect(actions.notes == [.peerIsThisNode])
@@ -74,7 +81,7 @@ struct PeerLinkStateMachineTests {
     }
 
     @Test func onlyRootsBothNodesHaveAreSyncedAndPersistedAcksAreTheStart() {
-        var m = Machine(ourReplica: "hq-a", now: t0)
+        var m = Machine(ourReplica: "hq-a", configuration: Self.byVV, now: t0)
         _ = m.tick(now: t0, ours: [:])
         let actions = m.discovered(info, ourRoots: ["notes", "mine"], persisted: ["notes": Self.vv("hq-a:5")], now: t0)
         #expect(actions.connects == [info])
@@ -205,7 +212,7 @@ struct PeerLinkStateMachineTests {
         #expect(m.pageEndKnown(root: "notes", after: Self.vv("hq-b:1"), vv: Self.vv("hq-b:9"), more: true).isEmpty, "not the page out")
         // The second request fails: the first page's answer asks again.
         #expect(m.pageEndKnown(root: "notes", after: VersionVector(), vv: Self.vv("hq-b:3"), more: true).fetches.count == 1)
-        #expect(m.fetchFailed(root: "notes", after: Self.vv("hq-b:3"), "timed out", now: at(15)).isEmpty)
+        #expect(m.fetchFailed(root: "notes", after: .vv(Self.vv("hq-b:3")), "timed out", now: at(15)).isEmpty)
         let a = m.pageArrived(
             .init(root: "notes", after: VersionVector(), events: Self.events("hq-b", 1...3), vv: Self.vv("hq-b:3"), head: Self.vv("hq-b:9"), more: true),
             now: at(20), ours: VersionVector())
@@ -223,7 +230,7 @@ struct PeerLinkStateMachineTests {
         _ = n.deltasArrived(root: "notes", [Delta(events: Self.events("hq-b", 9...9), head: Self.vv("hq-b:9"))], now: at(10), ours: VersionVector())
         _ = n.tick(now: at(10), ours: [:])
         _ = n.pageEndKnown(root: "notes", after: VersionVector(), vv: Self.vv("hq-b:3"), more: true)
-        #expect(n.fetchFailed(root: "notes", after: VersionVector(), "connection reset", now: at(20)).notes.count == 1)
+        #expect(n.fetchFailed(root: "notes", after: .vv(VersionVector()), "connection reset", now: at(20)).notes.count == 1)
         let late = n.pageArrived(
             .init(root: "notes", after: Self.vv("hq-b:3"), events: Self.events("hq-b", 4...9), vv: Self.vv("hq-b:9"), head: Self.vv("hq-b:9"), more: false),
             now: at(30), ours: VersionVector())
@@ -483,20 +490,169 @@ struct PeerLinkStateMachineTests {
     }
 }
 
+// MARK: by position (contract v3)
+
+extension PeerLinkStateMachineTests {
+    static let epoch = "00000000000000aa"
+    static func token(_ n: UInt64) -> String { "\(epoch):\(n)" }
+    static func delta(_ events: [EventInput], _ previous: UInt64, _ position: UInt64) -> Delta {
+        Delta(events: events, head: VersionVector(events.lastSeqs()), previous: Position(token: token(previous)), position: Position(token: token(position)))
+    }
+    static func page(_ after: String, _ events: [EventInput], next: UInt64, more: Bool) -> Machine.Page {
+        Machine.Page(root: "notes", after: .token(after), events: events, next: .token(token(next)), head: VersionVector(), more: more)
+    }
+
+    /// A machine following `notes` by position: its first page (from the beginning) taken and
+    /// written, at the peer's position `at`.
+    func following(at position: UInt64 = 2, tokens: [String: String]? = nil) -> Machine {
+        var m = Machine(ourReplica: "hq-a", now: t0)
+        _ = m.tick(now: t0, ours: [:])
+        _ = m.discovered(info, ourRoots: ["notes"], persisted: [:], tokens: tokens, now: t0)
+        m.connected(now: t0)
+        let start = tokens?["notes"] ?? ""
+        #expect(m.tick(now: t0, ours: [:]).tokenFetches.map(\.since) == [start], "an empty root starts by position")
+        let a = m.pageArrived(Self.page(start, Self.events("hq-b", 1...position), next: position, more: false), now: t0, ours: VersionVector())
+        for _ in a.writes { _ = m.written(root: "notes", failure: nil, now: t0) }
+        // The connect-time probe, answered by a peer that pulls from this node.
+        let probe = Machine.Probe(info: info, heads: [:], positions: ["notes": (start, false, nil)], linksBack: true)
+        _ = m.probed(probe, now: t0, ours: [:])
+        return m
+    }
+
+    @Test func anEmptyRootFollowsThePeerByPositionAndSavesTheTokenOnceWritten() {
+        var m = Machine(ourReplica: "hq-a", now: t0)
+        _ = m.tick(now: t0, ours: [:])
+        _ = m.discovered(info, ourRoots: ["notes"], persisted: [:], now: t0)
+        m.connected(now: t0)
+        #expect(m.tick(now: t0, ours: [:]).tokenFetches.map(\.since) == [""])
+        let a = m.pageArrived(Self.page("", Self.events("hq-b", 1...3), next: 3, more: true), now: t0, ours: VersionVector())
+        #expect(a.writes.dots == [["hq-b:1", "hq-b:2", "hq-b:3"]])
+        #expect(a.tokenFetches.map(\.since) == [Self.token(3)], "the next page from the page's next")
+        #expect(m.tokens.isEmpty, "not held before the writer has it")
+        _ = m.written(root: "notes", failure: nil, now: at(1))
+        #expect(m.tokens == ["notes": Self.token(3)])
+        let b = m.pageArrived(Self.page(Self.token(3), Self.events("hq-b", 4...4), next: 4, more: false), now: at(2), ours: Self.vv("hq-b:3"))
+        _ = m.written(root: "notes", failure: nil, now: at(3))
+        #expect(b.tokenFetches.isEmpty && m.catchingUp.isEmpty)
+        #expect(m.tick(now: at(300), ours: [:]).savedTokens == [["notes": Self.token(4)]])
+        #expect(m.acked["notes"] == Self.vv("hq-b:4"), "what a page by position holds is acknowledged")
+    }
+
+    @Test func aDeltaAtTheTokenMovesItAndOneThatSkipsCatchesUpBySince() {
+        var m = following(at: 2)
+        let a = m.deltasArrived(root: "notes", [Self.delta(Self.events("hq-b", 3...3), 2, 3)], now: at(10), ours: Self.vv("hq-b:2"))
+        #expect(a.writes.dots == [["hq-b:3"]] && a.notes.isEmpty)
+        _ = m.written(root: "notes", failure: nil, now: at(11))
+        #expect(m.tokens["notes"] == Self.token(3))
+        // Position 4 (another origin's event) was missed: the events of 5 follow on by origin, but not by position.
+        let b = m.deltasArrived(root: "notes", [Self.delta(Self.events("hq-b", 4...4), 4, 5)], now: at(20), ours: Self.vv("hq-b:3"))
+        #expect(b.writes.dots == [["hq-b:4"]])
+        #expect(b.notes == [.catchUpStarted(root: "notes")])
+        #expect(m.tick(now: at(20), ours: [:]).tokenFetches.map(\.since) == [Self.token(3)])
+        // A delta older than the token (a page had it) is no gap.
+        var n = following(at: 5)
+        #expect(n.deltasArrived(root: "notes", [Self.delta(Self.events("hq-b", 4...4), 3, 4)], now: at(10), ours: Self.vv("hq-b:5")).notes.isEmpty)
+    }
+
+    @Test func probesGoByTokenAndTwiceMoreAtOneTokenCatchesUp() {
+        var m = following(at: 2)
+        let probe = m.tick(now: at(1000), ours: [:])
+        #expect(probe.probeTokens == [["notes": Self.token(2)]], "no vv in a probe of a root followed by position")
+        #expect(m.rootsNeedingHeads.isEmpty, "nor a read of this node's head")
+        let summary = RootSummary(content: 7, head: 9)
+        func answer(more: Bool, theirs: RootSummary = summary) -> Machine.Probe {
+            Machine.Probe(info: info, heads: [:], positions: ["notes": (Self.token(2), more, theirs)], linksBack: true)
+        }
+        var a = m.probed(answer(more: false), now: at(1001), ours: [:], ourSummaries: ["notes": summary])
+        #expect(a.isEmpty && m.inSync == ["notes"])
+        _ = m.tick(now: at(2001), ours: [:])
+        a = m.probed(answer(more: true), now: at(2002), ours: [:], ourSummaries: ["notes": summary])
+        #expect(a.isEmpty && m.inSync.isEmpty, "once: a delta may be on its way")
+        _ = m.tick(now: at(3002), ours: [:])
+        a = m.probed(answer(more: true), now: at(3003), ours: [:], ourSummaries: ["notes": summary])
+        #expect(a.notes == [.catchUpStarted(root: "notes")])
+        #expect(m.tick(now: at(3003), ours: [:]).tokenFetches.map(\.since) == [Self.token(2)])
+        // Equal heads with other contents: a fork, reconciled as by vv.
+        var f = following(at: 2)
+        _ = f.tick(now: at(1000), ours: [:])
+        let forked = f.probed(answer(more: false, theirs: RootSummary(content: 8, head: 9)), now: at(1001), ours: [:], ourSummaries: ["notes": summary])
+        #expect(forked.notes == [.forkSuspected(root: "notes")])
+        #expect(f.inSync.isEmpty)
+    }
+
+    @Test func aPeerThatAnswers410IsFollowedByVVAtOnce() {
+        var m = following(at: 2)
+        _ = m.deltasArrived(root: "notes", [Self.delta(Self.events("hq-b", 4...4), 3, 4)], now: at(10), ours: Self.vv("hq-b:2"))
+        #expect(m.tick(now: at(10), ours: [:]).tokenFetches.map(\.since) == [Self.token(2)])
+        let a = m.fetchFailed(root: "notes", after: .token(Self.token(2)), "HTTP 410", expired: true, now: at(20))
+        #expect(a.notes == [.positionExpired(root: "notes")])
+        #expect(m.rootsNeedingHeads == ["notes"] && m.tokens.isEmpty)
+        #expect(m.tick(now: at(20), ours: ["notes": Self.vv("hq-b:2")]).fetches.map(\.after) == [Self.vv("hq-b:2")], "no backoff")
+        // The vv catch-up's last page names the peer's position: by token from there.
+        let end = Machine.Page(
+            root: "notes", after: .vv(Self.vv("hq-b:2")), events: Self.events("hq-b", 3...4), next: .vv(Self.vv("hq-b:4")), head: Self.vv("hq-b:4"),
+            more: false, position: "00000000000000bb:4")
+        _ = m.pageArrived(end, now: at(30), ours: Self.vv("hq-b:2"))
+        _ = m.written(root: "notes", failure: nil, now: at(31))
+        #expect(m.tokens == ["notes": "00000000000000bb:4"])
+    }
+
+    @Test func aFailedWriteRewindsTheTokenToWhatIsHeld() {
+        var m = following(at: 2)
+        _ = m.deltasArrived(root: "notes", [Self.delta(Self.events("hq-b", 3...3), 2, 3)], now: at(10), ours: Self.vv("hq-b:2"))
+        let failed = m.written(root: "notes", failure: LaterbaseError(.storageFull, "disk full"), now: at(11))
+        #expect(failed.notes.count == 1)
+        #expect(m.tokens["notes"] == Self.token(2))
+        #expect(m.tick(now: at(2000), ours: [:]).tokenFetches.map(\.since) == [Self.token(2)])
+    }
+
+    @Test func persistedTokensAreWhereTheLinkResumes() {
+        let m = following(at: 9, tokens: ["notes": Self.token(7)])
+        #expect(m.tokens == ["notes": Self.token(9)])
+        // Without positions (a vv link) the file's tokens are not used.
+        var v = Machine(ourReplica: "hq-a", configuration: Self.byVV, now: t0)
+        _ = v.tick(now: t0, ours: [:])
+        _ = v.discovered(info, ourRoots: ["notes"], persisted: [:], tokens: ["notes": Self.token(7)], now: t0)
+        v.connected(now: t0)
+        #expect(v.tick(now: t0, ours: [:]).fetches.map(\.after) == [VersionVector()])
+    }
+}
+
 // MARK: reading actions
 
 extension [PeerLinkStateMachine.Action] {
     var discovers: Bool { contains { if case .discover = $0 { true } else { false } } }
     var connects: [NodeInfo] { compactMap { if case .connect(let i) = $0 { i } else { nil } } }
     var disconnects: Int { filter { if case .disconnect = $0 { true } else { false } }.count }
-    var probes: [[String]] { compactMap { if case .probe(let r) = $0 { r } else { nil } } }
-    var fetches: [(root: String, after: VersionVector)] { compactMap { if case .fetch(let r, let a) = $0 { (r, a) } else { nil } } }
+    var probes: [[String]] { compactMap { if case .probe(let r) = $0 { r.map(\.root) } else { nil } } }
+    /// Probes' roots with the token each is asked by (nil: by vv).
+    var probeTokens: [[String: String?]] {
+        compactMap { if case .probe(let r) = $0 { Dictionary(uniqueKeysWithValues: r.map { ($0.root, $0.token) }) } else { nil } }
+    }
+    /// Fetches by vv.
+    var fetches: [(root: String, after: VersionVector)] { compactMap { if case .fetch(let r, .vv(let a)) = $0 { (r, a) } else { nil } } }
+    /// Fetches by position: the token each is asked by.
+    var tokenFetches: [(root: String, since: String)] { compactMap { if case .fetch(let r, .token(let t)) = $0 { (r, t) } else { nil } } }
     var writes: [(root: String, events: [EventInput])] { compactMap { if case .write(let r, let e) = $0 { (r, e) } else { nil } } }
     var pushes: [(root: String, after: VersionVector, maxBytes: Int)] {
         compactMap { if case .push(let r, let a, let b) = $0 { (r, a, b) } else { nil } }
     }
-    var saves: [[String: VersionVector]] { compactMap { if case .save(let s) = $0 { s } else { nil } } }
+    var saves: [[String: VersionVector]] { compactMap { if case .save(let s, _) = $0 { s } else { nil } } }
+    var savedTokens: [[String: String]] { compactMap { if case .save(_, let t) = $0 { t } else { nil } } }
     var notes: [PeerLinkStateMachine.Note] { compactMap { if case .note(let n) = $0 { n } else { nil } } }
+}
+
+extension PeerLinkStateMachine.Page {
+    /// A page of the feed by vv.
+    init(root: String, after: VersionVector, events: [EventInput], vv: VersionVector, head: VersionVector, more: Bool) {
+        self.init(root: root, after: .vv(after), events: events, next: .vv(vv), head: head, more: more)
+    }
+}
+
+extension PeerLinkStateMachine {
+    mutating func pageEndKnown(root: String, after: VersionVector, vv: VersionVector, more: Bool) -> [Action] {
+        pageEndKnown(root: root, after: .vv(after), next: .vv(vv), more: more)
+    }
 }
 
 extension Array where Element == (root: String, events: [EventInput]) {

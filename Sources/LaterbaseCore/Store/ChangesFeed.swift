@@ -87,6 +87,9 @@ public struct ChangesPage: Sendable {
     public var next: Position
     /// Whether events were stored after `next` (as of the page's snapshot).
     public var more: Bool
+    /// The root's summary as of `next`, when asked for: what a peer following by position
+    /// compares with its own (in sync, or forked).
+    public var summary: RootSummary?
 
     /// The events as a JSON array.
     public var array: [UInt8] { FeedPage.array(events) }
@@ -100,8 +103,10 @@ extension EventStore {
     /// read transaction; the size of a request and an answer does not grow with the origins.
     /// - Throws: `position_expired` for a position this node did not issue (another node's, or
     ///   from before a restore), `unknown_root`.
+    /// - Parameter summary: whether to add the root's ``RootSummary`` from the same snapshot.
     public func changes(
-        root rootName: String, since: Position?, limit: Int, maxBytes: Int = EventStore.pageBytes, separator: UInt8 = UInt8(ascii: ",")
+        root rootName: String, since: Position?, limit: Int, maxBytes: Int = EventStore.pageBytes, separator: UInt8 = UInt8(ascii: ","),
+        summary withSummary: Bool = false
     ) throws(LaterbaseError) -> ChangesPage {
         let r = try root(rootName)
         if let since, since.epoch != epoch {
@@ -145,7 +150,9 @@ extension EventStore {
                         entry = try c.next()
                     }
                 }
-                return ChangesPage(events: out, count: count, next: Position(epoch: epoch, value: next), more: next < last)
+                return ChangesPage(
+                    events: out, count: count, next: Position(epoch: epoch, value: next), more: next < last,
+                    summary: withSummary ? try RootSummary.read(r.definition.name, meta: meta, in: txn) : nil)
             }
         }
         switch result {

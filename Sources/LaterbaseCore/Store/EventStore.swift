@@ -112,7 +112,8 @@ public final class EventStore: Sendable {
         self.epoch = epoch
         if upgrade {
             if format == "3" { try upgradeFromFormat3() }
-            try upgradeFromFormat4()
+            if format == "3" || format == "4" { try upgradeFromFormat4() }
+            try upgradeFromFormat5()
         }
     }
 
@@ -129,10 +130,11 @@ public final class EventStore: Sendable {
 
     /// The layout this build writes and reads (see ``Keys``). Format 4 keeps each origin's
     /// content digest in its head and a root's duplicates in `dups`; format 5 numbers every
-    /// event in `pos` (``Position``). Format 3 and 4 stores are upgraded when opened.
-    public static let format = "5"
+    /// event in `pos` (``Position``); format 6 keeps each root's ``RootSummary`` in `_meta`.
+    /// Format 3, 4 and 5 stores are upgraded when opened.
+    public static let format = "6"
     /// The formats upgraded in place when opened.
-    static let upgradable = ["3", "4"]
+    static let upgradable = ["3", "4", "5"]
 
     /// Format 3 to 4: each origin's digest, from its events in the log (`dups` starts empty, as
     /// format 3 refused duplicates).
@@ -186,9 +188,18 @@ public final class EventStore: Sendable {
         }
         let txn = try env.beginWrite()
         for name in rootNames { _ = try txn.delete(meta, Array("upgrade5:\(name)".utf8)) }
-        try txn.put(meta, Array("format".utf8), Array(EventStore.format.utf8))
+        try txn.put(meta, Array("format".utf8), Array("5".utf8))
         try txn.commit()
         logger.notice("store upgraded to format 5: every event has a position")
+    }
+
+    /// Format 5 to 6: each root's summary, from its heads (one read of them, one transaction).
+    private func upgradeFromFormat5() throws(LMDBError) {
+        let txn = try env.beginWrite()
+        for (name, r) in roots { try txn.put(meta, RootSummary.key(name), RootSummary(heads: try r.heads(in: txn)).encoded) }
+        try txn.put(meta, Array("format".utf8), Array(EventStore.format.utf8))
+        try txn.commit()
+        logger.notice("store upgraded to format 6: each root's summary kept")
     }
 
     /// Events numbered per transaction by the format 5 upgrade.

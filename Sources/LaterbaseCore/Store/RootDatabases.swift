@@ -68,9 +68,7 @@ struct RootDatabases: Sendable {
             while let e = entry {
                 // 16 bytes: written before digests were kept; the writer adds them at start-up.
                 guard e.value.count == 24 || e.value.count == 16 else { throw .corrupted("the head of an origin, \(e.value.count) bytes") }
-                out[String(decoding: e.key, as: UTF8.self)] = OriginHead(
-                    seq: Keys.readBigEndian(e.value, at: 0), hlc: HLC(rawValue: Keys.readBigEndian(e.value, at: 8)),
-                    digest: e.value.count == 24 ? Keys.readBigEndian(e.value, at: 16) : nil)
+                out[String(decoding: e.key, as: UTF8.self)] = OriginHead(decoding: e.value)
                 entry = try c.next()
             }
         }
@@ -125,6 +123,14 @@ struct OriginHead: Sendable, Equatable {
     /// - Parameter body: the event's ``ContentDigest/body(type:aggregate:version:data:)``.
     func after(_ event: borrowing RecordedEvent, body: UInt64) -> OriginHead {
         OriginHead(seq: event.seq, hlc: event.hlc, digest: (digest ?? 0) &+ ContentDigest.of(event, body: body))
+    }
+
+    /// A `heads` value of 24 bytes, or 16 (written before digests were kept; the writer adds
+    /// them at start-up). The caller checks the size.
+    init(decoding value: UnsafeRawBufferPointer) {
+        self.init(
+            seq: Keys.readBigEndian(value, at: 0), hlc: HLC(rawValue: Keys.readBigEndian(value, at: 8)),
+            digest: value.count == 24 ? Keys.readBigEndian(value, at: 16) : nil)
     }
 
     var encoded: [UInt8] {

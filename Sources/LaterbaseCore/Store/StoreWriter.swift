@@ -465,7 +465,15 @@ final class StoreWriter {
             else { continue }
             let r = try store.root(name)
             if let origins = pending.changedOrigins[name], let heads = pending.heads[name] {
-                for origin in origins { if let head = heads[origin] { try txn.put(r.heads, Array(origin.utf8), head.encoded) } }
+                // The root's summary follows its heads: each changed origin's old head out, new in.
+                var summary = try RootSummary.read(name, meta: store.meta, in: txn)
+                for origin in origins {
+                    guard let head = heads[origin] else { continue }
+                    let key = Array(origin.utf8)
+                    summary.replace(origin: origin, old: try txn.get(r.heads, key).map { OriginHead(decoding: $0) }, new: head)
+                    try txn.put(r.heads, key, head.encoded)
+                }
+                try txn.put(store.meta, RootSummary.key(name), summary.encoded)
             }
             if let touched = pending.touched[name] { try fold(touched, root: r, txn) }
             var events = added.map(\.event)

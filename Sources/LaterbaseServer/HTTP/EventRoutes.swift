@@ -112,7 +112,7 @@ struct EventRoutes {
         let limit = try query.integer("limit", default: 1000, in: 0...10_000)
         let ndjson = request.headers[.accept]?.contains("application/x-ndjson") ?? false
         metrics.read(.feed)
-        if let since { return try changes(rootName, since: since, limit: limit, ndjson: ndjson) }
+        if let since { return try changes(rootName, since: since, limit: limit, ndjson: ndjson, summary: query.flag("digests")) }
         let vv = try query.versionVector("vv")
         let perOrigin = try query.flag("digests")
         let page = try store.feed(root: rootName, after: vv, limit: limit, separator: ndjson ? UInt8(ascii: "\n") : UInt8(ascii: ","))
@@ -129,11 +129,15 @@ struct EventRoutes {
     }
 
     /// `GET /e/{root}?since=<token>`: `{"events": [...], "next": "<token>", "more": bool}`, or
-    /// NDJSON whose last line is `{"next", "more"}`.
-    private func changes(_ rootName: String, since: Position?, limit: Int, ndjson: Bool) throws -> Response {
-        let page = try store.changes(root: rootName, since: since, limit: limit, separator: ndjson ? UInt8(ascii: "\n") : UInt8(ascii: ","))
-        let tail = JSON.object([("next", .string(page.next.description)), ("more", .bool(page.more))]).bytes
-        return Self.page(events: page.events, tail: tail, ndjson: ndjson)
+    /// NDJSON whose last line is `{"next", "more"}`. With `digests=true` (a peer link's probe) the
+    /// tail adds the root's two digests as of `next` (``RootSummary``): `digest` as the vv feed
+    /// carries it, and `head_digest`, of the head.
+    private func changes(_ rootName: String, since: Position?, limit: Int, ndjson: Bool, summary: Bool) throws -> Response {
+        let page = try store.changes(
+            root: rootName, since: since, limit: limit, separator: ndjson ? UInt8(ascii: "\n") : UInt8(ascii: ","), summary: summary)
+        var members: [(key: String, value: JSON)] = [("next", .string(page.next.description)), ("more", .bool(page.more))]
+        if let s = page.summary { members += [("digest", .string(Hex.digest(s.content))), ("head_digest", .string(Hex.digest(s.head)))] }
+        return Self.page(events: page.events, tail: JSON.object(members).bytes, ndjson: ndjson)
     }
 
     /// A page's response: its events and the members after them (`tail`, a JSON object).

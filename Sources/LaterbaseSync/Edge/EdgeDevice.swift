@@ -83,21 +83,13 @@ public final class EdgeDevice: Sendable {
         replication.probeNow()
         while ContinuousClock.now < deadline {
             let status = upstream
-            if status.reachable, status.probes > startProbes, status.catchingUp.isEmpty, isInSync(status) { return true }
+            if status.reachable, status.probes > startProbes, status.catchingUp.isEmpty, Set(status.roots).isSubset(of: status.inSync) { return true }
             if status.probes > startProbes + 1 { replication.probeNow() }
             try? await Task.sleep(for: .milliseconds(20))
         }
         return false
     }
 
-    private func isInSync(_ status: PeerStatus) -> Bool {
-        for root in status.roots {
-            guard let ours = try? store.head(of: root) else { return false }
-            let theirs = status.peerHeads[root] ?? VersionVector()
-            if ours != theirs { return false }
-        }
-        return true
-    }
 
     /// Stops syncing, writes what is queued, and closes the ZeroMQ context.
     public func stop() async {

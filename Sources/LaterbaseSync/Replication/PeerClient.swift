@@ -48,6 +48,18 @@ struct FeedResponse {
     var more: Bool
     /// The peer's digest of the root (``RootDigests/root``), when it sends one.
     var digest: UInt64?
+    /// The peer's position token as of the page, when it sends one.
+    var position: String? = nil
+}
+
+/// One page of a peer's feed by position (contract v3, "Positions").
+struct ChangesResponse {
+    var events: [EventInput]
+    /// The peer's token after the page: opaque here, sent back as `since`.
+    var next: String
+    var more: Bool
+    /// The peer's summary of the root as of `next`, when asked for.
+    var summary: RootSummary?
 }
 
 /// The HTTP half of talking to a peer: discovery through `/node` and the changes feed. Calls
@@ -127,7 +139,51 @@ final class PeerClient: Sendable {
                 throw LaterbaseError(.badRequest, "\(url)/e/\(root) did not return a feed page")
             }
             let digest = json["digest"]?.stringValue.flatMap { UInt64($0, radix: 16) }
-            return FeedResponse(events: delta.events, vv: after, head: delta.head, more: more, digest: digest)
+            let position = json["position"]?.stringValue.flatMap { Self.isToken($0) ? $0 : nil }
+            return FeedResponse(events: delta.events, vv: after, head: delta.head, more: more, digest: digest, position: position)
+        }
+    }
+
+    /// `GET /e/{root}?since=…&limit=…`: what the peer stored after its position `token` ("": the
+    /// beginning). A token the peer did not issue, or issued before a restore, fails with
+    /// `position_expired` (its 410).
+    /// - Parameters:
+    ///   - digests: ask for the root's summary (a probe).
+    ///   - end: told the page's `next` and `more` from its tail, before its events are read.
+    func changes(
+        root: String, since token: String, limit: Int, digests: Bool = false, timeout: Duration, end: (@Sendable (String, Bool) -> Void)? = nil
+    ) -> EventLoopFuture<ChangesResponse> {
+        // A token is [A-Za-z0-9_.:-]: nothing to escape in a query.
+        let query = "since=\(token)&limit=\(limit)" + (digests ? "&digests=true" : "")
+        return get("/e/\(root)?\(query)", timeout: timeout).flatMapThrowing { [url] body in
+            if let end, let tail = Self.tail(body), let next = tail["next"]?.stringValue, case .bool(let more)? = tail["more"] { end(next, more) }
+            let (events, json) = try body.withUnsafeBytes { b in
+                Result { () throws(LaterbaseError) in
+                    try EventInput.page(reading: b) { (json) throws(LaterbaseError) in
+                        guard case .array? = json["events"] else { throw LaterbaseError(.badRequest, "not a feed page: it needs events") }
+                    }
+                }
+            }.get()
+            if let index = events.firstIndex(where: { $0.recorded == nil }) {
+                throw LaterbaseError.event(.badRequest, index: index, "a feed page holds only recorded events (with origin, seq and hlc)")
+            }
+            guard let next = json["next"]?.stringValue, Self.isToken(next), case .bool(let more)? = json["more"] else {
+                throw LaterbaseError(.badRequest, "\(url)/e/\(root) did not return a feed page by position")
+            }
+            var summary: RootSummary?
+            if let d = json["digest"]?.stringValue.flatMap({ UInt64($0, radix: 16) }), let h = json["head_digest"]?.stringValue.flatMap({ UInt64($0, radix: 16) }) {
+                summary = RootSummary(content: d, head: h)
+            }
+            return ChangesResponse(events: events, next: next, more: more, summary: summary)
+        }
+    }
+
+    /// Whether `text` has a position token's form (contract v3): a peer's answer is input, and
+    /// the token goes back into a URL and the peer state file.
+    static func isToken(_ text: String) -> Bool {
+        let bytes = text.utf8
+        return (1...64).contains(bytes.count) && bytes.allSatisfy { b in
+            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x5F || b == 0x2E || b == 0x3A || b == 0x2D
         }
     }
 
@@ -157,13 +213,19 @@ final class PeerClient: Sendable {
     /// them after the events array, whose end is the page's last `]` (a version vector's text
     /// has none). Nil when the tail is not that; the page's full read decides in any case.
     static func pageEnd(_ body: [UInt8]) -> (VersionVector, Bool)? {
-        guard let close = body.lastIndex(of: UInt8(ascii: "]")), close + 1 < body.count, body[close + 1] == UInt8(ascii: ",") else { return nil }
-        var tail: [UInt8] = [UInt8(ascii: "{")]
-        tail.append(contentsOf: body[(close + 2)...])
-        guard let json = try? JSONParser.parse(tail), let text = json["vv"]?.stringValue, let vv = try? VersionVector(parsing: text),
+        guard let json = tail(body), let text = json["vv"]?.stringValue, let vv = try? VersionVector(parsing: text),
               case .bool(let more)? = json["more"]
         else { return nil }
         return (vv, more)
+    }
+
+    /// The members after a page's events array, as an object: the array's end is the page's
+    /// last `]` (neither a version vector nor a token has one).
+    static func tail(_ body: [UInt8]) -> JSON? {
+        guard let close = body.lastIndex(of: UInt8(ascii: "]")), close + 1 < body.count, body[close + 1] == UInt8(ascii: ",") else { return nil }
+        var tail: [UInt8] = [UInt8(ascii: "{")]
+        tail.append(contentsOf: body[(close + 2)...])
+        return try? JSONParser.parse(tail)
     }
 
     private func getJSON(_ path: String, timeout: Duration) -> EventLoopFuture<JSON> {
@@ -194,7 +256,8 @@ final class PeerClient: Sendable {
         return http.execute(request: request, delegate: accumulator, deadline: deadline).futureResult.flatMapThrowing { [url] response in
             let bytes = response.body.map { Array($0.readableBytesView) } ?? []
             guard (200..<300).contains(response.status.code) else {
-                throw LaterbaseError(.unavailable, "\(method) \(url)\(path): HTTP \(response.status.code) \(String(decoding: bytes.prefix(200), as: UTF8.self))")
+                // 410: a position token the peer no longer knows (the link starts again from its vv).
+                throw LaterbaseError(response.status.code == 410 ? .positionExpired : .unavailable, "\(method) \(url)\(path): HTTP \(response.status.code) \(String(decoding: bytes.prefix(200), as: UTF8.self))")
             }
             return bytes
         }

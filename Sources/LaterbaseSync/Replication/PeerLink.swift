@@ -25,6 +25,12 @@ public struct PeerStatus: Sendable {
     public var error: String?
     /// Whether this node pushes to the peer (it does not when the peer links back and pulls).
     public var pushing = false
+    /// The peer's position token per root (contract v3, "Positions") through which this node
+    /// holds all the peer stored: where the link resumes. None for a root still synced by vv.
+    public var tokens: [String: String] = [:]
+    /// Roots whose last probe found the peer holding the same dots as this node (equal heads,
+    /// compared by digest when the link follows by position).
+    public var inSync: Set<String> = []
     /// Origins the peer refused an event of, per root: left out of pushes until retried.
     public var stalled: [String: [Stall]] = [:]
     /// Why the peer may refuse events this node accepts: its `/node` announces smaller limits
@@ -111,7 +117,7 @@ final class PeerLink: Sendable {
             var shell = Shell(machine: PeerLinkStateMachine(ourReplica: store.replicaID, configuration: options.machine, now: .now))
             run(&shell)
             shell.close()
-            if let file = shell.file { _ = save(file, shell.machine.acked) }
+            if let file = shell.file { _ = save(file, shell.machine.acked, tokens: shell.machine.tokens) }
             metrics.connected.record(0)
         }
     }
@@ -129,6 +135,9 @@ final class PeerLink: Sendable {
         var sub: ZMQSocket?
         var push: ZMQSocket?
         var file: PeerStateFile?
+        /// This node's heads as last read, with its position then: read again only when the
+        /// position moved (a root with 100,000 origins costs a pass over them to read).
+        var heads: [String: (position: Position, head: VersionVector)] = [:]
 
         mutating func close() {
             sub?.close()
@@ -141,10 +150,10 @@ final class PeerLink: Sendable {
     /// What the HTTP client and the writer report back to the link's thread.
     enum Report: Sendable {
         case node(Result<NodeInfo, any Error>)
-        case probe(Result<(NodeInfo, [String: FeedResponse]), any Error>)
-        case page(root: String, after: VersionVector, Result<FeedResponse, any Error>)
+        case probe(Result<(NodeInfo, [String: FeedResponse], [String: (asked: String, page: ChangesResponse)]), any Error>)
+        case page(root: String, after: PeerLinkStateMachine.FeedCursor, Result<PeerLinkStateMachine.Page, any Error>)
         /// A page's end, read from its tail before its events.
-        case pageEnd(root: String, after: VersionVector, vv: VersionVector, more: Bool)
+        case pageEnd(root: String, after: PeerLinkStateMachine.FeedCursor, next: PeerLinkStateMachine.FeedCursor, more: Bool)
         case written(root: String, LaterbaseError?)
         case reconciled(root: String, (any Error)?)
     }
@@ -159,15 +168,31 @@ final class PeerLink: Sendable {
             if ready?.sockets.first == true { takeDeltas(&shell) }
             for report in inbox.take() { handle(report, &shell) }
             if probeNow.exchange(false, ordering: .relaxed) { shell.machine.probeRequested(now: .now) }
-            busy = perform(shell.machine.tick(now: .now, ours: heads(shell.machine.syncedRoots)), &shell)
+            busy = perform(shell.machine.tick(now: .now, ours: heads(shell.machine.rootsNeedingHeads, &shell)), &shell)
             publishStatus(shell.machine)
         }
     }
 
-    private func heads(_ roots: [String]) -> [String: VersionVector] {
+    /// This node's heads of `roots`, read again only where the root's position moved.
+    private func heads(_ roots: [String], _ shell: inout Shell) -> [String: VersionVector] {
         var out: [String: VersionVector] = [:]
-        for root in roots { out[root] = try? store.head(of: root) }
+        for root in roots {
+            guard let position = try? store.position(of: root) else { continue }
+            if let cached = shell.heads[root], cached.position == position {
+                out[root] = cached.head
+            } else if let head = try? store.head(of: root) {
+                shell.heads[root] = (position, head)
+                out[root] = head
+            }
+        }
         return out
+    }
+
+    /// This node's head of the origins of `events` only, merged with what links have queued,
+    /// for ``PeerLinkStateMachine`` to admit them against.
+    private func admitting(_ root: String, _ events: [EventInput], _ admit: (VersionVector) -> [PeerLinkStateMachine.Action]) -> [PeerLinkStateMachine.Action] {
+        let origins = events.lastSeqs().keys
+        return queued.admit(root: root, origins: origins, storeHead: { try? store.head(of: root, origins: origins) }, admit)
     }
 
     private func handle(_ report: Report, _ shell: inout Shell) {
@@ -175,13 +200,13 @@ final class PeerLink: Sendable {
         switch report {
         case .node(.success(let info)):
             // Another replica (or the first): its own state file, and what that says it acknowledged.
-            var persisted: [String: VersionVector]?
+            var persisted: (acked: [String: VersionVector], tokens: [String: String])?
             if shell.machine.peerReplica != info.replica {
                 let file = PeerStateFile(dataDirectory: dataDirectory, peerReplica: info.replica)
                 shell.file = file
-                persisted = file.load()
+                persisted = file.load(epoch: store.epoch)
             }
-            perform(shell.machine.discovered(info, ourRoots: store.rootNames, persisted: persisted, now: now), &shell)
+            perform(shell.machine.discovered(info, ourRoots: store.rootNames, persisted: persisted?.acked, tokens: persisted?.tokens, now: now), &shell)
             let shortfall = options.limits.flatMap { ours in info.limits?.shortfall(against: ours) }
             if shortfall != currentStatus.limits {
                 if let shortfall { logger.warning("peer has smaller limits", metadata: ["peer": "\(client.url)", "reason": "\(shortfall)"]) }
@@ -193,32 +218,34 @@ final class PeerLink: Sendable {
             if refused, shell.machine.error != reason { logger.error("peer refused", metadata: ["peer": "\(client.url)", "error": "\(reason)"]) }
             logger.debug("peer not reachable", metadata: ["peer": "\(client.url)", "error": "\(reason)"])
             shell.machine.discoveryFailed(reason, refused: refused, now: now)
-        case .probe(.success(let (info, pages))):
+        case .probe(.success(let (info, pages, positions))):
             let probe = PeerLinkStateMachine.Probe(
-                info: info, heads: pages.mapValues { (head: $0.head, more: $0.more) }, linksBack: info.linkedReplicas.contains(store.replicaID),
-                digests: pages.compactMapValues(\.digest))
-            var ours: [String: VersionVector] = [:], ourDigests: [String: UInt64] = [:]
-            for root in shell.machine.syncedRoots {
+                info: info, heads: pages.mapValues { (head: $0.head, more: $0.more) },
+                positions: positions.mapValues { (asked: $0.asked, more: $0.page.more, summary: $0.page.summary) },
+                linksBack: info.linkedReplicas.contains(store.replicaID), digests: pages.compactMapValues(\.digest))
+            // Heads and digests per origin only for roots probed by vv; the two digests of a
+            // root's summary for those probed by position.
+            var ours: [String: VersionVector] = [:], ourDigests: [String: UInt64] = [:], summaries: [String: RootSummary] = [:]
+            for root in pages.keys {
                 guard let d = try? store.digests(of: root) else { continue }
                 ours[root] = d.head
                 ourDigests[root] = d.root
             }
-            perform(shell.machine.probed(probe, now: now, ours: ours, ourDigests: ourDigests), &shell)
+            for root in positions.keys { summaries[root] = try? store.summary(of: root) }
+            perform(shell.machine.probed(probe, now: now, ours: ours, ourDigests: ourDigests, ourSummaries: summaries), &shell)
             metrics.connected.record(shell.machine.reachable ? 1 : 0)
         case .probe(.failure(let error)):
             logger.debug("peer probe failed", metadata: ["peer": "\(client.url)", "error": "\(error)"])
             perform(shell.machine.probeFailed("\(error)", now: now), &shell)
             metrics.connected.record(0)
-        case .page(let root, let after, .success(let page)):
-            let p = PeerLinkStateMachine.Page(root: root, after: after, events: page.events, vv: page.vv, head: page.head, more: page.more)
-            let actions = queued.admit(root: root, storeHead: { try? store.head(of: root) }) { ours in
-                shell.machine.pageArrived(p, now: now, ours: ours)
-            }
+        case .page(_, _, .success(let page)):
+            let actions = admitting(page.root, page.events) { ours in shell.machine.pageArrived(page, now: now, ours: ours) }
             perform(actions, &shell)
         case .page(let root, let after, .failure(let error)):
-            perform(shell.machine.fetchFailed(root: root, after: after, "\(error)", now: now), &shell)
-        case .pageEnd(let root, let after, let vv, let more):
-            perform(shell.machine.pageEndKnown(root: root, after: after, vv: vv, more: more), &shell)
+            let expired = (error as? LaterbaseError)?.code == .positionExpired
+            perform(shell.machine.fetchFailed(root: root, after: after, "\(error)", expired: expired, now: now), &shell)
+        case .pageEnd(let root, let after, let next, let more):
+            perform(shell.machine.pageEndKnown(root: root, after: after, next: next, more: more), &shell)
         case .written(let root, let failure):
             if failure != nil { queued.release(root: root) }
             perform(shell.machine.written(root: root, failure: failure, now: now), &shell)
@@ -256,20 +283,22 @@ final class PeerLink: Sendable {
                 shell.close()
                 metrics.connected.record(0)
             case .probe(let roots):
-                probe(roots)
+                probe(roots, &shell)
             case .fetch(let root, let after):
                 metrics.catchUps.increment()
-                let limit = min(options.catchUpPage, store.options.maxBatchEvents)
-                let end: @Sendable (VersionVector, Bool) -> Void = { [inbox] vv, more in inbox.post(.pageEnd(root: root, after: after, vv: vv, more: more)) }
-                client.feed(root: root, after: after, limit: limit, timeout: options.httpTimeout * 3, end: end).whenComplete { [inbox] in
-                    inbox.post(.page(root: root, after: after, $0))
-                }
+                fetch(root, after: after)
             case .write(let root, let events):
                 do {
                     let batch = try store.prepare(root: root, events: events, replicating: true)
                     metrics.eventsReceived.increment(by: events.count)
-                    writer.submit(batch, waitForRoom: true) { [inbox] result in
-                        if case .failure(let e) = result { inbox.post(.written(root: root, e)) } else { inbox.post(.written(root: root, nil)) }
+                    let written = events.lastSeqs()
+                    writer.submit(batch, waitForRoom: true) { [inbox, queued] result in
+                        if case .failure(let e) = result {
+                            inbox.post(.written(root: root, e))
+                        } else {
+                            queued.settle(root: root, written)
+                            inbox.post(.written(root: root, nil))
+                        }
                     }
                 } catch {
                     queued.release(root: root)
@@ -281,8 +310,8 @@ final class PeerLink: Sendable {
                 reconcile(root, send: send).whenComplete { [inbox] result in
                     if case .failure(let error) = result { inbox.post(.reconciled(root: root, error)) } else { inbox.post(.reconciled(root: root, nil)) }
                 }
-            case .save(let acked):
-                shell.machine.saved(shell.file.map { save($0, acked) } ?? true, now: now)
+            case .save(let acked, let tokens):
+                shell.machine.saved(shell.file.map { save($0, acked, tokens: tokens) } ?? true, now: now)
             case .note(let note):
                 report(note)
             }
@@ -322,13 +351,51 @@ final class PeerLink: Sendable {
         }
     }
 
-    /// `/node`, then a feed page of limit 0 per root from this node's head.
-    private func probe(_ roots: [String]) {
-        let ours = heads(roots)
+    /// One catch-up page: by the peer's position, or after a vv.
+    private func fetch(_ root: String, after: PeerLinkStateMachine.FeedCursor) {
+        let limit = min(options.catchUpPage, store.options.maxBatchEvents)
+        let timeout = options.httpTimeout * 3
+        let page: EventLoopFuture<PeerLinkStateMachine.Page>
+        switch after {
+        case .token(let token):
+            let end: @Sendable (String, Bool) -> Void = { [inbox] next, more in
+                inbox.post(.pageEnd(root: root, after: after, next: .token(next), more: more))
+            }
+            page = client.changes(root: root, since: token, limit: limit, timeout: timeout, end: end).map { p in
+                PeerLinkStateMachine.Page(root: root, after: after, events: p.events, next: .token(p.next), head: VersionVector(), more: p.more)
+            }
+        case .vv(let vv):
+            let end: @Sendable (VersionVector, Bool) -> Void = { [inbox] next, more in
+                inbox.post(.pageEnd(root: root, after: after, next: .vv(next), more: more))
+            }
+            page = client.feed(root: root, after: vv, limit: limit, timeout: timeout, end: end).map { p in
+                PeerLinkStateMachine.Page(root: root, after: after, events: p.events, next: .vv(p.vv), head: p.head, more: p.more, position: p.position)
+            }
+        }
+        page.whenComplete { [inbox] in inbox.post(.page(root: root, after: after, $0)) }
+    }
+
+    /// `/node`, then a feed page of limit 0 per root: by the peer's position with its digests
+    /// (a request and an answer of a few hundred bytes, whatever the number of origins), or
+    /// from this node's head where the link has no token.
+    private func probe(_ roots: [(root: String, token: String?)], _ shell: inout Shell) {
+        let ours = heads(roots.filter { $0.token == nil }.map(\.root), &shell)
         let timeout = options.probeTimeout
-        client.node(timeout: timeout).flatMap { [client] info -> EventLoopFuture<(NodeInfo, [String: FeedResponse])> in
-            let pages = roots.map { root in client.feed(root: root, after: ours[root] ?? VersionVector(), limit: 0, timeout: timeout).map { (root, $0) } }
-            return EventLoopFuture.whenAllSucceed(pages, on: pages.first?.eventLoop ?? client.eventLoop).map { (info, Dictionary($0, uniquingKeysWith: { a, _ in a })) }
+        typealias Answers = (NodeInfo, [String: FeedResponse], [String: (asked: String, page: ChangesResponse)])
+        client.node(timeout: timeout).flatMap { [client] info -> EventLoopFuture<Answers> in
+            let loop = client.eventLoop
+            var byVV: [EventLoopFuture<(String, FeedResponse)>] = []
+            var byPosition: [EventLoopFuture<(String, (asked: String, page: ChangesResponse))>] = []
+            for (root, token) in roots {
+                if let token {
+                    byPosition.append(client.changes(root: root, since: token, limit: 0, digests: true, timeout: timeout).map { (root, (token, $0)) })
+                } else {
+                    byVV.append(client.feed(root: root, after: ours[root] ?? VersionVector(), limit: 0, timeout: timeout).map { (root, $0) })
+                }
+            }
+            return EventLoopFuture.whenAllSucceed(byVV, on: loop).and(EventLoopFuture.whenAllSucceed(byPosition, on: loop)).map { vv, positions in
+                (info, Dictionary(vv, uniquingKeysWith: { a, _ in a }), Dictionary(positions, uniquingKeysWith: { a, _ in a }))
+            }
         }.whenComplete { [inbox] in inbox.post(.probe($0)) }
     }
 
@@ -363,9 +430,8 @@ final class PeerLink: Sendable {
             arrived[topic, default: []].append(delta)
         }
         for root in order {
-            let actions = queued.admit(root: root, storeHead: { try? store.head(of: root) }) { ours in
-                shell.machine.deltasArrived(root: root, arrived[root]!, now: .now, ours: ours)
-            }
+            let deltas = arrived[root]!
+            let actions = admitting(root, deltas.flatMap(\.events)) { ours in shell.machine.deltasArrived(root: root, deltas, now: .now, ours: ours) }
             perform(actions, &shell)
         }
     }
@@ -400,14 +466,16 @@ final class PeerLink: Sendable {
             logger.info("peer unreachable; will discover it again", metadata: ["peer": "\(peer)"])
         case .forkSuspected(let root):
             logger.info("peer holds the same head with another digest; reconciling forked origins", metadata: ["peer": "\(peer)", "root": "\(root)"])
+        case .positionExpired(let root):
+            logger.notice("peer does not know this link's position (restored, or another node); catching up by vv", metadata: ["peer": "\(peer)", "root": "\(root)"])
         case .catchUpFailed(let root, let reason, let retryIn):
             logger.warning("catch-up failed; will retry", metadata: ["peer": "\(peer)", "root": "\(root)", "error": "\(reason)", "retry_in": "\(retryIn)"])
         }
     }
 
     /// Persists what the peer acknowledged. - Returns: whether the file was written.
-    private func save(_ file: PeerStateFile, _ acked: [String: VersionVector]) -> Bool {
-        if file.save(url: client.url, acked: acked) { return true }
+    private func save(_ file: PeerStateFile, _ acked: [String: VersionVector], tokens: [String: String]) -> Bool {
+        if file.save(url: client.url, acked: acked, tokens: tokens, epoch: store.epoch) { return true }
         logger.error("could not write the peer state file; will retry", metadata: ["peer": "\(client.url)", "path": "\(file.path)"])
         return false
     }
@@ -423,6 +491,8 @@ final class PeerLink: Sendable {
             $0.catchingUp = m.catchingUp
             $0.error = m.error
             $0.pushing = m.isPushing
+            $0.tokens = m.tokens
+            $0.inSync = m.inSync
             $0.stalled = m.stalls.mapValues { $0.map { PeerStatus.Stall(origin: $0.origin, code: $0.code, reason: $0.reason) } }
         }
     }

@@ -12,6 +12,16 @@ import LaterbaseCore
 ///   per root. A probe that fails ``Configuration/rediscoverAfter`` times in a row drops the
 ///   sockets and discovers again; the first answer after a failure resends from what was
 ///   acknowledged and catches up every root.
+/// - **By position.** The link follows the peer's feed by the peer's position token (contract v3,
+///   "Positions"): per root it keeps the token through which this node holds, or has queued, all
+///   the peer stored, and persists it (with this node's epoch) once the writer has it. A delta
+///   whose `previous` is the token moves it to the delta's `position`; one that does not (a
+///   delta missed, or the peer restored) starts a catch-up by `since`. Probes ask `since` the
+///   token with limit 0 and the root's two digests: no vv travels, whatever the number of
+///   origins. A vv is used only to start (no token yet, and this node already holds events of
+///   the root; an empty root starts from the beginning by `since`), and again after the peer
+///   answers 410 or a page does not follow on; the vv catch-up's last page carries the peer's
+///   position, where following by token begins.
 /// - **From the peer.** A delta or catch-up page is written as far as it follows on from this
 ///   node's head *including what is already queued for the writer*, so a page and a delta carrying
 ///   the same events write them once. A delta that does not follow on starts a catch-up. Deltas are
@@ -63,6 +73,9 @@ struct PeerLinkStateMachine {
         var saveInterval: Duration = .milliseconds(250)
         /// Least time between two reconciliations of a root's forks.
         var reconcileInterval: Duration = .seconds(5)
+        /// Whether the link follows the peer by its position tokens (contract v3); false: by vv
+        /// only, as before v3 (the benchmark's baseline, and the rules' tests of vv catch-up).
+        var positions = true
     }
 
     /// What the shell must do.
@@ -74,12 +87,13 @@ struct PeerLinkStateMachine {
         case connect(NodeInfo)
         /// Close both sockets.
         case disconnect
-        /// Read `/node` and, per root, a feed page of limit 0 after this node's head; answer with
-        /// ``probed(_:now:)`` or ``probeFailed(_:now:)``.
-        case probe(roots: [String])
-        /// Read one catch-up page of `root` after `vv`; answer with ``pageArrived(_:now:)`` or
-        /// ``fetchFailed(root:_:now:)``.
-        case fetch(root: String, after: VersionVector)
+        /// Read `/node` and, per root, a feed page of limit 0: by position after the token given
+        /// (with the root's digests), or after this node's head where none is; answer with
+        /// ``probed(_:now:ours:ourDigests:ourSummaries:)`` or ``probeFailed(_:now:)``.
+        case probe(roots: [(root: String, token: String?)])
+        /// Read one catch-up page of `root` after `after`; answer with ``pageArrived(_:now:ours:)``
+        /// or ``fetchFailed(root:after:_:expired:now:)``.
+        case fetch(root: String, after: FeedCursor)
         /// Hand these recorded events (each following on from the last) to the writer; answer with
         /// ``written(root:failure:now:)``.
         case write(root: String, events: [EventInput])
@@ -90,8 +104,9 @@ struct PeerLinkStateMachine {
         /// again and, when `send`, send this node's to the peer; answer with
         /// ``reconciled(root:failure:now:)``.
         case reconcile(root: String, send: Bool)
-        /// Persist the acknowledged heads; answer with ``saved(_:now:)``.
-        case save([String: VersionVector])
+        /// Persist the acknowledged heads and the peer's tokens that the writer holds everything
+        /// up to; answer with ``saved(_:now:)``.
+        case save([String: VersionVector], tokens: [String: String])
         /// Something to count or log.
         case note(Note)
     }
@@ -108,6 +123,9 @@ struct PeerLinkStateMachine {
         case endpointsChanged
         case unreachable
         case catchUpFailed(root: String, reason: String, retryIn: Duration)
+        /// The peer does not know the token (it was restored, or the token is not its own): the
+        /// root starts again from this node's vv.
+        case positionExpired(root: String)
         /// The peer holds the same head and another digest: some origin forked.
         case forkSuspected(root: String)
     }
@@ -125,11 +143,21 @@ struct PeerLinkStateMachine {
         var retrying = false
     }
 
+    /// Where a feed page starts: after a vv (the peer's feed by vv), or after one of the peer's
+    /// position tokens ("" for the beginning).
+    enum FeedCursor: Equatable, Sendable {
+        case vv(VersionVector)
+        case token(String)
+    }
+
     /// A probe's answer.
     struct Probe {
         var info: NodeInfo
-        /// The peer's head per root, and whether it holds something this node lacked.
+        /// Per root probed by vv: the peer's head, and whether it holds something this node lacked.
         var heads: [String: (head: VersionVector, more: Bool)]
+        /// Per root probed by position: the token asked with, whether the peer stored more after
+        /// it, and its summary of the root.
+        var positions: [String: (asked: String, more: Bool, summary: RootSummary?)] = [:]
         /// Whether the peer has a reachable link to this node, and so pulls from it.
         var linksBack: Bool
         /// The peer's root digests, where it sent them.
@@ -139,11 +167,15 @@ struct PeerLinkStateMachine {
     /// One page of the peer's feed, as fetched by catch-up.
     struct Page {
         var root: String
-        var after: VersionVector
+        var after: FeedCursor
         var events: [EventInput]
-        var vv: VersionVector
+        /// Where the next page starts: the vv advanced, or the page's `next` token.
+        var next: FeedCursor
+        /// A vv page's `head`; empty for a page by position (it carries none).
         var head: VersionVector
         var more: Bool
+        /// A vv page's `position`: the peer's token as of the page.
+        var position: String? = nil
     }
 
     private enum Phase {
@@ -167,8 +199,8 @@ struct PeerLinkStateMachine {
         var reconcileDue: ContinuousClock.Instant?
         var catchUpDue: ContinuousClock.Instant?
         /// The `after` of each page request out, oldest first: one, or two once the first
-        /// page's end is known before its events are read (``pageEndKnown(root:after:vv:more:)``).
-        var fetches: [VersionVector] = []
+        /// page's end is known before its events are read (``pageEndKnown(root:after:next:more:)``).
+        var fetches: [FeedCursor] = []
         /// A page that came before the one it follows (the second request answered first).
         var early: Page?
         var fetching: Bool { !fetches.isEmpty }
@@ -180,6 +212,17 @@ struct PeerLinkStateMachine {
         var pageBytes: Int
         /// Pushed high-water per origin: what `delivered` counts against.
         var pushed = VersionVector()
+        /// The peer's token through which this node holds or has queued all the peer stored;
+        /// nil: none known (the link goes by vv).
+        var token: String?
+        /// The token as of the last write of this root the writer finished: what is persisted.
+        var heldToken: String?
+        /// Writes of this root handed to the writer and not answered.
+        var writes = 0
+        /// The token when a probe last said the peer had more after it.
+        var probedMore: String?
+        /// The last probe found the peer holding the same dots as this node.
+        var inSync = false
     }
 
     let configuration: Configuration
@@ -189,6 +232,7 @@ struct PeerLinkStateMachine {
     private var roots: [String: RootState] = [:]
     private var rootOrder: [String] = []
     private var persisted: [String: VersionVector] = [:]
+    private var persistedTokens: [String: String] = [:]
     private var discoveryBackoff: Duration
     private var nextProbe: ContinuousClock.Instant
     private var probeInFlight = false
@@ -215,6 +259,15 @@ struct PeerLinkStateMachine {
     // MARK: what the status shows
 
     var syncedRoots: [String] { rootOrder }
+    /// The peer's token per root, as far as this node holds everything up to it.
+    var tokens: [String: String] { roots.compactMapValues(\.heldToken) }
+    /// Roots whose last probe found the peer holding the same dots as this node.
+    var inSync: Set<String> { Set(roots.filter(\.value.inSync).keys) }
+    /// The roots ``tick(now:ours:)`` needs this node's head of: those it pushes, and those it
+    /// fetches by vv (no token yet). The others cost no read of a head.
+    var rootsNeedingHeads: [String] {
+        rootOrder.filter { isPushing || roots[$0]?.token == nil }
+    }
     var acked: [String: VersionVector] { roots.mapValues(\.acked).filter { !$0.value.entries.isEmpty } }
     var catchingUp: Set<String> { Set(roots.filter { $0.value.catchUpDue != nil || $0.value.fetching }.keys) }
     var stalls: [String: [Stall]] { roots.mapValues { $0.stalls.values.sorted { $0.origin < $1.origin } }.filter { !$0.value.isEmpty } }
@@ -263,7 +316,9 @@ struct PeerLinkStateMachine {
         case .linked:
             if !probeInFlight && now >= nextProbe {
                 probeInFlight = true
-                actions.append(.probe(roots: rootOrder))
+                // By vv where no token is known yet, or the peer's head is needed (a push it refused
+                // as a gap resends from there).
+                actions.append(.probe(roots: rootOrder.map { ($0, resetAcks ? nil : roots[$0]!.token) }))
             }
             for root in rootOrder {
                 actions += catchUpStep(root, now: now, ours: ours[root] ?? VersionVector())
@@ -276,7 +331,7 @@ struct PeerLinkStateMachine {
             saveInFlight = true
             ackedDirty = false
             lastSave = now
-            actions.append(.save(acked))
+            actions.append(.save(acked, tokens: tokens))
         }
         return actions
     }
@@ -294,8 +349,9 @@ struct PeerLinkStateMachine {
     ///   - ourRoots: this node's roots; those the peer has too are synced.
     ///   - persisted: what the peer state file says the peer acknowledged, when the shell had to
     ///     load it (the replica is not ``peerReplica``).
+    ///   - tokens: what the file says of the peer's tokens (nil like `persisted`).
     mutating func discovered(
-        _ info: NodeInfo, ourRoots: [String], persisted: [String: VersionVector]?, now: ContinuousClock.Instant
+        _ info: NodeInfo, ourRoots: [String], persisted: [String: VersionVector]?, tokens: [String: String]? = nil, now: ContinuousClock.Instant
     ) -> [Action] {
         guard info.replica != ourReplica else {
             error = "the peer is this node itself; not syncing with it"
@@ -306,13 +362,19 @@ struct PeerLinkStateMachine {
         if peerReplica != info.replica {
             peerReplica = info.replica
             self.persisted = persisted ?? [:]
+            persistedTokens = tokens ?? [:]
             roots = [:]
         }
         rootOrder = ourRoots.filter(info.roots.contains)
         var next: [String: RootState] = [:]
         for root in rootOrder {
             var r = roots[root] ?? RootState(catchUpBackoff: configuration.catchUpRetry.lowerBound, pageBytes: configuration.pushPageBytes)
-            if roots[root] == nil { r.acked = self.persisted[root] ?? VersionVector() }
+            if roots[root] == nil {
+                r.acked = self.persisted[root] ?? VersionVector()
+                r.heldToken = configuration.positions ? persistedTokens[root] : nil
+            }
+            // What the writer holds: a write out when the link dropped may yet fail.
+            r.token = r.heldToken
             r.sent = r.acked
             r.ackProgress = nil
             r.fetches = []
@@ -355,8 +417,14 @@ struct PeerLinkStateMachine {
 
     // MARK: probes
 
-    /// - Parameter ourDigests: this node's root digests, from the snapshot `ours` came from.
-    mutating func probed(_ probe: Probe, now: ContinuousClock.Instant, ours: [String: VersionVector], ourDigests: [String: UInt64] = [:]) -> [Action] {
+    /// - Parameters:
+    ///   - ours: this node's head of each root probed by vv.
+    ///   - ourDigests: this node's root digests, from the snapshot `ours` came from.
+    ///   - ourSummaries: this node's summary of each root probed by position.
+    mutating func probed(
+        _ probe: Probe, now: ContinuousClock.Instant, ours: [String: VersionVector], ourDigests: [String: UInt64] = [:],
+        ourSummaries: [String: RootSummary] = [:]
+    ) -> [Action] {
         probeInFlight = false
         nextProbe = now + configuration.probeInterval
         guard case .linked(let info) = phase else { return [] }
@@ -368,23 +436,40 @@ struct PeerLinkStateMachine {
         var actions: [Action] = []
         let recovered = failures > 0
         for root in rootOrder {
-            guard let answer = probe.heads[root] else { continue }
-            if resetAcks {
-                roots[root]!.acked = answer.head
-                roots[root]!.sent = answer.head
-                ackedDirty = true
+            var forked = false
+            if let answer = probe.heads[root] {
+                if resetAcks {
+                    roots[root]!.acked = answer.head
+                    roots[root]!.sent = answer.head
+                    ackedDirty = true
+                } else {
+                    actions += acknowledge(root, answer.head, now: now)
+                }
+                let held = (ours[root] ?? VersionVector()).merging(roots[root]!.queued)
+                if answer.more, let previous = roots[root]!.probedHead, !previous.isCovered(by: held) {
+                    actions += startCatchUp(root, now: now)
+                }
+                roots[root]!.probedHead = answer.head
+                roots[root]!.inSync = answer.head == ours[root]
+                if let theirs = probe.digests[root], let mine = ourDigests[root], theirs != mine, answer.head == ours[root] { forked = true }
+            } else if let answer = probe.positions[root] {
+                // A probe asked with a token since moved on (deltas came) says nothing of now.
+                if answer.asked == roots[root]!.token, answer.more {
+                    // More twice at the same token: a delta was missed and none came after it.
+                    if roots[root]!.probedMore == answer.asked { actions += startCatchUp(root, now: now) }
+                    roots[root]!.probedMore = answer.asked
+                } else {
+                    roots[root]!.probedMore = nil
+                }
+                let mine = ourSummaries[root]
+                roots[root]!.inSync = !answer.more && answer.summary != nil && answer.summary?.head == mine?.head
+                if let theirs = answer.summary, let mine, theirs.head == mine.head, theirs.content != mine.content { forked = true }
             } else {
-                actions += acknowledge(root, answer.head, now: now)
+                continue
             }
-            let held = (ours[root] ?? VersionVector()).merging(roots[root]!.queued)
-            if answer.more, let previous = roots[root]!.probedHead, !previous.isCovered(by: held) {
-                actions += startCatchUp(root, now: now)
-            }
-            roots[root]!.probedHead = answer.head
-            if let theirs = probe.digests[root], let mine = ourDigests[root], theirs != mine, answer.head == ours[root],
-               !roots[root]!.reconciling, roots[root]!.reconcileDue.map({ $0 <= now }) ?? true
-            {
+            if forked, !roots[root]!.reconciling, roots[root]!.reconcileDue.map({ $0 <= now }) ?? true {
                 roots[root]!.reconciling = true
+                roots[root]!.inSync = false
                 actions += [.note(.forkSuspected(root: root)), .reconcile(root: root, send: !probe.linksBack)]
             }
             if recovered {
@@ -439,31 +524,64 @@ struct PeerLinkStateMachine {
         var actions: [Action] = []
         var fresh: [EventInput] = []
         var gap: String?
+        var chainBroken = false
         for delta in deltas {
             actions += acknowledge(root, delta.head, now: now)
             guard gap == nil else { continue }
             let (admitted, gapOrigin) = admit(root, delta.events, ours: ours, pending: fresh)
             fresh += admitted
             gap = gapOrigin
+            if gap == nil, roots[root]!.token != nil, !follow(root, delta) { chainBroken = true }
         }
         actions += write(root, fresh)
+        if roots[root]!.writes == 0 { hold(root) }
         if let gap {
             actions.append(.note(.gap(root: root, origin: gap)))
             actions += startCatchUp(root, now: now)
+        } else if chainBroken, !roots[root]!.fetching {
+            // By position: what came between the token and this delta was missed.
+            actions += startCatchUp(root, now: now)
         }
         return actions
+    }
+
+    /// Moves the root's token over a delta that starts at it (its events admitted). - Returns:
+    /// false when the delta does not follow on from the token and is not older than it: the
+    /// events between were missed (or the peer was restored).
+    /// While a catch-up page is out the token is the page's to move: a later delta tells whether
+    /// one was missed.
+    private mutating func follow(_ root: String, _ delta: Delta) -> Bool {
+        guard !roots[root]!.fetching else { return true }
+        guard let text = roots[root]!.token, let previous = delta.previous, let position = delta.position else { return false }
+        if text.isEmpty {  // the beginning: the peer's first delta of the root
+            guard previous.value == 0 else { return false }
+            roots[root]!.token = position.description
+            return true
+        }
+        guard let token = Position(token: text), token.epoch == previous.epoch else { return false }
+        if position.value <= token.value { return true }  // already past it (a catch-up page had it)
+        guard previous.value == token.value else { return false }
+        roots[root]!.token = position.description
+        return true
+    }
+
+    /// The writer holds everything up to the token: it is what a restart resumes from.
+    private mutating func hold(_ root: String) {
+        guard roots[root]!.heldToken != roots[root]!.token else { return }
+        roots[root]!.heldToken = roots[root]!.token
+        ackedDirty = true
     }
 
     /// The end of a page out is known before its events are read (the client reads the page's
     /// short tail first): when it says more, the next page is asked for at once, so the peer
     /// serves it while this node reads and writes this one. At most two requests are out for a
     /// root, and only while the writer has room for both pages.
-    mutating func pageEndKnown(root: String, after: VersionVector, vv: VersionVector, more: Bool) -> [Action] {
-        guard isLinked, let r = roots[root], r.fetches == [after], more, vv != after,
+    mutating func pageEndKnown(root: String, after: FeedCursor, next: FeedCursor, more: Bool) -> [Action] {
+        guard isLinked, let r = roots[root], r.fetches == [after], more, next != after,
               writesPending + 1 < configuration.writesInFlight
         else { return [] }
-        roots[root]!.fetches.append(vv)
-        return [.fetch(root: root, after: vv)]
+        roots[root]!.fetches.append(next)
+        return [.fetch(root: root, after: next)]
     }
 
     /// A catch-up page arrived.
@@ -476,17 +594,31 @@ struct PeerLinkStateMachine {
             return []
         }
         roots[root]!.fetches.removeFirst()
-        var actions = acknowledge(root, page.head, now: now)
+        // A page by position carries no head: what it holds of each origin is acknowledged.
+        var actions = acknowledge(root, page.head.entries.isEmpty ? VersionVector(page.events.lastSeqs()) : page.head, now: now)
         let (fresh, gapOrigin) = admit(root, page.events, ours: ours)
         actions += write(root, fresh)
         if gapOrigin != nil {
             // A page is a per-origin prefix of what this node lacked: not following on means the
-            // peer's feed is wrong, or this node's head moved back (it cannot).
+            // peer's feed is wrong, or this node's head moved back (a restore). By vv from here.
+            roots[root]!.token = nil
+            roots[root]!.heldToken = nil
             return actions + failCatchUp(root, "the peer's feed page does not follow on from this node's head", now: now)
+        }
+        switch page.next {
+        case .token(let next):
+            roots[root]!.token = next
+            if roots[root]!.writes == 0 { hold(root) }
+        case .vv:
+            // The vv catch-up's end: following by the peer's position from here.
+            if configuration.positions, !page.more, let position = page.position, roots[root]!.fetches.isEmpty {
+                roots[root]!.token = position
+                if roots[root]!.writes == 0 { hold(root) }
+            }
         }
         if page.more {
             // A peer that says "more" but moves nothing would have catch-up spin on it.
-            guard page.vv != page.after else {
+            guard page.next != page.after else {
                 return actions + failCatchUp(root, "the peer's feed says more but returned nothing past \(page.after)", now: now)
             }
             roots[root]!.catchUpDue = now
@@ -507,8 +639,19 @@ struct PeerLinkStateMachine {
         return actions + catchUpStep(root, now: now, ours: ours)
     }
 
-    mutating func fetchFailed(root: String, after: VersionVector, _ reason: String, now: ContinuousClock.Instant) -> [Action] {
+    /// - Parameter expired: the peer answered 410: it does not know the token.
+    mutating func fetchFailed(root: String, after: FeedCursor, _ reason: String, expired: Bool = false, now: ContinuousClock.Instant) -> [Action] {
         guard let i = roots[root]?.fetches.firstIndex(of: after) else { return [] }
+        if expired, case .token(let token) = after, roots[root]!.token == token || roots[root]!.heldToken == token {
+            // By vv at once: no backoff, nothing is wrong with the peer.
+            roots[root]!.token = nil
+            roots[root]!.heldToken = nil
+            roots[root]!.fetches = []
+            roots[root]!.early = nil
+            roots[root]!.catchUpDue = now
+            ackedDirty = true
+            return [.note(.positionExpired(root: root))]
+        }
         // The second request failing costs nothing: the first page's answer asks again.
         if i > 0 {
             roots[root]!.fetches.remove(at: i)
@@ -520,9 +663,15 @@ struct PeerLinkStateMachine {
     /// The writer answered a ``Action/write(root:events:)``.
     mutating func written(root: String, failure: LaterbaseError?, now: ContinuousClock.Instant) -> [Action] {
         writesPending = max(0, writesPending - 1)
-        guard let failure, roots[root] != nil else { return [] }
-        // What was queued is not all held: start from the store's head again.
+        guard roots[root] != nil else { return [] }
+        roots[root]!.writes = max(0, roots[root]!.writes - 1)
+        guard let failure else {
+            if roots[root]!.writes == 0 { hold(root) }
+            return []
+        }
+        // What was queued is not all held: start from the store's head (and the token it holds) again.
         roots[root]!.queued = VersionVector()
+        roots[root]!.token = roots[root]!.heldToken
         return failCatchUp(root, "writing the peer's events: \(failure.message)", now: now)
     }
 
@@ -535,6 +684,7 @@ struct PeerLinkStateMachine {
             let end = min(start + configuration.maxBatchEvents, events.count)
             actions.append(.write(root: root, events: Array(events[start..<end])))
             writesPending += 1
+            roots[root]!.writes += 1
             start = end
         }
         return actions
@@ -543,8 +693,9 @@ struct PeerLinkStateMachine {
     /// The events that follow on from what this node holds or has queued (and `pending`, about to
     /// be), and the first origin whose next event does not (a gap).
     private func admit(_ root: String, _ events: [EventInput], ours: VersionVector, pending: [EventInput] = []) -> ([EventInput], String?) {
-        var head = ours.merging(roots[root]!.queued)
-        for (origin, seq) in pending.lastSeqs() { head[origin] = seq }
+        // Looked up per origin, not merged: `queued` may name every origin of a large root.
+        let queued = roots[root]!.queued
+        var head: [String: UInt64] = pending.lastSeqs()
         // Which events to take, without copying any: a page is usually taken whole.
         var take: [Bool] = []
         take.reserveCapacity(events.count)
@@ -559,7 +710,7 @@ struct PeerLinkStateMachine {
                 head[current.origin] = current.seq
                 run = nil
             }
-            let at = run?.seq ?? head[r.origin]
+            let at = run?.seq ?? head[r.origin] ?? max(ours[r.origin], queued[r.origin])
             guard r.seq > at else {
                 take.append(false)
                 continue
@@ -599,7 +750,16 @@ struct PeerLinkStateMachine {
         guard let due = roots[root]!.catchUpDue, now >= due, writesPending < configuration.writesInFlight,
               !roots.values.contains(where: \.fetching)
         else { return [] }
-        let after = ours.merging(roots[root]!.queued)
+        let after: FeedCursor
+        if let token = roots[root]!.token {
+            after = .token(token)
+        } else if configuration.positions, ours.entries.isEmpty && roots[root]!.queued.entries.isEmpty {
+            // Nothing of the root here: the peer's feed by position from its beginning.
+            after = .token("")
+            roots[root]!.token = ""
+        } else {
+            after = .vv(ours.merging(roots[root]!.queued))
+        }
         roots[root]!.fetches = [after]
         return [.fetch(root: root, after: after)]
     }

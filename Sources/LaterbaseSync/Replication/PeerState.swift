@@ -15,24 +15,36 @@ struct PeerStateFile {
         path = folder + "/\(peerReplica).json"
     }
 
-    func load() -> [String: VersionVector] {
+    /// What the file says the peer acknowledged, and the peer's tokens per root. The tokens say
+    /// what this node's store holds: kept only when the store is still in the epoch they were
+    /// saved in (a restored store may have lost what they cover; the link starts by vv then).
+    func load(epoch: UInt64) -> (acked: [String: VersionVector], tokens: [String: String]) {
         guard let data = FileManager.default.contents(atPath: path), let json = try? JSONParser.parse(Array(data)),
               case .object(let members)? = json["acked"]
-        else { return [:] }
-        var out: [String: VersionVector] = [:]
+        else { return ([:], [:]) }
+        var acked: [String: VersionVector] = [:]
         for (root, value) in members {
-            if let text = value.stringValue, let vv = try? VersionVector(parsing: text) { out[root] = vv }
+            if let text = value.stringValue, let vv = try? VersionVector(parsing: text) { acked[root] = vv }
         }
-        return out
+        var tokens: [String: String] = [:]
+        if json["epoch"]?.stringValue == Hex.digest(epoch), case .object(let saved)? = json["tokens"] {
+            for (root, value) in saved {
+                if let token = value.stringValue, PeerClient.isToken(token) || token.isEmpty { tokens[root] = token }
+            }
+        }
+        return (acked, tokens)
     }
 
     /// Writes the file whole (temporary file, fsync, rename).
     /// - Returns: whether it was written; when not, the previous file stands and a restart
     ///   resends a little more than needed (the peer drops what it holds).
-    func save(url: String, acked: [String: VersionVector]) -> Bool {
+    /// - Parameter epoch: this node's store's, which the tokens are true of.
+    func save(url: String, acked: [String: VersionVector], tokens: [String: String] = [:], epoch: UInt64 = 0) -> Bool {
         let body = JSON.object([
             ("peer", .string(url)),
             ("acked", .object(acked.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value.description)) })),
+            ("tokens", .object(tokens.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })),
+            ("epoch", .string(Hex.digest(epoch))),
         ]).bytes
         let temporary = path + ".tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)

@@ -5,25 +5,37 @@ import Synchronization
 /// root. In a mesh the same event reaches a node from several peers (each publishes what it
 /// relays) at nearly the same moment; a link admits an event only if neither the store nor any
 /// link's queue holds it, checked and claimed under one lock, so the writer gets it once.
+///
+/// Everything here is per origin named: a page of a root with 100,000 origins costs lookups of
+/// its own events' origins, never a pass over the root's.
 final class QueuedHeads: Sendable {
-    private let heads = Mutex<[String: VersionVector]>([:])
+    private let heads = Mutex<[String: [String: UInt64]]>([:])
 
-    /// Runs `admit` with this node's head for `root` merged with what is queued, and claims the
-    /// events of the writes it returns.
+    /// Runs `admit` with this node's head for `origins` of `root` (`storeHead`, from the store)
+    /// merged with what is queued, and claims the events of the writes it returns.
     func admit(
-        root: String, storeHead: () -> VersionVector?, _ admit: (VersionVector) -> [PeerLinkStateMachine.Action]
+        root: String, origins: some Collection<String>, storeHead: () -> VersionVector?, _ admit: (VersionVector) -> [PeerLinkStateMachine.Action]
     ) -> [PeerLinkStateMachine.Action] {
         heads.withLock { heads in
-            let queued = heads[root] ?? VersionVector()
-            guard let stored = storeHead() else { return [] }
-            let actions = admit(stored.merging(queued))
-            var claimed = queued
-            for case .write(_, let events) in actions {
-                for (origin, seq) in events.lastSeqs() { claimed[origin] = max(claimed[origin], seq) }
+            guard var ours = storeHead() else { return [] }
+            let stored = ours
+            for origin in origins {
+                guard let claim = heads[root]?[origin] else { continue }
+                // What the store holds needs no claim: keep the table small.
+                if claim <= stored[origin] { heads[root]![origin] = nil } else { ours[origin] = claim }
             }
-            // What the store holds needs no claim: keep the table small.
-            heads[root] = VersionVector(claimed.entries.filter { $0.value > stored[$0.key] })
+            let actions = admit(ours)
+            for case .write(_, let events) in actions {
+                for (origin, seq) in events.lastSeqs() where seq > heads[root]?[origin] ?? 0 { heads[root, default: [:]][origin] = seq }
+            }
             return actions
+        }
+    }
+
+    /// A write of `root` was committed: its claims (each origin's last seq in it) are the store's now.
+    func settle(root: String, _ written: [String: UInt64]) {
+        heads.withLock { heads in
+            for (origin, seq) in written where (heads[root]?[origin]).map({ $0 <= seq }) == true { heads[root]![origin] = nil }
         }
     }
 
