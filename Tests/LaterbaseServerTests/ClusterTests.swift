@@ -164,6 +164,9 @@ struct ClusterTests {
         let saved = try JSONParser.parse(Array(try Data(contentsOf: URL(fileURLWithPath: a.data + "/peers/hq-b.json"))))
         #expect(saved["acked"]?["notes"] == .string("hq-a:250,hq-b:250"))
         #expect(saved["peer"] == .string(b.url))
+        // By position: b's token for all it stored (250 events of its own, 250 it took from a).
+        let bPosition = try await b.http.get("/e/notes?since=&limit=10000").json["next"]
+        #expect(saved["tokens"]?["notes"] == bPosition && bPosition?.stringValue?.hasSuffix(":500") == true, "\(saved)")
 
         try await a.start()
         // Wait for the link to be up and to have probed, then give it time to (not) send.
@@ -178,11 +181,22 @@ struct ClusterTests {
         #expect(try await counter(a.http, "laterbase_sync_events_received_total") == 0)
         #expect(try await counter(b.http, "laterbase_ingest_events_total") == 250)
 
+        // The restarted link resumed from its token: its probes and catch-ups went by position.
+        let node = try await a.http.get("/node").json
+        let peer = firstPeer(node)
+        #expect(peer?["positions"]?["notes"] == bPosition && peer?["in_sync"] == .array([.string("notes")]), "\(node)")
+
         // Something new is sent, and only that.
         _ = try await a.http.post("/e/notes", newEvents(7).body)
         try await converge([a.http, b.http], roots: ["notes"], timeout: .seconds(30))
         #expect(try await counter(a.http, "laterbase_sync_events_sent_total") == 7)
     }
+}
+
+/// The first of `/node`'s peers.
+func firstPeer(_ node: JSON) -> JSON? {
+    if case .array(let peers)? = node["peers"] { return peers.first }
+    return nil
 }
 
 extension ClusterTests {

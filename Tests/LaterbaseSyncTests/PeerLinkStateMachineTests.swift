@@ -514,7 +514,7 @@ extension PeerLinkStateMachineTests {
         let a = m.pageArrived(Self.page(start, Self.events("hq-b", 1...position), next: position, more: false), now: t0, ours: VersionVector())
         for _ in a.writes { _ = m.written(root: "notes", failure: nil, now: t0) }
         // The connect-time probe, answered by a peer that pulls from this node.
-        let probe = Machine.Probe(info: info, heads: [:], positions: ["notes": (start, false, nil)], linksBack: true)
+        let probe = Machine.Probe(info: info, heads: [:], positions: ["notes": (start, false, nil, false)], linksBack: true)
         _ = m.probed(probe, now: t0, ours: [:])
         return m
     }
@@ -561,7 +561,7 @@ extension PeerLinkStateMachineTests {
         #expect(m.rootsNeedingHeads.isEmpty, "nor a read of this node's head")
         let summary = RootSummary(content: 7, head: 9)
         func answer(more: Bool, theirs: RootSummary = summary) -> Machine.Probe {
-            Machine.Probe(info: info, heads: [:], positions: ["notes": (Self.token(2), more, theirs)], linksBack: true)
+            Machine.Probe(info: info, heads: [:], positions: ["notes": (Self.token(2), more, theirs, false)], linksBack: true)
         }
         var a = m.probed(answer(more: false), now: at(1001), ours: [:], ourSummaries: ["notes": summary])
         #expect(a.isEmpty && m.inSync == ["notes"])
@@ -595,6 +595,13 @@ extension PeerLinkStateMachineTests {
         _ = m.pageArrived(end, now: at(30), ours: Self.vv("hq-b:2"))
         _ = m.written(root: "notes", failure: nil, now: at(31))
         #expect(m.tokens == ["notes": "00000000000000bb:4"])
+        // A probe that meets a 410 does the same (the peer was restored while nothing was written).
+        var p = following(at: 2)
+        _ = p.tick(now: at(1000), ours: [:])
+        let probe = Machine.Probe(info: info, heads: [:], positions: ["notes": (Self.token(2), true, nil, true)], linksBack: true)
+        #expect(p.probed(probe, now: at(1001), ours: [:]).notes == [.positionExpired(root: "notes")])
+        #expect(p.isLinked && p.tokens.isEmpty)
+        #expect(p.tick(now: at(1001), ours: ["notes": Self.vv("hq-b:2")]).fetches.map(\.after) == [Self.vv("hq-b:2")])
     }
 
     @Test func aFailedWriteRewindsTheTokenToWhatIsHeld() {

@@ -55,7 +55,6 @@ function parseVV(text) {
 }
 function vvText(vv) { return Object.entries(vv).filter(([, s]) => s > 0).map(([o, s]) => `${o}:${s}`).join(","); }
 /** Events `other` holds that `vv` lacks. */
-function lacking(vv, other) { let n = 0; for (const [o, s] of Object.entries(other)) n += Math.max(0, s - (vv[o] || 0)); return n; }
 function total(vv) { return Object.values(vv).reduce((a, b) => a + b, 0); }
 function every(ms, f) { let stop = false; const tick = async () => { if (stop) return; try { await f(); } catch (e) { if (!(e instanceof ApiError)) say(String(e)); } if (!stop) setTimeout(tick, ms); }; tick(); leaving.push(() => { stop = true; }); }
 
@@ -73,8 +72,8 @@ function nodeView() {
       el("thead", {}, el("tr", {}, el("th", {}, "root"), el("th", { class: "num" }, "events"), el("th", { class: "num" }, "aggregates"), el("th", {}, "head"))), roots)),
     el("section", {}, el("h2", {}, "Rates"), rates),
     el("section", {}, el("h2", {}, "Peers"), el("table", { id: "peers" },
-      el("thead", {}, el("tr", {}, el("th", {}, "peer"), el("th", {}, "replica"), el("th", {}, "state"), el("th", {}, "its head"),
-        el("th", { class: "num" }, "it lacks"), el("th", { class: "num" }, "we lack"))), peers)));
+      el("thead", {}, el("tr", {}, el("th", {}, "peer"), el("th", {}, "replica"), el("th", {}, "state"), el("th", {}, "its position we hold"),
+        el("th", {}, "roots"))), peers)));
   every(2000, async () => {
     const node = await api("/node");
     say("");
@@ -100,16 +99,15 @@ function nodeView() {
     }));
     await showRates(rates);
     peers.replaceChildren(...(node.peers || []).map(p => {
-      const theirs = p.heads || {};
-      let itLacks = 0, weLack = 0;
-      for (const r of Object.keys(heads)) { const t = parseVV(theirs[r]); itLacks += lacking(t, heads[r]); weLack += lacking(heads[r], t); }
+      // By the peer's positions (contract v3): no vv travels, whatever the number of origins.
+      const positions = p.positions || {}, inSync = new Set(p.in_sync || []);
       return el("tr", { "data-peer": p.url },
         el("td", { class: "mono" }, p.url), el("td", { class: "mono" }, p.replica || "?"),
         el("td", {}, el("span", { class: p.reachable ? "up" : "down" }, p.reachable ? "reachable" : "unreachable"), p.error ? el("div", { class: "muted" }, p.error) : ""),
-        el("td", { class: "mono" }, Object.entries(theirs).map(([r, v]) => `${r} ${v || "(empty)"}`).join("; ")),
-        el("td", { class: "num" }, itLacks), el("td", { class: "num" }, weLack));
+        el("td", { class: "mono" }, Object.entries(positions).map(([r, t]) => `${r} ${t}`).join("; ") || "(by vv)"),
+        el("td", {}, Object.keys(heads).map(r => `${r} ${inSync.has(r) ? "in sync" : "syncing"}`).join("; ")));
     }));
-    if (!(node.peers || []).length) peers.replaceChildren(el("tr", {}, el("td", { colspan: 6, class: "muted" }, "no peers (serve with --peer URL)")));
+    if (!(node.peers || []).length) peers.replaceChildren(el("tr", {}, el("td", { colspan: 5, class: "muted" }, "no peers (serve with --peer URL)")));
   });
 }
 

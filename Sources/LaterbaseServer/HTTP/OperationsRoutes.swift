@@ -60,7 +60,9 @@ struct OperationsRoutes {
 
 extension PeerStatus {
     /// How `/node` shows a peer link: `{"url", "replica", "reachable", "error", "pushing", "stalled": [{"root", "origin",
-    /// "error", "reason"}], "heads": {root: vv}, "limits": <why its smaller limits may refuse events> | null}`.
+    /// "error", "reason"}], "positions": {root: the peer's token this node holds up to}, "in_sync": [roots],
+    /// "limits": <why its smaller limits may refuse events> | null}`. No vv: peers read `/node` with
+    /// every probe, and a root of 100,000 origins has a vv of a megabyte.
     var json: JSON {
         .object([
             ("url", .string(url)), ("replica", replica.map { .string($0) } ?? .null), ("reachable", .bool(reachable)),
@@ -68,7 +70,8 @@ extension PeerStatus {
             ("stalled", .array(stalled.sorted { $0.key < $1.key }.flatMap { root, stalls in
                 stalls.map { .object([("root", .string(root)), ("origin", .string($0.origin)), ("error", .string($0.code)), ("reason", .string($0.reason))]) }
             })),
-            ("heads", .object(peerHeads.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value.description)) })),
+            ("positions", .object(tokens.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })),
+            ("in_sync", .array(inSync.sorted().map { .string($0) })),
             ("limits", limits.map { .string($0) } ?? .null),
         ])
     }

@@ -150,7 +150,8 @@ final class PeerLink: Sendable {
     /// What the HTTP client and the writer report back to the link's thread.
     enum Report: Sendable {
         case node(Result<NodeInfo, any Error>)
-        case probe(Result<(NodeInfo, [String: FeedResponse], [String: (asked: String, page: ChangesResponse)]), any Error>)
+        /// Per root probed by position, the page, or nil where the peer answered 410.
+        case probe(Result<(NodeInfo, [String: FeedResponse], [String: (asked: String, page: ChangesResponse?)]), any Error>)
         case page(root: String, after: PeerLinkStateMachine.FeedCursor, Result<PeerLinkStateMachine.Page, any Error>)
         /// A page's end, read from its tail before its events.
         case pageEnd(root: String, after: PeerLinkStateMachine.FeedCursor, next: PeerLinkStateMachine.FeedCursor, more: Bool)
@@ -221,7 +222,7 @@ final class PeerLink: Sendable {
         case .probe(.success(let (info, pages, positions))):
             let probe = PeerLinkStateMachine.Probe(
                 info: info, heads: pages.mapValues { (head: $0.head, more: $0.more) },
-                positions: positions.mapValues { (asked: $0.asked, more: $0.page.more, summary: $0.page.summary) },
+                positions: positions.mapValues { (asked: $0.asked, more: $0.page?.more ?? true, summary: $0.page?.summary, expired: $0.page == nil) },
                 linksBack: info.linkedReplicas.contains(store.replicaID), digests: pages.compactMapValues(\.digest))
             // Heads and digests per origin only for roots probed by vv; the two digests of a
             // root's summary for those probed by position.
@@ -381,14 +382,19 @@ final class PeerLink: Sendable {
     private func probe(_ roots: [(root: String, token: String?)], _ shell: inout Shell) {
         let ours = heads(roots.filter { $0.token == nil }.map(\.root), &shell)
         let timeout = options.probeTimeout
-        typealias Answers = (NodeInfo, [String: FeedResponse], [String: (asked: String, page: ChangesResponse)])
+        typealias Answers = (NodeInfo, [String: FeedResponse], [String: (asked: String, page: ChangesResponse?)])
         client.node(timeout: timeout).flatMap { [client] info -> EventLoopFuture<Answers> in
             let loop = client.eventLoop
             var byVV: [EventLoopFuture<(String, FeedResponse)>] = []
-            var byPosition: [EventLoopFuture<(String, (asked: String, page: ChangesResponse))>] = []
+            var byPosition: [EventLoopFuture<(String, (asked: String, page: ChangesResponse?))>] = []
             for (root, token) in roots {
                 if let token {
-                    byPosition.append(client.changes(root: root, since: token, limit: 0, digests: true, timeout: timeout).map { (root, (token, $0)) })
+                    // A 410 is an answer (the link starts that root again by vv), not a failed probe.
+                    let page = client.changes(root: root, since: token, limit: 0, digests: true, timeout: timeout).map { Optional($0) }.flatMapErrorThrowing { error in
+                        guard (error as? LaterbaseError)?.code == .positionExpired else { throw error }
+                        return nil
+                    }
+                    byPosition.append(page.map { (root, (token, $0)) })
                 } else {
                     byVV.append(client.feed(root: root, after: ours[root] ?? VersionVector(), limit: 0, timeout: timeout).map { (root, $0) })
                 }

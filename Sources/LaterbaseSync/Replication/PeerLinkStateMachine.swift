@@ -156,8 +156,8 @@ struct PeerLinkStateMachine {
         /// Per root probed by vv: the peer's head, and whether it holds something this node lacked.
         var heads: [String: (head: VersionVector, more: Bool)]
         /// Per root probed by position: the token asked with, whether the peer stored more after
-        /// it, and its summary of the root.
-        var positions: [String: (asked: String, more: Bool, summary: RootSummary?)] = [:]
+        /// it, its summary of the root, and whether it answered 410 (it does not know the token).
+        var positions: [String: (asked: String, more: Bool, summary: RootSummary?, expired: Bool)] = [:]
         /// Whether the peer has a reachable link to this node, and so pulls from it.
         var linksBack: Bool
         /// The peer's root digests, where it sent them.
@@ -223,6 +223,9 @@ struct PeerLinkStateMachine {
         var probedMore: String?
         /// The last probe found the peer holding the same dots as this node.
         var inSync = false
+        /// Deltas taken whole while a catch-up page was out: the token moves over them once the
+        /// page's end is its `previous` (so a catch-up under steady writes ends caught up).
+        var chained: [(previous: Position, position: Position)] = []
     }
 
     let configuration: Configuration
@@ -435,10 +438,12 @@ struct PeerLinkStateMachine {
         }
         var actions: [Action] = []
         let recovered = failures > 0
+        // This probe read the heads to reset acknowledgments from; a 410 it meets asks for another.
+        let resetting = resetAcks
         for root in rootOrder {
             var forked = false
             if let answer = probe.heads[root] {
-                if resetAcks {
+                if resetting {
                     roots[root]!.acked = answer.head
                     roots[root]!.sent = answer.head
                     ackedDirty = true
@@ -453,6 +458,11 @@ struct PeerLinkStateMachine {
                 roots[root]!.inSync = answer.head == ours[root]
                 if let theirs = probe.digests[root], let mine = ourDigests[root], theirs != mine, answer.head == ours[root] { forked = true }
             } else if let answer = probe.positions[root] {
+                if answer.expired {
+                    roots[root]!.inSync = false
+                    if answer.asked == roots[root]!.token { actions += expire(root, now: now) }
+                    continue
+                }
                 // A probe asked with a token since moved on (deltas came) says nothing of now.
                 if answer.asked == roots[root]!.token, answer.more {
                     // More twice at the same token: a delta was missed and none came after it.
@@ -477,7 +487,7 @@ struct PeerLinkStateMachine {
                 actions += startCatchUp(root, now: now)
             }
         }
-        resetAcks = false
+        if resetting { resetAcks = false }
         failures = 0
         reachable = true
         probes += 1
@@ -551,8 +561,12 @@ struct PeerLinkStateMachine {
     /// While a catch-up page is out the token is the page's to move: a later delta tells whether
     /// one was missed.
     private mutating func follow(_ root: String, _ delta: Delta) -> Bool {
-        guard !roots[root]!.fetching else { return true }
-        guard let text = roots[root]!.token, let previous = delta.previous, let position = delta.position else { return false }
+        guard let previous = delta.previous, let position = delta.position else { return false }
+        guard !roots[root]!.fetching else {
+            if roots[root]!.chained.count < 10_000 { roots[root]!.chained.append((previous, position)) }
+            return true
+        }
+        guard let text = roots[root]!.token else { return false }
         if text.isEmpty {  // the beginning: the peer's first delta of the root
             guard previous.value == 0 else { return false }
             roots[root]!.token = position.description
@@ -608,6 +622,7 @@ struct PeerLinkStateMachine {
         switch page.next {
         case .token(let next):
             roots[root]!.token = next
+            if roots[root]!.fetches.isEmpty, !page.more, !chainOver(root) { roots[root]!.gapWhileFetching = true }
             if roots[root]!.writes == 0 { hold(root) }
         case .vv:
             // The vv catch-up's end: following by the peer's position from here.
@@ -643,14 +658,7 @@ struct PeerLinkStateMachine {
     mutating func fetchFailed(root: String, after: FeedCursor, _ reason: String, expired: Bool = false, now: ContinuousClock.Instant) -> [Action] {
         guard let i = roots[root]?.fetches.firstIndex(of: after) else { return [] }
         if expired, case .token(let token) = after, roots[root]!.token == token || roots[root]!.heldToken == token {
-            // By vv at once: no backoff, nothing is wrong with the peer.
-            roots[root]!.token = nil
-            roots[root]!.heldToken = nil
-            roots[root]!.fetches = []
-            roots[root]!.early = nil
-            roots[root]!.catchUpDue = now
-            ackedDirty = true
-            return [.note(.positionExpired(root: root))]
+            return expire(root, now: now)
         }
         // The second request failing costs nothing: the first page's answer asks again.
         if i > 0 {
@@ -658,6 +666,36 @@ struct PeerLinkStateMachine {
             return []
         }
         return failCatchUp(root, reason, now: now)
+    }
+
+    /// Moves the token over the deltas taken while the catch-up was out. - Returns: false when
+    /// one of them lies beyond where the chain reaches (one was missed: fetch again).
+    private mutating func chainOver(_ root: String) -> Bool {
+        let chained = roots[root]!.chained.sorted { $0.previous < $1.previous }
+        roots[root]!.chained = []
+        guard var token = roots[root]!.token.flatMap(Position.init(token:)) else { return true }
+        for d in chained where d.previous.epoch == token.epoch && d.previous.value <= token.value && d.position.value > token.value {
+            token = d.position
+        }
+        roots[root]!.token = token.description
+        return !chained.contains { $0.position.epoch == token.epoch && $0.position.value > token.value }
+    }
+
+    /// The peer does not know the root's token: by vv from this node's head, at once (no
+    /// backoff: nothing is wrong with the peer).
+    private mutating func expire(_ root: String, now: ContinuousClock.Instant) -> [Action] {
+        roots[root]!.token = nil
+        roots[root]!.heldToken = nil
+        roots[root]!.probedMore = nil
+        roots[root]!.fetches = []
+        roots[root]!.early = nil
+        roots[root]!.catchUpDue = now
+        ackedDirty = true
+        // A restored peer may have lost what it acknowledged: the next probe reads its head by
+        // vv, which replaces the acknowledgments and resends from there.
+        resetAcks = true
+        nextProbe = now
+        return [.note(.positionExpired(root: root))]
     }
 
     /// The writer answered a ``Action/write(root:events:)``.
