@@ -409,7 +409,12 @@ struct PeerLinkStateMachine {
         failures = 0
         linksBack = false
         nextProbe = now
-        for root in rootOrder { roots[root]?.catchUpDue = now }
+        // A catch-up in backoff keeps it: a peer whose answers fail probes too (and so is
+        // discovered again and again) must not have catch-up spin on it.
+        for root in rootOrder {
+            let due = roots[root]?.catchUpDue ?? now
+            roots[root]?.catchUpDue = max(due, now)
+        }
     }
 
     mutating func connectFailed(_ reason: String, now: ContinuousClock.Instant) -> [Action] {
@@ -521,7 +526,7 @@ struct PeerLinkStateMachine {
             roots[root]!.fetches = []
             roots[root]!.early = nil
             roots[root]!.gapWhileFetching = false
-            roots[root]!.catchUpDue = nil
+            // A catch-up's backoff stays (``connected(now:)`` starts the others).
         }
         return [.note(note), .disconnect]
     }
