@@ -142,6 +142,16 @@ struct Bench: AsyncParsableCommand {
             report.add("Quiet feed request by token median, 1 origin", one.quietMedian * 1000, unit: "ms")
             report.add("Quiet feed request by token median, \(n) origins", many.quietMedian * 1000, unit: "ms", target: 1, absolute: true, lowerIsBetter: true)
             report.add("For contrast: the vv feed's head (limit=0), \(n) origins", Double(many.headBytes), unit: "bytes", note: "1 origin: \(one.headBytes) bytes")
+            // Peer links: an empty replica of each root, through a proxy that counts the bytes.
+            let byVV = try await PositionsBench.link(node: server, port: port, root: "solo", folder: dir + "/link-vv", positions: false, logger: logger)
+            let solo = try await PositionsBench.link(node: server, port: port, root: "solo", folder: dir + "/link-solo", logger: logger)
+            let fleet = try await PositionsBench.link(node: server, port: port, root: "fleet", folder: dir + "/link-fleet", logger: logger)
+            report.add("Peer link catch-up by vv (before v3), 1 origin, an empty replica", byVV.catchUp, unit: "events/s")
+            report.add("Peer link catch-up by position, 1 origin", solo.catchUp, unit: "events/s", ratioTo: byVV.catchUp)
+            report.add("Peer link catch-up by position, \(n) origins", fleet.catchUp, unit: "events/s", ratioTo: byVV.catchUp, target: 1)
+            report.add("Peer link: a new event on the peer reaches the replica, \(n) origins", fleet.follow * 1000, unit: "ms", target: 1000, absolute: true, lowerIsBetter: true, note: "1 origin: \(Report.format(solo.follow * 1000)) ms")
+            report.add("Idle peer link, HTTP bytes per minute, 1 origin", solo.idleBytesPerMinute, unit: "bytes/min", note: "by vv before v3: \(Report.format(byVV.idleBytesPerMinute))")
+            report.add("Idle peer link, HTTP bytes per minute, \(n) origins", fleet.idleBytesPerMinute, unit: "bytes/min", ratioTo: solo.idleBytesPerMinute, target: 1.1, lowerIsBetter: true)
             await server.shutdown()
             try await group.waitForAll()
         }

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import LaterbaseCore
 import LaterbaseServer
+import Logging
 import NIOCore
 
 /// Contract v3, "Positions": what a fleet of many origins costs one write and one quiet sync,
@@ -73,5 +74,53 @@ enum PositionsBench {
         let head = try await HTTPClient.shared.execute(HTTPClientRequest(url: url + "?vv=&limit=0"), timeout: .seconds(30))
         side.headBytes = try await head.body.collect(upTo: 64 << 20).readableBytes
         return side
+    }
+}
+
+extension PositionsBench {
+    /// A replica linked to the node through a ``CountingProxy``, syncing one root.
+    struct Link {
+        /// Events/s until the empty replica held the root.
+        var catchUp = 0.0
+        /// One new event on the node, until the replica holds it (s).
+        var follow = 0.0
+        /// HTTP bytes both ways per minute between the two, idle and in sync.
+        var idleBytesPerMinute = 0.0
+    }
+
+    /// An empty replica of `root` (the only root it has, so its link syncs that one) names the
+    /// node through a proxy that counts what crosses: how fast it catches up, how soon it has a
+    /// new event, and what the idle link costs over `idle`. ZeroMQ carries nothing while idle
+    /// (no deltas; TCP keepalives only), so the proxy sees the link's whole idle traffic.
+    /// - Parameter positions: false: the link by vv only, as before v3 (the baseline).
+    static func link(
+        node: LaterbaseServer, port: Int, root: String, folder: String, positions: Bool = true, idle: Duration = .seconds(20), logger: Logger
+    ) async throws -> Link {
+        let proxy = try CountingProxy(to: port)
+        defer { proxy.stop() }
+        var configuration = SyncBench.node(folder: folder, replica: "bench-link-\(root)\(positions ? "" : "-vv")")
+        configuration.peers = ["http://127.0.0.1:\(proxy.port)"]
+        configuration.peerPositions = positions
+        let replica = try LaterbaseServer(roots: [.jsonMerge(root)], configuration: configuration, logger: logger)
+        let target = try node.store.head(of: root)
+        let events = target.entries.values.reduce(0, +)
+        var link = Link()
+        let start = ContinuousClock.now
+        try await SyncBench.run(replica) {
+            while try replica.store.head(of: root) != target { try await Task.sleep(for: .milliseconds(2)) }
+            link.catchUp = Double(events) / (ContinuousClock.now - start).seconds
+            // Settle (the last pages' acknowledgments, a probe or two), then one new event.
+            try await Task.sleep(for: .seconds(3))
+            let written = try await node.writer.write(try node.store.prepare(root: root, body: Array(#"{"aggregate":"a","type":"t","data":{"new":1}}"#.utf8)))
+            let dot = written.events[0]
+            let sent = ContinuousClock.now
+            while try replica.store.head(of: root, origins: [dot.origin])[dot.origin] < dot.seq { try await Task.sleep(for: .milliseconds(1)) }
+            link.follow = (ContinuousClock.now - sent).seconds
+            try await Task.sleep(for: .seconds(3))
+            proxy.reset()
+            try await Task.sleep(for: idle)
+            link.idleBytesPerMinute = Double(proxy.carried) * 60 / idle.seconds
+        }
+        return link
     }
 }

@@ -129,7 +129,7 @@ public final class LaterbaseServer: Sendable {
         }
         replication = configuration.peers.isEmpty ? nil : try Replication(
             peers: configuration.peers, writer: writer, context: context, dataDirectory: configuration.dataDirectory,
-            probeInterval: configuration.peerProbeInterval, credentials: PeerCredentials(token: configuration.peerToken, keyPair: keyPair, trustRoots: trustRoots),
+            probeInterval: configuration.peerProbeInterval, positions: configuration.peerPositions, credentials: PeerCredentials(token: configuration.peerToken, keyPair: keyPair, trustRoots: trustRoots),
             limits: limits, metrics: syncMetrics,
             logger: logger)
     }

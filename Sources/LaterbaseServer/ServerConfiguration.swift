@@ -37,6 +37,9 @@ public struct ServerConfiguration: Sendable {
     /// How often each peer link reads its peer's `/node` and head (and so notices what it lacks
     /// when no delta told it).
     public var peerProbeInterval: Duration = .seconds(1)
+    /// Whether peer links follow peers by position (contract v3); false: by vv only, as before
+    /// v3 (the benchmark's baseline in the same run; no command-line flag).
+    public var peerPositions = true
     /// Ingest socket limits.
     public var ingestOptions = Ingest.Options()
     /// Publish socket limits (the high-water mark).

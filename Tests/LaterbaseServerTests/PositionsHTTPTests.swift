@@ -50,6 +50,27 @@ import Testing
         }
     }
 
+    /// A probe by position (`since`, `limit=0`, `digests=true`) carries the root's two digests:
+    /// `digest` as the vv feed's, `head_digest` that of the head; both 16 hex digits.
+    @Test func aProbeBySinceCarriesTheRootsTwoDigests() async throws {
+        try await withServer(replica: "hq-1") { http, _ in
+            _ = try await http.post("/e/notes", newEvents(3, tag: "a").body)
+            _ = try await http.post("/e/notes", #"{"id":"0193a1b2-c3d4-7e5f-8a9b-0000000000dd","aggregate":"r","type":"t","origin":"dev-1","seq":1,"hlc":"0001934f5a2b0000"}"#)
+            let byVV = try await http.get("/e/notes?vv=&limit=0").json
+            let probe = try await http.get("/e/notes?since=&limit=0&digests=true").json
+            #expect(probe["events"] == .array([]) && probe["more"] == .bool(true))
+            #expect(probe["digest"] == byVV["digest"])
+            let head = try VersionVector(parsing: byVV["head"]!.stringValue!)
+            #expect(probe["head_digest"] == .string(Hex.digest(RootSummary.headDigest(of: head))))
+            // Without the flag, the page is the contract's alone.
+            let plain = try await http.get("/e/notes?since=&limit=0").json
+            #expect(plain["digest"] == nil && plain["head_digest"] == nil)
+            _ = try await http.post("/e/notes", newEvents(1, tag: "b").body)
+            let after = try await http.get("/e/notes?since=&limit=0&digests=true").json
+            #expect(after["head_digest"] != probe["head_digest"] && after["digest"] != probe["digest"])
+        }
+    }
+
     /// Deltas chain by position: each one's `previous` is the last one's `position`, and the
     /// last `position` is where the feed by `since` ends.
     @Test func deltasChainByPosition() async throws {

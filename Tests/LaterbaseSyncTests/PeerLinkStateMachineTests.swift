@@ -604,6 +604,23 @@ extension PeerLinkStateMachineTests {
         #expect(p.tick(now: at(1001), ours: ["notes": Self.vv("hq-b:2")]).fetches.map(\.after) == [Self.vv("hq-b:2")])
     }
 
+    @Test func aRestoredPeersHeadReplacesWhatItAcknowledgedAfterA410() {
+        // Seen with a real restore: the 410 came on a page while a probe by token was out; that
+        // probe's answer cleared the reset, and the peer never got back the events it lost.
+        var m = following(at: 2)
+        #expect(m.acked["notes"] == Self.vv("hq-b:2"))
+        #expect(m.tick(now: at(1000), ours: [:]).probeTokens == [["notes": Self.token(2)]])
+        _ = m.deltasArrived(root: "notes", [Self.delta(Self.events("hq-b", 4...4), 3, 4)], now: at(1001), ours: Self.vv("hq-b:2"))
+        #expect(m.tick(now: at(1001), ours: [:]).tokenFetches.count == 1)
+        #expect(m.fetchFailed(root: "notes", after: .token(Self.token(2)), "HTTP 410", expired: true, now: at(1002)).notes == [.positionExpired(root: "notes")])
+        let stale = Machine.Probe(info: info, heads: [:], positions: ["notes": (Self.token(2), true, nil, true)], linksBack: true)
+        _ = m.probed(stale, now: at(1003), ours: [:])
+        #expect(m.tick(now: at(2003), ours: ["notes": Self.vv("hq-b:2")]).probeTokens == [["notes": String?.none]], "the next probe reads the head")
+        let byVV = Machine.Probe(info: info, heads: ["notes": (Self.vv("hq-b:1"), false)], linksBack: true)
+        _ = m.probed(byVV, now: at(2004), ours: ["notes": Self.vv("hq-b:2")])
+        #expect(m.acked["notes"] == Self.vv("hq-b:1"), "what the restored peer holds, not what it acknowledged before")
+    }
+
     @Test func aFailedWriteRewindsTheTokenToWhatIsHeld() {
         var m = following(at: 2)
         _ = m.deltasArrived(root: "notes", [Self.delta(Self.events("hq-b", 3...3), 2, 3)], now: at(10), ours: Self.vv("hq-b:2"))

@@ -155,7 +155,8 @@ final class PeerLink: Sendable {
         case page(root: String, after: PeerLinkStateMachine.FeedCursor, Result<PeerLinkStateMachine.Page, any Error>)
         /// A page's end, read from its tail before its events.
         case pageEnd(root: String, after: PeerLinkStateMachine.FeedCursor, next: PeerLinkStateMachine.FeedCursor, more: Bool)
-        case written(root: String, LaterbaseError?)
+        /// A write's outcome, with each origin's last seq in it (its claims, settled when it succeeded).
+        case written(root: String, LaterbaseError?, [String: UInt64])
         case reconciled(root: String, (any Error)?)
     }
 
@@ -247,8 +248,8 @@ final class PeerLink: Sendable {
             perform(shell.machine.fetchFailed(root: root, after: after, "\(error)", expired: expired, now: now), &shell)
         case .pageEnd(let root, let after, let next, let more):
             perform(shell.machine.pageEndKnown(root: root, after: after, next: next, more: more), &shell)
-        case .written(let root, let failure):
-            if failure != nil { queued.release(root: root) }
+        case .written(let root, let failure, let written):
+            if failure != nil { queued.release(root: root) } else { queued.settle(root: root, written) }
             perform(shell.machine.written(root: root, failure: failure, now: now), &shell)
         case .reconciled(let root, let failure):
             if let failure { logger.warning("reconciling forks failed; will retry", metadata: ["peer": "\(client.url)", "root": "\(root)", "error": "\(failure)"]) }
@@ -293,13 +294,11 @@ final class PeerLink: Sendable {
                     let batch = try store.prepare(root: root, events: events, replicating: true)
                     metrics.eventsReceived.increment(by: events.count)
                     let written = events.lastSeqs()
-                    writer.submit(batch, waitForRoom: true) { [inbox, queued] result in
-                        if case .failure(let e) = result {
-                            inbox.post(.written(root: root, e))
-                        } else {
-                            queued.settle(root: root, written)
-                            inbox.post(.written(root: root, nil))
-                        }
+                    // Answered on the writer's acknowledging thread, which must take no lock a
+                    // store read can wait under (reads wait for durability, which that thread
+                    // gives): the claims are settled on the link's thread.
+                    writer.submit(batch, waitForRoom: true) { [inbox] result in
+                        if case .failure(let e) = result { inbox.post(.written(root: root, e, [:])) } else { inbox.post(.written(root: root, nil, written)) }
                     }
                 } catch {
                     queued.release(root: root)

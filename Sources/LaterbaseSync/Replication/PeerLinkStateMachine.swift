@@ -242,6 +242,8 @@ struct PeerLinkStateMachine {
     private var failures = 0
     private var linksBack = false
     private var resetAcks = false
+    /// The probe out was asked by vv to reset acknowledgments from (``resetAcks`` when it left).
+    private var probeResetsAcks = false
     private var ackedDirty = false
     private var saveInFlight = false
     private var lastSave: ContinuousClock.Instant
@@ -319,6 +321,7 @@ struct PeerLinkStateMachine {
         case .linked:
             if !probeInFlight && now >= nextProbe {
                 probeInFlight = true
+                probeResetsAcks = resetAcks
                 // By vv where no token is known yet, or the peer's head is needed (a push it refused
                 // as a gap resends from there).
                 actions.append(.probe(roots: rootOrder.map { ($0, resetAcks ? nil : roots[$0]!.token) }))
@@ -443,8 +446,10 @@ struct PeerLinkStateMachine {
         }
         var actions: [Action] = []
         let recovered = failures > 0
-        // This probe read the heads to reset acknowledgments from; a 410 it meets asks for another.
-        let resetting = resetAcks
+        // Whether this probe read the heads to reset acknowledgments from (one asked before the
+        // reset was wanted did not); a 410 it meets asks for another.
+        let resetting = probeResetsAcks && resetAcks
+        probeResetsAcks = false
         for root in rootOrder {
             var forked = false
             if let answer = probe.heads[root] {

@@ -32,7 +32,9 @@ final class QueuedHeads: Sendable {
         }
     }
 
-    /// A write of `root` was committed: its claims (each origin's last seq in it) are the store's now.
+    /// A write of `root` was committed: its claims (each origin's last seq in it) are the store's
+    /// now. Called on a link's thread, never the writer's: ``admit(root:origins:storeHead:_:)``
+    /// reads the store under this lock, and a read waits for the writer's acknowledging thread.
     func settle(root: String, _ written: [String: UInt64]) {
         heads.withLock { heads in
             for (origin, seq) in written where (heads[root]?[origin]).map({ $0 <= seq }) == true { heads[root]![origin] = nil }

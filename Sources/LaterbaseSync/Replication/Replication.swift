@@ -13,10 +13,12 @@ public final class Replication: Sendable {
     ///   - peers: the peers' HTTP URLs, e.g. `http://10.0.0.2:8080`; everything else is discovered
     ///     from their `GET /node`.
     ///   - dataDirectory: where each peer's acknowledged head is kept (`peers/<replica>.json`).
-    ///   - probeInterval: how often each link reads its peer's `/node` and head.
+    ///   - probeInterval: how often each link reads its peer's `/node` and, per root, its feed
+    ///     after this node's token (or head).
+    ///   - positions: whether links follow peers by position (contract v3) or by vv only.
     ///   - credentials: what this node presents to its peers (a token, its CURVE key pair).
     public init(
-        peers: [String], writer: Writer, context: ZMQContext, dataDirectory: String, probeInterval: Duration = .seconds(1),
+        peers: [String], writer: Writer, context: ZMQContext, dataDirectory: String, probeInterval: Duration = .seconds(1), positions: Bool = true,
         credentials: PeerCredentials = PeerCredentials(), limits: NodeLimits? = nil, metrics: SyncMetrics, logger: Logger
     ) throws {
         var configuration = HTTPClient.Configuration()
@@ -31,6 +33,7 @@ public final class Replication: Sendable {
         self.http = http
         var options = PeerLink.Options()
         options.machine.probeInterval = probeInterval
+        options.machine.positions = positions
         options.limits = limits
         let queued = QueuedHeads()
         do {
