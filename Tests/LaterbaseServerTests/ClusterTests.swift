@@ -202,6 +202,48 @@ func firstPeer(_ node: JSON) -> JSON? {
 }
 
 extension ClusterTests {
+    @Test("a peer restored from a backup answers 410 to the link's token; the link goes on by vv, gives back what the peer lost, and follows its new epoch")
+    func restoredPeerAnswers410() async throws {
+        let b = try await ClusterNode("hq-b")
+        let a = try await ClusterNode("hq-a", peers: [b])
+        _ = try await b.http.post("/e/notes", newEvents(50, tag: "before").body)
+        try await converge([a.http, b.http], roots: ["notes"], timeout: .seconds(30))
+        let backupFile = b.data + "-backup.lbk"
+        #expect(try await runLaterbase(["backup", "--data", b.data, "--to", backupFile]).status == 0)
+        // Events after the backup: the restore loses them on b; a holds them.
+        _ = try await b.http.post("/e/notes", newEvents(30, tag: "lost").body)
+        try await converge([a.http, b.http], roots: ["notes"], timeout: .seconds(30))
+        let oldToken = try #require(try await b.http.get("/e/notes?since=&limit=10000").json["next"]?.stringValue)
+        try await Task.sleep(for: .milliseconds(600))  // a's token saved
+        await b.stop(SIGKILL)
+        try FileManager.default.removeItem(atPath: b.data)
+        // The same replica id (an operator's choice that risks forks; here nothing was written
+        // on b in between): a's saved token is from b's old epoch.
+        let restore = try await runLaterbase(["restore", "--from", backupFile, "--data", b.data, "--keep-replica-id"])
+        #expect(restore.status == 0, "\(restore.output)")
+        try await b.start()
+        #expect(try await b.http.get("/e/notes?since=\(oldToken)").status == 410)
+        // a: 410, then by vv; it pushes b's lost events back (b does not link to a).
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline, try await b.http.get("/e/notes?limit=0").json["head"] != .string("hq-b:80") {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(try await b.http.get("/e/notes?limit=0").json["head"] == .string("hq-b:80"))
+        #expect(a.process?.logText.contains("peer does not know this link's position") == true)
+        try await converge([a.http, b.http], roots: ["notes"], timeout: .seconds(30))
+        // New events on b reach a, and a follows b's new epoch by position.
+        _ = try await b.http.post("/e/notes", newEvents(5, tag: "after").body)
+        try await converge([a.http, b.http], roots: ["notes"], timeout: .seconds(30))
+        #expect(try await a.http.allEvents("notes").events.count == 85)
+        let newToken = try #require(try await b.http.get("/e/notes?since=&limit=10000").json["next"]?.stringValue)
+        #expect(newToken.prefix(16) != oldToken.prefix(16))
+        let followed = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < followed, firstPeer(try await a.http.get("/node").json)?["positions"]?["notes"]?.stringValue != newToken {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(firstPeer(try await a.http.get("/node").json)?["positions"]?["notes"]?.stringValue == newToken)
+    }
+
     @Test("in a full mesh of three, each node takes each event about once and pushes nothing to peers that pull")
     func meshSendsEachEventOnce() async throws {
         let ports = try (0..<3).map { _ in try freePort() }

@@ -69,7 +69,7 @@ struct EdgeDeviceTests {
             // many origins among them (other devices, through the hub).
             for batch in 0..<20 {
                 let body = "[" + (0..<100).map { i in
-                    #"{"aggregate":"agg-\#(i % 7)","type":"t","data":{"i":\#(i)},"origin":"scanner-\#(batch)-\#(i)","seq":1,"hlc":"\#(HLC(rawValue: (SystemClock.milliseconds() - 3_600_000) << 16 | UInt64(batch * 100 + i)))"}"#
+                    #"{"id":"\#(EventID.v7(milliseconds: SystemClock.milliseconds()))","aggregate":"agg-\#(i % 7)","type":"t","data":{"i":\#(i)},"origin":"scanner-\#(batch)-\#(i)","seq":1,"hlc":"\#(HLC(rawValue: (SystemClock.milliseconds() - 3_600_000) << 16 | UInt64(batch * 100 + i)))"}"#
                 }.joined(separator: ",") + "]"
                 let r = try await http.request(.POST, "/e/notes", body: Array(body.utf8), headers: [("Laterbase-Replica", "hub-relay")])
                 #expect(r.status == 201, "\(r.text)")
