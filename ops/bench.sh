@@ -3,7 +3,8 @@
 # --peers: also Redis Streams and PostgreSQL on the same disk, installed here if missing.
 # --memory N: only the heap of a laterbase process taking N events over ZeroMQ.
 # --positions N: only positions: a root of N origins against one of a single origin (POST answer
-#   and latency, a quiet feed request by token).
+#   and latency, a quiet feed request by token; peer links: catch-up by vv and by position, a new
+#   event's arrival, idle bytes per minute).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ops/setup.sh

@@ -372,6 +372,20 @@ struct PeerLinkStateMachineTests {
         #expect(ack.notes == [.delivered(root: "notes", events: 100)], "sent twice, delivered once")
     }
 
+    @Test func nothingIsPushedWhileACatchUpGoesPageAfterPage() {
+        var m = linked()
+        let ours = Self.vv("hq-a:5,hq-b:9")
+        _ = m.deltasArrived(root: "notes", [Delta(events: Self.events("hq-b", 9...9), head: Self.vv("hq-b:9"))], now: at(10), ours: VersionVector())
+        #expect(m.tick(now: at(10), ours: ["notes": Self.vv("hq-a:5")]).fetches.count == 1)
+        let page = Machine.Page(root: "notes", after: Self.vv("hq-a:5"), events: Self.events("hq-b", 1...3), vv: Self.vv("hq-a:5,hq-b:3"), head: Self.vv("hq-b:9"), more: true)
+        let a = m.pageArrived(page, now: at(20), ours: Self.vv("hq-a:5"))
+        #expect(a.fetches.count == 1 && a.pushes.isEmpty)
+        #expect(m.tick(now: at(21), ours: ["notes": ours]).pushes.isEmpty, "the catch-up goes on: no push")
+        let last = Machine.Page(root: "notes", after: Self.vv("hq-a:5,hq-b:3"), events: Self.events("hq-b", 4...9), vv: Self.vv("hq-a:5,hq-b:9"), head: Self.vv("hq-b:9"), more: false)
+        _ = m.pageArrived(last, now: at(30), ours: Self.vv("hq-a:5,hq-b:3"))
+        #expect(m.tick(now: at(31), ours: ["notes": ours]).pushes.map(\.after) == [Self.vv("hq-b:9")], "this node's own, once it ended")
+    }
+
     @Test func thePushWindowBoundsWhatIsInFlight() {
         var config = Machine.Configuration()
         config.pushWindow = 10
@@ -619,6 +633,16 @@ extension PeerLinkStateMachineTests {
         let byVV = Machine.Probe(info: info, heads: ["notes": (Self.vv("hq-b:1"), false)], linksBack: true)
         _ = m.probed(byVV, now: at(2004), ours: ["notes": Self.vv("hq-b:2")])
         #expect(m.acked["notes"] == Self.vv("hq-b:1"), "what the restored peer holds, not what it acknowledged before")
+    }
+
+    @Test func anotherLinksFailedWriteSendsThisOneBackToItsVV() {
+        // This link skipped events another link had queued, and moved its token past them;
+        // that link's write failed: the events are in no store and no queue.
+        var m = following(at: 2)
+        #expect(m.tokens == ["notes": Self.token(2)])
+        #expect(m.claimsReleased(root: "notes", now: at(10)).notes == [.catchUpStarted(root: "notes")])
+        #expect(m.tokens.isEmpty && m.rootsNeedingHeads == ["notes"])
+        #expect(m.tick(now: at(10), ours: ["notes": Self.vv("hq-b:1")]).fetches.map(\.after) == [Self.vv("hq-b:1")])
     }
 
     @Test func aFailedWriteRewindsTheTokenToWhatIsHeld() {

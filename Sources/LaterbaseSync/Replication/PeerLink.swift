@@ -137,7 +137,9 @@ final class PeerLink: Sendable {
         var file: PeerStateFile?
         /// This node's heads as last read, with its position then: read again only when the
         /// position moved (a root with 100,000 origins costs a pass over them to read).
-        var heads: [String: (position: Position, head: VersionVector)] = [:]
+        var heads: [String: (position: Position, head: VersionVector, readAt: ContinuousClock.Instant, took: Duration)] = [:]
+        /// ``QueuedHeads/failedWrites(root:)`` as last seen, per root.
+        var failedWrites: [String: Int] = [:]
 
         mutating func close() {
             sub?.close()
@@ -170,20 +172,31 @@ final class PeerLink: Sendable {
             if ready?.sockets.first == true { takeDeltas(&shell) }
             for report in inbox.take() { handle(report, &shell) }
             if probeNow.exchange(false, ordering: .relaxed) { shell.machine.probeRequested(now: .now) }
+            for root in shell.machine.syncedRoots {
+                let failed = queued.failedWrites(root: root)
+                if failed != shell.failedWrites[root, default: 0] {
+                    shell.failedWrites[root] = failed
+                    perform(shell.machine.claimsReleased(root: root, now: .now), &shell)
+                }
+            }
             busy = perform(shell.machine.tick(now: .now, ours: heads(shell.machine.rootsNeedingHeads, &shell)), &shell)
             publishStatus(shell.machine)
         }
     }
 
-    /// This node's heads of `roots`, read again only where the root's position moved.
+    /// This node's heads of `roots`, read again only where the root's position moved, and then
+    /// not sooner than ten times the last read took (at least 20 ms): with 100,000 origins a read
+    /// is a pass over them, and a link's loop turns with every report. A head a little old only
+    /// delays a push, or has a vv catch-up ask for events it then skips.
     private func heads(_ roots: [String], _ shell: inout Shell) -> [String: VersionVector] {
         var out: [String: VersionVector] = [:]
+        let now = ContinuousClock.now
         for root in roots {
             guard let position = try? store.position(of: root) else { continue }
-            if let cached = shell.heads[root], cached.position == position {
+            if let cached = shell.heads[root], cached.position == position || now < cached.readAt + max(cached.took * 10, .milliseconds(20)) {
                 out[root] = cached.head
             } else if let head = try? store.head(of: root) {
-                shell.heads[root] = (position, head)
+                shell.heads[root] = (position, head, now, ContinuousClock.now - now)
                 out[root] = head
             }
         }

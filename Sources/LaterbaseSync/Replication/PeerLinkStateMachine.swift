@@ -34,7 +34,8 @@ import LaterbaseCore
 ///   fetches again after it.
 /// - **To the peer.** Only when the peer does not link back to this node (its `/node` lists no
 ///   reachable link to us): a peer that pulls our deltas and feed needs no pushes, and pushing as
-///   well is how a mesh sent every event twice. Pages go from what the peer acknowledged or was
+///   well is how a mesh sent every event twice. Not while a catch-up of the root goes page after
+///   page (a page said more). Pages go from what the peer acknowledged or was
 ///   sent; unacknowledged pages are resent after ``Configuration/ackTimeout``.
 /// - **Refusals.** A peer announces every refused ingest message on its publish socket
 ///   (`_rejected`), whoever sent it: the link acts only on one that names dots it pushed and the
@@ -223,6 +224,8 @@ struct PeerLinkStateMachine {
         var probedMore: String?
         /// The last probe found the peer holding the same dots as this node.
         var inSync = false
+        /// A catch-up page said more, and the next is due or out: pushes wait for its end.
+        var paging = false
         /// Deltas taken whole while a catch-up page was out: the token moves over them once the
         /// page's end is its `previous` (so a catch-up under steady writes ends caught up).
         var chained: [(previous: Position, position: Position)] = []
@@ -330,7 +333,9 @@ struct PeerLinkStateMachine {
                 actions += catchUpStep(root, now: now, ours: ours[root] ?? VersionVector())
             }
             if isPushing {
-                for root in rootOrder { actions += pushStep(root, now: now, ours: ours[root] ?? VersionVector()) }
+                // Not while a catch-up goes page after page: what comes in then is the peer's
+                // own, and deciding a push costs a pass over the root's origins each time.
+                for root in rootOrder where !roots[root]!.paging { actions += pushStep(root, now: now, ours: ours[root] ?? VersionVector()) }
             }
         }
         if ackedDirty && !saveInFlight && now - lastSave >= configuration.saveInterval {
@@ -531,6 +536,7 @@ struct PeerLinkStateMachine {
             roots[root]!.fetches = []
             roots[root]!.early = nil
             roots[root]!.gapWhileFetching = false
+            roots[root]!.paging = false
             // A catch-up's backoff stays (``connected(now:)`` starts the others).
         }
         return [.note(note), .disconnect]
@@ -641,6 +647,7 @@ struct PeerLinkStateMachine {
                 if roots[root]!.writes == 0 { hold(root) }
             }
         }
+        roots[root]!.paging = page.more
         if page.more {
             // A peer that says "more" but moves nothing would have catch-up spin on it.
             guard page.next != page.after else {
@@ -689,6 +696,20 @@ struct PeerLinkStateMachine {
         }
         roots[root]!.token = token.description
         return !chained.contains { $0.position.epoch == token.epoch && $0.position.value > token.value }
+    }
+
+    /// A write of `root` failed on some link of this node: events this link skipped as queued
+    /// by another may be in no store and no queue now, its token past them. By vv from this
+    /// node's head (it holds what it holds), then by position again.
+    mutating func claimsReleased(root: String, now: ContinuousClock.Instant) -> [Action] {
+        guard roots[root] != nil, roots[root]!.token != nil || roots[root]!.heldToken != nil else { return [] }
+        roots[root]!.token = nil
+        roots[root]!.heldToken = nil
+        roots[root]!.fetches = []
+        roots[root]!.early = nil
+        roots[root]!.queued = VersionVector()
+        ackedDirty = true
+        return startCatchUp(root, now: now)
     }
 
     /// The peer does not know the root's token: by vv from this node's head, at once (no
@@ -785,6 +806,7 @@ struct PeerLinkStateMachine {
 
     private mutating func failCatchUp(_ root: String, _ reason: String, now: ContinuousClock.Instant) -> [Action] {
         let wait = roots[root]!.catchUpBackoff
+        roots[root]!.paging = false
         roots[root]!.gapWhileFetching = false  // the retry's pages are served after the gap
         roots[root]!.fetches = []  // an answer still to come is not taken
         roots[root]!.early = nil

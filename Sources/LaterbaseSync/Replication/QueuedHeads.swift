@@ -10,6 +10,9 @@ import Synchronization
 /// its own events' origins, never a pass over the root's.
 final class QueuedHeads: Sendable {
     private let heads = Mutex<[String: [String: UInt64]]>([:])
+    /// Per root, how many writes of any link failed: a link that skipped events another link
+    /// claimed may have moved its token past events that are now in no store and no queue.
+    private let failures = Mutex<[String: Int]>([:])
 
     /// Runs `admit` with this node's head for `origins` of `root` (`storeHead`, from the store)
     /// merged with what is queued, and claims the events of the writes it returns.
@@ -44,5 +47,9 @@ final class QueuedHeads: Sendable {
     /// A write of `root` failed: what was claimed may not be held. Links start from the store again.
     func release(root: String) {
         _ = heads.withLock { $0.removeValue(forKey: root) }
+        failures.withLock { $0[root, default: 0] += 1 }
     }
+
+    /// Failed writes of `root` so far (see ``release(root:)``).
+    func failedWrites(root: String) -> Int { failures.withLock { $0[root] ?? 0 } }
 }
