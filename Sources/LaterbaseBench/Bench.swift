@@ -146,6 +146,8 @@ struct Bench: AsyncParsableCommand {
             let byVV = try await PositionsBench.link(node: server, port: port, root: "solo", folder: dir + "/link-vv", positions: false, logger: logger)
             let solo = try await PositionsBench.link(node: server, port: port, root: "solo", folder: dir + "/link-solo", logger: logger)
             let fleet = try await PositionsBench.link(node: server, port: port, root: "fleet", folder: dir + "/link-fleet", logger: logger)
+            report.add("Writer: \(n) events of one origin, 1,000 a batch, one at a time", one.storeRate, unit: "events/s")
+            report.add("Writer: \(n) recorded events of \(n) new origins, 1,000 a batch", many.storeRate, unit: "events/s", ratioTo: one.storeRate, note: "what bounds a catch-up of that root")
             report.add("Peer link catch-up by vv (before v3), 1 origin, an empty replica", byVV.catchUp, unit: "events/s")
             report.add("Peer link catch-up by position, 1 origin", solo.catchUp, unit: "events/s", ratioTo: byVV.catchUp)
             report.add("Peer link catch-up by position, \(n) origins", fleet.catchUp, unit: "events/s", ratioTo: byVV.catchUp, target: 1)

@@ -17,6 +17,9 @@ enum PositionsBench {
         var quietMedian = 0.0
         /// The vv feed's `limit=0` answer: the whole head, for contrast.
         var headBytes = 0
+        /// Events/s the writer stored the root's events at, 1,000 a batch: for the large root,
+        /// recorded events of new origins (what a replica's catch-up writes).
+        var storeRate = 0.0
     }
 
     /// - Parameter origins: how many origins the large root holds (recorded events from new
@@ -24,17 +27,24 @@ enum PositionsBench {
     ///   (so the two differ in origins, not in the size of their indexes).
     static func run(server: LaterbaseServer, port: Int, origins: Int, rounds: Int = 300) async throws -> (one: Side, many: Side) {
         let base = SystemClock.milliseconds() - 3_600_000
+        let fleetStart = ContinuousClock.now
         for chunk in stride(from: 0, to: origins, by: 1000) {
             let events = (chunk..<min(origins, chunk + 1000)).map { i in
                 #"{"id":"\#(EventID.v7(milliseconds: base))","aggregate":"truck-\#(i % 1000)","type":"t","data":{"i":\#(i)},"origin":"dev-\#(i)","seq":1,"hlc":"\#(HLC(rawValue: (base + UInt64(i / 1000)) << 16 | UInt64(i % 1000)))"}"#
             }
             _ = try await server.writer.write(try server.store.prepare(root: "fleet", body: Array(("[" + events.joined(separator: ",") + "]").utf8), replicating: true))
         }
+        let fleetRate = Double(origins) / (ContinuousClock.now - fleetStart).seconds
+        let soloStart = ContinuousClock.now
         for chunk in stride(from: 0, to: origins, by: 1000) {
             let events = (chunk..<min(origins, chunk + 1000)).map { i in #"{"aggregate":"truck-\#(i % 1000)","type":"t","data":{"i":\#(i)}}"# }
             _ = try await server.writer.write(try server.store.prepare(root: "solo", body: Array(("[" + events.joined(separator: ",") + "]").utf8)))
         }
-        return (try await side("solo", port: port, rounds: rounds), try await side("fleet", port: port, rounds: rounds))
+        let soloRate = Double(origins) / (ContinuousClock.now - soloStart).seconds
+        var one = try await side("solo", port: port, rounds: rounds), many = try await side("fleet", port: port, rounds: rounds)
+        one.storeRate = soloRate
+        many.storeRate = fleetRate
+        return (one, many)
     }
 
     private static func side(_ root: String, port: Int, rounds: Int) async throws -> Side {

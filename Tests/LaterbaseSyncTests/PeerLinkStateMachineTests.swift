@@ -386,6 +386,18 @@ struct PeerLinkStateMachineTests {
         #expect(m.tick(now: at(31), ours: ["notes": ours]).pushes.map(\.after) == [Self.vv("hq-b:9")], "this node's own, once it ended")
     }
 
+    @Test func aQuietPushStepIsSkippedUntilTheHeadIsReadAgainOrSomethingChanges() {
+        var m = linked()
+        #expect(m.tick(now: at(1), ours: ["notes": Self.vv("hq-a:5")], generations: ["notes": 1]).pushes.count == 1)
+        m.pushed(root: "notes", upTo: Self.vv("hq-a:5"), now: at(1))
+        _ = m.deltasArrived(root: "notes", [Delta(events: [], head: Self.vv("hq-a:5"))], now: at(2), ours: VersionVector())
+        #expect(m.tick(now: at(3), ours: ["notes": Self.vv("hq-a:5")], generations: ["notes": 1]).pushes.isEmpty, "all acknowledged: quiet")
+        // The same read of the head: not looked at again (a pass over every origin of the root).
+        #expect(m.tick(now: at(4), ours: ["notes": Self.vv("hq-a:9")], generations: ["notes": 1]).pushes.isEmpty)
+        // A new read: pushed.
+        #expect(m.tick(now: at(5), ours: ["notes": Self.vv("hq-a:9")], generations: ["notes": 2]).pushes.map(\.after) == [Self.vv("hq-a:5")])
+    }
+
     @Test func thePushWindowBoundsWhatIsInFlight() {
         var config = Machine.Configuration()
         config.pushWindow = 10

@@ -138,6 +138,8 @@ final class PeerLink: Sendable {
         /// This node's heads as last read, with its position then: read again only when the
         /// position moved (a root with 100,000 origins costs a pass over them to read).
         var heads: [String: (position: Position, head: VersionVector, readAt: ContinuousClock.Instant, took: Duration)] = [:]
+        /// Per root, how many times its head was read: which read a tick's `ours` is.
+        var headReads: [String: Int] = [:]
         /// ``QueuedHeads/failedWrites(root:)`` as last seen, per root.
         var failedWrites: [String: Int] = [:]
 
@@ -179,7 +181,8 @@ final class PeerLink: Sendable {
                     perform(shell.machine.claimsReleased(root: root, now: .now), &shell)
                 }
             }
-            busy = perform(shell.machine.tick(now: .now, ours: heads(shell.machine.rootsNeedingHeads, &shell)), &shell)
+            let ours = heads(shell.machine.rootsNeedingHeads, &shell)
+            busy = perform(shell.machine.tick(now: .now, ours: ours, generations: shell.headReads), &shell)
             publishStatus(shell.machine)
         }
     }
@@ -197,6 +200,7 @@ final class PeerLink: Sendable {
                 out[root] = cached.head
             } else if let head = try? store.head(of: root) {
                 shell.heads[root] = (position, head, now, ContinuousClock.now - now)
+                shell.headReads[root, default: 0] += 1
                 out[root] = head
             }
         }

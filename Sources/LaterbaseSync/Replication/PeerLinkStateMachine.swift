@@ -226,6 +226,10 @@ struct PeerLinkStateMachine {
         var inSync = false
         /// A catch-up page said more, and the next is due or out: pushes wait for its end.
         var paging = false
+        /// Counts changes to what a push step decides from (acknowledged, sent, stalls).
+        var pushInputs = 0
+        /// The head generation and ``pushInputs`` at which a push step last found nothing to do.
+        var pushQuiet: (generation: Int, inputs: Int)?
         /// Deltas taken whole while a catch-up page was out: the token moves over them once the
         /// page's end is its `previous` (so a catch-up under steady writes ends caught up).
         var chained: [(previous: Position, position: Position)] = []
@@ -271,10 +275,11 @@ struct PeerLinkStateMachine {
     var tokens: [String: String] { roots.compactMapValues(\.heldToken) }
     /// Roots whose last probe found the peer holding the same dots as this node.
     var inSync: Set<String> { Set(roots.filter(\.value.inSync).keys) }
-    /// The roots ``tick(now:ours:)`` needs this node's head of: those it pushes, and those it
-    /// fetches by vv (no token yet). The others cost no read of a head.
+    /// The roots ``tick(now:ours:generations:)`` needs this node's head of: those it pushes to
+    /// (but not while their catch-up goes page after page), and those it fetches by vv (no token
+    /// yet). The others cost no read of a head.
     var rootsNeedingHeads: [String] {
-        rootOrder.filter { isPushing || roots[$0]?.token == nil }
+        rootOrder.filter { (isPushing && roots[$0]?.paging != true) || roots[$0]?.token == nil }
     }
     var acked: [String: VersionVector] { roots.mapValues(\.acked).filter { !$0.value.entries.isEmpty } }
     var catchingUp: Set<String> { Set(roots.filter { $0.value.catchUpDue != nil || $0.value.fetching }.keys) }
@@ -311,7 +316,9 @@ struct PeerLinkStateMachine {
     // MARK: time
 
     /// What is due at `now`, given this node's head per root.
-    mutating func tick(now: ContinuousClock.Instant, ours: [String: VersionVector]) -> [Action] {
+    /// - Parameter generations: per root, which read of this node's head `ours` holds (lets a
+    ///   push step that found nothing skip the next ones until something changed).
+    mutating func tick(now: ContinuousClock.Instant, ours: [String: VersionVector], generations: [String: Int] = [:]) -> [Action] {
         var actions: [Action] = []
         switch phase {
         case .discovering(let notBefore, let inFlight):
@@ -335,7 +342,9 @@ struct PeerLinkStateMachine {
             if isPushing {
                 // Not while a catch-up goes page after page: what comes in then is the peer's
                 // own, and deciding a push costs a pass over the root's origins each time.
-                for root in rootOrder where !roots[root]!.paging { actions += pushStep(root, now: now, ours: ours[root] ?? VersionVector()) }
+                for root in rootOrder where !roots[root]!.paging {
+                    actions += pushStep(root, now: now, ours: ours[root] ?? VersionVector(), generation: generations[root])
+                }
             }
         }
         if ackedDirty && !saveInFlight && now - lastSave >= configuration.saveInterval {
@@ -387,6 +396,7 @@ struct PeerLinkStateMachine {
             // What the writer holds: a write out when the link dropped may yet fail.
             r.token = r.heldToken
             r.sent = r.acked
+            r.pushQuiet = nil
             r.ackProgress = nil
             r.fetches = []
             r.early = nil
@@ -461,6 +471,7 @@ struct PeerLinkStateMachine {
                 if resetting {
                     roots[root]!.acked = answer.head
                     roots[root]!.sent = answer.head
+                    roots[root]!.pushInputs &+= 1
                     ackedDirty = true
                 } else {
                     actions += acknowledge(root, answer.head, now: now)
@@ -499,6 +510,7 @@ struct PeerLinkStateMachine {
             }
             if recovered {
                 roots[root]!.sent = roots[root]!.acked
+                roots[root]!.pushInputs &+= 1
                 actions += startCatchUp(root, now: now)
             }
         }
@@ -836,26 +848,35 @@ struct PeerLinkStateMachine {
 
     // MARK: acknowledgments
 
+    /// The peer holds `head`. In place and per origin of `head`: `acked` may name 100,000
+    /// origins, and a delta names a few.
     private mutating func acknowledge(_ root: String, _ head: VersionVector, now: ContinuousClock.Instant) -> [Action] {
-        guard var r = roots[root] else { return [] }
-        let old = r.acked
-        guard !head.isCovered(by: old) else { return [] }
-        r.acked = old.merging(head)
-        r.ackProgress = now
-        ackedDirty = true
+        guard roots[root] != nil, !head.isCovered(by: roots[root]!.acked) else { return [] }
         var delivered: UInt64 = 0
-        for (origin, seq) in r.pushed.entries {
-            let before = old[origin], after = min(r.acked[origin], seq)
-            if after > before { delivered += after - before }
+        for (origin, seq) in head.entries {
+            let before = roots[root]!.acked[origin]
+            guard seq > before else { continue }
+            roots[root]!.acked[origin] = seq
+            // Pushed events the peer now holds.
+            let pushed = roots[root]!.pushed[origin]
+            if min(seq, pushed) > min(before, pushed) { delivered += min(seq, pushed) - min(before, pushed) }
         }
-        for (origin, stall) in r.stalls where r.acked[origin] > stall.ackedAt { r.stalls[origin] = nil }
-        roots[root] = r
+        roots[root]!.ackProgress = now
+        roots[root]!.pushInputs &+= 1
+        ackedDirty = true
+        if !roots[root]!.stalls.isEmpty {
+            for (origin, stall) in roots[root]!.stalls where roots[root]!.acked[origin] > stall.ackedAt { roots[root]!.stalls[origin] = nil }
+        }
         return delivered > 0 ? [.note(.delivered(root: root, events: Int(delivered)))] : []
     }
 
     // MARK: to the peer
 
-    private mutating func pushStep(_ root: String, now: ContinuousClock.Instant, ours: VersionVector) -> [Action] {
+    /// - Parameter generation: which read of this node's head `ours` is (nil: unknown): a root
+    ///   whose last step found nothing to push, with the same head and nothing acknowledged,
+    ///   sent or refused since, is skipped (a step is a pass over the root's origins).
+    private mutating func pushStep(_ root: String, now: ContinuousClock.Instant, ours: VersionVector, generation: Int? = nil) -> [Action] {
+        if let generation, let quiet = roots[root]!.pushQuiet, quiet == (generation, roots[root]!.pushInputs) { return [] }
         var r = roots[root]!
         var actions: [Action] = []
         defer { roots[root] = r }
@@ -876,7 +897,11 @@ struct PeerLinkStateMachine {
                 base[origin] = max(base[origin], ours[origin])
             }
         }
-        guard !ours.isCovered(by: base) else { return actions }
+        guard !ours.isCovered(by: base) else {
+            // Quiet until something changes, when nothing is in flight or held back (those wait on time).
+            if let generation, actions.isEmpty, r.stalls.isEmpty, r.sent.isCovered(by: r.acked) { r.pushQuiet = (generation, r.pushInputs) }
+            return actions
+        }
         var inFlight: UInt64 = 0
         for (origin, seq) in r.sent.entries where seq > r.acked[origin] { inFlight += seq - r.acked[origin] }
         guard inFlight < configuration.pushWindow else { return actions }
@@ -885,13 +910,14 @@ struct PeerLinkStateMachine {
 
     /// A push left: the peer was sent `root`'s events up to `vv` (stalled origins excepted).
     mutating func pushed(root: String, upTo vv: VersionVector, now: ContinuousClock.Instant) {
-        guard var r = roots[root] else { return }
-        if r.sent.isCovered(by: r.acked) || r.ackProgress == nil { r.ackProgress = now }
-        for (origin, seq) in vv.entries where r.stalls[origin]?.retrying ?? true {
-            r.sent[origin] = max(r.sent[origin], seq)
-            r.pushed[origin] = max(r.pushed[origin], seq)
+        guard roots[root] != nil else { return }
+        if roots[root]!.sent.isCovered(by: roots[root]!.acked) || roots[root]!.ackProgress == nil { roots[root]!.ackProgress = now }
+        roots[root]!.pushInputs &+= 1
+        // In place: `sent` may name every origin of a large root.
+        for (origin, seq) in vv.entries where roots[root]!.stalls[origin]?.retrying ?? true {
+            if seq > roots[root]!.sent[origin] { roots[root]!.sent[origin] = seq }
+            if seq > roots[root]!.pushed[origin] { roots[root]!.pushed[origin] = seq }
         }
-        roots[root] = r
     }
 
     /// The peer announced that it refused a message of `root` (`_rejected`).
@@ -902,6 +928,7 @@ struct PeerLinkStateMachine {
         root: String, code: LaterbaseError.Code, reason: String, index: Int?, dots: [Dot?], now: ContinuousClock.Instant
     ) -> [Action] {
         guard isPushing, var r = roots[root] else { return [] }
+        r.pushInputs &+= 1
         defer { roots[root] = r }
         // This link's push names dots it sent that the peer has not acknowledged; a message
         // that names none of those was someone else's, and changes nothing here.
