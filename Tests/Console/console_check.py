@@ -97,7 +97,8 @@ try:
     driver.find_element(By.CSS_SELECTOR, "#token-form button[type=submit]").click()
     check(wait(lambda: text("#replica") == "hq-2"), "the node view shows the replica")
     check(wait(lambda: {r.get_attribute("data-root") for r in driver.find_elements(By.CSS_SELECTOR, "#roots tbody tr")} >= {"shipments", "inventory"}), "the node view shows both roots")
-    check(wait(lambda: "hq-1:3" in driver.find_element(By.CSS_SELECTOR, "#roots tr[data-root=inventory]").text), "the node view shows inventory's head")
+    check(wait(lambda: driver.find_element(By.CSS_SELECTOR, "#roots tr[data-root=inventory]").text.split()[-1] == call("hq-2", "GET", "/node")[1]["positions"]["inventory"]), "the node view shows inventory's position")
+    check(wait(lambda: "inventory in sync" in text(f"#peers tr[data-peer='http://127.0.0.1:{ports['hq-1']}']")), "the node view shows the peer in sync")
     check(wait(lambda: "in sync" in text(f"#peers tr[data-peer='http://127.0.0.1:{ports['hq-1']}']")), "the node view shows the peer in sync")
     peer_row = f"#peers tr[data-peer='http://127.0.0.1:{ports['hq-1']}']"
     check(wait(lambda: "reachable" in text(peer_row) and "unreachable" not in text(peer_row) and "hq-1" in text(peer_row)), "the node view shows the peer, reachable")

@@ -29,6 +29,8 @@ import Testing
             let end = try #require(rest["next"]?.stringValue)
             let quiet = try await http.get("/e/notes?since=\(end)")
             #expect(quiet.json["events"] == .array([]) && quiet.json["next"] == .string(end))
+            // /node says where the node stands in each root: the same token.
+            #expect(try await http.get("/node").json["positions"]?["notes"] == .string(end))
             #expect(quiet.body.count + "GET /e/notes?since=\(end) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8.count < 1024)
             // NDJSON: one event a line, then {"next", "more"}.
             let lines = try await http.get("/e/notes?since=\(token)", headers: [("Accept", "application/x-ndjson")]).text.split(separator: "\n")

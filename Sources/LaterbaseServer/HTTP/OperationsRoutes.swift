@@ -52,6 +52,12 @@ struct OperationsRoutes {
                 ])),
                 ("peers", .array((replication?.peers ?? []).map(\.json))),
                 ("limits", limits.json),
+                // This node's position in each root the caller may read: where a client that
+                // follows it by `since` stands once it has everything (a token, whatever the
+                // number of origins; the console shows it).
+                ("positions", .object(store.rootNames.filter(caller.mayRead).compactMap { root in
+                    (try? store.position(of: root)).map { (root, .string($0.description)) }
+                })),
             ])
             return .json(body.bytes)
         }
