@@ -59,7 +59,7 @@ echo "hq head:    $(head_of $hq)"
 echo "truck head: $(head_of $truck)"
 say "The truck follows hq by hq's position (kept in its data folder across the outage): its /node shows the token it holds and the roots in sync."
 for _ in $(seq 1 50); do curl -s "$truck/node" | grep -qE '"in_sync":\[[^]]*"shipments"' && break; sleep 0.1; done
-curl -s "$truck/node" | sed -E 's/.*("positions":\{[^}]*\}),("in_sync":\[[^]]*\]).*/\1 \2/'
+curl -s "$truck/node" | sed -E 's/.*("positions":\{[^}]*\}),("in_sync":\[[^]]*\]).*/\1 \2/'; echo
 show curl -s "$hq/a/shipments/SHP-7"
 show curl -s "$hq/a/shipments/SHP-7?as_of=2026-11-27T07:00:00Z"
 
