@@ -48,14 +48,6 @@ class ApiError extends Error {
 }
 function hlcMillis(hlc) { return Number(BigInt("0x" + hlc) >> 16n); }
 function iso(ms) { return new Date(ms).toISOString(); }
-function parseVV(text) {
-  const vv = {};
-  for (const pair of (text || "").split(",")) { if (!pair) continue; const i = pair.lastIndexOf(":"); vv[pair.slice(0, i)] = Number(pair.slice(i + 1)); }
-  return vv;
-}
-function vvText(vv) { return Object.entries(vv).filter(([, s]) => s > 0).map(([o, s]) => `${o}:${s}`).join(","); }
-/** Events `other` holds that `vv` lacks. */
-function total(vv) { return Object.values(vv).reduce((a, b) => a + b, 0); }
 function every(ms, f) { let stop = false; const tick = async () => { if (stop) return; try { await f(); } catch (e) { if (!(e instanceof ApiError)) say(String(e)); } if (!stop) setTimeout(tick, ms); }; tick(); leaving.push(() => { stop = true; }); }
 
 // ---------- node view ----------
@@ -153,7 +145,7 @@ function rootView(root) {
   };
   const refilter = () => { for (const r of rows.children) r.hidden = !matches(r.event); };
   for (const input of Object.values(filters)) { input.addEventListener("input", refilter); input.addEventListener("change", refilter); }
-  // Newest on top; the feed comes in (hlc, origin, seq) order.
+  // Newest on top; the feed by position comes in the order the node stored it.
   const addNewest = events => {
     for (const e of events) {
       const key = `${e.origin}:${e.seq}`;
@@ -163,28 +155,32 @@ function rootView(root) {
     }
     while (rows.children.length > 2000) rows.lastChild.remove();
   };
+  // By position (contract v3): the node's token is `<epoch>:<n>`, n events stored in the root; the
+  // console is the node's own, so it counts back from there (a client treats tokens as opaque).
   const page = 50;
-  let low = {};  // below this vv the tail has not loaded yet (paging back)
+  let epoch = "", low = 0;  // below position `low` the tail has not loaded yet (paging back)
+  const token = n => `${epoch}:${n}`;
   const controller = new AbortController();
   leaving.push(() => controller.abort());
   older.addEventListener("click", async () => {
-    const from = {};
-    for (const [o, s] of Object.entries(low)) from[o] = Math.max(0, s - page);
-    const got = await api(`/e/${root}?limit=10000&vv=${encodeURIComponent(vvText(from))}`);
-    const before = got.events.filter(e => e.seq <= (low[e.origin] || 0)).reverse();
-    for (const e of before) { const key = `${e.origin}:${e.seq}`; if (!shown.has(key)) { shown.add(key); rows.append(row(e, false)); } }
+    const from = Math.max(0, low - page);
+    const got = await api(`/e/${root}?since=${token(from)}&limit=${low - from}`);
+    for (const e of got.events.reverse()) { const key = `${e.origin}:${e.seq}`; if (!shown.has(key)) { shown.add(key); rows.append(row(e, false)); } }
     low = from;
-    older.disabled = total(low) === 0;
+    older.disabled = low === 0;
   });
   (async () => {
-    const head = parseVV((await api(`/e/${root}?limit=0`)).head);
-    for (const [o, s] of Object.entries(head)) low[o] = Math.max(0, s - page);
-    older.disabled = total(low) === 0;
-    let lastID = vvText(low);
+    const position = ((await api("/node")).positions || {})[root] || "";
+    const colon = position.indexOf(":");
+    epoch = position.slice(0, colon);
+    low = Math.max(0, Number(position.slice(colon + 1)) - page);
+    older.disabled = low === 0;
+    let lastID = token(low);
     while (!controller.signal.aborted) {
       try {
-        const r = await fetch(`/e/${root}?vv=${encodeURIComponent(lastID)}`, { headers: headers({ Accept: "text/event-stream", "Last-Event-ID": lastID }), signal: controller.signal });
+        const r = await fetch(`/e/${root}?since=${lastID}`, { headers: headers({ Accept: "text/event-stream", "Last-Event-ID": lastID }), signal: controller.signal });
         if (r.status === 401) { say("This node does not know that token (401 unauthorized)."); return; }
+        if (r.status === 410) { say("The node was restored from a backup: reload to follow it again."); return; }
         if (!r.ok) { say(`The live feed answered ${r.status}.`); return; }
         status.textContent = "live";
         const reader = r.body.getReader();
