@@ -67,8 +67,7 @@ struct RootDatabases: Sendable {
             var entry = try c.first()
             while let e = entry {
                 // 16 bytes: written before digests were kept; the writer adds them at start-up.
-                guard e.value.count == 24 || e.value.count == 16 else { throw .corrupted("the head of an origin, \(e.value.count) bytes") }
-                out[String(decoding: e.key, as: UTF8.self)] = OriginHead(decoding: e.value)
+                out[String(decoding: e.key, as: UTF8.self)] = try OriginHead(decoding: e.value)
                 entry = try c.next()
             }
         }
@@ -126,8 +125,9 @@ struct OriginHead: Sendable, Equatable {
     }
 
     /// A `heads` value of 24 bytes, or 16 (written before digests were kept; the writer adds
-    /// them at start-up). The caller checks the size.
-    init(decoding value: UnsafeRawBufferPointer) {
+    /// them at start-up); any other size is a corrupted store, never a trap.
+    init(decoding value: UnsafeRawBufferPointer) throws(LMDBError) {
+        guard value.count == 24 || value.count == 16 else { throw .corrupted("the head of an origin, \(value.count) bytes") }
         self.init(
             seq: Keys.readBigEndian(value, at: 0), hlc: HLC(rawValue: Keys.readBigEndian(value, at: 8)),
             digest: value.count == 24 ? Keys.readBigEndian(value, at: 16) : nil)

@@ -90,8 +90,7 @@ extension EventStore {
                 var vv = VersionVector()
                 for origin in origins {
                     guard let v = try txn.get(r.heads, Array(origin.utf8)) else { continue }
-                    guard v.count == 24 || v.count == 16 else { throw .corrupted("the head of an origin, \(v.count) bytes") }
-                    vv[origin] = Keys.readBigEndian(v, at: 0)
+                    vv[origin] = try OriginHead(decoding: v).seq
                 }
                 return vv
             }

@@ -470,7 +470,7 @@ final class StoreWriter {
                 for origin in origins {
                     guard let head = heads[origin] else { continue }
                     let key = Array(origin.utf8)
-                    summary.replace(origin: origin, old: try txn.get(r.heads, key).map { OriginHead(decoding: $0) }, new: head)
+                    summary.replace(origin: origin, old: try txn.get(r.heads, key).map { (v) throws(LMDBError) in try OriginHead(decoding: v) }, new: head)
                     try txn.put(r.heads, key, head.encoded)
                 }
                 try txn.put(store.meta, RootSummary.key(name), summary.encoded)

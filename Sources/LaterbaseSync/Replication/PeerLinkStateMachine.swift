@@ -643,8 +643,7 @@ struct PeerLinkStateMachine {
         if gapOrigin != nil {
             // A page is a per-origin prefix of what this node lacked: not following on means the
             // peer's feed is wrong, or this node's head moved back (a restore). By vv from here.
-            roots[root]!.token = nil
-            roots[root]!.heldToken = nil
+            forgetToken(root)
             return actions + failCatchUp(root, "the peer's feed page does not follow on from this node's head", now: now)
         }
         switch page.next {
@@ -715,25 +714,26 @@ struct PeerLinkStateMachine {
     /// node's head (it holds what it holds), then by position again.
     mutating func claimsReleased(root: String, now: ContinuousClock.Instant) -> [Action] {
         guard roots[root] != nil, roots[root]!.token != nil || roots[root]!.heldToken != nil else { return [] }
-        roots[root]!.token = nil
-        roots[root]!.heldToken = nil
-        roots[root]!.fetches = []
-        roots[root]!.early = nil
+        forgetToken(root)
         roots[root]!.queued = VersionVector()
-        ackedDirty = true
         return startCatchUp(root, now: now)
     }
 
-    /// The peer does not know the root's token: by vv from this node's head, at once (no
-    /// backoff: nothing is wrong with the peer).
-    private mutating func expire(_ root: String, now: ContinuousClock.Instant) -> [Action] {
+    /// By vv from here: no token, nothing out by the old one.
+    private mutating func forgetToken(_ root: String) {
         roots[root]!.token = nil
         roots[root]!.heldToken = nil
         roots[root]!.probedMore = nil
         roots[root]!.fetches = []
         roots[root]!.early = nil
-        roots[root]!.catchUpDue = now
         ackedDirty = true
+    }
+
+    /// The peer does not know the root's token: by vv from this node's head, at once (no
+    /// backoff: nothing is wrong with the peer).
+    private mutating func expire(_ root: String, now: ContinuousClock.Instant) -> [Action] {
+        forgetToken(root)
+        roots[root]!.catchUpDue = now
         // A restored peer may have lost what it acknowledged: the next probe reads its head by
         // vv, which replaces the acknowledgments and resends from there.
         resetAcks = true
