@@ -58,6 +58,14 @@ public struct Delta: Sendable {
         return bodies
     }
 
+    /// Only recorded events in a delta or a peer's feed page: a plain event there would be stored
+    /// as this node's own.
+    static func recordedOnly(_ events: [EventInput]) throws(LaterbaseError) {
+        if let index = events.firstIndex(where: { $0.recorded == nil }) {
+            throw .event(.badRequest, index: index, "a delta or feed page holds only recorded events (with origin, seq and hlc)")
+        }
+    }
+
     /// Reads a delta body (or a feed page, which has the same `events` and `head`).
     /// - Throws: `bad_request` when it is not a delta.
     public init(parsing body: [UInt8]) throws(LaterbaseError) {
@@ -81,10 +89,7 @@ public struct Delta: Sendable {
                 throw LaterbaseError(.badRequest, "not a delta or feed page: it needs a head, or previous and position")
             }
         }
-        // Only recorded events: a plain event here would be stored as this node's own.
-        if let index = events.firstIndex(where: { $0.recorded == nil }) {
-            throw .event(.badRequest, index: index, "a delta or feed page holds only recorded events (with origin, seq and hlc)")
-        }
+        try recordedOnly(events)
         if json["head"] == nil { head = VersionVector(events.lastSeqs()) }
         return (Delta(events: events, head: head, previous: previous, position: position), json)
     }

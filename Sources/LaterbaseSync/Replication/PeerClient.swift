@@ -164,9 +164,7 @@ final class PeerClient: Sendable {
                     }
                 }
             }.get()
-            if let index = events.firstIndex(where: { $0.recorded == nil }) {
-                throw LaterbaseError.event(.badRequest, index: index, "a feed page holds only recorded events (with origin, seq and hlc)")
-            }
+            try Delta.recordedOnly(events)
             guard let next = json["next"]?.stringValue, Self.isToken(next), case .bool(let more)? = json["more"] else {
                 throw LaterbaseError(.badRequest, "\(url)/e/\(root) did not return a feed page by position")
             }
