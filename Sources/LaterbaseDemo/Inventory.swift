@@ -53,14 +53,9 @@ public struct Inventory: AggregateRoot {
 
     public static func fold(_ state: inout State, _ event: Event, _ context: EventContext) {
         switch event {
-        case .received(let n): state.on_hand = saturating(state.on_hand, n)
-        case .picked(let n): state.on_hand = saturating(state.on_hand, -n)
+        case .received(let n): state.on_hand = state.on_hand.saturatingAdd(n)
+        case .picked(let n): state.on_hand = state.on_hand.saturatingAdd(-n)
         case .counted(let n): state.on_hand = n
         }
-    }
-
-    private static func saturating(_ a: Int, _ b: Int) -> Int {
-        let (sum, overflow) = a.addingReportingOverflow(b)
-        return overflow ? (b > 0 ? .max : .min) : sum
     }
 }

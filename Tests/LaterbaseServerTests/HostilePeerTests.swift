@@ -130,3 +130,34 @@ struct HostilePeerTests {
         }
     }
 }
+
+/// CONTRACT.md v3, "The front door under load": numbers a peer sends never overflow anything.
+@Suite("Hostile peers' numbers", .serialized)
+struct HostilePeerNumberTests {
+    /// Was: two origins at 2^63-1 in a peer's head trapped `GET /metrics` (the lag gauge summed
+    /// them), and the head was saved with the peer's checkpoint, so the node died on every scrape.
+    @Test func aHeadAtTheTopOfTheRangeSaturatesTheLag() async throws {
+        let huge = "peer-x:9223372036854775807,peer-y:9223372036854775807"
+        let peer = FakePeer(node: #"{"replica":"peer-x","roots":["notes"],"ingest":null,"publish":null}"#, feed: { query in
+            query.contains("since=")
+                ? #"{"events":[],"next":"00000000000000aa:0","more":false,"digest":"0000000000000001","head_digest":"0000000000000002"}"#
+                : #"{"events":[],"vv":"","head":"\#(huge)","more":false,"position":"00000000000000aa:0"}"#
+        })
+        try await peer.run { url in
+            try await withServer(configure: { $0.peers = [url]; $0.peerProbeInterval = .milliseconds(100) }) { http, _ in
+                _ = try await http.post("/e/notes", #"{"aggregate":"n-1","type":"note.added","data":{}}"#)
+                var lag: String? = nil
+                for _ in 0..<200 {
+                    let metrics = try await http.get("/metrics")
+                    #expect(metrics.status == 200)
+                    lag = metrics.text.split(separator: "\n").first { $0.hasPrefix("laterbase_sync_lag_events{") && $0.contains(#"direction="pull""#) }.map(String.init)
+                    if let lag, !lag.hasSuffix(" 0") && !lag.hasSuffix(" 0.0") { break }
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                // Two origins at 2^63-1 each: the sum stops at Int.max (9.2e18), it does not trap.
+                #expect(lag.flatMap { Double($0.split(separator: " ").last!) } == Double(Int.max))
+                #expect(try await http.get("/healthz").status == 200)
+            }
+        }
+    }
+}

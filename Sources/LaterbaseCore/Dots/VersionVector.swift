@@ -54,9 +54,11 @@ public struct VersionVector: Hashable, Sendable, CustomStringConvertible {
         VersionVector(entries.merging(other.entries, uniquingKeysWith: max))
     }
 
-    /// How many events `other` covers that this vector does not.
+    /// How many events `other` covers that this vector does not, saturating at `Int.max`: a
+    /// peer's vector is input, and seqs up to 2^63-1 are valid on the wire, so two of them
+    /// would overflow a plain sum.
     public func count(missingFrom other: VersionVector) -> Int {
-        other.entries.reduce(0) { $0 + Int($1.value - min($1.value, self[$1.key])) }
+        other.entries.reduce(0) { $0.saturatingAdd(Int(clamping: $1.value - min($1.value, self[$1.key]))) }
     }
 
     /// Whether every entry is at most the other's.

@@ -181,7 +181,7 @@ public final class EventStore: Sendable {
                 }
                 try txn.put(meta, key, Array((more ? advanced.description : "done").utf8))
                 try txn.commit()
-                let total = heads.values.reduce(0) { $0 + $1.seq }
+                let total = heads.values.reduce(UInt64(0)) { $0.saturatingAdd($1.seq) }
                 logger.notice("upgrading the store to format 5: numbering events", metadata: ["root": "\(name)", "numbered": "\(position)", "of": "\(total)"])
                 if !more { break }
             }
