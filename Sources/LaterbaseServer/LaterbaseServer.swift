@@ -118,7 +118,12 @@ public final class LaterbaseServer: Sendable {
             publisher?.publish(changes)
             commits.committed(changes)
         }
-        liveFeed = LiveFeed(store: store, signal: commits, options: LiveFeed.Options(keepAlive: configuration.liveFeedKeepAlive, writeTimeout: configuration.liveFeedWriteTimeout), metrics: LiveFeedMetrics(factory: factory))
+        liveFeed = LiveFeed(
+            store: store, signal: commits, access: configuration.access,
+            options: LiveFeed.Options(
+                keepAlive: configuration.liveFeedKeepAlive, writeTimeout: configuration.liveFeedWriteTimeout,
+                maxPerPrincipal: configuration.maxLiveFeedsPerPrincipal),
+            metrics: LiveFeedMetrics(factory: factory))
         self.writer = writer
         let storeMetrics = metrics
         ingest = try configuration.ingest.map { endpoint throws(ZMQError) in
@@ -164,7 +169,7 @@ public final class LaterbaseServer: Sendable {
                 availableConnectionsDelegate: MaximumAvailableConnections(configuration.maxConnections, logger: logger)),
             services: [
                 WriterService(writer: writer), SyncService(zap: zap, ingest: ingest, replication: replication),
-                CredentialsReloadService(access: configuration.access, logger: logger),
+                CredentialsReloadService(access: configuration.access, logger: logger) { [self] in try reloadCredentials() },
             ],
             onServerRunning: { [self] channel in
                 let port = channel.localAddress?.port
@@ -214,6 +219,15 @@ public final class LaterbaseServer: Sendable {
             if let port { return port }
             try await Task.sleep(for: .milliseconds(10))
         }
+    }
+
+    /// Re-reads the credentials file, as SIGHUP does: the new principals apply to every request
+    /// from now on, and every live feed looks at its principal's rights again at once (one whose
+    /// principal is gone, or may no longer read its root, ends). An invalid file changes nothing
+    /// and is thrown.
+    public func reloadCredentials() throws {
+        try configuration.access.reload()
+        commits.wakeAll()
     }
 
     /// Begins a graceful shutdown, as SIGTERM would.

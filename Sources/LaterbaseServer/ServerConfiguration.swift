@@ -50,6 +50,9 @@ public struct ServerConfiguration: Sendable {
     /// Live feeds: a client that takes nothing for this long is closed (it resumes from its
     /// last event id).
     public var liveFeedWriteTimeout: Duration = .seconds(30)
+    /// Live feeds one principal (on an open node: one address) may hold open at once; more are
+    /// answered 429 `too_many_requests`. Each feed reads the store on every commit of its root.
+    public var maxLiveFeedsPerPrincipal = 32
     /// Called on the writer thread after each commit, in commit order, with the events it added
     /// per root and the root's head: the seam for publishing deltas. Must not block.
     public var onCommit: (@Sendable (CommittedChanges) -> Void)? = nil

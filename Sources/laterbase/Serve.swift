@@ -78,6 +78,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("max-connections"), help: "Most HTTP connections open at once; more wait until one closes.")
     var maxConnections: Int = 1024
 
+    @Option(name: .customLong("max-live-feeds-per-principal"), help: "Most live feeds (SSE) one principal holds open at once (on a node without credentials: one address); more are answered 429.")
+    var maxLiveFeedsPerPrincipal: Int = 32
+
     @Option(name: .customLong("max-transaction-events"), help: "Most events one write transaction takes, 10000 to 100000. Larger: fewer syncs and per-aggregate writes under load (peers converge sooner), more memory held per commit and later acknowledgments.")
     var maxTransactionEvents: Int = 20_000
 
@@ -147,6 +150,7 @@ struct Serve: AsyncParsableCommand {
         guard (maxBodyMiB...1 << 20).contains(httpBodyMemoryMiB) else { throw ValidationError("--http-body-memory-mib must be at least --max-body-mib and at most 1048576") }
         guard (0.1...86_400).contains(idleTimeout) else { throw ValidationError("--idle-timeout-seconds must be from 0.1 to 86400") }
         guard (1...1_000_000).contains(maxConnections) else { throw ValidationError("--max-connections must be from 1 to 1000000") }
+        guard (1...100_000).contains(maxLiveFeedsPerPrincipal) else { throw ValidationError("--max-live-feeds-per-principal must be from 1 to 100000") }
         guard maxSkew <= 1e9, (1...1 << 20).contains(mapSizeGiB) else { throw ValidationError("--max-skew or --map-size-gib is out of range") }
     }
 
@@ -174,6 +178,7 @@ struct Serve: AsyncParsableCommand {
         configuration.httpBodyMemoryBytes = httpBodyMemoryMiB << 20
         configuration.httpIdleTimeout = .milliseconds(Int64(idleTimeout * 1000))
         configuration.maxConnections = maxConnections
+        configuration.maxLiveFeedsPerPrincipal = maxLiveFeedsPerPrincipal
         configuration.allowInsecure = insecure
         configuration.curveSecretKeyFile = curveSecretKey
         configuration.peerCAFile = tlsCA

@@ -100,7 +100,8 @@ struct LiveFeedTests {
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 256
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         defer { _ = client.shutdown() }
-        try await withServer { plain, _ in
+        // One address holds them all: the per-caller limit (32 by default) raised for the test.
+        try await withServer(configure: { $0.maxLiveFeedsPerPrincipal = 100 }) { plain, _ in
             let http = HTTP(base: plain.base, client: client)
             let total = 2000
             try await withThrowingTaskGroup(of: [JSON].self) { group in

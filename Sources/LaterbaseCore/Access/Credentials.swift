@@ -115,6 +115,7 @@ public final class Access: Sendable {
     /// The credentials file, if any.
     public let path: String?
     private let current: Mutex<Credentials?>
+    private let reloads = Atomic<UInt64>(0)
 
     /// An open node: everything is allowed to everyone.
     public static func open() -> Access { Access(path: nil, credentials: nil) }
@@ -137,6 +138,21 @@ public final class Access: Sendable {
         guard let path else { return }
         let fresh = try Credentials(contentsOf: path)
         current.withLock { $0 = fresh }
+        reloads.add(1, ordering: .releasing)
+    }
+
+    /// How many times the principals were replaced: something holding a principal across
+    /// reloads (a live feed) looks it up again with ``refreshed(_:)`` when this changes.
+    public var generation: UInt64 { reloads.load(ordering: .acquiring) }
+
+    /// The principal in force now with `principal`'s name and token, as the file says now; nil
+    /// once a reload removed it or gave it another token.
+    public func refreshed(_ principal: Principal) -> Principal? {
+        current.withLock { credentials in
+            guard let credentials else { return principal }
+            guard let now = credentials.principal(named: principal.name), now.tokenSHA256 == principal.tokenSHA256 else { return nil }
+            return now
+        }
     }
 
     /// Who presents `token`: ``Principal/open`` on an open node; nil if no principal has it.

@@ -24,6 +24,9 @@ public struct LaterbaseError: Error, CustomStringConvertible, Sendable {
         /// A `since` token this node did not issue, or from before a restore (410): the client
         /// starts again from its vv.
         case positionExpired = "position_expired"
+        /// A caller holds as many of something as it may (live feeds per principal): 429 with
+        /// Retry-After.
+        case tooManyRequests = "too_many_requests"
     }
 
     public let code: Code

@@ -4,16 +4,28 @@ import LaterbaseCore
 import ServiceLifecycle
 import UnixSignals
 import Logging
+import NIOCore
 
 /// A request's context: Hummingbird's, and who sent the request.
-public struct LaterbaseRequestContext: RequestContext {
+public struct LaterbaseRequestContext: RequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
+    /// The connection's peer (what an open node tells its callers apart by).
+    public let remoteAddress: SocketAddress?
     /// Set by ``AccessMiddleware`` from the bearer token (``Principal/open`` on a node without
     /// credentials); nil only for `/healthz`, which needs none.
     public var principal: Principal?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
+    }
+
+    /// Whom per-caller limits count against: the principal's name, or on an open node (where
+    /// everyone is ``Principal/open``) the caller's address.
+    func holder() throws(LaterbaseError) -> String {
+        let principal = try caller()
+        guard principal == .open else { return "principal:\(principal.name)" }
+        return "address:\(remoteAddress?.ipAddress ?? "unknown")"
     }
 
     /// Who sent the request; 401 if no one was established.
@@ -64,6 +76,8 @@ struct AccessMiddleware: RouterMiddleware {
 struct CredentialsReloadService: Service {
     let access: Access
     let logger: Logger
+    /// ``LaterbaseServer/reloadCredentials()``.
+    let reload: @Sendable () throws -> Void
 
     func run() async throws {
         guard let path = access.path else {
@@ -72,7 +86,7 @@ struct CredentialsReloadService: Service {
         }
         for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
             do {
-                try access.reload()
+                try reload()
                 logger.notice("credentials reloaded", metadata: ["file": "\(path)"])
             } catch {
                 logger.error("credentials not reloaded; the principals in force stay", metadata: ["file": "\(path)", "error": "\(error)"])

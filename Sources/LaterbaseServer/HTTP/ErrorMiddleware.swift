@@ -66,13 +66,14 @@ extension LaterbaseError: HTTPResponseError {
         case .internal: .internalServerError
         case .methodNotAllowed: .methodNotAllowed
         case .positionExpired: .gone
+        case .tooManyRequests: .tooManyRequests
         }
     }
 
     public var headers: HTTPFields {
         var headers: HTTPFields = [.contentType: "application/json"]
         switch code {
-        case .overloaded, .unavailable: headers[.retryAfter] = "1"
+        case .overloaded, .unavailable, .tooManyRequests: headers[.retryAfter] = "1"
         case .unauthorized: headers[.wwwAuthenticate] = "Bearer"
         default: break
         }

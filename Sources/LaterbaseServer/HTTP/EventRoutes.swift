@@ -90,7 +90,8 @@ struct EventRoutes {
     private func feed(_ request: Request, _ context: LaterbaseRequestContext) throws -> Response {
         let rootName = context.parameters.get("root") ?? ""
         try store.checkRoot(rootName)
-        try context.caller().authorizeRead(rootName)
+        let principal = try context.caller()
+        try principal.authorizeRead(rootName)
         let query = QueryParameters(request)
         let since = try query.position("since")
         if since != nil, query.parameters.get("vv") != nil {
@@ -104,10 +105,10 @@ struct EventRoutes {
             if let since {
                 let from = try last.map { (l) throws(LaterbaseError) in try ReadParameters.position(l, name: "Last-Event-ID") } ?? since
                 if let from { _ = try store.changes(root: rootName, since: from, limit: 0) }  // 410 before the stream starts
-                return liveFeed.response(root: rootName, since: from)
+                return try liveFeed.response(root: rootName, since: from, for: LiveFeed.Caller(principal: principal, holder: context.holder()))
             }
             let vv = try last.map { (l) throws(LaterbaseError) in try ReadParameters.versionVector(l, name: "Last-Event-ID") } ?? query.versionVector("vv")
-            return liveFeed.response(root: rootName, from: vv)
+            return try liveFeed.response(root: rootName, from: vv, for: LiveFeed.Caller(principal: principal, holder: context.holder()))
         }
         let limit = try query.integer("limit", default: 1000, in: 0...10_000)
         let ndjson = request.headers[.accept]?.contains("application/x-ndjson") ?? false

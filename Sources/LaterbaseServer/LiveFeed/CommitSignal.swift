@@ -85,6 +85,16 @@ final class CommitSignal: Sendable {
         }
     }
 
+    /// Wakes every waiting live feed as a commit would (after a credentials reload: each looks
+    /// at its principal's rights again before it reads on).
+    func wakeAll() {
+        let all = state.withLock { s -> [Waiter] in
+            defer { s.waiters.removeAll() }
+            return Array(s.waiters.values)
+        }
+        for w in all { w.resume(true) }
+    }
+
     /// Ends every live feed: their waits return false and they finish their responses (graceful
     /// shutdown, so HTTP's wait for requests in flight ends).
     func close() {

@@ -3,6 +3,7 @@ import Hummingbird
 import LaterbaseCore
 import NIOCore
 import ServiceLifecycle
+import Synchronization
 
 /// `GET /e/{root}` with `Accept: text/event-stream` (CONTRACT.md v2, the live feed): what the
 /// caller's vv lacks, then every durable commit of the root, as server-sent events.
@@ -13,22 +14,46 @@ import ServiceLifecycle
 /// ``Options/pageBytes`` bytes each): a slow client costs one page, however far behind it is.
 /// A client that takes nothing for ``Options/writeTimeout`` is closed (it resumes from its last
 /// id). A comment line goes out after ``Options/keepAlive`` without events.
+///
+/// A feed is its caller's for as long as it is open (CONTRACT.md v3, "The front door under
+/// load"): each holder (a principal, or an address on an open node) holds at most
+/// ``Options/maxPerPrincipal`` at once (429 beyond), and after a credentials reload a feed whose
+/// principal is gone, or may no longer read the root, ends.
 struct LiveFeed: Sendable {
     struct Options: Sendable {
         var keepAlive: Duration = .seconds(10)
         var writeTimeout: Duration = .seconds(30)
         var pageEvents = 1000
         var pageBytes = 1 << 20
+        var maxPerPrincipal = 32
+    }
+
+    /// Who opened a feed: the principal whose rights it is read with, and the holder its seat
+    /// counts against (``LaterbaseRequestContext/holder()``).
+    struct Caller: Sendable {
+        var principal: Principal
+        var holder: String
     }
 
     let store: EventStore
     let signal: CommitSignal
+    let access: Access
     let options: Options
     let metrics: LiveFeedMetrics
+    private let seats = Seats()
+
+    init(store: EventStore, signal: CommitSignal, access: Access, options: Options, metrics: LiveFeedMetrics) {
+        self.store = store
+        self.signal = signal
+        self.access = access
+        self.options = options
+        self.metrics = metrics
+    }
 
     /// The stream for `root` from `vv` (the `Last-Event-ID`, else the `vv` parameter).
-    func response(root: String, from vv: VersionVector) -> Response {
-        stream(root: root, from: vv) { [store, options] vv in
+    /// - Throws: 429 `too_many_requests` when the caller holds its most feeds already.
+    func response(root: String, from vv: VersionVector, for caller: Caller) throws(LaterbaseError) -> Response {
+        try stream(root: root, from: vv, for: caller) { [store, options] vv in
             let page = try store.feed(root: root, after: vv, limit: options.pageEvents, maxBytes: options.pageBytes)
             return (Self.event(page), page.count, page.more, page.vv)
         }
@@ -36,8 +61,8 @@ struct LiveFeed: Sendable {
 
     /// The stream for `root` after a position (the `Last-Event-ID`, else the `since`
     /// parameter; nil: the beginning): SSE events `id: <next>` with `{"events", "next"}`.
-    func response(root: String, since: Position?) -> Response {
-        stream(root: root, from: since) { [store, options] since in
+    func response(root: String, since: Position?, for caller: Caller) throws(LaterbaseError) -> Response {
+        try stream(root: root, from: since, for: caller) { [store, options] since in
             let page = try store.changes(root: root, since: since, limit: options.pageEvents, maxBytes: options.pageBytes)
             return (Self.event(page), page.count, page.more, page.next)
         }
@@ -46,8 +71,13 @@ struct LiveFeed: Sendable {
     /// What the caller lacks from `start`, a page at a time (`page` gives the page's SSE event,
     /// its count, whether more is stored, and the cursor after it), then every commit of the root.
     private func stream<Cursor: Sendable>(
-        root: String, from start: Cursor, page: @escaping @Sendable (Cursor) throws -> (event: [UInt8], count: Int, more: Bool, next: Cursor)
-    ) -> Response {
+        root: String, from start: Cursor, for caller: Caller,
+        page: @escaping @Sendable (Cursor) throws -> (event: [UInt8], count: Int, more: Bool, next: Cursor)
+    ) throws(LaterbaseError) -> Response {
+        guard let seat = seats.take(caller.holder, limit: options.maxPerPrincipal) else {
+            metrics.refused()
+            throw LaterbaseError(.tooManyRequests, "this caller holds \(options.maxPerPrincipal) live feeds already (--max-live-feeds-per-principal); close one or retry")
+        }
         let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache", HTTPField.Name("X-Accel-Buffering")!: "no"]
         return Response(status: .ok, headers: headers, body: ResponseBody { [self] writer in
             metrics.opened()
@@ -56,7 +86,17 @@ struct LiveFeed: Sendable {
             // Tell EventSource clients how soon to reconnect.
             try await send("retry: 1000\n\n", to: &writer)
             var quiet = ContinuousClock.now
+            var rights = access.generation
             while !signal.isClosed {
+                // A reload wakes every feed: one whose principal is gone, or may no longer read
+                // the root, ends here, before it reads another page.
+                if access.generation != rights {
+                    rights = access.generation
+                    guard access.refreshed(caller.principal)?.mayRead(root) == true else {
+                        metrics.revoked()
+                        break
+                    }
+                }
                 let version = signal.version(of: root)
                 let next = try page(cursor)
                 if next.count > 0 {
@@ -75,6 +115,7 @@ struct LiveFeed: Sendable {
                 }
             }
             try await writer.finish(nil)
+            withExtendedLifetime(seat) {}
         })
     }
 
@@ -135,6 +176,45 @@ struct LiveFeed: Sendable {
 }
 
 enum LiveFeedError: Error { case clientTooSlow }
+
+extension LiveFeed {
+    /// The feeds each holder has open. A seat is given back when the response holding it is
+    /// gone, whether its stream ran to the end, failed, or never started (a client that went
+    /// away before the head was written).
+    final class Seats: Sendable {
+        private let open = Mutex<[String: Int]>([:])
+
+        /// A seat for `holder`, or nil when it holds `limit` already.
+        func take(_ holder: String, limit: Int) -> Seat? {
+            let taken = open.withLock { open -> Bool in
+                guard open[holder, default: 0] < limit else { return false }
+                open[holder, default: 0] += 1
+                return true
+            }
+            return taken ? Seat(holder: holder, seats: self) : nil
+        }
+
+        fileprivate func giveBack(_ holder: String) {
+            open.withLock { open in
+                let left = open[holder, default: 1] - 1
+                open[holder] = left > 0 ? left : nil
+            }
+        }
+    }
+
+    /// One open feed's claim on its holder's seats, given back when released.
+    final class Seat: Sendable {
+        let holder: String
+        private let seats: Seats
+
+        fileprivate init(holder: String, seats: Seats) {
+            self.holder = holder
+            self.seats = seats
+        }
+
+        deinit { seats.giveBack(holder) }
+    }
+}
 
 /// Moves a non-Sendable value into a child task that is awaited before the value is used again.
 struct UnsafeTransfer<T>: @unchecked Sendable {

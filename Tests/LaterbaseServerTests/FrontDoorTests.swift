@@ -1,0 +1,99 @@
+import AsyncHTTPClient
+import Foundation
+import LaterbaseCore
+import LaterbaseServer
+import NIOCore
+import Synchronization
+import Testing
+
+/// CONTRACT.md v3, "The front door under load": what anyone with a socket can still do to a node.
+@Suite("Front door under load", .serialized)
+struct FrontDoorTests {
+    /// Opens a live feed and holds it until `release` is set (keep-alive comments come every
+    /// 100 ms, so the flag is looked at); returns the client and how long the stream lasted.
+    private static func hold(_ http: HTTP, _ root: String, until release: Flag? = nil, timeout: Duration = .seconds(20)) async throws
+        -> (client: SSEClient, lasted: Duration)
+    {
+        let start = ContinuousClock.now
+        let client = try await SSEClient.read(http, root, timeout: timeout) { _ in release?.isSet ?? false }
+        return (client, ContinuousClock.now - start)
+    }
+
+    /// Was: after SIGHUP removed a reader, its open SSE stream still received every commit.
+    @Test func aReloadEndsTheFeedsOfPrincipalsItRemovesOrNarrows() async throws {
+        let folder = temporaryFolder()
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let file = folder + "/credentials.json"
+        let admin = AccessTests.Entry("ops", "admin")
+        let removed = AccessTests.Entry("dashboard", "reader", extra: #","read":["notes"]"#)
+        let narrowed = AccessTests.Entry("wallboard", "reader", extra: #","read":["notes","shipments"]"#)
+        let kept = AccessTests.Entry("kiosk", "reader", extra: #","read":["notes"]"#)
+        try AccessTests.file([admin, removed, narrowed, kept]).write(toFile: file, atomically: true, encoding: .utf8)
+        let access = try Access(credentialsFile: file)
+        try await withServer(configure: { $0.access = access; $0.liveFeedKeepAlive = .milliseconds(100) }) { anonymous, server in
+            let http = anonymous.with(token: admin.token)
+            #expect(try await http.post("/e/notes", #"{"aggregate":"n-1","type":"t"}"#).status == 201)
+            let keptDone = Flag()
+            async let removedFeed = Self.hold(anonymous.with(token: removed.token), "notes")
+            async let narrowedFeed = Self.hold(anonymous.with(token: narrowed.token), "notes")
+            async let keptFeed = Self.hold(anonymous.with(token: kept.token), "notes", until: keptDone)
+            try await eventually { try await counter(http, "laterbase_live_feeds") == 3 }
+            let narrowedEntry = AccessTests.Entry("wallboard", "reader", extra: #","read":["shipments"]"#)
+            // The narrowed principal keeps its name and token; only its read changes.
+            let narrowedJSON = narrowedEntry.json.replacingOccurrences(of: SHA256.hex(narrowedEntry.token), with: SHA256.hex(narrowed.token))
+            try #"{"principals":[\#(admin.json),\#(narrowedJSON),\#(kept.json)]}"#.write(toFile: file, atomically: true, encoding: .utf8)
+            let reloaded = ContinuousClock.now
+            try server.reloadCredentials()
+            let (r, n) = try await (removedFeed, narrowedFeed)
+            let ended = ContinuousClock.now - reloaded
+            #expect(ended < .seconds(1), "the feeds ended \(ended) after the reload")
+            #expect(r.lasted < .seconds(15) && n.lasted < .seconds(15), "ended by the reload, not the test's timeout")
+            #expect(r.client.recorded.count == 1 && n.client.recorded.count == 1)
+            // The kept feed goes on and takes the next commit.
+            #expect(try await http.post("/e/notes", #"{"aggregate":"n-2","type":"t"}"#).status == 201)
+            try await eventually { try await counter(http, "laterbase_live_feeds") == 1 }
+            keptDone.set()
+            let k = try await keptFeed
+            #expect(k.client.recorded.count == 2, "the kept reader's feed took the commit after the reload")
+            #expect(try await counter(http, "laterbase_live_feeds_closed_revoked_total") == 2)
+            #expect(try await anonymous.with(token: removed.token).get("/e/notes").status == 401)
+        }
+    }
+
+    /// Was: one reader opened 40 streams (up to the node's 1,024 connections).
+    @Test func aPrincipalHoldsAtMostItsLiveFeeds() async throws {
+        let admin = AccessTests.Entry("ops", "admin")
+        let reader = AccessTests.Entry("dashboard", "reader", extra: #","read":["notes"]"#)
+        let credentials = try Credentials(json: Array(AccessTests.file([admin, reader]).utf8))
+        try await withServer(configure: {
+            $0.access = Access(path: nil, credentials: credentials); $0.maxLiveFeedsPerPrincipal = 2; $0.liveFeedKeepAlive = .milliseconds(100)
+        }) { anonymous, _ in
+            let http = anonymous.with(token: reader.token)
+            let first = Flag(), second = Flag()
+            async let a = Self.hold(http, "notes", until: first)
+            async let b = Self.hold(http, "notes", until: second)
+            try await eventually { try await counter(anonymous.with(token: admin.token), "laterbase_live_feeds") == 2 }
+            let third = try await http.get("/e/notes", headers: [("Accept", "text/event-stream")])
+            #expect(third.status == 429 && third.error == "too_many_requests", "\(third.text)")
+            #expect(third.headers.first(name: "retry-after") == "1")
+            // Another principal's feeds are its own.
+            let adminDone = Flag()
+            async let c = Self.hold(anonymous.with(token: admin.token), "notes", until: adminDone)
+            try await eventually { try await counter(anonymous.with(token: admin.token), "laterbase_live_feeds") == 3 }
+            adminDone.set()
+            // A closed feed gives its seat back.
+            first.set()
+            _ = try await (a, c)
+            try await eventually { try await counter(anonymous.with(token: admin.token), "laterbase_live_feeds") == 1 }
+            let again = Flag()
+            async let d = Self.hold(http, "notes", until: again)
+            try await eventually { try await counter(anonymous.with(token: admin.token), "laterbase_live_feeds") == 2 }
+            again.set()
+            second.set()
+            let (got, _) = try await (d, b)
+            #expect(got.client.events.isEmpty && got.lasted < .seconds(15))
+            #expect(try await counter(anonymous.with(token: admin.token), "laterbase_live_feeds_refused_total") == 1)
+        }
+    }
+}
