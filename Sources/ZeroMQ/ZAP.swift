@@ -50,6 +50,9 @@ public struct ZMQMonitorEvent: Sendable, Equatable {
         public static let handshakeSucceeded = Kind(rawValue: UInt16(ZMQ_EVENT_HANDSHAKE_SUCCEEDED))
         public static let handshakeFailedAuth = Kind(rawValue: UInt16(ZMQ_EVENT_HANDSHAKE_FAILED_AUTH))
         public static let handshakeFailedProtocol = Kind(rawValue: UInt16(ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL))
+        public static let handshakeFailedNoDetail = Kind(rawValue: UInt16(ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL))
+        /// Any of the three handshake failures.
+        public static let handshakeFailed: Kind = [.handshakeFailedAuth, .handshakeFailedProtocol, .handshakeFailedNoDetail]
     }
 
     public var kind: Kind

@@ -5,6 +5,7 @@ import LaterbaseServer
 import NIOCore
 import Synchronization
 import Testing
+import ZeroMQ
 
 /// CONTRACT.md v3, "The front door under load": what anyone with a socket can still do to a node.
 @Suite("Front door under load", .serialized)
@@ -94,6 +95,40 @@ struct FrontDoorTests {
             let (got, _) = try await (d, b)
             #expect(got.client.events.isEmpty && got.lasted < .seconds(15))
             #expect(try await counter(anonymous.with(token: admin.token), "laterbase_live_feeds_refused_total") == 1)
+        }
+    }
+}
+
+extension FrontDoorTests {
+    /// Was: 300 TCP connections that never greeted were counted as admitted senders, and a real
+    /// device's batch was not stored within 40 s.
+    @Test func connectionsThatNeverGreetNeitherCountNorStay() async throws {
+        try await withServer(configure: { $0.ingestOptions.maxSenders = 3 }) { http, server in
+            let ingest = try #require(server.ingest)
+            let port = try #require(Int(ingest.endpoint.split(separator: ":").last!))
+            let silent = try (0..<30).map { _ in try RawConnection(port: port) }
+            let opened = ContinuousClock.now
+            try await eventually { ingest.openConnections >= 30 }
+            #expect(ingest.admittedSenders == 0, "a connection that never greeted is not a sender")
+            // A real device gets in at once.
+            let context = try ZMQContext()
+            defer { context.terminate() }
+            let push = try context.socket(.push)
+            defer { push.close() }
+            try push.connect(ingest.endpoint)
+            let (body, ids) = newEvents(5, tag: "device")
+            try push.send([Array("notes".utf8), Array(body.utf8)])
+            try await eventually { try await http.allEvents("notes").events.count == 5 }
+            #expect(try await http.allEvents("notes").events.compactMap { $0["id"]?.stringValue }.sorted() == ids.sorted())
+            #expect(ContinuousClock.now - opened < .seconds(8), "stored while the silent connections were still open")
+            #expect(ingest.admittedSenders == 1)
+            // The silent ones are closed once their handshake time (10 s) is up, not before.
+            let closed = silent.map { $0.closedByServer(within: 14) }
+            let waited = ContinuousClock.now - opened
+            #expect(closed.allSatisfy { $0 }, "\(closed.filter { !$0 }.count) silent connections still open")
+            #expect(waited > .seconds(9) && waited < .seconds(14), "closed after \(waited)")
+            try await eventually { ingest.openConnections == 1 }
+            #expect(ingest.admittedSenders == 1)
         }
     }
 }

@@ -34,26 +34,6 @@ import Glibc
         }
     }
 
-    /// A raw TCP connection to 127.0.0.1:`port` that sends nothing.
-    private func idleConnection(_ port: Int) throws -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard rc == 0 else { throw POSIXError(.ECONNREFUSED) }
-        return fd
-    }
-
-    /// Whether the server closed `fd` within `seconds` (a read returns 0).
-    private func closedByServer(_ fd: Int32, within seconds: Int32) -> Bool {
-        var poll = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        guard Glibc.poll(&poll, 1, seconds * 1000) == 1 else { return false }
-        var byte: UInt8 = 0
-        return read(fd, &byte, 1) == 0
-    }
-
     @Test func idleConnectionsAreClosedAndCannotStarveRealClients() async throws {
         try await withServer(configure: {
             $0.httpIdleTimeout = .milliseconds(500)
@@ -61,14 +41,14 @@ import Glibc
         }) { http, server in
             let port = try #require(server.port)
             // More idle connections than the cap: they hold every slot until the idle timeout.
-            let idle = try (0..<40).map { _ in try idleConnection(port) }
-            defer { for fd in idle { close(fd) } }
+            let idle = try (0..<40).map { _ in try RawConnection(port: port) }
             let started = ContinuousClock.now
             let health = try await http.get("/healthz")
             #expect(health.status == 200)
             #expect(ContinuousClock.now - started < .seconds(10))
             // The first ones accepted were idle past the timeout and closed by the server.
-            #expect(closedByServer(idle[0], within: 5))
+            #expect(idle[0].closedByServer(within: 5))
+            withExtendedLifetime(idle) {}
             #expect(try await http.post("/e/notes", #"{"aggregate":"x","type":"t"}"#).status == 201)
         }
     }
@@ -94,24 +74,6 @@ import Glibc
         }
     }
 
-    /// Sends all of `bytes` on `fd`.
-    private func send(_ fd: Int32, _ bytes: [UInt8]) {
-        var sent = 0
-        while sent < bytes.count {
-            let n = bytes[sent...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            guard n > 0 else { return }
-            sent += n
-        }
-    }
-
-    /// The status line of the response on `fd`.
-    private func statusLine(_ fd: Int32) -> String {
-        var line: [UInt8] = []
-        var byte: UInt8 = 0
-        while read(fd, &byte, 1) == 1, byte != UInt8(ascii: "\n") { line.append(byte) }
-        return String(decoding: line, as: UTF8.self)
-    }
-
     @Test func requestBodiesAreBoundedPerNode() async throws {
         try await withServer(configure: {
             $0.httpBodyMemoryBytes = 1 << 20
@@ -120,9 +82,8 @@ import Glibc
             let pad = String(repeating: "x", count: 600_000)
             let body = Array(#"{"aggregate":"slow","type":"t","data":{"pad":"\#(pad)"}}"#.utf8)
             // A client that declares 600 KB and sends half: its reservation is held while it reads.
-            let slow = try idleConnection(port)
-            defer { close(slow) }
-            send(slow, Array("POST /e/notes HTTP/1.1\r\nHost: x\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body.prefix(body.count / 2))
+            let slow = try RawConnection(port: port)
+            slow.send(Array("POST /e/notes HTTP/1.1\r\nHost: x\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body.prefix(body.count / 2))
             // Its reservation shows in the gauge (a GET reserves nothing); only then the second body.
             try await eventually {
                 let metrics = try await http.get("/metrics").text
@@ -137,12 +98,13 @@ import Glibc
             // A small body still fits beside the reservation.
             #expect(try await http.post("/e/notes", #"{"aggregate":"small","type":"t"}"#).status == 201)
             // The slow client finishes: written, and its reservation is returned.
-            send(slow, Array(body.dropFirst(body.count / 2)))
-            #expect(statusLine(slow).hasPrefix("HTTP/1.1 201"))
+            slow.send(Array(body.dropFirst(body.count / 2)))
+            #expect(slow.statusLine().hasPrefix("HTTP/1.1 201"))
             #expect(try await http.post("/e/notes", other).status == 201)
             let events = try await http.allEvents("notes").events
             #expect(events.filter { $0["aggregate"]?.stringValue == "slow" }.count == 1)
             #expect(events.filter { $0["aggregate"]?.stringValue == "small" }.count == 1)
+            withExtendedLifetime(slow) {}
         }
     }
 }

@@ -133,18 +133,8 @@ struct LiveFeedTests {
     func neverReads() async throws {
         try await withServer(configure: { $0.liveFeedWriteTimeout = .seconds(1); $0.liveFeedKeepAlive = .milliseconds(200) }) { http, _ in
             // A raw socket with a small receive buffer that sends the request and reads nothing.
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            defer { close(fd) }
-            var small: Int32 = 4096
-            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            address.sin_port = in_port_t(UInt16(URL(string: http.base)!.port!).bigEndian)
-            let connected = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-            #expect(connected == 0)
-            let request = "GET /e/notes HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n"
-            _ = request.withCString { send(fd, $0, strlen($0), 0) }
+            let raw = try RawConnection(port: URL(string: http.base)!.port!, receiveBuffer: 4096)
+            raw.send("GET /e/notes HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
             // Big events, so the server's writes stall on the full socket.
             let payload = String(repeating: "x", count: 200_000)
             for i in 0..<40 {
@@ -158,6 +148,7 @@ struct LiveFeedTests {
                 try await Task.sleep(for: .milliseconds(100))
             }
             #expect(closedSlow == 1, "the stalled client was closed")
+            withExtendedLifetime(raw) {}  // open, and unread, until the server gave up on it
             #expect(try await counter(http, "laterbase_live_feeds") == 0)
             // Another client still gets everything, with keep-alive comments after it.
             let other = try await SSEClient.read(http, "notes", timeout: .seconds(10)) { $0.recorded.count >= 40 && $0.comments >= 1 }

@@ -97,6 +97,8 @@ public final class Ingest: Sendable {
 
     /// Ingest connections open now (admitted, or in their handshake).
     public var openConnections: Int { zap.openConnections }
+    /// Ingest senders admitted now (their handshake completed): what `--ingest-max-senders` bounds.
+    public var admittedSenders: Int { zap.admittedSenders }
 
     /// Stops reading and closes the socket; messages not yet read were never acknowledged.
     /// Safe to call more than once, and without ``start()``.

@@ -17,14 +17,20 @@ import ZeroMQ
 /// **How many.** libzmq queues received messages per connection (the receive high-water mark)
 /// and allocates a message as soon as its header says how big it is, so every admitted ingest
 /// connection can hold (high-water mark + 1) messages of up to the size limit; only the number of
-/// connections bounds the whole. The handler admits at most `maxSenders` ingest senders at once,
-/// reading the ingest socket's monitor to know how many are open. A sender over the limit is not
-/// refused (libzmq 4.3 never reconnects after a refusal): its request is held, in order of
-/// arrival, and answered when a connection closes. Until then its handshake is unfinished, so it
-/// can send nothing. A held handshake ends after ``handshakeTimeout`` and the sender reconnects
-/// and queues again. The ZAP request does not say which connection asks, so the admitted count is
-/// the open connections less those held (a sender that gives up while held is taken for admitted
-/// until its request expires).
+/// connections bounds the whole. The handler admits at most `maxSenders` ingest senders at once.
+/// A sender over the limit is not refused (libzmq 4.3 never reconnects after a refusal): its
+/// request is held, in order of arrival, and answered when an admitted sender leaves. Until then
+/// its handshake is unfinished, so it can send nothing. Every handshake, held or not, ends after
+/// ``handshakeTimeout`` (CONTRACT.md v3: 10 s), so a connection that never greets is closed then,
+/// and a held sender reconnects and queues again.
+///
+/// Only completed handshakes count (contract v3): the admitted are the handshakes the ingest
+/// socket's monitor reported succeeded, less the disconnections of such connections, plus the
+/// admissions sent whose success has not been reported yet. libzmq reports a connection that
+/// ends in its handshake as a handshake failure followed at once by its disconnection (one I/O
+/// thread, so nothing comes between), which tells those apart from admitted senders leaving. Before,
+/// the admitted were the open connections less the held requests, so 300 connections that never
+/// greeted took every place and a real device waited.
 public final class ZAPHandler: Sendable {
     enum Domain: String {
         case ingest = "laterbase-ingest"
@@ -34,7 +40,10 @@ public final class ZAPHandler: Sendable {
     }
 
     private static let monitorEndpoint = "inproc://laterbase.ingest.monitor"
-    static let handshakeTimeout: Duration = .seconds(30)
+    static let handshakeTimeout: Duration = .seconds(10)
+    /// How long an admission is counted while its success is not reported (the connection may
+    /// have gone away before the answer reached it).
+    static let admissionReport: Duration = .seconds(5)
 
     /// Who may connect; with credentials, both sockets are CURVE servers.
     public let access: Access
@@ -46,9 +55,11 @@ public final class ZAPHandler: Sendable {
     private let maxSenders = Atomic<Int>(0)
     private let thread = SocketThread(name: "laterbase-zap")
     private let open = Atomic<Int>(0)
+    private let admittedCount = Atomic<Int>(0)
     private let held: Counter
     private let connections: Gauge
     private let waiting: Gauge
+    private let admittedGauge: Gauge
     private let refusals: [String: Counter]
     private let logger: Logger
 
@@ -64,6 +75,7 @@ public final class ZAPHandler: Sendable {
         held = Counter(label: "laterbase_ingest_senders_held_total", factory: metrics.factory)
         connections = Gauge(label: "laterbase_ingest_connections", factory: metrics.factory)
         waiting = Gauge(label: "laterbase_ingest_senders_waiting", factory: metrics.factory)
+        admittedGauge = Gauge(label: "laterbase_ingest_senders_admitted", factory: metrics.factory)
         var refusals: [String: Counter] = [:]
         for socket in Principal.Socket.allCases {
             for reason in ["unknown_key", "forbidden", "mechanism"] {
@@ -80,7 +92,7 @@ public final class ZAPHandler: Sendable {
     /// Guards the ingest socket, before it binds: CURVE with credentials, and at most
     /// `maxSenders` senders at once.
     func protect(ingest: ZMQSocket, maxSenders: Int) throws(ZMQError) {
-        try ingest.monitor(Self.monitorEndpoint, events: [.accepted, .disconnected, .closed])
+        try ingest.monitor(Self.monitorEndpoint, events: [.accepted, .disconnected, .closed, .handshakeSucceeded, .handshakeFailed])
         let m = try context.socket(.pair)
         try m.connect(Self.monitorEndpoint)
         monitor.withLock { $0 = m }
@@ -101,8 +113,41 @@ public final class ZAPHandler: Sendable {
     /// Open ingest connections (admitted, held, or in their handshake).
     var openConnections: Int { open.load(ordering: .relaxed) }
 
-    /// How long a request waits before it may be admitted, for its accept event to be read.
-    static let settle: Duration = .milliseconds(25)
+    /// Ingest senders admitted and connected now (their handshake completed).
+    var admittedSenders: Int { admittedCount.load(ordering: .relaxed) }
+
+    /// What the monitor says of the ingest socket's connections.
+    private struct Connections {
+        /// Open connections by file descriptor, in their handshake or not.
+        var live: Set<UInt32> = []
+        /// Connections whose handshake succeeded and that have not disconnected.
+        var admitted = 0
+        /// Admissions sent, oldest first, whose success is not reported yet.
+        var answered: [ContinuousClock.Instant] = []
+        /// Whether the last event was a handshake failure: the disconnection that follows is of
+        /// a connection that was never admitted.
+        var failedInHandshake = false
+
+        /// The admitted, counting admissions on their way.
+        var taken: Int { admitted + answered.count }
+
+        mutating func take(_ event: ZMQMonitorEvent) {
+            let failed = failedInHandshake
+            failedInHandshake = false
+            switch event.kind {
+            case .accepted: live.insert(event.value)
+            case .closed: live.remove(event.value)
+            case .disconnected:
+                live.remove(event.value)
+                if !failed { admitted = max(0, admitted - 1) }
+            case .handshakeSucceeded:
+                admitted += 1
+                if !answered.isEmpty { answered.removeFirst() }
+            case let kind where !kind.isDisjoint(with: .handshakeFailed): failedInHandshake = true
+            default: break
+            }
+        }
+    }
 
     /// A request held until a connection closes.
     private struct Held {
@@ -116,7 +161,7 @@ public final class ZAPHandler: Sendable {
         let monitor = self.monitor.withLock { $0 }
         let maxSenders = self.maxSenders.load(ordering: .relaxed)
         thread.start { [self] in
-            var live: Set<UInt32> = []
+            var connections = Connections()
             var queue: [Held] = []
             var lastWarning: ContinuousClock.Instant?
             let sockets = [zap] + (monitor.map { [$0] } ?? [])
@@ -124,7 +169,7 @@ public final class ZAPHandler: Sendable {
                 guard let ready = try? zmqPoll(sockets, timeout: .milliseconds(50)) else { break }
                 // A connection asking was accepted before its handshake began: its event is already
                 // in the monitor's queue, so the monitor is read first.
-                if let monitor { readMonitor(monitor, &live) }
+                if let monitor { readMonitor(monitor, &connections) }
                 if ready[0] {
                     while let frames = try? zap.receive(wait: false) {
                         // ROUTER: [routing id, empty, request...]
@@ -144,27 +189,26 @@ public final class ZAPHandler: Sendable {
                         case .success(let userID) where domain == .publish:
                             _ = try? zap.send(envelope + request.reply(admit: true, text: "OK", userID: userID))
                         case .success(let userID):
+                            if connections.taken + queue.count >= maxSenders { held.increment() }
                             queue.append(Held(envelope: envelope, request: request, userID: userID, since: .now))
-                            if live.count - queue.count >= maxSenders { held.increment() }
                         }
                     }
                 }
                 // Expired requests: libzmq closed those connections; their senders reconnect.
                 let now = ContinuousClock.now
                 queue.removeAll { now - $0.since > Self.handshakeTimeout + .seconds(1) }
-                // Admit in order while the admitted (open less held) are under the limit. A
-                // request is admitted only once it has waited a moment: its connection's accept
-                // event travels on the monitor's pipe, not the ZAP pipe, and a loaded machine can
-                // deliver it late; counted before it arrives, the admitted would look one fewer.
-                if let monitor { readMonitor(monitor, &live) }
-                while let first = queue.first, now - first.since >= Self.settle, live.count - queue.count < maxSenders {
+                connections.answered.removeAll { now - $0 > Self.admissionReport }
+                // Admit in order while the admitted are under the limit.
+                if let monitor { readMonitor(monitor, &connections) }
+                while let first = queue.first, connections.taken < maxSenders {
                     queue.removeFirst()
+                    connections.answered.append(now)
                     _ = try? zap.send(first.envelope + first.request.reply(admit: true, text: "OK", userID: first.userID))
                 }
                 // Every request waits `settle`; only one held a second is worth a warning.
                 if let first = queue.first, now - first.since > .seconds(1), lastWarning.map({ now - $0 > .seconds(10) }) ?? true {
                     logger.warning("ingest senders waiting: the node admits no more at once", metadata: [
-                        "waiting": "\(queue.count)", "open": "\(live.count)", "max_senders": "\(maxSenders)",
+                        "waiting": "\(queue.count)", "open": "\(connections.live.count)", "admitted": "\(connections.admitted)", "max_senders": "\(maxSenders)",
                     ])
                     lastWarning = now
                 }
@@ -202,16 +246,14 @@ public final class ZAPHandler: Sendable {
         return .success(principal.name)
     }
 
-    private func readMonitor(_ monitor: ZMQSocket, _ live: inout Set<UInt32>) {
+    private func readMonitor(_ monitor: ZMQSocket, _ state: inout Connections) {
         while let frames = try? monitor.receive(wait: false) {
             guard let event = ZMQMonitorEvent(frames: frames) else { continue }
-            if event.kind == .accepted {
-                live.insert(event.value)
-            } else if event.kind == .disconnected || event.kind == .closed {
-                live.remove(event.value)
-            }
+            state.take(event)
         }
-        open.store(live.count, ordering: .relaxed)
-        connections.record(live.count)
+        open.store(state.live.count, ordering: .relaxed)
+        admittedCount.store(state.admitted, ordering: .relaxed)
+        connections.record(state.live.count)
+        admittedGauge.record(state.admitted)
     }
 }

@@ -1,0 +1,69 @@
+import Foundation
+
+/// A plain TCP connection to loopback, driven byte by byte: what an attacker, a half-finished
+/// client or an eager one sends, and whether the server answered or closed.
+final class RawConnection: @unchecked Sendable {
+    let fd: Int32
+
+    /// Connects to 127.0.0.1:`port`; `receiveBuffer` shrinks the socket's receive buffer first.
+    init(port: Int, receiveBuffer: Int32? = nil) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.EMFILE) }
+        if var size = receiveBuffer { setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size)) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let rc = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard rc == 0 else {
+            close(fd)
+            throw POSIXError(.ECONNREFUSED)
+        }
+    }
+
+    deinit { close(fd) }
+
+    /// Sends all of `bytes`; false if the server closed the connection first.
+    @discardableResult
+    func send(_ bytes: [UInt8]) -> Bool {
+        var sent = 0
+        while sent < bytes.count {
+            let n = bytes[sent...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return false }
+            sent += n
+        }
+        return true
+    }
+
+    @discardableResult
+    func send(_ text: String) -> Bool { send(Array(text.utf8)) }
+
+    /// What the server sent until it closed the connection or `seconds` passed, and whether it closed.
+    func readUntilClosed(within seconds: Double) -> (bytes: [UInt8], closed: Bool) {
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        var out: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while ContinuousClock.now < deadline {
+            let left = deadline - ContinuousClock.now
+            var poll = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ms = Int32(max(1, left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))
+            guard Glibc.poll(&poll, 1, ms) == 1 else { continue }
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN) { return (out, true) }
+            if n > 0 { out += buffer[..<n] }
+        }
+        return (out, false)
+    }
+
+    /// The status line of the response (blocking until it comes).
+    func statusLine() -> String {
+        var line: [UInt8] = []
+        var byte: UInt8 = 0
+        while read(fd, &byte, 1) == 1, byte != UInt8(ascii: "\n") { line.append(byte) }
+        return String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Whether the server closed the connection within `seconds` (whatever it sent first).
+    func closedByServer(within seconds: Double) -> Bool { readUntilClosed(within: seconds).closed }
+}
