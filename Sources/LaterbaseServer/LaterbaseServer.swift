@@ -39,6 +39,8 @@ public final class LaterbaseServer: Sendable {
     private let logger: Logger
     private let metrics: StoreMetrics
     private let bodies: BodyBudget
+    /// The HTTP connections' rules: header timeout, longest-idle eviction, refused bodies drained.
+    private let connections: ConnectionTable
     private let parsers: NIOThreadPool
     /// HTTP's TLS, when served over TLS.
     private let tls: TLSConfiguration?
@@ -79,6 +81,9 @@ public final class LaterbaseServer: Sendable {
         gauges = ScrapeGauges(registry: registry)
         let metrics = StoreMetrics(factory: factory)
         bodies = BodyBudget(capacity: configuration.httpBodyMemoryBytes, factory: factory)
+        connections = ConnectionTable(
+            policy: .init(maxConnections: configuration.maxConnections, headerTimeout: configuration.httpHeaderTimeout, maxDiscardBytes: configuration.maxBodyBytes),
+            factory: factory, logger: logger)
         parsers = NIOThreadPool(numberOfThreads: System.coreCount)
         self.metrics = metrics
         var storeOptions = configuration.store
@@ -166,7 +171,7 @@ public final class LaterbaseServer: Sendable {
             server: try httpServer(),
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port), serverName: "laterbase",
-                availableConnectionsDelegate: MaximumAvailableConnections(configuration.maxConnections, logger: logger)),
+                availableConnectionsDelegate: connections.limit),
             services: [
                 WriterService(writer: writer), SyncService(zap: zap, ingest: ingest, replication: replication),
                 CredentialsReloadService(access: configuration.access, logger: logger) { [self] in try reloadCredentials() },
@@ -205,7 +210,9 @@ public final class LaterbaseServer: Sendable {
 
     /// HTTP/1.1, over TLS when configured.
     private func httpServer() throws -> HTTPServerBuilder {
-        let http1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: .milliseconds(Int64(configuration.httpIdleTimeout / .milliseconds(1)))))
+        let connections = connections
+        let http1 = HTTPServerBuilder.http1(configuration: .init(
+            additionalChannelHandlers: [connections.makeGuard()], idleTimeout: .milliseconds(Int64(configuration.httpIdleTimeout / .milliseconds(1)))))
         guard let tls else { return http1 }
         return try .tls(http1, tlsConfiguration: tls)
     }

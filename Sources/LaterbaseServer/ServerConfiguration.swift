@@ -21,8 +21,11 @@ public struct ServerConfiguration: Sendable {
     public var httpBodyMemoryBytes: Int = 256 << 20
     /// An HTTP connection with no request in flight for this long is closed.
     public var httpIdleTimeout: Duration = .seconds(60)
-    /// Most HTTP connections open at once; more wait in the listen backlog until one closes.
+    /// Most HTTP connections open at once. At the limit a new connection closes the one idle
+    /// longest (no request in flight); only when none is idle do new ones wait in the backlog.
     public var maxConnections: Int = 1024
+    /// A request whose headers are not complete this long after its first byte is closed.
+    public var httpHeaderTimeout: Duration = .seconds(10)
     /// Store limits: map size, skew, batch size, checkpoints.
     public var store = EventStore.Options()
     /// Group-commit settings.

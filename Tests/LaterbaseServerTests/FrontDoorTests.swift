@@ -123,12 +123,101 @@ extension FrontDoorTests {
             #expect(ContinuousClock.now - opened < .seconds(8), "stored while the silent connections were still open")
             #expect(ingest.admittedSenders == 1)
             // The silent ones are closed once their handshake time (10 s) is up, not before.
-            let closed = silent.map { $0.closedByServer(within: 14) }
+            let closed = await blocking { silent.map { $0.closedByServer(within: 14) } }
             let waited = ContinuousClock.now - opened
             #expect(closed.allSatisfy { $0 }, "\(closed.filter { !$0 }.count) silent connections still open")
             #expect(waited > .seconds(9) && waited < .seconds(14), "closed after \(waited)")
             try await eventually { ingest.openConnections == 1 }
             #expect(ingest.admittedSenders == 1)
+        }
+    }
+}
+
+extension FrontDoorTests {
+    /// Was: a client that sends its whole body before reading (Python's urllib: `Connection:
+    /// close`) got the early 413 written but never read, and waited out its own timeout.
+    @Test func aClientThatSendsItsWholeBodyFirstGetsTheRefusal() async throws {
+        try await withServer { http, server in
+            let port = try #require(server.port)
+            for (path, size, status) in [("/e/notes", 9 << 20, "413"), ("/e/no-such-root", 6 << 20, "404")] {
+                let eager = try RawConnection(port: port, sendTimeout: .seconds(10))
+                let head = "POST \(path) HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: \(size)\r\n\r\n"
+                let started = ContinuousClock.now
+                let request = Array(head.utf8) + [UInt8](repeating: UInt8(ascii: "x"), count: size)
+                let sent = await blocking { eager.send(request) }
+                #expect(sent, "the node read the whole body (\(path))")
+                let (answer, closed) = await blocking { eager.readUntilClosed(within: 5) }
+                let text = String(decoding: answer, as: UTF8.self)
+                #expect(text.hasPrefix("HTTP/1.1 \(status)"), "\(path): \(text.prefix(80))")
+                #expect(closed, "closed after the refusal")
+                #expect(ContinuousClock.now - started < .seconds(8))
+            }
+            // A body over twice the limit: read up to the limit again, then the connection closes.
+            let endless = try RawConnection(port: port, sendTimeout: .seconds(10))
+            endless.send("POST /e/notes HTTP/1.1\r\nHost: x\r\nContent-Length: \(40 << 20)\r\n\r\n")
+            let endlessSent = await blocking { endless.send([UInt8](repeating: 0x20, count: 40 << 20)) }
+            #expect(!endlessSent, "the node stops reading after about the limit")
+            #expect(try await counter(http, "laterbase_http_refused_body_bytes_discarded_total") <= Double(3 * (8 << 20)))
+            #expect(try await http.allEvents("notes").events.isEmpty, "a refused request stores nothing")
+            #expect(try await http.get("/healthz").status == 200)
+        }
+    }
+
+    /// Was: with 1,281 connections open (half with a request started and never finished),
+    /// `/healthz` on a new connection got no answer within 2 s: the node sat at its limit.
+    @Test func idleAndHalfSentConnectionsDoNotKeepHealthzOut() async throws {
+        // 2,000 here, up to 1,024 on the node's side, and the test's own.
+        let files = raiseOpenFileLimit(to: 8192)
+        let (count, limit) = files >= 4000 ? (2000, 1024) : (files / 3, files / 6)
+        try await withServer(configure: { $0.maxConnections = limit; $0.httpHeaderTimeout = .seconds(2) }) { http, server in
+            let port = try #require(server.port)
+            var held: [RawConnection] = []
+            for i in 0..<count {
+                let c = try RawConnection(port: port)
+                if i % 2 == 1 { c.send("GET /e/notes HTTP/1.1\r\nHost: x\r\nX-Slow: ") }
+                held.append(c)
+            }
+            var slowest = Duration.zero
+            for _ in 0..<5 {
+                let started = ContinuousClock.now
+                #expect(try await http.get("/healthz").status == 200)
+                slowest = max(slowest, ContinuousClock.now - started)
+            }
+            #expect(slowest < .seconds(1), "/healthz took \(slowest) with \(count) connections held (limit \(limit))")
+            // Every connection beyond the limit made room by closing one: evicted, or closed by
+            // the header timeout first (the half-sent ones, after 2 s here).
+            try await eventually {
+                let evicted = try await counter(http, "laterbase_http_connections_evicted_total")
+                let timedOut = try await counter(http, "laterbase_http_header_timeouts_total")
+                return evicted + timedOut >= Double(count - limit) && evicted > 0
+            }
+            // The node stays at its limit, and a half-sent request is closed by the header timeout.
+            let gauge = try await counter(http, "laterbase_http_connections")
+            #expect(gauge <= Double(limit + 8), "\(gauge) connections open")
+            withExtendedLifetime(held) {}
+        }
+    }
+
+    /// The header timeout times a request from its first byte; a connection that sends nothing is
+    /// the idle timeout's.
+    @Test func headersMustCompleteInTime() async throws {
+        try await withServer(configure: { $0.httpHeaderTimeout = .seconds(1); $0.httpIdleTimeout = .seconds(30) }) { http, server in
+            let port = try #require(server.port)
+            let quiet = try RawConnection(port: port)
+            let slow = try RawConnection(port: port)
+            let started = ContinuousClock.now
+            slow.send("GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            #expect(await blocking { slow.closedByServer(within: 5) })
+            let waited = ContinuousClock.now - started
+            #expect(waited >= .milliseconds(900) && waited < .seconds(3), "closed after \(waited)")
+            // A keep-alive connection: the timer starts again with the next request's first byte.
+            let kept = try RawConnection(port: port)
+            kept.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(await blocking { kept.statusLine() } == "HTTP/1.1 200 OK")
+            kept.send("GET /healthz HTTP/1.1\r\n")
+            #expect(await blocking { kept.closedByServer(within: 5) })
+            #expect(await blocking { !quiet.closedByServer(within: 0.5) }, "a connection that sent nothing waits for the idle timeout")
+            #expect(try await counter(http, "laterbase_http_header_timeouts_total") == 2)
         }
     }
 }

@@ -5,11 +5,14 @@ import Foundation
 final class RawConnection: @unchecked Sendable {
     let fd: Int32
 
-    /// Connects to 127.0.0.1:`port`; `receiveBuffer` shrinks the socket's receive buffer first.
-    init(port: Int, receiveBuffer: Int32? = nil) throws {
+    /// Connects to 127.0.0.1:`port`; `receiveBuffer` shrinks the socket's receive buffer first;
+    /// a send blocked for `sendTimeout` (the server reads nothing) gives up.
+    init(port: Int, receiveBuffer: Int32? = nil, sendTimeout: Duration = .seconds(20)) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw POSIXError(.EMFILE) }
         if var size = receiveBuffer { setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size)) }
+        var limit = timeval(tv_sec: Int(sendTimeout.components.seconds), tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -23,7 +26,8 @@ final class RawConnection: @unchecked Sendable {
 
     deinit { close(fd) }
 
-    /// Sends all of `bytes`; false if the server closed the connection first.
+    /// Sends all of `bytes`; false if the server closed the connection first, or read nothing
+    /// for the send timeout.
     @discardableResult
     func send(_ bytes: [UInt8]) -> Bool {
         var sent = 0
@@ -66,4 +70,25 @@ final class RawConnection: @unchecked Sendable {
 
     /// Whether the server closed the connection within `seconds` (whatever it sent first).
     func closedByServer(within seconds: Double) -> Bool { readUntilClosed(within: seconds).closed }
+}
+
+/// Raises this process's open-file limit as far as the hard limit allows; returns the limit now.
+@discardableResult
+func raiseOpenFileLimit(to wanted: Int) -> Int {
+    var limit = rlimit()
+    getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    if limit.rlim_cur < rlim_t(wanted) {
+        limit.rlim_cur = min(rlim_t(wanted), limit.rlim_max)
+        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    }
+    return Int(limit.rlim_cur)
+}
+
+/// Runs blocking socket work on a thread of its own, off Swift's cooperative pool (two threads
+/// on a two-core machine, which the in-process server's handlers need too).
+func blocking<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(returning: body()) }
+    }
 }
