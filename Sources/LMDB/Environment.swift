@@ -58,7 +58,8 @@ public final class Environment: @unchecked Sendable {
             var flags = UInt32(MDB_NOTLS)
             if options.noSync { flags |= UInt32(MDB_NOSYNC) }
             if options.deferMetaSync && !options.noSync { flags |= UInt32(MDB_NOMETASYNC) }
-            try check(mdb_env_open(env, path, flags, 0o644), "mdb_env_open \(path)")
+            // 0600: the events are the owner's alone, whatever the umask (it only takes bits away).
+            try check(mdb_env_open(env, path, flags, 0o600), "mdb_env_open \(path)")
         } catch {
             mdb_env_close(env)
             throw error

@@ -108,9 +108,20 @@ extension ServerConfiguration {
         return out
     }
 
+    /// Whether `host` is a loopback address: 127.0.0.0/8, `::1` (or `::ffff:127.x.y.z`), or
+    /// `localhost`. Only addresses count, parsed as addresses: `127.example.com` is a name that
+    /// resolves wherever its owner likes, not loopback.
     static func isLoopback(host: String) -> Bool {
         let h = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")).lowercased()
-        return h == "localhost" || h == "::1" || h.hasPrefix("127.")
+        if h == "localhost" { return true }
+        var v4 = in_addr()
+        if inet_pton(AF_INET, h, &v4) == 1 { return UInt32(bigEndian: v4.s_addr) >> 24 == 127 }
+        var v6 = in6_addr()
+        guard inet_pton(AF_INET6, h, &v6) == 1 else { return false }
+        let bytes = withUnsafeBytes(of: &v6) { Array($0) }
+        if bytes[..<15].allSatisfy({ $0 == 0 }) && bytes[15] == 1 { return true }  // ::1
+        // ::ffff:127.x.y.z, an IPv4 loopback address in IPv6 form.
+        return bytes[..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xFF && bytes[11] == 0xFF && bytes[12] == 127
     }
 }
 

@@ -202,6 +202,11 @@ import ZeroMQ
         let exposedIngest = try await runLaterbase(["serve", "--data", data, "--http", "127.0.0.1:0", "--ingest", "tcp://*:0", "--publish", "none"])
         #expect(exposedIngest.status != 0)
         #expect(exposedIngest.output.contains("ingest tcp://*:0"))
+        // Only addresses are loopback: a name that begins with 127. resolves wherever its owner likes.
+        for (http, ingest, named) in [("127.0.0.1.nip.io:0", "none", "127.0.0.1.nip.io"), ("127.0.0.1:0", "tcp://127.attacker.example:0", "127.attacker.example")] {
+            let named127 = try await runLaterbase(["serve", "--data", data, "--http", http, "--ingest", ingest, "--publish", "none"])
+            #expect(named127.status != 0 && named127.output.contains(named), "\(named127.output.prefix(300))")
+        }
         let bad = data + ".bad.json"
         try #"{"principals":[{"name":"d","role":"device","token_sha256":"\#(SHA256.hex("t"))"}]}"#.write(toFile: bad, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: bad) }

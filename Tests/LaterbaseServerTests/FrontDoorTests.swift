@@ -221,3 +221,28 @@ extension FrontDoorTests {
         }
     }
 }
+
+extension FrontDoorTests {
+    /// A node's files are its owner's whatever the umask: before, with umask 000 the store, its
+    /// lock and the peers' checkpoints were readable (and some writable) by everyone.
+    @Test func dataFilesAreTheOwnersWhateverTheUmask() async throws {
+        try await withServer { hub, _ in
+            let parent = temporaryFolder()
+            defer { try? FileManager.default.removeItem(atPath: parent) }
+            let data = parent + "/node"  // made by the node (a folder that exists keeps its mode)
+            let node = try await ServerProcess(data: data, replica: "edge-1", arguments: ["--peer", hub.base], umask: "000")
+            _ = try await HTTP(port: node.port).post("/e/notes", #"{"aggregate":"a","type":"t"}"#)
+            try await eventually { FileManager.default.fileExists(atPath: data + "/peers/hq-1.json") }
+            let files = try FileManager.default.subpathsOfDirectory(atPath: data)
+            #expect(files.contains("data.mdb") && files.contains("lock.mdb") && files.contains("peers/hq-1.json"), "\(files)")
+            for file in [""] + files {
+                let attributes = try FileManager.default.attributesOfItem(atPath: data + "/" + file)
+                let mode = (attributes[.posixPermissions] as? Int ?? -1) & 0o777
+                let folder = attributes[.type] as? FileAttributeType == .typeDirectory
+                #expect(mode == (folder ? 0o700 : 0o600), "\(file.isEmpty ? "the data folder" : file): \(String(mode, radix: 8))")
+            }
+            node.signal(SIGTERM)
+            #expect(await node.waitForExit() == 0)
+        }
+    }
+}

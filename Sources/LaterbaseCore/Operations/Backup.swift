@@ -32,7 +32,7 @@ public enum Backup {
         let env = try Environment(path: directory, options: options)
         let sourceBytes = env.usedBytes()
         let partial = file + ".partial"
-        let out = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        let out = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, PrivateFiles.fileMode)
         guard out >= 0 else { throw LaterbaseError(.badRequest, "cannot create \(partial): \(String(cString: strerror(errno)))") }
         var closed = false
         defer { if !closed { close(out); unlink(partial) } }
@@ -90,7 +90,7 @@ public enum Backup {
         if FileManager.default.fileExists(atPath: target) {
             throw LaterbaseError(.badRequest, "\(directory) already holds a store; restore into a new or empty folder")
         }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try PrivateFiles.makeFolder(directory)
         let partial = target + ".partial"
         try copyFile(file, to: partial)
         guard rename(partial, target) == 0 else { throw LaterbaseError(.internal, "renaming \(partial): \(String(cString: strerror(errno)))") }
@@ -135,7 +135,7 @@ public enum Backup {
         let input = open(source, O_RDONLY | O_CLOEXEC)
         guard input >= 0 else { throw LaterbaseError(.badRequest, "cannot read \(source): \(String(cString: strerror(errno)))") }
         defer { close(input) }
-        let output = open(destination, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        let output = open(destination, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, PrivateFiles.fileMode)
         guard output >= 0 else { throw LaterbaseError(.badRequest, "cannot create \(destination): \(String(cString: strerror(errno)))") }
         defer { close(output) }
         _ = try pump(from: input, named: source, to: output, named: destination)

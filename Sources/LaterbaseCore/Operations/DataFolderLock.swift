@@ -13,9 +13,9 @@ public final class DataFolderLock: Sendable {
 
     /// Takes the lock on `directory` (creating the folder), or throws naming the holder.
     public init(directory: String) throws(LaterbaseError) {
-        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try? PrivateFiles.makeFolder(directory)
         let path = directory + "/laterbase.pid"
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, PrivateFiles.fileMode)
         guard fd >= 0 else { throw LaterbaseError(.badRequest, "cannot open \(path): \(String(cString: strerror(errno)))") }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             let holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""

@@ -66,7 +66,7 @@ public final class EventStore: Sendable {
         logger: Logger = Logger(label: "laterbase.store"), physicalTime: @escaping @Sendable () -> UInt64 = SystemClock.milliseconds
     ) throws {
         // A folder that cannot be made is reported by mdb_env_open just below, with its path.
-        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try? PrivateFiles.makeFolder(directory)
         var envOptions = Environment.Options()
         envOptions.mapSize = options.mapSize
         envOptions.maxDatabases = RootDatabases.perRoot * UInt32(roots.count) + 4

@@ -1,4 +1,5 @@
 import Foundation
+import LaterbaseCore
 import ZeroMQ
 
 /// The node's CURVE key pair: from `--curve-secret-key FILE`, or made once and kept in the data
@@ -25,10 +26,10 @@ public enum NodeKey {
     }
 
     private static func create(at path: String) throws(Invalid) {
-        try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try? PrivateFiles.makeFolder((path as NSString).deletingLastPathComponent)
         let pair: CurveKeyPair
         do { pair = try CurveKeyPair.generate() } catch { throw Invalid(description: "cannot make a CURVE key pair: \(error)") }
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, PrivateFiles.fileMode)
         guard fd >= 0 else { throw Invalid(description: "cannot create \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         let bytes = Array((pair.secretKey + "\n").utf8)

@@ -11,7 +11,7 @@ struct PeerStateFile {
     init(dataDirectory: String, peerReplica: String) {
         let folder = dataDirectory + "/peers"
         // A folder that cannot be made shows as save() failing, which the link logs.
-        try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try? PrivateFiles.makeFolder(folder)
         path = folder + "/\(peerReplica).json"
     }
 
@@ -47,7 +47,7 @@ struct PeerStateFile {
             ("epoch", .string(Hex.digest(epoch))),
         ]).bytes
         let temporary = path + ".tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, PrivateFiles.fileMode)
         guard fd >= 0 else { return false }
         let written = body.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         let synced = fsync(fd) == 0

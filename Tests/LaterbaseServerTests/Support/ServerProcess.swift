@@ -19,14 +19,21 @@ final class ServerProcess: @unchecked Sendable {
     /// Starts `laterbase serve` on a free port and waits until it listens. The waits sleep as
     /// tasks, never as threads: the suite's in-process servers share the cooperative pool (two
     /// threads here), and a test blocking it starved their requests for seconds.
-    init(data: String, replica: String? = "hq-1", http: String = "127.0.0.1:0", arguments: [String] = []) async throws {
+    /// `umask`, when given, is the process's (set by a shell that then runs the node).
+    init(data: String, replica: String? = "hq-1", http: String = "127.0.0.1:0", arguments: [String] = [], umask: String? = nil) async throws {
         self.data = data
         log = data + ".log-\(UUID().uuidString)"
         _ = FileManager.default.createFile(atPath: log, contents: nil)
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = [
+        let serve = [
             "serve", "--data", data, "--http", http, "--root", "notes", "--ingest", "tcp://127.0.0.1:*", "--publish", "tcp://127.0.0.1:*",
         ] + (replica.map { ["--replica-id", $0] } ?? []) + arguments
+        if let umask {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "umask \(umask) && exec \"$0\" \"$@\"", Self.binary] + serve
+        } else {
+            process.executableURL = URL(fileURLWithPath: Self.binary)
+            process.arguments = serve
+        }
         let handle = FileHandle(forWritingAtPath: log)!
         process.standardOutput = handle
         process.standardError = handle
