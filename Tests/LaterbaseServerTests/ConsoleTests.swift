@@ -21,6 +21,8 @@ struct ConsoleTests {
                 let r = try await http.get(path)
                 #expect(r.status == 200 && r.headers.first(name: "content-type")?.hasPrefix(type) == true, "\(path): \(r.status)")
                 #expect(r.headers.first(name: "content-security-policy")?.contains("default-src 'self'") == true)
+                #expect(r.headers.first(name: "content-security-policy")?.contains("frame-ancestors 'none'") == true, "no other site frames the console")
+                #expect(r.headers.first(name: "x-content-type-options") == "nosniff")
             }
             #expect(try await http.get("/h/notes/x").status == 401)
             #expect(try await http.get("/console/other").status == 404)

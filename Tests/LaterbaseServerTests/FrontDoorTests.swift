@@ -246,3 +246,28 @@ extension FrontDoorTests {
         }
     }
 }
+
+extension FrontDoorTests {
+    /// Was: any principal's `/node` listed every peer link with its positions and errors.
+    @Test func nodeShowsADeviceOrReaderOnlyItsOwnLink() async throws {
+        try await withServer(replica: "truck-7") { truck, _ in
+            try await withServer(replica: "hq-2") { other, _ in
+                let admin = AccessTests.Entry("ops", "admin")
+                let device = AccessTests.Entry("truck-7", "device", extra: #","origin":"truck-7","write":["notes"],"read":["notes"]"#)
+                let reader = AccessTests.Entry("dashboard", "reader", extra: #","read":["notes"]"#)
+                let credentials = try Credentials(json: Array(AccessTests.file([admin, device, reader]).utf8))
+                try await withServer(configure: {
+                    $0.access = Access(path: nil, credentials: credentials); $0.peers = [truck.base, other.base]; $0.peerProbeInterval = .milliseconds(100)
+                }) { anonymous, _ in
+                    @Sendable func replicas(_ token: String) async throws -> [String] {
+                        guard case .array(let peers)? = try await anonymous.with(token: token).get("/node").json["peers"] else { return ["none"] }
+                        return peers.compactMap { $0["replica"]?.stringValue }.sorted()
+                    }
+                    try await eventually { try await replicas(admin.token) == ["hq-2", "truck-7"] }
+                    #expect(try await replicas(device.token) == ["truck-7"], "a device sees only the link to itself")
+                    #expect(try await replicas(reader.token) == [], "a reader sees no link")
+                }
+            }
+        }
+    }
+}

@@ -78,6 +78,17 @@ public struct Principal: Sendable, Equatable {
     /// `GET /metrics`.
     public var mayReadMetrics: Bool { role == .admin || role == .monitor }
 
+    /// Whether `/node` shows it the state of the node's link to the peer `replica` (its
+    /// position, errors, stalls): admins, peers and monitors see every link; a device only the
+    /// link to itself (whether the node syncs back with it); a reader none.
+    public func mayViewPeer(replica: String?) -> Bool {
+        switch role {
+        case .admin, .peer, .monitor: true
+        case .device: replica != nil && replica == origin
+        case .reader: false
+        }
+    }
+
     /// Whether it may connect to the node's `socket`.
     public func mayConnect(to socket: Socket) -> Bool {
         switch (role, socket) {

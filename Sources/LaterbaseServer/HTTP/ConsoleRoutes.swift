@@ -1,3 +1,4 @@
+import HTTPTypes
 import Hummingbird
 
 /// GET /console: the console's HTML, JavaScript and CSS, compiled into the binary. They need no
@@ -12,8 +13,11 @@ struct ConsoleRoutes {
         for file in files {
             router.get(RouterPath(file.path)) { _, _ -> Response in
                 var response = Response.json(file.bytes, contentType: file.type)
-                // Nothing but this node's own files and API (CONTRACT: nodes are often offline).
-                response.headers[.contentSecurityPolicy] = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'"
+                // Nothing but this node's own files and API (CONTRACT: nodes are often offline),
+                // in no other site's frame (clickjacking), and each file only as its own type.
+                response.headers[.contentSecurityPolicy] =
+                    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'"
+                response.headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
                 response.headers[.cacheControl] = "no-cache"
                 return response
             }

@@ -50,7 +50,7 @@ struct OperationsRoutes {
                     ("read", .array(store.rootNames.filter(caller.mayRead).map { .string($0) })),
                     ("write", .array(store.rootNames.filter(caller.mayWrite).map { .string($0) })),
                 ])),
-                ("peers", .array((replication?.peers ?? []).map(\.json))),
+                ("peers", .array((replication?.peers ?? []).filter { caller.mayViewPeer(replica: $0.replica) }.map(\.json))),
                 ("limits", limits.json),
                 // This node's position in each root the caller may read: where a client that
                 // follows it by `since` stands once it has everything (a token, whatever the
