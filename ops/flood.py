@@ -2,12 +2,20 @@
 """Floods a running Laterbase node from many connections and reports the most memory it held.
 
 Usage: flood.py --pid PID --http http://127.0.0.1:8080 [--connections 500] [--seconds 20]
-                [--phase zmq|http|both] [--body-mib 8]
+                [--phase zmq|http|both|silent|multipart|idle-http] [--body-mib 8]
 
-Each connection sends batches as large as the body limit allows (events of about 8 KB, no ids, so
-every batch stores new events): ZeroMQ PUSH sockets to the node's ingest endpoint (read from
-/node), then raw HTTP/1.1 connections posting to /e/notes. The node's VmRSS and RssAnon are read
-from /proc every 50 ms; the peak of each phase is printed with what was stored.
+zmq and http: each connection sends batches as large as the body limit allows (events of about
+8 KB, no ids, so every batch stores new events): ZeroMQ PUSH sockets to the node's ingest endpoint
+(read from /node), then raw HTTP/1.1 connections posting to /e/notes.
+
+What costs an attacker nothing but a socket (CONTRACT.md v3, "The front door under load"):
+silent, TCP connections to the ingest endpoint that never greet, while a real device pushes a
+batch (how long until it is stored); multipart, raw ZMTP senders sending 1 MiB frames marked
+"more" and never the last one (does the node drop them); idle-http, connections to the HTTP port,
+half of them with a request started and never finished, while /healthz is asked.
+
+The node's VmRSS and RssAnon are read from /proc every 50 ms; the peak of each phase is printed
+with what was stored.
 """
 import argparse
 import asyncio
@@ -140,13 +148,136 @@ async def http_flood(base, connections, seconds, body):
     return counts
 
 
+def raw_connections(host, port, count):
+    out = []
+    for _ in range(count):
+        c = socket.socket()
+        c.settimeout(10)
+        c.connect((host, port))
+        out.append(c)
+    return out
+
+
+def closed_by_node(connections):
+    closed = 0
+    for c in connections:
+        c.setblocking(False)
+        try:
+            if c.recv(65536) == b"":
+                closed += 1
+        except BlockingIOError:
+            pass
+        except OSError:
+            closed += 1
+    return closed
+
+
+def silent_flood(base, connections, seconds):
+    """Silent ingest connections; a real device's batch meanwhile. Returns the outcome."""
+    endpoint = get(base, "/node")["ingest"]
+    host, port = endpoint.split("//")[1].rsplit(":", 1)
+    silent = raw_connections(host, int(port), connections)
+    before = notes_events(base)
+    ctx = zmq.Context()
+    push = ctx.socket(zmq.PUSH)
+    push.setsockopt(zmq.LINGER, 0)
+    push.connect(endpoint)
+    started = time.time()
+    push.send_multipart([b"notes", json.dumps([{"aggregate": "device-1", "type": "noted"}]).encode()])
+    stored_after = None
+    while time.time() - started < seconds:
+        if notes_events(base) > before:
+            stored_after = time.time() - started
+            break
+        time.sleep(0.05)
+    time.sleep(max(0.0, 12 - (time.time() - started)))  # past the 10 s handshake limit
+    closed = closed_by_node(silent)
+    push.close(0)
+    ctx.term()
+    for c in silent:
+        c.close()
+    return "%d silent connections; the device's batch stored after %s; %d silent ones closed by the node after %.0f s" % (
+        connections, "%.2f s" % stored_after if stored_after is not None else "never (%g s)" % seconds, closed, time.time() - started)
+
+
+def zmtp_null_sender(host, port):
+    """A raw ZMTP 3.0 client (NULL mechanism, PUSH) past its handshake."""
+    c = socket.create_connection((host, port), timeout=10)
+    c.sendall(b"\xff" + b"\x00" * 8 + b"\x7f" + b"\x03\x00" + b"NULL" + b"\x00" * 16 + b"\x00" + b"\x00" * 31)
+    greeting = b""
+    while len(greeting) < 64:
+        part = c.recv(64 - len(greeting))
+        if not part:
+            raise OSError("closed in the greeting")
+        greeting += part
+    ready = b"\x05READY" + b"\x0bSocket-Type" + (4).to_bytes(4, "big") + b"PUSH"
+    c.sendall(b"\x04" + bytes([len(ready)]) + ready)
+    return c
+
+
+def multipart_flood(base, connections, seconds):
+    """Senders of frames marked "more", never the last: what the node holds, and whether it drops them."""
+    host, port = get(base, "/node")["ingest"].split("//")[1].rsplit(":", 1)
+    frame = b"\x03" + (1 << 20).to_bytes(8, "big") + b"x" * (1 << 20)  # MORE | LONG, 1 MiB
+    senders, sent, dropped = [], 0, 0
+    for _ in range(connections):
+        try:
+            senders.append(zmtp_null_sender(host, int(port)))
+        except OSError:
+            dropped += 1
+    deadline = time.time() + seconds
+    while senders and time.time() < deadline:
+        for c in list(senders):
+            try:
+                c.sendall(frame)
+                sent += 1
+            except OSError:
+                senders.remove(c)
+                dropped += 1
+    for c in senders:
+        c.close()
+    return "%d senders, %d frames of 1 MiB sent marked more (%d MiB); %d senders dropped by the node" % (
+        connections, sent, sent, dropped)
+
+
+def idle_http_flood(base, connections, seconds):
+    """Idle and half-sent HTTP connections; /healthz meanwhile."""
+    host, port = base.split("//")[1].split(":")
+    held = []
+    for i in range(connections):
+        c = socket.socket()
+        c.settimeout(10)
+        try:
+            c.connect((host, int(port)))
+        except OSError:
+            continue
+        if i % 2:
+            c.sendall(b"GET /e/notes HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        held.append(c)
+    slowest, failed, deadline = 0.0, 0, time.time() + seconds
+    while time.time() < deadline:
+        t = time.time()
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=2) as r:
+                r.read()
+            slowest = max(slowest, time.time() - t)
+        except OSError:
+            failed += 1
+        time.sleep(0.2)
+    closed = closed_by_node(held)
+    for c in held:
+        c.close()
+    return "%d connections held (half with a request half sent); /healthz slowest %.3f s, %d failed; %d closed by the node" % (
+        len(held), slowest, failed, closed)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pid", type=int, required=True)
     p.add_argument("--http", required=True)
     p.add_argument("--connections", type=int, default=500)
     p.add_argument("--seconds", type=float, default=20)
-    p.add_argument("--phase", choices=["zmq", "http", "both"], default="both")
+    p.add_argument("--phase", choices=["zmq", "http", "both", "silent", "multipart", "idle-http"], default="both")
     p.add_argument("--body-mib", type=float, default=8)
     args = p.parse_args()
     base = args.http.rstrip("/")
@@ -161,6 +292,12 @@ def main():
         started = time.time()
         if phase == "zmq":
             outcome = "%d messages sent" % zmq_flood(get(base, "/node")["ingest"], args.connections, args.seconds, body)
+        elif phase == "silent":
+            outcome = silent_flood(base, args.connections, args.seconds)
+        elif phase == "multipart":
+            outcome = multipart_flood(base, args.connections, args.seconds)
+        elif phase == "idle-http":
+            outcome = idle_http_flood(base, args.connections, args.seconds)
         else:
             outcome = "responses %s" % asyncio.run(http_flood(base, args.connections, args.seconds, body))
         # Let the node drain what it took, then read what it stored.

@@ -40,6 +40,11 @@ public struct ZMQError: Error, CustomStringConvertible, Sendable {
 
     static func last(_ operation: String = "zmq") -> ZMQError { ZMQError(code: zmq_errno(), operation: operation) }
 
+    public init(code: Int32, operation: String) {
+        self.code = code
+        self.operation = operation
+    }
+
     /// The context was shut down: the owner should close the socket and stop.
     public var isTermination: Bool { code == ETERM }
 

@@ -30,6 +30,9 @@ public final class ZMQSocket: @unchecked Sendable {
     /// The user id the ZAP handler gave the connection the last message received came from
     /// (`zmq_msg_gets("User-Id")`), or nil.
     public private(set) var lastUserID: String?
+    /// libzmq's file descriptor of the connection the last message received came from
+    /// (`ZMQ_SRCFD`), or -1: which connection delivered it (see `IngressRelay`).
+    public private(set) var lastSourceDescriptor: Int32 = -1
 
     init(context: ZMQContext, kind: Kind) throws(ZMQError) {
         guard let h = zmq_socket(context.handle, kind.raw) else { throw ZMQError.last("zmq_socket") }
@@ -61,6 +64,9 @@ public final class ZMQSocket: @unchecked Sendable {
     public func setSendHighWaterMark(_ messages: Int32) throws(ZMQError) { try set(ZMQ_SNDHWM, messages) }
     /// Most messages queued on receipt per peer before the sender is held back. 0: no limit.
     public func setReceiveHighWaterMark(_ messages: Int32) throws(ZMQError) { try set(ZMQ_RCVHWM, messages) }
+    /// The kernel receive buffer of each connection (`SO_RCVBUF`), in bytes; set, it stops
+    /// the kernel growing it.
+    public func setReceiveBuffer(_ bytes: Int32) throws(ZMQError) { try set(ZMQ_RCVBUF, bytes) }
     /// First and largest wait between reconnection attempts, in ms.
     public func setReconnectInterval(_ ms: Int32, max: Int32) throws(ZMQError) {
         try set(ZMQ_RECONNECT_IVL, ms)
@@ -179,6 +185,7 @@ public final class ZMQSocket: @unchecked Sendable {
             let size = zmq_msg_size(&message)
             if count == 0 {
                 lastUserID = zmq_msg_gets(&message, "User-Id").map { String(cString: $0) }
+                lastSourceDescriptor = zmq_msg_get(&message, ZMQ_SRCFD)
             }
             count += 1
             total = total.addingReportingOverflow(size).overflow ? .max : total + size

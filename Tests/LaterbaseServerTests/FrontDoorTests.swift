@@ -271,3 +271,51 @@ extension FrontDoorTests {
         }
     }
 }
+
+extension FrontDoorTests {
+    /// A raw ZMTP 3.0 sender (NULL mechanism, a PUSH socket) past its greeting and READY.
+    private static func zmtpSender(port: Int) async throws -> RawConnection {
+        let c = try RawConnection(port: port, sendTimeout: .seconds(5))
+        c.send([0xFF] + [UInt8](repeating: 0, count: 8) + [0x7F, 3, 0] + Array("NULL".utf8) + [UInt8](repeating: 0, count: 16) + [0] + [UInt8](repeating: 0, count: 31))
+        let ready = [5] + Array("READY".utf8) + [11] + Array("Socket-Type".utf8) + [0, 0, 0, 4] + Array("PUSH".utf8)
+        c.send([0x04, UInt8(ready.count)] + ready)
+        return c
+    }
+
+    /// Was: a sender marking frame after frame "more" (600 frames of 1 MiB) grew the node from
+    /// 37 to 640 MiB; the per-frame limit held, the total did not.
+    @Test func anUnfinishedMultipartMessageIsCutOff() async throws {
+        try await withServer(configure: { $0.maxBodyBytes = 1 << 20 }) { http, server in
+            let ingest = try #require(server.ingest)
+            let budget = ingest.messageBudget  // (2 + 2) × 1 MiB + 2 MiB
+            let port = try #require(Int(ingest.endpoint.split(separator: ":").last!))
+            let sender = try await Self.zmtpSender(port: port)
+            // Frames of 64 KiB marked "more" (flags 0x03: MORE | LONG), never the last.
+            let frame: [UInt8] = [0x03] + withUnsafeBytes(of: UInt64(64 << 10).bigEndian, Array.init) + [UInt8](repeating: 0x78, count: 64 << 10)
+            let sent = await blocking { () -> Int in
+                var sent = 0
+                while sent < 4 * budget, sender.send(frame) { sent += frame.count }
+                return sent
+            }
+            #expect(sent < 4 * budget, "the node took \(sent >> 20) MiB of one unfinished message (budget \(budget >> 20) MiB)")
+            #expect(await blocking { sender.closedByServer(within: 5) })
+            #expect(try await counter(http, "laterbase_zmq_connections_over_budget_total") == 1)
+            // Senders of whole messages go on: 40 messages just under the limit, back to back.
+            let context = try ZMQContext()
+            defer { context.terminate() }
+            let push = try context.socket(.push)
+            defer { push.close() }
+            try push.connect(ingest.endpoint)
+            var ids: [String] = []
+            for i in 0..<40 {
+                let pad = String(repeating: "p", count: 900_000)
+                let id = UUID().uuidString.lowercased()
+                ids.append(id)
+                try push.send([Array("notes".utf8), Array(#"{"id":"\#(id)","aggregate":"big-\#(i)","type":"t","data":{"pad":"\#(pad)"}}"#.utf8)])
+            }
+            try await eventually { try await http.get("/e/notes?limit=0").json["head"] == .string("hq-1:40") }
+            #expect(Set(try await http.allEvents("notes").events.compactMap { $0["id"]?.stringValue }) == Set(ids))
+            #expect(try await counter(http, "laterbase_zmq_connections_over_budget_total") == 1, "no whole-message sender was cut off")
+        }
+    }
+}

@@ -14,7 +14,11 @@ import ZeroMQ
 ///
 /// Memory is bounded per node: each connection can hold (high-water mark + 1) messages of up to
 /// the size limit unread, and the node's ``ZAPHandler`` admits at most ``maxSenders`` connections,
-/// as many as ``Options/memoryBudgetBytes`` allows.
+/// as many as ``Options/memoryBudgetBytes`` allows. On a TCP endpoint senders reach the socket
+/// through an ``IngressRelay``, which drops a connection that sent more than
+/// ``messageBudget`` bytes no message was taken of: libzmq holds the frames of a message until
+/// its last one comes, out of the application's sight, so without it one sender marking frames
+/// "more" could grow the node without bound.
 ///
 /// Access: with credentials the socket is a CURVE server, the ZAP handler admits only principals
 /// that may write, and each message is checked with its sender's principal exactly as
@@ -35,6 +39,9 @@ public final class Ingest: Sendable {
         public var maxSenders: Int?
         /// How long the thread waits in `zmq_poll` before looking at the stop flag.
         public var pollInterval: Duration = .milliseconds(50)
+        /// Whether a TCP endpoint is served through an ``IngressRelay`` (the bound on unfinished
+        /// messages). Off only to measure what it costs (`laterbase-bench`).
+        public var relay = true
         public init() {}
     }
 
@@ -56,6 +63,12 @@ public final class Ingest: Sendable {
     private let maxMessageBytes: Int
     private let logger: Logger
     private let thread = SocketThread(name: "laterbase-ingest")
+    /// In front of the socket on a TCP endpoint; nil for `ipc://` (or with ``Options/relay`` off).
+    public let relay: IngressRelay?
+    /// Bytes a connection may send that no message was taken of (``IngressRelay/budget``): its
+    /// queue of (high-water mark) messages, the one being read, one in the kernel's buffers,
+    /// and 2 MiB for framing.
+    public var messageBudget: Int { (Int(options.receiveHighWaterMark) + 2) * maxMessageBytes + (2 << 20) }
 
     /// Binds the PULL socket; reading starts with ``start()``.
     /// - Parameter maxMessageBytes: the largest message (the node's body limit, as for HTTP); a
@@ -71,8 +84,29 @@ public final class Ingest: Sendable {
         maxSenders = max(1, options.maxSenders ?? options.memoryBudgetBytes / perSender)
         try zap.protect(ingest: s, maxSenders: maxSenders)
         self.zap = zap
-        try s.bind(endpoint)
-        self.endpoint = s.lastEndpoint ?? endpoint
+        let budget = (Int(options.receiveHighWaterMark) + 2) * maxMessageBytes + (2 << 20)
+        if options.relay, let (host, port) = Self.tcpAddress(endpoint) {
+            // The socket on loopback, the relay where senders connect.
+            try s.setReceiveBuffer(256 << 10)
+            try s.bind("tcp://127.0.0.1:*")
+            guard let inside = s.lastEndpoint.flatMap(Self.tcpAddress), let insidePort = Int(inside.port) else {
+                throw ZMQError(code: EINVAL, operation: "ingest: no loopback port for the relay")
+            }
+            do {
+                let relay = try IngressRelay(
+                    listen: (host, Int(port) ?? 0), target: ("127.0.0.1", insidePort), direction: .accept, budget: budget, name: "ingest",
+                    factory: metrics.factory, logger: logger)
+                self.relay = relay
+                self.endpoint = "tcp://\(host == "*" ? "0.0.0.0" : host):\(relay.listenAddress.port)"
+            } catch {
+                s.close()
+                throw ZMQError(code: EADDRINUSE, operation: "ingest on \(endpoint): \(error)")
+            }
+        } else {
+            try s.bind(endpoint)
+            self.endpoint = s.lastEndpoint ?? endpoint
+            self.relay = nil
+        }
         self.maxMessageBytes = maxMessageBytes
         self.socket = s
         self.writer = writer
@@ -84,14 +118,26 @@ public final class Ingest: Sendable {
         self.logger = logger
     }
 
+    /// `tcp://HOST:PORT` (PORT a number or `*`, HOST an IPv4 address, a name or `*`), or nil.
+    static func tcpAddress(_ endpoint: String) -> (host: String, port: String)? {
+        guard endpoint.hasPrefix("tcp://") else { return nil }
+        let rest = endpoint.dropFirst("tcp://".count)
+        guard let colon = rest.lastIndex(of: ":") else { return nil }
+        let host = String(rest[..<colon]), port = String(rest[rest.index(after: colon)...])
+        guard !host.isEmpty, !host.contains(":"), !host.contains("["), port == "*" || (UInt16(port) != nil) else { return nil }
+        return (host, port == "*" ? "0" : port)
+    }
+
     /// Starts the reading thread.
     public func start() {
+        relay?.start()
         thread.start { [self] in
             run()
             socket.close()
         }
         logger.info("ingest listening", metadata: [
             "endpoint": "\(endpoint)", "max_senders": "\(maxSenders)", "memory_bound_mib": "\(memoryBound >> 20)",
+            "relayed": "\(relay != nil)",
         ])
     }
 
@@ -104,6 +150,7 @@ public final class Ingest: Sendable {
     /// Safe to call more than once, and without ``start()``.
     public func stop() {
         if !thread.stop() { socket.close() }
+        relay?.stop()
     }
 
     private func run() {
@@ -113,6 +160,7 @@ public final class Ingest: Sendable {
                 // Drain what is waiting, then look at the stop flag again.
                 var read = 0
                 while read < 1000, !thread.isStopping, let received = try socket.receive(wait: false, maxBytes: maxMessageBytes) {
+                    relay?.delivered(libzmqDescriptor: socket.lastSourceDescriptor)
                     switch received {
                     case .frames(let frames): handle(frames, from: socket.lastUserID)
                     case .oversized(let bytes, let frames): dropOversized(bytes: bytes, frames: frames)
