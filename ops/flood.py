@@ -212,6 +212,10 @@ def zmtp_null_sender(host, port):
         greeting += part
     ready = b"\x05READY" + b"\x0bSocket-Type" + (4).to_bytes(4, "big") + b"PUSH"
     c.sendall(b"\x04" + bytes([len(ready)]) + ready)
+    # The node's READY: a message before it breaks the handshake.
+    head = c.recv(2, socket.MSG_WAITALL)
+    if len(head) < 2 or head[0] != 0x04 or len(c.recv(head[1], socket.MSG_WAITALL)) < head[1]:
+        raise OSError("no READY from the node")
     return c
 
 

@@ -53,18 +53,31 @@ final class RawConnection: @unchecked Sendable {
             var poll = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             let ms = Int32(max(1, left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))
             guard Glibc.poll(&poll, 1, ms) == 1 else { continue }
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN) { return (out, true) }
             if n > 0 { out += buffer[..<n] }
         }
         return (out, false)
     }
 
+    /// Exactly `count` bytes (blocking until they come), or nil if the server closed first.
+    func read(exactly count: Int) -> [UInt8]? {
+        var out = [UInt8](repeating: 0, count: count)
+        var got = 0
+        while got < count {
+            let n = out[got...].withUnsafeMutableBytes { Glibc.read(self.fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return nil }
+            got += n
+        }
+        return out
+    }
+
     /// The status line of the response (blocking until it comes).
     func statusLine() -> String {
         var line: [UInt8] = []
         var byte: UInt8 = 0
-        while read(fd, &byte, 1) == 1, byte != UInt8(ascii: "\n") { line.append(byte) }
+        while Glibc.read(fd, &byte, 1) == 1, byte != UInt8(ascii: "\n") { line.append(byte) }
         return String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
