@@ -42,8 +42,11 @@ struct PeerMetrics: Sendable {
     let resends: Counter
     let refusals: Counter
     let connected: Gauge
+    /// For the link's own relay (``IngressRelay``).
+    let factory: any MetricsFactory
 
     init(url: String, factory: any MetricsFactory) {
+        self.factory = factory
         let d = [("peer", url)]
         eventsSent = Counter(label: "laterbase_sync_events_sent_total", dimensions: d, factory: factory)
         eventsReceived = Counter(label: "laterbase_sync_events_received_total", dimensions: d, factory: factory)

@@ -133,6 +133,9 @@ final class PeerLink: Sendable {
     struct Shell {
         var machine: PeerLinkStateMachine
         var sub: ZMQSocket?
+        /// Between the peer's publish socket and ``sub``: the bound on what the peer can make
+        /// this node hold (``IngressRelay``).
+        var relay: IngressRelay?
         var push: ZMQSocket?
         var file: PeerStateFile?
         /// This node's heads as last read, with its position then: read again only when the
@@ -146,8 +149,10 @@ final class PeerLink: Sendable {
         mutating func close() {
             sub?.close()
             push?.close()
+            relay?.stop()
             sub = nil
             push = nil
+            relay = nil
         }
     }
 
@@ -351,10 +356,14 @@ final class PeerLink: Sendable {
             shell.sub = sub
             if let curve { try sub.setCurveClient(serverKey: curve.server, keyPair: curve.pair) }
             try sub.setReceiveHighWaterMark(100_000)
+            // A delta is at most a page, or one event over it (at most the body limit): a frame
+            // over that is no delta, and its peer is disconnected.
+            let maxDelta = max(EventStore.pageBytes, options.limits?.maxBodyBytes ?? 0) + (64 << 10)
+            try sub.setMaxMessageSize(Int64(maxDelta))
             try sub.setReconnectInterval(100, max: 500)
             try sub.setTCPKeepalive(true)
             try sub.subscribe("")
-            try sub.connect(publish)
+            try sub.connect(relayed(publish, maxDelta: maxDelta, &shell))
         }
         if let ingest = info.ingest {
             let push = try context.socket(.push)
@@ -365,6 +374,26 @@ final class PeerLink: Sendable {
             try push.setReconnectInterval(100, max: 500)
             try push.setTCPKeepalive(true)
             try push.connect(ingest)
+        }
+    }
+
+    /// Where the subscriber connects for the peer's publish socket: a relay on loopback that
+    /// drops the connection once the peer sent 8 deltas' worth this link has not taken a delta
+    /// of (an unfinished multipart message, or a flood the link is not reading); the subscriber
+    /// reconnects, and what it missed comes by position. `publish` itself when it is not a TCP
+    /// endpoint the relay can reach (it logs why).
+    private func relayed(_ publish: String, maxDelta: Int, _ shell: inout Shell) -> String {
+        guard let (host, port) = Ingest.tcpAddress(publish), let portNumber = Int(port) else { return publish }
+        do {
+            let relay = try IngressRelay(
+                listen: ("127.0.0.1", 0), target: (host, portNumber), direction: .connect, budget: 8 * maxDelta, name: "subscribe",
+                factory: metrics.factory, logger: logger)
+            relay.start()
+            shell.relay = relay
+            return "tcp://127.0.0.1:\(relay.listenAddress.port)"
+        } catch {
+            logger.warning("subscribing to the peer without the relay: what it sends is bounded per frame only", metadata: ["publish": "\(publish)", "error": "\(error)"])
+            return publish
         }
     }
 
@@ -440,6 +469,7 @@ final class PeerLink: Sendable {
         var read = 0
         while read < 1000, let frames = try? sub.receive(wait: false) {
             read += 1
+            shell.relay?.delivered(libzmqDescriptor: sub.lastSourceDescriptor)
             guard frames.count == 2 else { continue }
             let topic = String(decoding: frames[0], as: UTF8.self)
             if topic == Rejection.topic {
