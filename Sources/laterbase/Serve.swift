@@ -75,7 +75,10 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("idle-timeout-seconds"), help: "Close an HTTP connection idle this long.")
     var idleTimeout: Double = 60
 
-    @Option(name: .customLong("max-connections"), help: "Most HTTP connections open at once; more wait until one closes.")
+    @Option(name: .customLong("header-timeout-seconds"), help: "Close a connection whose request headers are not complete this long after their first byte.")
+    var headerTimeout: Double = 10
+
+    @Option(name: .customLong("max-connections"), help: "Most HTTP connections open at once; at the limit a new one closes the connection idle longest (new ones wait only while every connection has a request in flight).")
     var maxConnections: Int = 1024
 
     @Option(name: .customLong("max-live-feeds-per-principal"), help: "Most live feeds (SSE) one principal holds open at once (on a node without credentials: one address); more are answered 429.")
@@ -149,6 +152,7 @@ struct Serve: AsyncParsableCommand {
         guard queueCapacity > 0, (1...65536).contains(queueCapacityMiB) else { throw ValidationError("--queue-capacity must be positive and --queue-capacity-mib from 1 to 65536") }
         guard (maxBodyMiB...1 << 20).contains(httpBodyMemoryMiB) else { throw ValidationError("--http-body-memory-mib must be at least --max-body-mib and at most 1048576") }
         guard (0.1...86_400).contains(idleTimeout) else { throw ValidationError("--idle-timeout-seconds must be from 0.1 to 86400") }
+        guard (0.1...3_600).contains(headerTimeout) else { throw ValidationError("--header-timeout-seconds must be from 0.1 to 3600") }
         guard (1...1_000_000).contains(maxConnections) else { throw ValidationError("--max-connections must be from 1 to 1000000") }
         guard (1...100_000).contains(maxLiveFeedsPerPrincipal) else { throw ValidationError("--max-live-feeds-per-principal must be from 1 to 100000") }
         guard maxSkew <= 1e9, (1...1 << 20).contains(mapSizeGiB) else { throw ValidationError("--max-skew or --map-size-gib is out of range") }
@@ -177,6 +181,7 @@ struct Serve: AsyncParsableCommand {
         configuration.writer.queueCapacityBytes = queueCapacityMiB << 20
         configuration.httpBodyMemoryBytes = httpBodyMemoryMiB << 20
         configuration.httpIdleTimeout = .milliseconds(Int64(idleTimeout * 1000))
+        configuration.httpHeaderTimeout = .milliseconds(Int64(headerTimeout * 1000))
         configuration.maxConnections = maxConnections
         configuration.maxLiveFeedsPerPrincipal = maxLiveFeedsPerPrincipal
         configuration.allowInsecure = insecure

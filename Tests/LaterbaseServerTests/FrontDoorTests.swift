@@ -293,7 +293,7 @@ extension FrontDoorTests {
     @Test func anUnfinishedMultipartMessageIsCutOff() async throws {
         try await withServer(configure: { $0.maxBodyBytes = 1 << 20 }) { http, server in
             let ingest = try #require(server.ingest)
-            let budget = ingest.messageBudget  // (2 + 2) × 1 MiB + 2 MiB
+            let budget = ingest.messageBudget  // (2 + 1) × 1 MiB + 2 MiB
             let port = try #require(Int(ingest.endpoint.split(separator: ":").last!))
             let sender = try await Self.zmtpSender(port: port)
             // Frames of 64 KiB marked "more" (flags 0x03: MORE | LONG), never the last.

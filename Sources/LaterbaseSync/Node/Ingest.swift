@@ -65,10 +65,14 @@ public final class Ingest: Sendable {
     private let thread = SocketThread(name: "laterbase-ingest")
     /// In front of the socket on a TCP endpoint; nil for `ipc://` (or with ``Options/relay`` off).
     public let relay: IngressRelay?
-    /// Bytes a connection may send that no message was taken of (``IngressRelay/budget``): its
-    /// queue of (high-water mark) messages, the one being read, one in the kernel's buffers,
-    /// and 2 MiB for framing.
-    public var messageBudget: Int { (Int(options.receiveHighWaterMark) + 2) * maxMessageBytes + (2 << 20) }
+    /// Bytes a connection may send that no message was taken of (``IngressRelay/budget``): what
+    /// a sender may have in the node anyway, its queue of (high-water mark) messages and the one
+    /// being read, and 2 MiB for the kernel's buffers (256 KiB a side, doubled by Linux) and framing.
+    public var messageBudget: Int { Self.messageBudget(receiveHighWaterMark: options.receiveHighWaterMark, maxMessageBytes: maxMessageBytes) }
+
+    static func messageBudget(receiveHighWaterMark: Int32, maxMessageBytes: Int) -> Int {
+        (Int(receiveHighWaterMark) + 1) * maxMessageBytes + (2 << 20)
+    }
 
     /// Binds the PULL socket; reading starts with ``start()``.
     /// - Parameter maxMessageBytes: the largest message (the node's body limit, as for HTTP); a
@@ -84,7 +88,7 @@ public final class Ingest: Sendable {
         maxSenders = max(1, options.maxSenders ?? options.memoryBudgetBytes / perSender)
         try zap.protect(ingest: s, maxSenders: maxSenders)
         self.zap = zap
-        let budget = (Int(options.receiveHighWaterMark) + 2) * maxMessageBytes + (2 << 20)
+        let budget = Self.messageBudget(receiveHighWaterMark: options.receiveHighWaterMark, maxMessageBytes: maxMessageBytes)
         if options.relay, let (host, port) = Self.tcpAddress(endpoint) {
             // The socket on loopback, the relay where senders connect.
             try s.setReceiveBuffer(256 << 10)
