@@ -277,9 +277,7 @@ extension FrontDoorTests {
     /// and READY sent, the node's read (a message before the node's READY breaks the handshake).
     private static func zmtpSender(port: Int) async throws -> RawConnection {
         let c = try RawConnection(port: port, sendTimeout: .seconds(5))
-        c.send([0xFF] + [UInt8](repeating: 0, count: 8) + [0x7F, 3, 0] + Array("NULL".utf8) + [UInt8](repeating: 0, count: 16) + [0] + [UInt8](repeating: 0, count: 31))
-        let ready = [5] + Array("READY".utf8) + [11] + Array("Socket-Type".utf8) + [0, 0, 0, 4] + Array("PUSH".utf8)
-        c.send([0x04, UInt8(ready.count)] + ready)
+        c.send(ZMTP.greeting + ZMTP.ready("PUSH"))
         let handshake = await blocking { () -> Bool in
             guard c.read(exactly: 64) != nil, let command = c.read(exactly: 2), command[0] == 0x04 else { return false }
             return c.read(exactly: Int(command[1])) != nil
@@ -296,13 +294,8 @@ extension FrontDoorTests {
             let budget = ingest.messageBudget  // (2 + 1) × 1 MiB + 2 MiB
             let port = try #require(Int(ingest.endpoint.split(separator: ":").last!))
             let sender = try await Self.zmtpSender(port: port)
-            // Frames of 64 KiB marked "more" (flags 0x03: MORE | LONG), never the last.
-            let frame: [UInt8] = [0x03] + withUnsafeBytes(of: UInt64(64 << 10).bigEndian, Array.init) + [UInt8](repeating: 0x78, count: 64 << 10)
-            let sent = await blocking { () -> Int in
-                var sent = 0
-                while sent < 4 * budget, sender.send(frame) { sent += frame.count }
-                return sent
-            }
+            // Frames of 64 KiB marked "more", never the last.
+            let sent = await ZMTP.flood(sender, with: ZMTP.moreFrame(size: 64 << 10), upTo: 4 * budget)
             #expect(sent < 4 * budget, "the node took \(sent >> 20) MiB of one unfinished message (budget \(budget >> 20) MiB)")
             #expect(await blocking { sender.closedByServer(within: 5) })
             #expect(try await counter(http, "laterbase_zmq_connections_over_budget_total") == 1)

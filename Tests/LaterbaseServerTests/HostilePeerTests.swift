@@ -177,19 +177,12 @@ extension HostilePeerNumberTests {
                 // The node's subscriber, through its relay: play a PUB socket (ZMTP 3.0, NULL).
                 let connection = await blocking { publish.accept(within: 10) }
                 let sub = try #require(connection)
-                sub.send([0xFF] + [UInt8](repeating: 0, count: 8) + [0x7F, 3, 0] + Array("NULL".utf8) + [UInt8](repeating: 0, count: 16) + [0] + [UInt8](repeating: 0, count: 31))
-                let ready = [5] + Array("READY".utf8) + [11] + Array("Socket-Type".utf8) + [0, 0, 0, 3] + Array("PUB".utf8)
-                sub.send([0x04, UInt8(ready.count)] + ready)
+                sub.send(ZMTP.greeting + ZMTP.ready("PUB"))
                 let greeted = await blocking { sub.read(exactly: 64) != nil }
                 #expect(greeted)
                 // 4 MiB deltas (a page) + 64 KiB, 8 of them: the budget. Frames of 64 KiB marked "more".
                 let budget = 8 * ((4 << 20) + (64 << 10))
-                let frame: [UInt8] = [0x03] + withUnsafeBytes(of: UInt64(64 << 10).bigEndian, Array.init) + [UInt8](repeating: 0x78, count: 64 << 10)
-                let sent = await blocking { () -> Int in
-                    var sent = 0
-                    while sent < 4 * budget, sub.send(frame) { sent += frame.count }
-                    return sent
-                }
+                let sent = await ZMTP.flood(sub, with: ZMTP.moreFrame(size: 64 << 10), upTo: 4 * budget)
                 #expect(sent < 4 * budget, "the subscriber took \(sent >> 20) MiB of one unfinished message (budget \(budget >> 20) MiB)")
                 #expect(try await counter(http, "laterbase_zmq_connections_over_budget_total") >= 1)
                 #expect(try await http.get("/healthz").status == 200)

@@ -40,15 +40,8 @@ struct LiveFeed: Sendable {
     let access: Access
     let options: Options
     let metrics: LiveFeedMetrics
-    private let seats = Seats()
-
-    init(store: EventStore, signal: CommitSignal, access: Access, options: Options, metrics: LiveFeedMetrics) {
-        self.store = store
-        self.signal = signal
-        self.access = access
-        self.options = options
-        self.metrics = metrics
-    }
+    /// The feeds each holder has open.
+    let seats = Seats()
 
     /// The stream for `root` from `vv` (the `Last-Event-ID`, else the `vv` parameter).
     /// - Throws: 429 `too_many_requests` when the caller holds its most feeds already.

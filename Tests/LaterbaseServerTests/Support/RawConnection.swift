@@ -142,3 +142,31 @@ final class RawListener: @unchecked Sendable {
         return c >= 0 ? RawConnection(descriptor: c) : nil
     }
 }
+
+/// ZMTP 3.0 (RFC 23) as a raw peer speaks it, NULL mechanism: for tests that play a ZeroMQ socket
+/// byte by byte.
+enum ZMTP {
+    /// The 64-byte greeting.
+    static let greeting: [UInt8] = [0xFF] + [UInt8](repeating: 0, count: 8) + [0x7F, 3, 0] + Array("NULL".utf8) + [UInt8](repeating: 0, count: 16) + [0]
+        + [UInt8](repeating: 0, count: 31)
+
+    /// The READY command of a socket of `type` ("PUSH", "PUB").
+    static func ready(_ type: String) -> [UInt8] {
+        let body = [5] + Array("READY".utf8) + [11] + Array("Socket-Type".utf8) + withUnsafeBytes(of: UInt32(type.utf8.count).bigEndian, Array.init) + Array(type.utf8)
+        return [0x04, UInt8(body.count)] + body
+    }
+
+    /// A frame of `size` bytes marked "more" (flags MORE | LONG).
+    static func moreFrame(size: Int) -> [UInt8] {
+        [0x03] + withUnsafeBytes(of: UInt64(size).bigEndian, Array.init) + [UInt8](repeating: 0x78, count: size)
+    }
+
+    /// Sends `frame` until the peer stops taking it or `limit` bytes went; the bytes sent.
+    static func flood(_ connection: RawConnection, with frame: [UInt8], upTo limit: Int) async -> Int {
+        await blocking {
+            var sent = 0
+            while sent < limit, connection.send(frame) { sent += frame.count }
+            return sent
+        }
+    }
+}
