@@ -10,5 +10,8 @@ swift build --build-tests
 # processes in parallel starved them for seconds, so assertions with a time in them (a linger, a
 # /healthz bound) failed on a loaded machine.
 swift test --no-parallel
+# The front door from outside, against the built binary as a client would meet it (the floods,
+# with a release build: ops/flood.sh all).
+python3 ops/front_door_check.py --bin "$(swift build --show-bin-path)/laterbase"
 # A short smoke of every libFuzzer target (ops/fuzz.sh SECONDS for a real run).
 ops/fuzz.sh 5

@@ -105,6 +105,7 @@ struct Bench: AsyncParsableCommand {
 
             let zmq = try SyncBench.ingest(server: server, root: "zmq", events: events / 2, aggregates: 10_000)
             report.add("ZeroMQ ingest: pre-encoded messages of 100 events, 10,000 aggregates", zmq, unit: "events/s", ratioTo: ceiling, target: 0.25)
+            try await relayCost(relayed: zmq, logger: logger, report: &report)
             try await security(openSingle: single, openIngest: zmq, logger: logger, report: &report)
             let fan = try SyncBench.fanOut(server: server, commits: commits, rate: 100_000, seconds: Double(seconds), aggregates: 100)
             let fanNote = "\(Report.format(fan.ingestRate)) events/s pushed, 100 aggregates, \(fan.deltas) deltas"
@@ -176,6 +177,22 @@ struct Bench: AsyncParsableCommand {
         configuration.port = 0
         configuration.replicaID = replica
         return configuration
+    }
+
+    /// The cost of the ingest relay (contract v3's bound on unfinished messages): the same
+    /// ZeroMQ ingest row against a node whose socket senders reach directly, as before v3.
+    private func relayCost(relayed: Double, logger: Logger, report: inout Report) async throws {
+        var configuration = nodeConfiguration(folder: dir + "/direct", replica: "bench-3")
+        configuration.ingestOptions.relay = false
+        let server = try LaterbaseServer(roots: [.jsonMerge("notes"), .jsonMerge("zmq")], configuration: configuration, logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await server.run(gracefulShutdownSignals: []) }
+            _ = try await server.waitUntilRunning()
+            let direct = try SyncBench.ingest(server: server, root: "zmq", events: events / 2, aggregates: 10_000)
+            report.add("ZeroMQ ingest straight to the socket (no relay, as before v3), the same messages", direct, unit: "events/s", ratioTo: relayed, note: "ratio: to the relayed row above")
+            await server.shutdown()
+            try await group.waitForAll()
+        }
     }
 
     /// The cost of security: the same single-event HTTP and ZeroMQ ingest rows against a node with
