@@ -150,6 +150,7 @@ extension FrontDoorTests {
                 let text = String(decoding: answer, as: UTF8.self)
                 #expect(text.hasPrefix("HTTP/1.1 \(status)"), "\(path): \(text.prefix(80))")
                 #expect(closed, "closed after the refusal")
+                #expect(text.lowercased().contains("\r\nconnection: close\r\n"), "and said so, so no client sends another request on it")
                 #expect(ContinuousClock.now - started < .seconds(8))
             }
             // A body over twice the limit: read up to the limit again, then the connection closes.

@@ -152,6 +152,9 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     private let table: ConnectionTable
     private var state = State.idle(headerDeadline: nil)
+    /// The response in flight said `Connection: close` (it answers a request whose body had not
+    /// come whole): the connection closes after it.
+    private var closeAfterResponse = false
     private var id: ObjectIdentifier { ObjectIdentifier(self) }
 
     init(table: ConnectionTable) { self.table = table }
@@ -229,20 +232,38 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data), case .busy(let requests, let bodyOpen) = state {
-            if bodyOpen && requests == 1 {
+        switch (unwrapOutboundIn(data), state) {
+        case (.head(var head), .busy(1, true)):
+            // Answered before its body came whole (a refusal): the connection closes after this
+            // response, and says so, so that no client sends another request on it.
+            head.headerFields[.connection] = "close"
+            closeAfterResponse = true
+            context.write(wrapOutboundOut(.head(head)), promise: promise)
+        case (.end, .busy(_, let bodyOpen)) where closeAfterResponse:
+            if bodyOpen {
                 state = .discarding(bytes: 0)
                 context.write(data, promise: promise)
                 context.read()
-                return
-            } else if requests > 1 {
+            } else {
+                // The body came whole meanwhile: close once the response is out.
+                let written = context.eventLoop.makePromise(of: Void.self)
+                context.writeAndFlush(data, promise: written)
+                written.futureResult.assumeIsolated().whenComplete { result in
+                    promise?.completeWith(result)
+                    context.close(promise: nil)
+                }
+            }
+        case (.end, .busy(let requests, let bodyOpen)):
+            if requests > 1 {
                 state = .busy(requests: requests - 1, bodyOpen: bodyOpen)
             } else {
                 state = .idle(headerDeadline: nil)
                 table.busy(id, false)
             }
+            context.write(data, promise: promise)
+        default:
+            context.write(data, promise: promise)
         }
-        context.write(data, promise: promise)
     }
 }
 

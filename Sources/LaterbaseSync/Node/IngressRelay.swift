@@ -132,8 +132,11 @@ public final class IngressRelay: Sendable {
                     if !c.insideClosed && c.toOutside.isEmpty { i |= POLLIN }
                     if c.sentInside < c.toInside.count { i |= POLLOUT }
                 }
-                fds.append(pollfd(fd: c.outside, events: Int16(o), revents: 0))
-                fds.append(pollfd(fd: c.inside, events: Int16(i), revents: 0))
+                // A side this turn wants nothing of is left out (a negative fd): a hung-up socket
+                // would otherwise be reported at every poll while the other side cannot take
+                // what was read from it, and the thread would spin.
+                fds.append(pollfd(fd: o == 0 ? -1 : c.outside, events: Int16(o), revents: 0))
+                fds.append(pollfd(fd: i == 0 ? -1 : c.inside, events: Int16(i), revents: 0))
             }
             let ready = poll(&fds, nfds_t(fds.count), 50)
             let delivered = deliveries.withLock { d -> [UInt16] in defer { d.removeAll() }; return d }
