@@ -82,7 +82,9 @@ public final class LaterbaseServer: Sendable {
         let metrics = StoreMetrics(factory: factory)
         bodies = BodyBudget(capacity: configuration.httpBodyMemoryBytes, factory: factory)
         connections = ConnectionTable(
-            policy: .init(maxConnections: configuration.maxConnections, headerTimeout: configuration.httpHeaderTimeout, maxDiscardBytes: configuration.maxBodyBytes),
+            policy: .init(
+                maxConnections: configuration.maxConnections, headerTimeout: configuration.httpHeaderTimeout, maxDiscardBytes: configuration.maxBodyBytes,
+                bodyStallTimeout: configuration.httpIdleTimeout),
             factory: factory, logger: logger)
         parsers = NIOThreadPool(numberOfThreads: System.coreCount)
         self.metrics = metrics

@@ -19,7 +19,8 @@ public struct ServerConfiguration: Sendable {
     /// Most bytes of POST bodies held at once, all connections together; a request over it is
     /// answered 503 `overloaded` before its body is read.
     public var httpBodyMemoryBytes: Int = 256 << 20
-    /// An HTTP connection with no request in flight for this long is closed.
+    /// An HTTP connection with no request in flight for this long is closed, and so is one
+    /// whose request body sends nothing for this long.
     public var httpIdleTimeout: Duration = .seconds(60)
     /// Most HTTP connections open at once. At the limit a new connection closes the one idle
     /// longest (no request in flight); only when none is idle do new ones wait in the backlog.

@@ -320,3 +320,33 @@ extension FrontDoorTests {
         }
     }
 }
+
+extension FrontDoorTests {
+    /// Was: a client that stopped sending in the middle of its body (a truck that lost its
+    /// network) held its connection, and its Content-Length of the body budget, for ever.
+    @Test func aStalledBodyIsClosedAndGivesItsBudgetBack() async throws {
+        try await withServer(configure: { $0.httpIdleTimeout = .seconds(1) }) { http, server in
+            let port = try #require(server.port)
+            let body = Array(#"{"aggregate":"slow","type":"t","data":{"pad":"\#(String(repeating: "x", count: 4000))"}}"#.utf8)
+            let head = "POST /e/notes HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n"
+            // A body that trickles (a byte every 300 ms) is not stalled: it completes and is stored.
+            let trickle = try RawConnection(port: port)
+            trickle.send(Array(head.utf8) + body.prefix(body.count - 10))
+            for byte in body.suffix(10) {
+                try await Task.sleep(for: .milliseconds(300))
+                trickle.send([byte])
+            }
+            #expect(await blocking { trickle.statusLine() } == "HTTP/1.1 201 Created")
+            // A body that stops: closed about a second after its last byte, its reservation returned.
+            let stalled = try RawConnection(port: port)
+            stalled.send(Array(head.utf8) + body.prefix(100))
+            let started = ContinuousClock.now
+            #expect(await blocking { stalled.closedByServer(within: 5) })
+            let waited = ContinuousClock.now - started
+            #expect(waited >= .milliseconds(900) && waited < .seconds(4), "closed after \(waited)")
+            #expect(try await counter(http, "laterbase_http_body_timeouts_total") == 1)
+            #expect(try await counter(http, "laterbase_http_body_bytes") == 0, "the body budget is whole again")
+            #expect(try await http.allEvents("notes").events.count == 1)
+        }
+    }
+}

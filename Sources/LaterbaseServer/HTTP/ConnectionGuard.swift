@@ -22,12 +22,17 @@ import Synchronization
 ///   the connection read and discard the rest, up to ``Policy/maxDiscardBytes`` (the body
 ///   limit), and then close. A client that sends its whole body before it reads (Python's
 ///   `urllib`, most clients) so gets its answer; before, it waited out its own timeout.
+/// - **A stalled body ends.** A request whose body sends nothing for ``Policy/bodyStallTimeout``
+///   (the idle timeout, 60 s) is closed: a truck that lost its network mid-upload held its
+///   connection, and its share of the body budget, for ever.
 final class ConnectionTable: Sendable {
     struct Policy: Sendable {
         var maxConnections: Int
         var headerTimeout: Duration = .seconds(10)
         /// Most bytes of a refused body read and discarded before the connection is closed.
         var maxDiscardBytes: Int
+        /// How long a request's body may send nothing before the connection is closed.
+        var bodyStallTimeout: Duration = .seconds(60)
     }
 
     private struct Entry {
@@ -47,6 +52,7 @@ final class ConnectionTable: Sendable {
     private let state = Mutex(State())
     private let evicted: Counter
     private let headerTimeouts: Counter
+    private let bodyStalls: Counter
     private let discarded: Counter
     private let gauge: Gauge
     private let logger: Logger
@@ -56,6 +62,7 @@ final class ConnectionTable: Sendable {
         self.logger = logger
         evicted = Counter(label: "laterbase_http_connections_evicted_total", factory: factory)
         headerTimeouts = Counter(label: "laterbase_http_header_timeouts_total", factory: factory)
+        bodyStalls = Counter(label: "laterbase_http_body_timeouts_total", factory: factory)
         discarded = Counter(label: "laterbase_http_refused_body_bytes_discarded_total", factory: factory)
         gauge = Gauge(label: "laterbase_http_connections", factory: factory)
     }
@@ -116,6 +123,7 @@ final class ConnectionTable: Sendable {
     }
 
     fileprivate func headerTimedOut() { headerTimeouts.increment() }
+    fileprivate func bodyStalled() { bodyStalls.increment() }
     fileprivate func discarded(_ bytes: Int) { discarded.increment(by: bytes) }
 }
 
@@ -155,6 +163,9 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     /// The response in flight said `Connection: close` (it answers a request whose body had not
     /// come whole): the connection closes after it.
     private var closeAfterResponse = false
+    /// When bytes last arrived, and the check that a body still coming keeps coming.
+    private var lastInbound = NIODeadline.now()
+    private var stallCheck: Scheduled<Void>?
     private var id: ObjectIdentifier { ObjectIdentifier(self) }
 
     init(table: ConnectionTable) { self.table = table }
@@ -167,17 +178,20 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         cancelDeadline()
+        stallCheck?.cancel()
         table.unregister(id)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         cancelDeadline()
+        stallCheck?.cancel()
         table.unregister(id)
         context.fireChannelInactive()
     }
 
     /// Raw bytes arrived: if they begin a request, its headers are timed.
     private func firstBytes(_ context: ChannelHandlerContext) {
+        lastInbound = .now()
         guard case .idle(nil) = state else { return }
         let timeout = table.policy.headerTimeout
         let deadline = context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(timeout / .nanoseconds(1)))) { [weak self] in
@@ -228,7 +242,34 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     /// with `Connection: close` Hummingbird never drains it.
     func channelReadComplete(context: ChannelHandlerContext) {
         context.fireChannelReadComplete()
-        if case .discarding = state { context.read() }
+        switch state {
+        case .discarding:
+            watchBody(context)
+            context.read()
+        case .busy(_, true): watchBody(context)
+        default: break
+        }
+    }
+
+    /// A body is still coming after a read: checked at the stall timeout after the last byte
+    /// (one timer per slow body; a body that comes in the read of its head needs none).
+    private func watchBody(_ context: ChannelHandlerContext) {
+        guard stallCheck == nil else { return }
+        let timeout = TimeAmount.nanoseconds(Int64(table.policy.bodyStallTimeout / .nanoseconds(1)))
+        stallCheck = context.eventLoop.assumeIsolated().scheduleTask(deadline: lastInbound + timeout) { [weak self] in
+            guard let self else { return }
+            self.stallCheck = nil
+            switch self.state {
+            case .busy(_, true), .discarding: break
+            default: return
+            }
+            if NIODeadline.now() - self.lastInbound >= timeout {
+                self.table.bodyStalled()
+                context.close(promise: nil)
+            } else {
+                self.watchBody(context)
+            }
+        }
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
