@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import LaterbaseCore
 import LaterbaseSync
+import ZeroMQ
 import Logging
 
 /// How a Laterbase node is set up: where it keeps data, where it listens, and its limits.
@@ -102,9 +103,8 @@ extension ServerConfiguration {
         if !Self.isLoopback(host: host) { out.append("http \(host):\(port)") }
         for (name, endpoint) in [("ingest", ingest), ("publish", publish)] {
             guard let endpoint, endpoint.hasPrefix("tcp://") else { continue }  // ipc:// is a local file
-            let rest = endpoint.dropFirst("tcp://".count)
-            let host = rest.lastIndex(of: ":").map { String(rest[..<$0]) } ?? String(rest)
-            if !Self.isLoopback(host: host) { out.append("\(name) \(endpoint)") }
+            // One ZeroMQ will not bind is not loopback either: it is refused here, as it was.
+            if !(TCPEndpoint(endpoint).map { Self.isLoopback(host: $0.host) } ?? false) { out.append("\(name) \(endpoint)") }
         }
         return out
     }

@@ -89,19 +89,20 @@ public final class Ingest: Sendable {
         try zap.protect(ingest: s, maxSenders: maxSenders)
         self.zap = zap
         let budget = Self.messageBudget(receiveHighWaterMark: options.receiveHighWaterMark, maxMessageBytes: maxMessageBytes)
-        if options.relay, let (host, port) = Self.tcpAddress(endpoint) {
+        // The relay speaks IPv4: an IPv6 endpoint is bound directly.
+        if options.relay, let address = TCPEndpoint(endpoint), !address.isIPv6 {
             // The socket on loopback, the relay where senders connect.
             try s.setReceiveBuffer(256 << 10)
             try s.bind("tcp://127.0.0.1:*")
-            guard let inside = s.lastEndpoint.flatMap(Self.tcpAddress), let insidePort = Int(inside.port) else {
+            guard let inside = s.lastEndpoint.flatMap(TCPEndpoint.init) else {
                 throw ZMQError(code: EINVAL, operation: "ingest: no loopback port for the relay")
             }
             do {
                 let relay = try IngressRelay(
-                    listen: (host, Int(port) ?? 0), target: ("127.0.0.1", insidePort), direction: .accept, budget: budget, name: "ingest",
+                    listen: (address.host, address.port), target: ("127.0.0.1", inside.port), direction: .accept, budget: budget, name: "ingest",
                     factory: metrics.factory, logger: logger)
                 self.relay = relay
-                self.endpoint = "tcp://\(host == "*" ? "0.0.0.0" : host):\(relay.listenAddress.port)"
+                self.endpoint = "tcp://\(address.host == "*" ? "0.0.0.0" : address.host):\(relay.listenAddress.port)"
             } catch {
                 s.close()
                 throw ZMQError(code: EADDRINUSE, operation: "ingest on \(endpoint): \(error)")
@@ -120,16 +121,6 @@ public final class Ingest: Sendable {
         self.storeMetrics = storeMetrics
         self.options = options
         self.logger = logger
-    }
-
-    /// `tcp://HOST:PORT` (PORT a number or `*`, HOST an IPv4 address, a name or `*`), or nil.
-    static func tcpAddress(_ endpoint: String) -> (host: String, port: String)? {
-        guard endpoint.hasPrefix("tcp://") else { return nil }
-        let rest = endpoint.dropFirst("tcp://".count)
-        guard let colon = rest.lastIndex(of: ":") else { return nil }
-        let host = String(rest[..<colon]), port = String(rest[rest.index(after: colon)...])
-        guard !host.isEmpty, !host.contains(":"), !host.contains("["), port == "*" || (UInt16(port) != nil) else { return nil }
-        return (host, port == "*" ? "0" : port)
     }
 
     /// Starts the reading thread.

@@ -383,10 +383,10 @@ final class PeerLink: Sendable {
     /// reconnects, and what it missed comes by position. `publish` itself when it is not a TCP
     /// endpoint the relay can reach (it logs why).
     private func relayed(_ publish: String, maxDelta: Int, _ shell: inout Shell) -> String {
-        guard let (host, port) = Ingest.tcpAddress(publish), let portNumber = Int(port) else { return publish }
+        guard let address = TCPEndpoint(publish), !address.isIPv6 else { return publish }
         do {
             let relay = try IngressRelay(
-                listen: ("127.0.0.1", 0), target: (host, portNumber), direction: .connect, budget: 8 * maxDelta, name: "subscribe",
+                listen: ("127.0.0.1", 0), target: (address.host, address.port), direction: .connect, budget: 8 * maxDelta, name: "subscribe",
                 factory: metrics.factory, logger: logger)
             relay.start()
             shell.relay = relay
