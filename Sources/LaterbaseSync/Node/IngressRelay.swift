@@ -43,7 +43,6 @@ public final class IngressRelay: Sendable {
     /// Ports of the relay's inside sockets whose connection delivered a message, for the thread.
     private let deliveries = Mutex<[UInt16]>([])
     private let dropped: Counter
-    private let open = Atomic<Int>(0)
     private let logger: Logger
 
     /// Listens; relaying starts with ``start()``.
@@ -59,9 +58,6 @@ public final class IngressRelay: Sendable {
         listener = try Self.listen(host: listen.host, port: listen.port)
         listenAddress = (listen.host, Self.localPort(listener))
     }
-
-    /// Connections relayed now.
-    public var connections: Int { open.load(ordering: .relaxed) }
 
     /// The application took a message that came in on libzmq's connection `fd` (the message's
     /// `ZMQ_SRCFD`): that connection's count starts again.
@@ -206,7 +202,6 @@ public final class IngressRelay: Sendable {
             if fds[0].revents & Int16(POLLIN) != 0 {
                 while connections.count < 60_000, let c = acceptOne() { connections.append(c) }
             }
-            open.store(connections.count, ordering: .relaxed)
         }
         for c in connections {
             close(c.outside)
