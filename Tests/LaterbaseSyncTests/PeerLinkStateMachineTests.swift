@@ -666,6 +666,18 @@ extension PeerLinkStateMachineTests {
         #expect(m.tick(now: at(2000), ours: [:]).tokenFetches.map(\.since) == [Self.token(2)])
     }
 
+    @Test func aSubscriptionThatConnectsCatchesUpFromTheToken() {
+        var m = following(at: 2)
+        // The peer published 3 before the subscription reached it: no delta tells, and the probe
+        // is a minute away.
+        #expect(m.tick(now: at(10), ours: [:]).tokenFetches.isEmpty)
+        #expect(m.subscribed(now: at(10)).notes.count == 1)
+        #expect(m.tick(now: at(10), ours: [:]).tokenFetches.map(\.since) == [Self.token(2)])
+        // Before the link is up there is nothing to catch up from (connecting does it).
+        var fresh = Machine(ourReplica: "hq-a", now: t0)
+        #expect(fresh.subscribed(now: t0).isEmpty)
+    }
+
     @Test func persistedTokensAreWhereTheLinkResumes() {
         let m = following(at: 9, tokens: ["notes": Self.token(7)])
         #expect(m.tokens == ["notes": Self.token(9)])

@@ -133,6 +133,9 @@ final class PeerLink: Sendable {
     struct Shell {
         var machine: PeerLinkStateMachine
         var sub: ZMQSocket?
+        /// Reports each handshake ``sub`` completes with the peer
+        /// (``PeerLinkStateMachine/subscribed(now:)``).
+        var subMonitor: ZMQSocket?
         /// Between the peer's publish socket and ``sub``: the bound on what the peer can make
         /// this node hold (``IngressRelay``).
         var relay: IngressRelay?
@@ -148,9 +151,11 @@ final class PeerLink: Sendable {
 
         mutating func close() {
             sub?.close()
+            subMonitor?.close()
             push?.close()
             relay?.stop()
             sub = nil
+            subMonitor = nil
             push = nil
             relay = nil
         }
@@ -174,9 +179,11 @@ final class PeerLink: Sendable {
         while !thread.isStopping {
             let now = ContinuousClock.now
             let wait = busy ? .zero : min(shell.machine.nextDeadline(now: now) - now, .milliseconds(100))
-            let ready = (try? zmqPoll(shell.sub.map { [$0] } ?? [], fileDescriptors: [inbox.fileDescriptor], timeout: wait))
+            let sockets = [shell.sub, shell.subMonitor].compactMap { $0 }
+            let ready = (try? zmqPoll(sockets, fileDescriptors: [inbox.fileDescriptor], timeout: wait))
             inbox.clear()
             if ready?.sockets.first == true { takeDeltas(&shell) }
+            if ready?.sockets.dropFirst().first == true, subscribed(&shell) { perform(shell.machine.subscribed(now: .now), &shell) }
             for report in inbox.take() { handle(report, &shell) }
             if probeNow.exchange(false, ordering: .relaxed) { shell.machine.probeRequested(now: .now) }
             for root in shell.machine.syncedRoots {
@@ -363,6 +370,11 @@ final class PeerLink: Sendable {
             try sub.setReconnectInterval(100, max: 500)
             try sub.setTCPKeepalive(true)
             try sub.subscribe("")
+            let monitorEndpoint = "inproc://laterbase.peer.subscription.\(UUID().uuidString)"
+            try sub.monitor(monitorEndpoint, events: .handshakeSucceeded)
+            let monitor = try context.socket(.pair)
+            shell.subMonitor = monitor
+            try monitor.connect(monitorEndpoint)
             try sub.connect(relayed(publish, maxDelta: maxDelta, &shell))
         }
         if let ingest = info.ingest {
@@ -460,6 +472,16 @@ final class PeerLink: Sendable {
         guard (try? socket.send([Array(root.utf8), body], wait: false)) == true else { return false }
         shell.machine.pushed(root: root, upTo: page.vv, now: .now)
         return true
+    }
+
+    /// Reads what ``Shell/subMonitor`` reported: whether the subscriber (re)connected.
+    private func subscribed(_ shell: inout Shell) -> Bool {
+        var handshakes = 0
+        while let frames = try? shell.subMonitor?.receive(wait: false) {
+            if ZMQMonitorEvent(frames: frames)?.kind == .handshakeSucceeded { handshakes += 1 }
+        }
+        if handshakes > 0 { logger.debug("subscribed to the peer's deltas; catching up on what came before", metadata: ["peer": "\(client.url)"]) }
+        return handshakes > 0
     }
 
     private func takeDeltas(_ shell: inout Shell) {

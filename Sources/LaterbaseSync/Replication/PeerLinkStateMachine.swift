@@ -435,6 +435,15 @@ struct PeerLinkStateMachine {
         }
     }
 
+    /// The subscriber's handshake with the peer's publish socket completed (first connection or
+    /// reconnection): deltas come from now on, and what the peer published before reached nobody
+    /// here (ZeroMQ's late joiner; a relay drop or a network loss ends the same way). Each root
+    /// catches up from where it is, so nothing waits for the next delta or two probes.
+    mutating func subscribed(now: ContinuousClock.Instant) -> [Action] {
+        guard isLinked else { return [] }
+        return rootOrder.flatMap { startCatchUp($0, now: now) }
+    }
+
     mutating func connectFailed(_ reason: String, now: ContinuousClock.Instant) -> [Action] {
         error = "could not connect to the peer's ZeroMQ endpoints: \(reason)"
         retryDiscovery(now: now)
