@@ -52,8 +52,13 @@ public final class LaterbaseServer: Sendable {
     private let commits = CommitSignal()
     private let liveFeed: LiveFeed
     private let group = Mutex<ServiceGroup?>(nil)
+    /// The data folder's, from `init` until ``run(gracefulShutdownSignals:)`` has written
+    /// everything and returned.
+    private let folderLock: DataFolderLock
 
-    /// Opens the store and prepares the server; nothing listens until ``run(gracefulShutdownSignals:)``.
+    /// Takes the data folder's lock, opens the store and prepares the server; nothing listens
+    /// until ``run(gracefulShutdownSignals:)``.
+    /// - Throws: when another node (in this process or another) holds the folder (``DataFolderLock``).
     /// - Parameters:
     ///   - roots: the application's roots.
     ///   - configuration: data folder, address and limits.
@@ -88,6 +93,7 @@ public final class LaterbaseServer: Sendable {
             factory: factory, logger: logger)
         parsers = NIOThreadPool(numberOfThreads: System.coreCount)
         self.metrics = metrics
+        folderLock = try DataFolderLock(directory: configuration.dataDirectory)
         var storeOptions = configuration.store
         storeOptions.maxBatchEvents = min(storeOptions.maxBatchEvents, configuration.writer.maxTransactionEvents)
         store = try EventStore(directory: configuration.dataDirectory, roots: roots, replicaID: configuration.replicaID, options: storeOptions, logger: logger)
@@ -198,6 +204,7 @@ public final class LaterbaseServer: Sendable {
             publisher?.close()
             context.shutdown()
             context.terminate()
+            folderLock.release()
         }
         parsers.start()
         do {

@@ -204,10 +204,8 @@ struct Serve: AsyncParsableCommand {
         configuration.writer.maxDelay = .microseconds(Int64(commitDelay * 1000))
         configuration.writer.maxTransactionEvents = maxTransactionEvents
         configuration.store.maxEventBytes = eventLimit
-        let lock = try DataFolderLock(directory: data)
         let server = try LaterbaseServer(roots: Demo.roots + roots.map { .jsonMerge($0) }, configuration: configuration, logger: logger)
         try await server.run()
-        withExtendedLifetime(lock) {}
     }
 
     private func parseAddress(_ s: String) -> (String, Int)? {

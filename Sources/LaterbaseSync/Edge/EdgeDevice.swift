@@ -27,8 +27,11 @@ public final class EdgeDevice: Sendable {
     public let writer: Writer
     private let replication: Replication
     private let context: ZMQContext
+    /// Held from `init` until ``stop()`` has written everything.
+    private let folderLock: DataFolderLock
 
     /// Opens (creating if needed) the device's store.
+    /// - Throws: when another device or node holds `directory` (``DataFolderLock``).
     /// - Parameters:
     ///   - upstream: the HTTP URL of the node to sync with.
     ///   - replicaID: this device's origin; by default the one kept in its store, or a new one.
@@ -40,6 +43,7 @@ public final class EdgeDevice: Sendable {
         directory: String, roots: [RootDefinition], upstream: String, replicaID: String? = nil, token: String? = nil, keyPair: CurveKeyPair? = nil,
         storeOptions: EventStore.Options = EventStore.Options(), logger: Logger = Logger(label: "laterbase.device")
     ) throws {
+        folderLock = try DataFolderLock(directory: directory)
         store = try EventStore(directory: directory, roots: roots, replicaID: replicaID, options: storeOptions, logger: logger)
         writer = Writer(store: store, logger: logger)
         context = try ZMQContext()
@@ -97,5 +101,6 @@ public final class EdgeDevice: Sendable {
         await writer.shutdown()
         context.shutdown()
         context.terminate()
+        folderLock.release()
     }
 }
