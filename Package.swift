@@ -113,12 +113,20 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
 
         // The README's library example.
-        .executableTarget(name: "PalletsExample", dependencies: ["LaterbaseServer", "LaterbaseCore"], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "PalletsExample",
+            dependencies: [
+                "LaterbaseServer", "LaterbaseCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings),
 
         .executableTarget(
             name: "LaterbaseBench",

@@ -15,13 +15,18 @@ import Synchronization
 import ZeroMQ
 
 /// A Laterbase node: the store, its single writer, the HTTP API, the ZeroMQ ingest and publish
-/// sockets and replication with its peers, run as one service group.
+/// sockets and replication with its peers, run as one service group. It is a `Service`: put it
+/// in your own `ServiceGroup` beside your own services, and the group's graceful shutdown (a
+/// signal, or a sibling that ends) stops it after it has written everything queued.
 ///
 /// ```swift
-/// let server = try LaterbaseServer(roots: [.typed(Shipments.self), .jsonMerge("notes")])
-/// try await server.run()   // until SIGTERM or SIGINT
+/// let node = try LaterbaseServer(roots: [.typed(Shipments.self), .jsonMerge("notes")])
+/// try await ServiceGroup(services: [node, yourService], gracefulShutdownSignals: [.sigterm, .sigint],
+///                        logger: logger).run()
 /// ```
-public final class LaterbaseServer: Sendable {
+///
+/// It holds its data folder (``DataFolderLock``) from `init` until it has stopped, and runs once.
+public final class LaterbaseServer: Service, Sendable {
     public let store: EventStore
     public let writer: Writer
     public let configuration: ServerConfiguration
@@ -44,14 +49,13 @@ public final class LaterbaseServer: Sendable {
     private let parsers: NIOThreadPool
     /// HTTP's TLS, when served over TLS.
     private let tls: TLSConfiguration?
-    private let boundPort = Mutex<Int?>(nil)
     private let gauges: ScrapeGauges
     /// What `/node` announces, and what peers' announcements are compared with.
     public let limits: NodeLimits
     /// Wakes live feeds (SSE) when a commit is durable.
     private let commits = CommitSignal()
     private let liveFeed: LiveFeed
-    private let group = Mutex<ServiceGroup?>(nil)
+    private let lifecycle = Mutex(Lifecycle.idle(shutdownRequested: false, waiters: []))
     /// The data folder's, from `init` until ``run(gracefulShutdownSignals:)`` has written
     /// everything and returned.
     private let folderLock: DataFolderLock
@@ -171,9 +175,46 @@ public final class LaterbaseServer: Sendable {
         return router
     }
 
-    /// Serves until one of `gracefulShutdownSignals` arrives or ``shutdown()`` is called; then
-    /// stops taking requests, writes everything queued, and returns.
-    public func run(gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint]) async throws {
+    /// Serves until the enclosing `ServiceGroup` shuts down gracefully or ``shutdown()`` is
+    /// called; then stops taking requests, writes everything queued, and returns.
+    /// - Throws: why it could not serve (a port in use, say; ``waitUntilRunning()`` throws it too).
+    public func run() async throws {
+        try await run(gracefulShutdownSignals: [])
+    }
+
+    /// Serves alone, until one of `gracefulShutdownSignals` arrives or ``shutdown()`` is called;
+    /// then stops taking requests, writes everything queued, and returns.
+    public func run(gracefulShutdownSignals: [UnixSignal]) async throws {
+        let serviceGroup: ServiceGroup
+        do {
+            serviceGroup = try makeServiceGroup(gracefulShutdownSignals)
+        } catch {
+            // TLS that NIO refuses: this node never runs.
+            if lifecycle.withLock({ $0.isIdle }) {
+                giveBack()
+                stopped(error)
+            }
+            throw error
+        }
+        let start = lifecycle.withLock { $0.starting(serviceGroup) }
+        if start == .alreadyRan { throw LaterbaseError(.unavailable, "this node has run already; a node has one life (make another)") }
+        defer { giveBack() }
+        guard start == .run else { return }  // shut down before it ran: what init took is given back
+        parsers.start()
+        do {
+            try await serviceGroup.run()
+        } catch {
+            try? await parsers.shutdownGracefully()
+            stopped(error)
+            throw error
+        }
+        try? await parsers.shutdownGracefully()
+        stopped(nil)
+        logger.info("laterbase stopped")
+    }
+
+    /// The HTTP server and every long-lived part, in the order they start.
+    private func makeServiceGroup(_ gracefulShutdownSignals: [UnixSignal]) throws -> ServiceGroup {
         let app = Application(
             router: makeRouter(),
             server: try httpServer(),
@@ -185,36 +226,36 @@ public final class LaterbaseServer: Sendable {
                 CredentialsReloadService(access: configuration.access, logger: logger) { [self] in try reloadCredentials() },
             ],
             onServerRunning: { [self] channel in
-                let port = channel.localAddress?.port
-                self.boundPort.withLock { $0 = port }
-                self.logger.info("laterbase serving", metadata: ["port": "\(port ?? 0)", "replica": "\(self.store.replicaID)", "roots": "\(self.store.rootNames)"])
+                let port = channel.localAddress?.port ?? 0
+                self.logger.info("laterbase serving", metadata: ["port": "\(port)", "replica": "\(self.store.replicaID)", "roots": "\(self.store.rootNames)"])
+                let waiters = self.lifecycle.withLock { $0.listening(port: port) }
+                for waiter in waiters { waiter.resume(returning: port) }
             },
             logger: logger
         )
         // Services shut down in reverse order: live feeds end first, so HTTP's wait for
         // requests in flight does not wait for them.
-        let serviceGroup = ServiceGroup(configuration: .init(
+        return ServiceGroup(configuration: .init(
             services: [app, LiveFeedService(signal: commits)], gracefulShutdownSignals: gracefulShutdownSignals, logger: logger))
-        group.withLock { $0 = serviceGroup }
-        defer {
-            // Every socket's owner has closed it by now (the services stopped; an ingest that
-            // never started closes its socket here), so this cannot hang.
-            ingest?.stop()
-            zap.stop()
-            publisher?.close()
-            context.shutdown()
-            context.terminate()
-            folderLock.release()
-        }
-        parsers.start()
-        do {
-            try await serviceGroup.run()
-        } catch {
-            try? await parsers.shutdownGracefully()
-            throw error
-        }
-        try? await parsers.shutdownGracefully()
-        logger.info("laterbase stopped")
+    }
+
+    /// Gives back what `init` took: the sockets, the ZeroMQ context, the folder.
+    private func giveBack() {
+        // Every socket's owner has closed it by now (the services stopped; an ingest that never
+        // started closes its socket here), so this cannot hang.
+        ingest?.stop()
+        zap.stop()
+        publisher?.close()
+        context.shutdown()
+        context.terminate()
+        folderLock.release()
+    }
+
+    /// Ends the life: whoever still waits to hear the port hears why there is none.
+    private func stopped(_ error: (any Error)?) {
+        let waiters = lifecycle.withLock { $0.stopped() }
+        let reason = error ?? LaterbaseError(.unavailable, "the node stopped before it listened")
+        for waiter in waiters { waiter.resume(throwing: reason) }
     }
 
     /// HTTP/1.1, over TLS when configured.
@@ -226,14 +267,23 @@ public final class LaterbaseServer: Sendable {
         return try .tls(http1, tlsConfiguration: tls)
     }
 
-    /// The HTTP port once listening (useful with port 0).
-    public var port: Int? { boundPort.withLock { $0 } }
+    /// The HTTP port while listening (useful with port 0).
+    public var port: Int? {
+        lifecycle.withLock { state -> Int? in
+            if case .running(let port, _, _) = state { port } else { nil }
+        }
+    }
 
     /// Waits until the server listens; returns its port.
+    /// - Throws: why ``run(gracefulShutdownSignals:)`` ended without listening (a port in use,
+    ///   say), or `unavailable` when the node has stopped or was shut down before it ran.
     public func waitUntilRunning() async throws -> Int {
-        while true {
-            if let port { return port }
-            try await Task.sleep(for: .milliseconds(10))
+        try await withCheckedThrowingContinuation { (waiter: CheckedContinuation<Int, any Error>) in
+            switch lifecycle.withLock({ $0.waitForPort(waiter) }) {
+            case .wait: break
+            case .listening(let port): waiter.resume(returning: port)
+            case .over: waiter.resume(throwing: LaterbaseError(.unavailable, "the node has stopped"))
+            }
         }
     }
 
@@ -246,8 +296,86 @@ public final class LaterbaseServer: Sendable {
         commits.wakeAll()
     }
 
-    /// Begins a graceful shutdown, as SIGTERM would.
+    /// Begins a graceful shutdown, as SIGTERM would; before ``run(gracefulShutdownSignals:)``,
+    /// makes it return at once.
     public func shutdown() async {
-        await group.withLock { $0 }?.triggerGracefulShutdown()
+        let (group, waiters) = lifecycle.withLock { $0.shutdownRequested() }
+        for waiter in waiters { waiter.resume(throwing: LaterbaseError(.unavailable, "the node was shut down before it ran")) }
+        await group?.triggerGracefulShutdown()
+    }
+
+    /// Where the node is in its one life: idle → running (the HTTP port known once listening)
+    /// → stopped. Those who wait for the port are continuations, resumed outside the lock.
+    enum Lifecycle {
+        case idle(shutdownRequested: Bool, waiters: [CheckedContinuation<Int, any Error>])
+        /// `port` is nil until the HTTP server listens.
+        case running(port: Int?, group: ServiceGroup, waiters: [CheckedContinuation<Int, any Error>])
+        case stopped
+
+        enum PortAnswer { case wait, listening(Int), over }
+
+        var isIdle: Bool {
+            if case .idle = self { true } else { false }
+        }
+
+        enum Start { case run, shutDownBeforeRun, alreadyRan }
+
+        mutating func starting(_ group: ServiceGroup) -> Start {
+            switch self {
+            case .idle(false, let waiters):
+                self = .running(port: nil, group: group, waiters: waiters)
+                return .run
+            case .idle(true, _):
+                self = .stopped
+                return .shutDownBeforeRun
+            case .running, .stopped:
+                return .alreadyRan
+            }
+        }
+
+        mutating func listening(port: Int) -> [CheckedContinuation<Int, any Error>] {
+            guard case .running(_, let group, let waiters) = self else { return [] }
+            self = .running(port: port, group: group, waiters: [])
+            return waiters
+        }
+
+        mutating func waitForPort(_ waiter: CheckedContinuation<Int, any Error>) -> PortAnswer {
+            switch self {
+            case .idle(let shutdown, var waiters):
+                if shutdown { return .over }
+                waiters.append(waiter)
+                self = .idle(shutdownRequested: false, waiters: waiters)
+                return .wait
+            case .running(let port?, _, _):
+                return .listening(port)
+            case .running(nil, let group, var waiters):
+                waiters.append(waiter)
+                self = .running(port: nil, group: group, waiters: waiters)
+                return .wait
+            case .stopped:
+                return .over
+            }
+        }
+
+        /// - Returns: the group to shut down, if running, and waiters to tell it will not run.
+        mutating func shutdownRequested() -> (ServiceGroup?, [CheckedContinuation<Int, any Error>]) {
+            switch self {
+            case .idle(_, let waiters):
+                self = .idle(shutdownRequested: true, waiters: [])
+                return (nil, waiters)
+            case .running(_, let group, _):
+                return (group, [])
+            case .stopped:
+                return (nil, [])
+            }
+        }
+
+        mutating func stopped() -> [CheckedContinuation<Int, any Error>] {
+            defer { self = .stopped }
+            switch self {
+            case .idle(_, let waiters), .running(_, _, let waiters): return waiters
+            case .stopped: return []
+            }
+        }
     }
 }

@@ -2,6 +2,8 @@
 // `swift run PalletsExample` serves a `pallets` root and a schema-less `notes` root on :8080.
 import LaterbaseCore
 import LaterbaseServer
+import Logging
+import ServiceLifecycle
 
 struct Pallets: AggregateRoot {
     struct Moved: Codable, Sendable { var to: String }
@@ -25,12 +27,27 @@ struct Pallets: AggregateRoot {
     }
 }
 
+/// A service of the application's own, beside the node in one `ServiceGroup`: it says where the
+/// node listens once it does (no polling), and ends with the group.
+struct Announcer: Service {
+    let node: LaterbaseServer
+    let logger: Logger
+
+    func run() async throws {
+        let port = try await node.waitUntilRunning()
+        logger.info("pallets served", metadata: ["url": "http://127.0.0.1:\(port)/a/pallets"])
+        try? await gracefulShutdown()
+    }
+}
+
 @main struct App {
     static func main() async throws {
+        let logger = Logger(label: "pallets")
         var configuration = ServerConfiguration()
         configuration.port = 8080
         configuration.dataDirectory = "./pallets-data"
-        let server = try LaterbaseServer(roots: [.typed(Pallets.self), .jsonMerge("notes")], configuration: configuration)
-        try await server.run()  // until SIGTERM/SIGINT; drains the write queue before exiting
+        let node = try LaterbaseServer(roots: [.typed(Pallets.self), .jsonMerge("notes")], configuration: configuration, logger: logger)
+        // Until SIGTERM/SIGINT; the node drains its write queue before the group returns.
+        try await ServiceGroup(services: [node, Announcer(node: node, logger: logger)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger).run()
     }
 }

@@ -4,6 +4,7 @@ import LaterbaseCore
 import LaterbaseDemo
 import LaterbaseServer
 import Logging
+import ServiceLifecycle
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -205,7 +206,7 @@ struct Serve: AsyncParsableCommand {
         configuration.writer.maxTransactionEvents = maxTransactionEvents
         configuration.store.maxEventBytes = eventLimit
         let server = try LaterbaseServer(roots: Demo.roots + roots.map { .jsonMerge($0) }, configuration: configuration, logger: logger)
-        try await server.run()
+        try await ServiceGroup(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger).run()
     }
 
     private func parseAddress(_ s: String) -> (String, Int)? {

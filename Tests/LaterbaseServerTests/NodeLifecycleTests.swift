@@ -4,6 +4,8 @@ import LaterbaseDemo
 import LaterbaseServer
 import LaterbaseSync
 import Logging
+import ServiceLifecycle
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -11,7 +13,7 @@ import Glibc
 #endif
 
 /// The node as an embedding application holds it: its folder is its own while it runs.
-@Suite("A node's life in an embedding process")
+@Suite("A node's life in an embedding process", .timeLimit(.minutes(1)))
 struct NodeLifecycleTests {
     static func configuration(_ folder: String) -> ServerConfiguration {
         var configuration = ServerConfiguration()
@@ -68,5 +70,88 @@ struct NodeLifecycleTests {
             try await group.waitForAll()
         }
         withExtendedLifetime(first) {}
+    }
+
+    @Test("waitUntilRunning throws run()'s error (a port in use) instead of waiting for ever, and the failed node gives its folder back")
+    func aPortInUseIsThrownToTheWaiter() async throws {
+        let holder = temporaryFolder(), folder = temporaryFolder()
+        defer { for f in [holder, folder] { try? FileManager.default.removeItem(atPath: f) } }
+        let first = try LaterbaseServer(roots: Demo.roots, configuration: Self.configuration(holder), logger: Self.quiet)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await first.run() }
+            let port = try await first.waitUntilRunning()
+            var configuration = Self.configuration(folder)
+            configuration.port = port
+            let second = try LaterbaseServer(roots: Demo.roots, configuration: configuration, logger: Self.quiet)
+            let waiting = Task { try await second.waitUntilRunning() }  // asked before run() starts
+            try await Task.sleep(for: .milliseconds(50))
+            await #expect(throws: (any Error).self) { try await second.run() }
+            await #expect(throws: (any Error).self) { _ = try await waiting.value }
+            await #expect(throws: (any Error).self) { _ = try await second.waitUntilRunning() }
+            #expect(second.port == nil)
+            _ = try LaterbaseServer(roots: Demo.roots, configuration: Self.configuration(folder), logger: Self.quiet)
+            await first.shutdown()
+            try await group.waitForAll()
+        }
+    }
+
+    @Test("shutdown() before run() makes run() return at once, without listening, and frees the folder")
+    func shutdownBeforeRun() async throws {
+        let folder = temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let node = try LaterbaseServer(roots: Demo.roots, configuration: Self.configuration(folder), logger: Self.quiet)
+        await node.shutdown()
+        try await node.run()
+        #expect(node.port == nil)
+        await #expect(throws: LaterbaseError.self) { _ = try await node.waitUntilRunning() }
+        await #expect(throws: LaterbaseError.self) { try await node.run() }  // one life
+        _ = try LaterbaseServer(roots: Demo.roots, configuration: Self.configuration(folder), logger: Self.quiet)
+    }
+
+    final class Acknowledged: Sendable {
+        let ids = Mutex<[String]>([])
+        func withLock<R>(_ body: (inout [String]) -> R) -> R { ids.withLock { body(&$0) } }
+    }
+
+    /// A service of the test's own that writes through the node's HTTP API and then ends, which
+    /// shuts the whole group down gracefully.
+    struct Client: Service {
+        let node: LaterbaseServer
+        let acknowledged: Acknowledged
+
+        func run() async throws {
+            let http = HTTP(port: try await node.waitUntilRunning())
+            for i in 0..<20 {
+                let answer = try await http.post("/e/notes", #"{"aggregate":"n-\#(i)","type":"t"}"#)
+                if answer.status == 201, let head = answer.json["events"]?.arrayFirst?["id"]?.stringValue { acknowledged.withLock { $0.append(head) } }
+            }
+        }
+    }
+
+    @Test("the node runs as one Service in an application's ServiceGroup and stops with it, every acknowledged write kept")
+    func composedInAServiceGroup() async throws {
+        let folder = temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let node = try LaterbaseServer(roots: Demo.roots + [.jsonMerge("notes")], configuration: Self.configuration(folder), logger: Self.quiet)
+        let acknowledged = Acknowledged()
+        let group = ServiceGroup(configuration: .init(
+            services: [
+                .init(service: node),
+                .init(service: Client(node: node, acknowledged: acknowledged), successTerminationBehavior: .gracefullyShutdownGroup),
+            ],
+            logger: Self.quiet))
+        try await group.run()  // returns once the client has ended and the node has stopped
+        #expect(node.port == nil)
+        let ids = acknowledged.withLock { $0 }
+        #expect(ids.count == 20)
+        // A node opened on the folder afterwards has each of them.
+        let next = try LaterbaseServer(roots: Demo.roots + [.jsonMerge("notes")], configuration: Self.configuration(folder), logger: Self.quiet)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await next.run() }
+            let feed = try await HTTP(port: try await next.waitUntilRunning()).allEvents("notes")
+            #expect(Set(feed.events.compactMap { $0["id"]?.stringValue }) == Set(ids))
+            await next.shutdown()
+            try await tasks.waitForAll()
+        }
     }
 }
