@@ -156,6 +156,18 @@ public final class LaterbaseServer: Service, Sendable {
             logger: logger)
     }
 
+    /// Every long-lived part, as `/healthz` reports them: 503 naming each that stopped.
+    var health: NodeHealth {
+        let (writer, ingest, zap, replication) = (writer, ingest, zap, replication)
+        var parts: [(part: String, failure: @Sendable () -> String?)] = [
+            ("writer", { writer.isAlive ? nil : "the writer is not running" }),
+            ("zap", { zap.failure }),
+        ]
+        if let ingest { parts.append(("ingest", { ingest.failure })) }
+        if let replication { parts.append(("replication", { replication.failure })) }
+        return NodeHealth(parts: parts)
+    }
+
     /// The router with every endpoint of the contract.
     func makeRouter() -> Router<LaterbaseRequestContext> {
         let router = Router(context: LaterbaseRequestContext.self)
@@ -169,7 +181,7 @@ public final class LaterbaseServer: Service, Sendable {
         ConsoleRoutes().register(on: router)
         OperationsRoutes(
             store: store, writer: writer, registry: registry, ingest: ingest?.endpoint, publish: publisher?.endpoint, replication: replication,
-            zap: zap, gauges: gauges, limits: limits
+            zap: zap, gauges: gauges, limits: limits, health: health
         ).register(on: router)
         configuration.routes?(router)
         return router

@@ -3,10 +3,20 @@ import LaterbaseCore
 import Synchronization
 
 /// A thread that owns ZeroMQ sockets (they are not thread-safe, so each belongs to one thread),
-/// with the stop flag its loop looks at between short polls.
+/// with the stop flag its loop looks at between short polls, and what became of it: a loop that
+/// returns when nobody asked it to stop has failed, and says so (``failure``) to `/healthz`.
 final class SocketThread: Sendable {
+    private enum State {
+        case idle
+        case running(failure: String?)
+        case stopping
+        /// The loop returned; `failure` is why when nobody had asked it to stop.
+        case ended(failure: String?)
+    }
+
     private let name: String
-    private let started = Atomic<Bool>(false)
+    private let state = Mutex(State.idle)
+    /// The loop's flag, read between polls without the lock.
     private let stopping = Atomic<Bool>(false)
     private let finished = Completion<Void>()
 
@@ -17,13 +27,36 @@ final class SocketThread: Sendable {
 
     /// Runs `body` on a new thread, once; `body` closes the sockets it owns before returning.
     func start(_ body: @escaping @Sendable () -> Void) {
-        guard !started.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        let thread = Thread { [finished] in
+        let starts = state.withLock { state -> Bool in
+            guard case .idle = state else { return false }
+            state = .running(failure: nil)
+            return true
+        }
+        guard starts else { return }
+        let thread = Thread { [self] in
             body()
+            state.withLock { state in
+                switch state {
+                case .running(let failure): state = .ended(failure: failure ?? "its loop returned")
+                case .idle, .stopping, .ended: state = .ended(failure: nil)
+                }
+            }
             finished.fulfil(())
         }
         thread.name = name
         thread.start()
+    }
+
+    /// Says why the loop is about to return (from the loop's thread).
+    func fail(_ reason: String) {
+        state.withLock { if case .running = $0 { $0 = .running(failure: reason) } }
+    }
+
+    /// Why the loop ended without being asked to, or nil (not started, running, or stopped).
+    var failure: String? {
+        state.withLock { state -> String? in
+            if case .ended(let failure) = state { failure } else { nil }
+        }
     }
 
     /// Asks the loop to stop and waits until `body` has returned.
@@ -31,7 +64,19 @@ final class SocketThread: Sendable {
     @discardableResult
     func stop() -> Bool {
         stopping.store(true, ordering: .relaxed)
-        guard started.exchange(true, ordering: .acquiringAndReleasing) else { return false }
+        let running = state.withLock { state -> Bool in
+            switch state {
+            case .idle:
+                state = .ended(failure: nil)
+                return false
+            case .running:
+                state = .stopping
+                return true
+            case .stopping, .ended:
+                return true
+            }
+        }
+        guard running else { return false }
         finished.wait()
         return true
     }
@@ -47,7 +92,7 @@ final class Completion<Value: Sendable>: @unchecked Sendable {
     func fulfil(_ v: Value) {
         condition.lock()
         value = v
-        condition.signal()
+        condition.broadcast()
         condition.unlock()
     }
 

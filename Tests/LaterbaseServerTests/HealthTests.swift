@@ -33,8 +33,19 @@ import Testing
             let health = try await http.get("/healthz")
             #expect(health.status == 503)
             #expect(health.error == "unavailable")
+            // It names the part: the writer (ZAP and the ingest were never started: not failed).
+            #expect(health.json["details"] == .array([.object([("part", .string("writer")), ("reason", .string("the writer is not running"))])]))
             #expect(health.headers["retry-after"].first == "1")
             group.cancelAll()
+        }
+    }
+
+    @Test("a running node's /healthz is 200 and lists the parts it checked")
+    func healthListsTheParts() async throws {
+        try await withServer { http, _ in
+            let health = try await http.get("/healthz")
+            #expect(health.status == 200)
+            #expect(health.json["parts"] == .array(["writer", "zap", "ingest"].map { .string($0) }))
         }
     }
 }

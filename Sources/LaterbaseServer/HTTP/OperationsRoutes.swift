@@ -14,11 +14,18 @@ struct OperationsRoutes {
     let zap: ZAPHandler
     let gauges: ScrapeGauges
     let limits: NodeLimits
+    let health: NodeHealth
 
     func register(on router: Router<LaterbaseRequestContext>) {
         router.get("/healthz") { _, _ -> Response in
-            guard writer.isAlive else { throw LaterbaseError(.unavailable, "the writer is not running") }
-            return .json(JSON.object([("status", .string("ok"))]).bytes)
+            let parts = health.check()
+            let failed = parts.filter { $0.failure != nil }
+            guard failed.isEmpty else {
+                throw LaterbaseError(
+                    .unavailable, failed.map { "\($0.part): \($0.failure!)" }.joined(separator: "; "),
+                    details: failed.map { .object([("part", .string($0.part)), ("reason", .string($0.failure!))]) })
+            }
+            return .json(JSON.object([("status", .string("ok")), ("parts", .array(parts.map { .string($0.part) }))]).bytes)
         }
         router.get("/metrics") { _, context -> Response in
             try context.caller().authorizeMetrics()
@@ -81,4 +88,11 @@ extension PeerStatus {
             ("limits", limits.map { .string($0) } ?? .null),
         ])
     }
+}
+
+/// What `/healthz` asks: each long-lived part of the node, and why it stopped if it did.
+struct NodeHealth: Sendable {
+    let parts: [(part: String, failure: @Sendable () -> String?)]
+
+    func check() -> [(part: String, failure: String?)] { parts.map { ($0.part, $0.failure()) } }
 }

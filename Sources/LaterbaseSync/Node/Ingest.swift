@@ -141,6 +141,12 @@ public final class Ingest: Sendable {
     /// Ingest senders admitted now (their handshake completed): what `--ingest-max-senders` bounds.
     public var admittedSenders: Int { zap.admittedSenders }
 
+    /// Why the ingest stopped taking messages without being asked to (its socket or its relay
+    /// failed), or nil.
+    public var failure: String? {
+        thread.failure ?? relay?.failure.map { "its relay stopped: \($0)" }
+    }
+
     /// Stops reading and closes the socket; messages not yet read were never acknowledged.
     /// Safe to call more than once, and without ``start()``.
     public func stop() {
@@ -166,6 +172,7 @@ public final class Ingest: Sendable {
                 return
             } catch {
                 logger.error("ingest socket failed", metadata: ["error": "\(error)"])
+                thread.fail("the ingest socket failed: \(error)")
                 return
             }
         }

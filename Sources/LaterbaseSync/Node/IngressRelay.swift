@@ -75,6 +75,9 @@ public final class IngressRelay: Sendable {
         deliveries.withLock { $0.append(port) }
     }
 
+    /// Why the relay stopped without being asked to, or nil.
+    public var failure: String? { thread.failure }
+
     public func start() {
         thread.start { [self] in
             run()

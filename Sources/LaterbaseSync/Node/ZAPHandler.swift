@@ -157,6 +157,9 @@ public final class ZAPHandler: Sendable {
         var since: ContinuousClock.Instant
     }
 
+    /// Why the handler stopped admitting without being asked to, or nil.
+    public var failure: String? { thread.failure }
+
     public func start() {
         let monitor = self.monitor.withLock { $0 }
         let maxSenders = self.maxSenders.load(ordering: .relaxed)
@@ -166,7 +169,15 @@ public final class ZAPHandler: Sendable {
             var lastWarning: ContinuousClock.Instant?
             let sockets = [zap] + (monitor.map { [$0] } ?? [])
             while !thread.isStopping {
-                guard let ready = try? zmqPoll(sockets, timeout: .milliseconds(50)) else { break }
+                let ready: [Bool]
+                do {
+                    ready = try zmqPoll(sockets, timeout: .milliseconds(50))
+                } catch {
+                    // Nobody is admitted from now on: every new connection waits, then times out.
+                    logger.critical("the ZAP handler stopped", metadata: ["error": "\(error)"])
+                    thread.fail("polling its sockets failed: \(error)")
+                    break
+                }
                 // A connection asking was accepted before its handshake began: its event is already
                 // in the monitor's queue, so the monitor is read first.
                 if let monitor { readMonitor(monitor, &connections) }

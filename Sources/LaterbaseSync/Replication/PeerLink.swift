@@ -112,6 +112,9 @@ final class PeerLink: Sendable {
         inbox.wake()
     }
 
+    /// Why the link's thread ended without being asked to, or nil.
+    var failure: String? { thread.failure }
+
     func start() {
         thread.start { [self] in
             var shell = Shell(machine: PeerLinkStateMachine(ourReplica: store.replicaID, configuration: options.machine, now: .now))

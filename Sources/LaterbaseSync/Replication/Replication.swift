@@ -53,6 +53,11 @@ public final class Replication: Sendable {
     /// Starts every link's thread.
     public func start() { for link in links { link.start() } }
 
+    /// The first link whose thread ended without being asked to, and why; nil while all run.
+    public var failure: String? {
+        links.lazy.compactMap { link in link.failure.map { "the link to \(link.client.url) stopped: \($0)" } }.first
+    }
+
     /// Stops every link (each saves what its peer acknowledged) and the HTTP client.
     public func stop() {
         for link in links { link.stop() }
