@@ -139,66 +139,77 @@ extension StoreWriter {
     /// Checkpoints are kept every `checkpointEvery` events; a tail of `indexEvery` events goes
     /// into the `agg` index in one run.
     func fold(_ touched: TouchedAggregates, root r: RootDatabases, _ txn: borrowing WriteTransaction) throws {
-        let every = store.options.checkpointEvery
         var key: [UInt8] = []
-        for var folded in touched.list {
-            let aggregate = folded.aggregateID
-            key.rewrite(count: aggregate.utf8.count) { $0.utf8(aggregate) }
-            var items = folded.added
-            folded.added.removeAll(keepingCapacity: true)
-            // Events taken out of the fold or into it (the merge's rules; rare): the earliest
-            // of them is where the refold starts.
-            var reindexedFrom: FoldPosition? = nil
-            if !folded.removed.isEmpty || !folded.inserted.isEmpty {
-                let removed = folded.removed, inserted = folded.inserted
-                folded.removed.removeAll()
-                folded.inserted.removeAll()
-                try reindex(folded, removing: removed, inserting: inserted, &items, root: r, txn)
-                reindexedFrom = (removed + inserted).min()
+        for folded in touched.list {
+            do {
+                try fold(folded, &key, touched, root: r, txn)
+            } catch let error as EncodingError {
+                // The application's state did not encode: the batches with events of this
+                // aggregate are refused, the transaction tried again without them.
+                throw StateDoesNotEncode(root: r.definition.name, aggregate: folded.aggregateID, reason: "\(error)")
             }
-            var inOrder = true
-            for (a, b) in zip(items, items.dropFirst()) where b.position < a.position {
-                inOrder = false
-                break
+        }
+    }
+
+    private func fold(_ folded: FoldedAggregate, _ key: inout [UInt8], _ touched: TouchedAggregates, root r: RootDatabases, _ txn: borrowing WriteTransaction) throws {
+        let every = store.options.checkpointEvery
+        var folded = folded
+        let aggregate = folded.aggregateID
+        key.rewrite(count: aggregate.utf8.count) { $0.utf8(aggregate) }
+        var items = folded.added
+        folded.added.removeAll(keepingCapacity: true)
+        // Events taken out of the fold or into it (the merge's rules; rare): the earliest
+        // of them is where the refold starts.
+        var reindexedFrom: FoldPosition? = nil
+        if !folded.removed.isEmpty || !folded.inserted.isEmpty {
+            let removed = folded.removed, inserted = folded.inserted
+            folded.removed.removeAll()
+            folded.inserted.removeAll()
+            try reindex(folded, removing: removed, inserting: inserted, &items, root: r, txn)
+            reindexedFrom = (removed + inserted).min()
+        }
+        var inOrder = true
+        for (a, b) in zip(items, items.dropFirst()) where b.position < a.position {
+            inOrder = false
+            break
+        }
+        if !inOrder { items.sort { $0.position < $1.position } }
+        var writeState = false
+        var earliest = items.first?.position
+        if let from = reindexedFrom, earliest.map({ from < $0 }) ?? true { earliest = from }
+        if let earliest, reindexedFrom != nil || folded.position.map({ earliest < $0 }) == true {
+            let fresh = try refold(aggregate, from: earliest, root: r, tail: folded.tail, newlyDecoded: items, txn)
+            fresh.last = folded.last
+            fresh.tail = folded.tail
+            fresh.touchedIn = folded.touchedIn
+            folded = fresh
+            touched.cache.folds[ByteString(aggregate)] = fresh
+            writeState = true
+        } else {
+            for item in items {
+                folded.apply(item.event, item.decoded, at: item.position)
+                if folded.count % every == 0 { try writeCheckpoint(folded, aggregate, r, txn) }
             }
-            if !inOrder { items.sort { $0.position < $1.position } }
-            var writeState = false
-            var earliest = items.first?.position
-            if let from = reindexedFrom, earliest.map({ from < $0 }) ?? true { earliest = from }
-            if let earliest, reindexedFrom != nil || folded.position.map({ earliest < $0 }) == true {
-                let fresh = try refold(aggregate, from: earliest, root: r, tail: folded.tail, newlyDecoded: items, txn)
-                fresh.last = folded.last
-                fresh.tail = folded.tail
-                fresh.touchedIn = folded.touchedIn
-                folded = fresh
-                touched.cache.folds[ByteString(aggregate)] = fresh
-                writeState = true
-            } else {
-                for item in items {
-                    folded.apply(item.event, item.decoded, at: item.position)
-                    if folded.count % every == 0 { try writeCheckpoint(folded, aggregate, r, txn) }
-                }
-                folded.unfolded += items.count
-                writeState = folded.unfolded >= StoreWriter.stateEvery
-            }
-            if folded.tail.count >= StoreWriter.indexEvery {
-                var keys = folded.tail.map { $0.key(aggregate: aggregate) }
-                keys.sort { $0.lexicographicallyPrecedes($1) }
-                for k in keys { try txn.put(r.agg, k, []) }
-                folded.tail.removeAll(keepingCapacity: true)
-                writeState = true  // the unfolded events must stay within the tail
-            }
-            if writeState {
-                try txn.put(r.states, key, try folded.accumulator.encoded())
-                folded.unfolded = 0
-            }
-            if let record = folded.record() {
-                try txn.put(r.aggs, key, record.encoded())
-            } else {
-                // Its only events were taken out: no event is folded, as if it had none.
-                try txn.delete(r.aggs, key)
-                try txn.delete(r.states, key)
-            }
+            folded.unfolded += items.count
+            writeState = folded.unfolded >= StoreWriter.stateEvery
+        }
+        if folded.tail.count >= StoreWriter.indexEvery {
+            var keys = folded.tail.map { $0.key(aggregate: aggregate) }
+            keys.sort { $0.lexicographicallyPrecedes($1) }
+            for k in keys { try txn.put(r.agg, k, []) }
+            folded.tail.removeAll(keepingCapacity: true)
+            writeState = true  // the unfolded events must stay within the tail
+        }
+        if writeState {
+            try txn.put(r.states, key, try folded.accumulator.encoded())
+            folded.unfolded = 0
+        }
+        if let record = folded.record() {
+            try txn.put(r.aggs, key, record.encoded())
+        } else {
+            // Its only events were taken out: no event is folded, as if it had none.
+            try txn.delete(r.aggs, key)
+            try txn.delete(r.states, key)
         }
     }
 
@@ -259,4 +270,12 @@ extension StoreWriter {
         guard let snapshot = try folded.checkpoint() else { return }
         try txn.put(r.checkpoints, snapshot.position.key(aggregate: aggregate), snapshot.encoded())
     }
+}
+
+/// An aggregate's state that the application's `State` could not encode (a non-finite Double,
+/// say) once a commit's events were folded into it.
+struct StateDoesNotEncode: Error {
+    let root: String
+    let aggregate: String
+    let reason: String
 }

@@ -168,7 +168,41 @@ final class StoreWriter {
     ///   the caller to free where it costs the writer nothing), and the commit's id, which must
     ///   still be made durable (``LMDB/WriteTransaction/commitDeferringDurability()``); nil when
     ///   nothing was committed.
+    ///
+    /// A batch whose aggregate's state the application cannot encode once its events are folded
+    /// (``StateDoesNotEncode``) is refused (`invalid_event`) and the transaction made again
+    /// without it and any other batch of that aggregate: one client's bad state fails only its
+    /// own batch, not every client's in the group commit.
     func write(_ batches: [PreparedBatch]) -> (results: [Result<WriteOutcome, LaterbaseError>], changes: CommittedChanges, spent: Any, commit: Int?) {
+        var refused: [Int: LaterbaseError] = [:]
+        while true {
+            let kept = batches.indices.filter { refused[$0] == nil }
+            guard !kept.isEmpty else { return (batches.indices.map { .failure(refused[$0]!) }, CommittedChanges(roots: []), (), nil) }
+            let tried = attempt(kept.map { batches[$0] })
+            if let bad = tried.unencodable {
+                var guilty = false
+                for i in kept where batches[i].root == bad.root {
+                    guard let index = batches[i].events.firstIndex(where: { $0.aggregate == bad.aggregate }) else { continue }
+                    guilty = true
+                    refused[i] = LaterbaseError.event(
+                        .invalidEvent, index: index,
+                        "the state of aggregate '\(bad.aggregate)' does not encode once this batch is folded (\(bad.reason)); nothing of this batch was stored")
+                }
+                if guilty {
+                    logger.warning("a batch refused: its aggregate's state does not encode", metadata: ["root": "\(bad.root)", "aggregate": "\(bad.aggregate)", "reason": "\(bad.reason)"])
+                    continue
+                }
+            }
+            var results = tried.results.makeIterator()
+            return (batches.indices.map { refused[$0].map { .failure($0) } ?? results.next()! }, tried.changes, tried.spent, tried.commit)
+        }
+    }
+
+    /// One transaction of `batches` (see ``write(_:)``); `unencodable` says which aggregate's
+    /// state made it fail, if that was why.
+    private func attempt(_ batches: [PreparedBatch]) -> (
+        results: [Result<WriteOutcome, LaterbaseError>], changes: CommittedChanges, spent: Any, commit: Int?, unencodable: StateDoesNotEncode?
+    ) {
         var pending = Pending(heads: heads, positions: positions)
         heads = [:]  // pending's are the only ones now: changed in place (restored below)
         cache.trim()
@@ -201,7 +235,7 @@ final class StoreWriter {
                     results[i] = .success(outcome)
                 }
             }
-            return (results, changes, pending, commit)
+            return (results, changes, pending, commit, nil)
         } catch {
             cache.removeAll()
             // The heads as committed: what the store says (pending's hold this transaction's).
@@ -219,9 +253,10 @@ final class StoreWriter {
                 } else {
                     LaterbaseError(.internal, "the write failed: \(error); nothing of this batch was stored")
                 }
-            logger.error("write transaction failed", metadata: ["error": "\(error)"])
+            let unencodable = error as? StateDoesNotEncode
+            if unencodable == nil { logger.error("write transaction failed", metadata: ["error": "\(error)"]) }
             let refusals = results + batches.dropFirst(results.count).map { _ in .success(WriteOutcome(events: [], created: false)) }
-            return (refusals.map { r in r.flatMap { _ in .failure(failure) } }, CommittedChanges(roots: []), pending, nil)
+            return (refusals.map { r in r.flatMap { _ in .failure(failure) } }, CommittedChanges(roots: []), pending, nil, unencodable)
         }
     }
 
