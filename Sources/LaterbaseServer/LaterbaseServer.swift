@@ -299,6 +299,32 @@ public final class LaterbaseServer: Service, Sendable {
         }
     }
 
+    /// Records one event of a typed root from inside the application, as a client's POST would
+    /// (checked by the root's schema, durable when this returns, published to subscribers and
+    /// replicated): `payload` is the event's `data`.
+    ///
+    /// ```swift
+    /// try await node.write(Pallets.self, aggregate: "P-1", type: "pallet.moved", version: 2, Pallets.Moved(to: "bay-4"))
+    /// let pallet = try node.aggregate(Pallets.self, id: "P-1")   // Pallets.State?
+    /// ```
+    /// - Throws: what POST answers (`invalid_event`, `overloaded`, `storage_full`…), or
+    ///   `unavailable` when the node is not running (before ``run()`` or after it returned).
+    @discardableResult
+    public func write<R: AggregateRoot, Payload: Encodable>(
+        _ root: R.Type, aggregate: String, type: String, version: Int = 1, _ payload: Payload, time: Int64? = nil
+    ) async throws(LaterbaseError) -> WriteOutcome {
+        guard lifecycle.withLock({ $0.isRunning }) else {
+            throw LaterbaseError(.unavailable, "the node is not running: write once run() has started, before it returns")
+        }
+        return try await writer.write(store.prepare(root, aggregate: aggregate, type: type, version: version, payload, time: time))
+    }
+
+    /// The aggregate's state as the root's `State`, or nil when it has no event: what
+    /// `GET /a/{root}/{id}` serves, without JSON. Reads work whether or not the node runs.
+    public func aggregate<R: AggregateRoot>(_ root: R.Type, id: String, asOf: Int64? = nil) throws(LaterbaseError) -> R.State? {
+        try store.state(root, id: id, asOf: asOf)
+    }
+
     /// Re-reads the credentials file, as SIGHUP does: the new principals apply to every request
     /// from now on, and every live feed looks at its principal's rights again at once (one whose
     /// principal is gone, or may no longer read its root, ends). An invalid file changes nothing
@@ -328,6 +354,10 @@ public final class LaterbaseServer: Service, Sendable {
 
         var isIdle: Bool {
             if case .idle = self { true } else { false }
+        }
+
+        var isRunning: Bool {
+            if case .running = self { true } else { false }
         }
 
         enum Start { case run, shutDownBeforeRun, alreadyRan }

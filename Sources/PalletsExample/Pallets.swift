@@ -27,15 +27,20 @@ struct Pallets: AggregateRoot {
     }
 }
 
-/// A service of the application's own, beside the node in one `ServiceGroup`: it says where the
-/// node listens once it does (no polling), and ends with the group.
-struct Announcer: Service {
+/// A service of the application's own, beside the node in one `ServiceGroup`: once the node
+/// listens (no polling) it records a move in the app's own types and reads the pallet back, then
+/// waits for the group to shut down.
+struct Yard: Service {
     let node: LaterbaseServer
     let logger: Logger
 
     func run() async throws {
         let port = try await node.waitUntilRunning()
-        logger.info("pallets served", metadata: ["url": "http://127.0.0.1:\(port)/a/pallets"])
+        try await node.write(Pallets.self, aggregate: "P-1", type: "pallet.moved", version: 2, Pallets.Moved(to: "dock-1"))
+        let pallet = try node.aggregate(Pallets.self, id: "P-1")  // Pallets.State?
+        logger.info("pallets served", metadata: [
+            "url": "http://127.0.0.1:\(port)/a/pallets/P-1", "P-1": "\(pallet?.location ?? "-") after \(pallet?.moves ?? 0) moves",
+        ])
         try? await gracefulShutdown()
     }
 }
@@ -47,7 +52,8 @@ struct Announcer: Service {
         configuration.port = 8080
         configuration.dataDirectory = "./pallets-data"
         let node = try LaterbaseServer(roots: [.typed(Pallets.self), .jsonMerge("notes")], configuration: configuration, logger: logger)
-        // Until SIGTERM/SIGINT; the node drains its write queue before the group returns.
-        try await ServiceGroup(services: [node, Announcer(node: node, logger: logger)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger).run()
+        // Until SIGTERM/SIGINT: the group stops the yard, then the node, which writes everything
+        // queued before it returns.
+        try await ServiceGroup(services: [node, Yard(node: node, logger: logger)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger).run()
     }
 }

@@ -154,4 +154,37 @@ struct NodeLifecycleTests {
             try await tasks.waitForAll()
         }
     }
+
+    @Test("an embedding app writes and reads a typed root in its own types: checked by the schema, served over HTTP like any write; refused while the node is not running")
+    func typedInProcessWritesAndReads() async throws {
+        let folder = temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let node = try LaterbaseServer(roots: Demo.roots, configuration: Self.configuration(folder), logger: Self.quiet)
+        await #expect(throws: LaterbaseError.self) {
+            try await node.write(Inventory.self, aggregate: "SKU-1@AKL", type: "stock.received", Inventory.Quantity(qty: 5))
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await node.run() }
+            let http = HTTP(port: try await node.waitUntilRunning())
+            let first = try await node.write(Inventory.self, aggregate: "SKU-1@AKL", type: "stock.received", Inventory.Quantity(qty: 5))
+            #expect(first.events.count == 1 && first.created)
+            try await node.write(Inventory.self, aggregate: "SKU-1@AKL", type: "stock.picked", Inventory.Quantity(qty: 2))
+            #expect(try node.aggregate(Inventory.self, id: "SKU-1@AKL")?.on_hand == 3)
+            #expect(try node.aggregate(Inventory.self, id: "SKU-9@AKL") == nil)
+            // The same aggregate over HTTP.
+            #expect(try await http.get("/a/inventory/SKU-1@AKL").json["state"]?["on_hand"] == .integer(3))
+            // The schema refuses what it refuses from any client, and nothing is stored.
+            await #expect {
+                try await node.write(Inventory.self, aggregate: "SKU-1@AKL", type: "stock.lost", Inventory.Quantity(qty: 1))
+            } throws: { ($0 as? LaterbaseError)?.code == .invalidEvent }
+            #expect(try await http.get("/e/inventory?limit=0").json["head"]?.stringValue == "hq-1:2")
+            await node.shutdown()
+            try await group.waitForAll()
+        }
+        // Reads work once it has stopped; writes are refused.
+        #expect(try node.aggregate(Inventory.self, id: "SKU-1@AKL")?.on_hand == 3)
+        await #expect(throws: LaterbaseError.self) {
+            try await node.write(Inventory.self, aggregate: "SKU-1@AKL", type: "stock.received", Inventory.Quantity(qty: 1))
+        }
+    }
 }
