@@ -61,8 +61,9 @@ public struct ServerConfiguration: Sendable {
     /// Called on the writer thread after each commit, in commit order, with the events it added
     /// per root and the root's head: the seam for publishing deltas. Must not block.
     public var onCommit: (@Sendable (CommittedChanges) -> Void)? = nil
-    /// Adds the application's own routes beside the contract's (they must not clash with
-    /// `/e`, `/a`, `/healthz`, `/metrics` and `/node`).
+    /// Adds the application's own routes beside the contract's (they must not clash with those
+    /// of `Route.all`: `/e`, `/a`, `/h`, `/console`, `/healthz`, `/metrics`, `/node`, `/stats`,
+    /// `/openapi.json`).
     /// Their requests are authenticated like the contract's (``LaterbaseRequestContext/principal``);
     /// what each principal may do there is theirs to check.
     public var routes: (@Sendable (Router<LaterbaseRequestContext>) -> Void)? = nil

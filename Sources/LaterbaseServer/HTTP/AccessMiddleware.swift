@@ -46,7 +46,7 @@ struct AccessMiddleware: RouterMiddleware {
         // Liveness needs no credentials (CONTRACT.md), nor the console's static files: a browser
         // cannot send a bearer token when it opens a page, the files are the same for everyone
         // and hold no data, and the page asks the API with the token a person pastes.
-        if Self.isPublic(request.uri.path) { return try await next(request, context) }
+        if Route.isPublic(request.uri.path) { return try await next(request, context) }
         let token = Self.bearerToken(request.headers[.authorization])
         guard let principal = access.principal(token: token) else {
             throw LaterbaseError(.unauthorized, token == nil ? "this node needs credentials: Authorization: Bearer <token>" : "the bearer token is not known to this node")
@@ -56,10 +56,6 @@ struct AccessMiddleware: RouterMiddleware {
         return try await next(request, context)
     }
 
-    /// Paths anyone may fetch: `/healthz`, `/console` and its files.
-    static func isPublic(_ path: String) -> Bool {
-        path == "/healthz" || path == "/console" || path.hasPrefix("/console/")
-    }
 
     /// The token of an `Authorization: Bearer <token>` header.
     static func bearerToken(_ header: String?) -> String? {

@@ -9,9 +9,9 @@ struct AggregateRoutes {
     let metrics: StoreMetrics
 
     func register(on router: Router<LaterbaseRequestContext>) {
-        router.get("/a/:root") { request, context in try list(request, context) }
-        router.get("/a/:root/**") { request, context in try one(request, context) }
-        router.get("/h/:root/**") { request, context in try history(request, context) }
+        router.on(.aggregates) { request, context in try list(request, context) }
+        router.on(.aggregate) { request, context in try one(request, context) }
+        router.on(.history) { request, context in try history(request, context) }
     }
 
     /// GET /h/{root}/{id}?limit=n: the aggregate's events in fold order (time, hlc, origin, seq),

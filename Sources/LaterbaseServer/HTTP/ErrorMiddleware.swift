@@ -17,7 +17,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             let mapped: LaterbaseError
             switch error.status.code {
             case 404, 405:
-                if let allowed = Self.allowedMethods(request.uri.path), !allowed.split(separator: ",").contains(where: { $0.trimmingCharacters(in: .whitespaces) == "\(request.method)" }) {
+                if let allowed = Route.allowedMethods(request.uri.path), !allowed.split(separator: ",").contains(where: { $0.trimmingCharacters(in: .whitespaces) == "\(request.method)" }) {
                     let refusal = LaterbaseError(.methodNotAllowed, "\(request.uri.path) takes \(allowed), not \(request.method)")
                     metrics.error(refusal.code)
                     var response = refusal.response
@@ -34,17 +34,6 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             context.logger.error("unexpected error", metadata: ["error": "\(error)"])
             metrics.error(.internal)
             return LaterbaseError(.internal, "internal error").response
-        }
-    }
-
-    /// The methods a path of the contract takes (for 405's `Allow`), or nil for a path it does not have.
-    static func allowedMethods(_ path: String) -> String? {
-        let parts = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
-        switch (parts.first, parts.count) {
-        case ("e", 2): return "GET, POST"
-        case ("a", 2...), ("h", 3...): return "GET"
-        case ("healthz", 1), ("metrics", 1), ("node", 1), ("stats", 1), ("openapi.json", 1), ("console", _): return "GET"
-        default: return nil
         }
     }
 }

@@ -23,8 +23,8 @@ struct EventRoutes {
     static let replicaHeader = HTTPField.Name("Laterbase-Replica")!
 
     func register(on router: Router<LaterbaseRequestContext>) {
-        router.post("/e/:root") { request, context in try await write(request, context) }
-        router.get("/e/:root") { request, context in try feed(request, context) }
+        router.on(.writeEvents) { request, context in try await write(request, context) }
+        router.on(.feed) { request, context in try feed(request, context) }
     }
 
     private func write(_ request: Request, _ context: LaterbaseRequestContext) async throws -> Response {

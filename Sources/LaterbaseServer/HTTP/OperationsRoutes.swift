@@ -17,7 +17,7 @@ struct OperationsRoutes {
     let health: NodeHealth
 
     func register(on router: Router<LaterbaseRequestContext>) {
-        router.get("/healthz") { _, _ -> Response in
+        router.on(.health) { _, _ -> Response in
             let parts = health.check()
             let failed = parts.filter { $0.failure != nil }
             guard failed.isEmpty else {
@@ -27,22 +27,22 @@ struct OperationsRoutes {
             }
             return .json(JSON.object([("status", .string("ok")), ("parts", .array(parts.map { .string($0.part) }))]).bytes)
         }
-        router.get("/metrics") { _, context -> Response in
+        router.on(.metrics) { _, context -> Response in
             try context.caller().authorizeMetrics()
             gauges.update(store: store, peers: replication?.peers ?? [])
             var out: [UInt8] = []
             registry.emit(into: &out)
             return .json(out, contentType: "text/plain; version=0.0.4; charset=utf-8")
         }
-        router.get("/stats") { _, context -> Response in
+        router.on(.stats) { _, context -> Response in
             try context.caller().authorizeAdmin("/stats")
             return .json(try store.statistics().json.bytes)
         }
-        router.get("/openapi.json") { _, context -> Response in
+        router.on(.openAPI) { _, context -> Response in
             _ = try context.caller()  // any principal
             return .json(PackageResources.openapi_json)
         }
-        router.get("/node") { _, context -> Response in
+        router.on(.node) { _, context -> Response in
             let caller = try context.caller()
             let body = JSON.object([
                 ("replica", .string(store.replicaID)),
