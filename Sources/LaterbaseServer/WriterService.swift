@@ -10,6 +10,7 @@ struct WriterService: Service {
 
     func run() async throws {
         writer.start()
+        await writer.ready()
         try? await gracefulShutdown()
         await writer.shutdown()
     }

@@ -352,7 +352,7 @@ func eventually(_ condition: @Sendable () async throws -> Bool) async throws {
         let edge = try EdgeDevice(
             directory: folder + "/device", roots: Demo.roots + [.jsonMerge("notes")], upstream: "http://127.0.0.1:\(a.port)", replicaID: "truck-7",
             token: device.token, keyPair: deviceKey, logger: logger)
-        edge.start()
+        await edge.start()
         _ = try await edge.record(root: "notes", [EventInput(id: nil, aggregate: "n1", type: "noted", data: .object([("at", .string("AKL"))]))])
         #expect(await edge.sync(timeout: .seconds(30)))
         #expect(try await httpA.allEvents("notes").head == "hq-a:50,hq-b:50,truck-7:1")
@@ -363,7 +363,7 @@ func eventually(_ condition: @Sendable () async throws -> Bool) async throws {
         let impostor = try EdgeDevice(
             directory: folder + "/impostor", roots: Demo.roots + [.jsonMerge("notes")], upstream: "http://127.0.0.1:\(a.port)", replicaID: "truck-9",
             token: device.token, keyPair: deviceKey, logger: logger)
-        impostor.start()
+        await impostor.start()
         _ = try await impostor.record(root: "notes", [EventInput(id: nil, aggregate: "n9", type: "noted", data: .object([]))])
         #expect(await impostor.sync(timeout: .seconds(3)) == false)
         await impostor.stop()

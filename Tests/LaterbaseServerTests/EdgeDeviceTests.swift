@@ -16,7 +16,7 @@ struct EdgeDeviceTests {
         logger.logLevel = .warning
         let device = try EdgeDevice(
             directory: folder, roots: Demo.roots + [.jsonMerge("notes")], upstream: "http://127.0.0.1:\(port)", replicaID: "truck-7", logger: logger)
-        device.start()
+        await device.start()
 
         // Offline: writes are taken and durable locally.
         func departed(_ location: String, time: String? = nil) -> EventInput {
@@ -59,7 +59,7 @@ struct EdgeDeviceTests {
         try await withServer(replica: "hq-1", configure: { $0.port = port }) { http, _ in
             _ = try await http.post("/e/notes", #"[{"aggregate":"a","type":"t","data":{}},{"aggregate":"b","type":"t","data":{}}]"#)
             var d = try device()
-            d.start()
+            await d.start()
             #expect(await d.sync(timeout: .seconds(30)))
             let before = try #require(d.upstream.tokens["notes"])
             #expect(before.hasSuffix(":2"), "the hub's position after its two events: \(before)")
@@ -77,7 +77,7 @@ struct EdgeDeviceTests {
             let hubPosition = try #require(try await http.get("/e/notes?since=&limit=10000").json["next"]?.stringValue)
 
             d = try device()
-            d.start()
+            await d.start()
             // Discovered again: it starts from the saved token, not from a vv of 2,000 origins.
             let deadline = ContinuousClock.now + .seconds(10)
             while ContinuousClock.now < deadline, d.upstream.replica == nil { try await Task.sleep(for: .milliseconds(10)) }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 
 /// The single writer: one thread that drains the write queue, writes what it took in one LMDB
 /// transaction and commits it, then hands the commit to the acknowledging thread and goes on
@@ -36,24 +37,30 @@ public final class Writer: Sendable {
     private let options: Options
     private let metrics: StoreMetrics
     private let onCommit: @Sendable (CommittedChanges) -> Void
-    private let state = NSCondition()
-    private nonisolated(unsafe) var running = false
-    private nonisolated(unsafe) var finished = false
-    /// Set once the writer has read the heads and folded what a newer schema knows (or failed
-    /// to start): ``start()`` returns then.
-    private nonisolated(unsafe) var ready = false
+    private let lifecycle = Mutex(Lifecycle.idle(readyWaiters: []))
     private let logger: Logger
     /// Commits waiting for the acknowledging thread.
     private let acknowledgements = Handoff<Acknowledgement>()
-    /// Set by the acknowledging thread when it has acknowledged everything (under `state`).
-    private nonisolated(unsafe) var acknowledged = false
-    /// What the writer's own data syncs have made durable, for the acknowledging thread.
+    /// What the writer's own data syncs have made durable, for the acknowledging thread. A
+    /// condition, not a continuation: the one wait on it is the acknowledging thread's own, with
+    /// a deadline of a few syncs (``coveredByNextCommit(_:)``), never on the cooperative pool.
     private let coverage = NSCondition()
     /// Whether the writer is in a transaction (under `coverage`).
     private nonisolated(unsafe) var writing = false
     /// Every commit up to this id is durable: the writer's data sync of the commit after it
     /// covered its meta page (under `coverage`).
     private nonisolated(unsafe) var coveredThrough = 0
+
+    /// Where the writer is in its one life. Those who wait for it to be ready or to finish are
+    /// continuations, resumed outside the lock.
+    private enum Lifecycle {
+        case idle(readyWaiters: [CheckedContinuation<Void, Never>])
+        /// The threads run; `ready` once the heads are read and what a newer schema knows is
+        /// folded (or the writer failed to start and refuses every write).
+        case running(ready: Bool, readyWaiters: [CheckedContinuation<Void, Never>], endWaiters: [CheckedContinuation<Void, Never>])
+        /// Everything queued was written and acknowledged; the threads have ended.
+        case finished
+    }
 
     /// A commit on its way to being acknowledged.
     private struct Acknowledgement {
@@ -85,32 +92,68 @@ public final class Writer: Sendable {
         self.logger = logger
     }
 
-    /// Starts the writer thread. Returns once it has read the heads and folded the stored
-    /// events a newer schema knows now (see ``StoreWriter/foldNowKnown()``), so that reads from
-    /// then on see them folded.
+    /// Starts the writer's threads, once, and returns at once: writes queue until the writer is
+    /// ready (``ready()``).
     public func start() {
-        state.lock()
-        defer { state.unlock() }
-        guard !running else { return }
-        running = true
+        let starts = lifecycle.withLock { state -> Bool in
+            guard case .idle(let waiters) = state else { return false }
+            state = .running(ready: false, readyWaiters: waiters, endWaiters: [])
+            return true
+        }
+        guard starts else { return }
         let thread = Thread { [self] in self.loop() }
         thread.name = "laterbase-writer"
         thread.start()
-        while !ready { state.wait() }
+    }
+
+    /// Returns once the writer has read the heads and folded the stored events a newer schema
+    /// knows now (see ``StoreWriter/foldNowKnown()``), so that reads from then on see them
+    /// folded; at once if it has finished. Waits for ``start()`` if it was not called yet.
+    public func ready() async {
+        await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
+            let now = lifecycle.withLock { state -> Bool in
+                switch state {
+                case .idle(var waiters):
+                    waiters.append(waiter)
+                    state = .idle(readyWaiters: waiters)
+                    return false
+                case .running(false, var waiters, let end):
+                    waiters.append(waiter)
+                    state = .running(ready: false, readyWaiters: waiters, endWaiters: end)
+                    return false
+                case .running(true, _, _), .finished:
+                    return true
+                }
+            }
+            if now { waiter.resume() }
+        }
+    }
+
+    /// Whether ``ready()`` would return at once.
+    package var isReady: Bool {
+        lifecycle.withLock { state -> Bool in
+            switch state {
+            case .running(let ready, _, _): ready
+            case .finished: true
+            case .idle: false
+            }
+        }
     }
 
     private func becomeReady() {
-        state.lock()
-        ready = true
-        state.broadcast()
-        state.unlock()
+        let waiters = lifecycle.withLock { state -> [CheckedContinuation<Void, Never>] in
+            guard case .running(false, let waiters, let end) = state else { return [] }
+            state = .running(ready: true, readyWaiters: [], endWaiters: end)
+            return waiters
+        }
+        for waiter in waiters { waiter.resume() }
     }
 
     /// Whether the writer thread is running.
     public var isAlive: Bool {
-        state.lock()
-        defer { state.unlock() }
-        return running && !finished
+        lifecycle.withLock { state -> Bool in
+            if case .running = state { true } else { false }
+        }
     }
 
     /// Events waiting in the queue for the writer.
@@ -141,33 +184,33 @@ public final class Writer: Sendable {
         return waited
     }
 
-    /// Stops taking writes, writes everything queued, and waits for the thread to finish.
+    /// Stops taking writes, writes everything queued, and returns once it is all acknowledged
+    /// and the writer's threads have ended (at once if it never started).
     public func shutdown() async {
         queue.close()
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            Thread.detachNewThread { [self] in
-                state.lock()
-                while running && !finished { state.wait() }
-                state.unlock()
-                c.resume()
+        await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
+            let now = lifecycle.withLock { state -> Bool in
+                switch state {
+                case .running(let ready, let waiters, var end):
+                    end.append(waiter)
+                    state = .running(ready: ready, readyWaiters: waiters, endWaiters: end)
+                    return false
+                case .idle, .finished:
+                    return true
+                }
             }
+            if now { waiter.resume() }
         }
     }
 
+    /// The writer's thread: the acknowledging thread beside it, then writes until the queue is
+    /// closed and empty. The acknowledging thread ends the life (``acknowledge()``).
     private func loop() {
         let acknowledger = Thread { [self] in self.acknowledge() }
         acknowledger.name = "laterbase-ack"
         acknowledger.start()
         drain()
         acknowledgements.close()
-        state.lock()
-        while !acknowledged { state.wait() }
-        state.unlock()
-        logger.info("writer stopped: queue drained")
-        state.lock()
-        finished = true
-        state.broadcast()
-        state.unlock()
     }
 
     /// Writes until the queue is closed and empty. Everything it holds of the store is released
@@ -283,9 +326,13 @@ public final class Writer: Sendable {
                 }
             }
         }
-        state.lock()
-        acknowledged = true
-        state.broadcast()
-        state.unlock()
+        // Every commit is acknowledged and the writer's thread has closed the handoff: it is done.
+        logger.info("writer stopped: queue drained")
+        let waiters = lifecycle.withLock { state -> [CheckedContinuation<Void, Never>] in
+            defer { state = .finished }
+            if case .running(_, let ready, let end) = state { return ready + end }
+            return []
+        }
+        for waiter in waiters { waiter.resume() }
     }
 }

@@ -10,7 +10,7 @@ import ZeroMQ
 /// ```swift
 /// let device = try EdgeDevice(directory: "/var/lib/scanner", roots: Demo.roots,
 ///                             upstream: "http://hq.example:8080", replicaID: "truck-7")
-/// device.start()
+/// await device.start()
 /// try await device.record(root: "shipments", [EventInput(id: nil, aggregate: "SHP-1", type: "shipment.departed",
 ///                                                       data: .object([("from", .string("AKL"))]))])
 /// let synced = await device.sync(timeout: .seconds(30))   // true once upstream holds it all
@@ -58,9 +58,11 @@ public final class EdgeDevice: Sendable {
     /// of its principal there.
     public let keyPair: CurveKeyPair
 
-    /// Starts the writer and the sync thread.
-    public func start() {
+    /// Starts the writer and the sync thread; returns once the store's heads are read (reads from
+    /// then on see what a newer schema folds).
+    public func start() async {
         writer.start()
+        await writer.ready()
         replication.start()
     }
 

@@ -31,6 +31,8 @@ final class TestNode: @unchecked Sendable {
         store = try EventStore(directory: self.folder, roots: roots, replicaID: replica, options: options, logger: quietLogger, physicalTime: physicalTime)
         writer = Writer(store: store, logger: quietLogger)
         writer.start()
+        // A test reads at once: wait, off the pool (this is a synchronous init), for the heads.
+        while !writer.isReady { usleep(100) }
     }
 
     static func temporaryFolder() -> String {
