@@ -25,12 +25,16 @@ public struct LMDBError: Error, Equatable, CustomStringConvertible, Sendable {
 
     /// Every reader slot is taken (`MDB_READERS_FULL`): a transient overload, not a fault.
     public var isReadersFull: Bool { code == MDB_READERS_FULL }
+    /// What was read does not decode (``corrupted(_:)``, or LMDB's own page check).
+    public var isCorrupted: Bool { code == MDB_CORRUPTED }
 
     /// A stored value that cannot be decoded: reported as LMDB reports a corrupt page.
     /// - Parameter what: which record, for the log.
     public static func corrupted(_ what: String) -> LMDBError { LMDBError(code: MDB_CORRUPTED, operation: "decoding \(what)") }
 
     public var description: String {
+        // Ours (``corrupted(_:)``): a record that does not decode, not a page LMDB found wrong.
+        if code == MDB_CORRUPTED && operation.hasPrefix("decoding ") { return "\(operation): the store is damaged there" }
         let text = mdb_strerror(code).map { String(cString: $0) } ?? "unknown error"
         return "\(operation): \(text) (\(code))"
     }

@@ -146,7 +146,11 @@ extension StoreWriter {
             } catch let error as EncodingError {
                 // The application's state did not encode: the batches with events of this
                 // aggregate are refused, the transaction tried again without them.
-                throw StateDoesNotEncode(root: r.definition.name, aggregate: folded.aggregateID, reason: "\(error)")
+                throw AggregateFoldFailure(root: r.definition.name, aggregate: folded.aggregateID, reason: "\(error)", damaged: false)
+            } catch let error as LMDBError where error.isCorrupted {
+                // What is stored of it does not decode (its chain names an event the log lacks):
+                // writes to it fail, the others' go on.
+                throw AggregateFoldFailure(root: r.definition.name, aggregate: folded.aggregateID, reason: "\(error)", damaged: true)
             }
         }
     }
@@ -272,10 +276,12 @@ extension StoreWriter {
     }
 }
 
-/// An aggregate's state that the application's `State` could not encode (a non-finite Double,
-/// say) once a commit's events were folded into it.
-struct StateDoesNotEncode: Error {
+/// An aggregate a commit could not fold: the application's `State` did not encode once the
+/// commit's events were folded into it (a non-finite Double, say), or what is stored of the
+/// aggregate does not decode (`damaged`).
+struct AggregateFoldFailure: Error {
     let root: String
     let aggregate: String
     let reason: String
+    let damaged: Bool
 }

@@ -188,6 +188,7 @@ extension RootDatabases {
             runs.append(OriginRun(origin: Array(origin.utf8), next: vv[origin] + 1, last: head.seq))
         }
         var advanced = vv
+        var took = 0
         try txn.withCursor(log) { (cursor) throws(LMDBError) in
             var heap = RunHeap()
             for i in runs.indices where try runs[i].refill(&cursor) { heap.push(i, runs) }
@@ -195,9 +196,15 @@ extension RootDatabases {
                 let entry = runs[i].buffer[runs[i].position]
                 let taken = try withBytes(runs[i].origin) { (o) throws(LMDBError) in try take(o, entry.seq, entry.value) }
                 guard taken else { break }
+                took += 1
                 runs[i].position += 1
                 if runs[i].position < runs[i].buffer.count { heap.push(i, runs) } else if try runs[i].refill(&cursor) { heap.push(i, runs) }
             }
+        }
+        // A page up to a gap in the log, then an error naming it: not pages of nothing that say
+        // more for ever (a client paging by vv looped on them).
+        if took == 0, let run = runs.first(where: { $0.missing != nil }) {
+            throw .corrupted("the log of \(String(decoding: run.origin, as: UTF8.self)), which lacks seq \(run.missing!) below its head \(run.last)")
         }
         for run in runs where run.next > 0 {
             let origin = String(decoding: run.origin, as: UTF8.self)
@@ -216,6 +223,8 @@ private struct OriginRun {
     let last: UInt64
     var buffer: [(seq: UInt64, hlc: HLC, value: UnsafeRawBufferPointer)] = []
     var position = 0
+    /// The seq the log lacks below the head, once the run reached it.
+    var missing: UInt64?
     static let chunk = 64
 
     init(origin: [UInt8], next: UInt64, last: UInt64) {
@@ -248,6 +257,8 @@ private struct OriginRun {
             next += 1
             entry = try cursor.next()
         }
+        // A seq below the head the log does not hold (a store damaged by two writers).
+        if buffer.isEmpty && next <= last { missing = next }
         return !buffer.isEmpty
     }
 }

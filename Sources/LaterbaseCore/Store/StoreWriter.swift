@@ -169,27 +169,31 @@ final class StoreWriter {
     ///   still be made durable (``LMDB/WriteTransaction/commitDeferringDurability()``); nil when
     ///   nothing was committed.
     ///
-    /// A batch whose aggregate's state the application cannot encode once its events are folded
-    /// (``StateDoesNotEncode``) is refused (`invalid_event`) and the transaction made again
-    /// without it and any other batch of that aggregate: one client's bad state fails only its
-    /// own batch, not every client's in the group commit.
+    /// A batch that cannot be written for a reason of its own aggregate is refused, and the
+    /// transaction made again without it: its aggregate's state does not encode once its events
+    /// are folded (`invalid_event`), or what is stored of its aggregate does not decode (a chain
+    /// that names an event the log lacks: `internal`, naming the aggregate). One client's bad
+    /// state or damaged aggregate fails only the batches of that aggregate, not every client's
+    /// in the group commit.
     func write(_ batches: [PreparedBatch]) -> (results: [Result<WriteOutcome, LaterbaseError>], changes: CommittedChanges, spent: Any, commit: Int?) {
         var refused: [Int: LaterbaseError] = [:]
         while true {
             let kept = batches.indices.filter { refused[$0] == nil }
             guard !kept.isEmpty else { return (batches.indices.map { .failure(refused[$0]!) }, CommittedChanges(roots: []), (), nil) }
             let tried = attempt(kept.map { batches[$0] })
-            if let bad = tried.unencodable {
-                var guilty = false
-                for i in kept where batches[i].root == bad.root {
-                    guard let index = batches[i].events.firstIndex(where: { $0.aggregate == bad.aggregate }) else { continue }
-                    guilty = true
-                    refused[i] = LaterbaseError.event(
-                        .invalidEvent, index: index,
-                        "the state of aggregate '\(bad.aggregate)' does not encode once this batch is folded (\(bad.reason)); nothing of this batch was stored")
+            if let culprit = tried.culprit {
+                var guilty: [(batch: Int, event: Int)] = []
+                switch culprit {
+                case .batch(let i, _):
+                    guilty = [(kept[i], 0)]
+                case .aggregate(let bad):
+                    for i in kept where batches[i].root == bad.root {
+                        if let event = batches[i].events.firstIndex(where: { $0.aggregate == bad.aggregate }) { guilty.append((i, event)) }
+                    }
                 }
-                if guilty {
-                    logger.warning("a batch refused: its aggregate's state does not encode", metadata: ["root": "\(bad.root)", "aggregate": "\(bad.aggregate)", "reason": "\(bad.reason)"])
+                if !guilty.isEmpty {
+                    for (i, event) in guilty { refused[i] = culprit.refusal(event: event) }
+                    logger.warning("batches refused for their aggregate; the rest written", metadata: ["refused": "\(guilty.count)", "reason": "\(culprit)"])
                     continue
                 }
             }
@@ -198,10 +202,37 @@ final class StoreWriter {
         }
     }
 
-    /// One transaction of `batches` (see ``write(_:)``); `unencodable` says which aggregate's
-    /// state made it fail, if that was why.
+    /// Why a transaction failed for one aggregate or one batch alone (``write(_:)``).
+    private enum Culprit: CustomStringConvertible {
+        case aggregate(AggregateFoldFailure)
+        /// The batch at this index of the attempt: staging it read a damaged aggregate.
+        case batch(Int, reason: String)
+
+        func refusal(event index: Int) -> LaterbaseError {
+            switch self {
+            case .aggregate(let bad) where !bad.damaged:
+                LaterbaseError.event(
+                    .invalidEvent, index: index,
+                    "the state of aggregate '\(bad.aggregate)' does not encode once this batch is folded (\(bad.reason)); nothing of this batch was stored")
+            case .aggregate(let bad):
+                LaterbaseError(.internal, "aggregate '\(bad.aggregate)' of \(bad.root) is damaged in this store (\(bad.reason)); nothing of this batch was stored")
+            case .batch(_, let reason):
+                LaterbaseError(.internal, "an aggregate of this batch is damaged in this store (\(reason)); nothing of this batch was stored")
+            }
+        }
+
+        var description: String {
+            switch self {
+            case .aggregate(let bad): "\(bad.root)/\(bad.aggregate): \(bad.reason)"
+            case .batch(_, let reason): reason
+            }
+        }
+    }
+
+    /// One transaction of `batches` (see ``write(_:)``); `culprit` says which aggregate or batch
+    /// made it fail, if one did.
     private func attempt(_ batches: [PreparedBatch]) -> (
-        results: [Result<WriteOutcome, LaterbaseError>], changes: CommittedChanges, spent: Any, commit: Int?, unencodable: StateDoesNotEncode?
+        results: [Result<WriteOutcome, LaterbaseError>], changes: CommittedChanges, spent: Any, commit: Int?, culprit: Culprit?
     ) {
         var pending = Pending(heads: heads, positions: positions)
         heads = [:]  // pending's are the only ones now: changed in place (restored below)
@@ -214,7 +245,11 @@ final class StoreWriter {
             for batch in batches {
                 switch check(batch, &pending, txn) {
                 case .success(let checked):
-                    try stage(checked, root: batch.root, &pending.touched[batch.root, default: TouchedAggregates(cache: cache.root(batch.root))], txn)
+                    do {
+                        try stage(checked, root: batch.root, &pending.touched[batch.root, default: TouchedAggregates(cache: cache.root(batch.root))], txn)
+                    } catch let error as LMDBError where error.isCorrupted {
+                        throw DamagedBatch(index: results.count, reason: "\(error)")
+                    }
                     pending.added[batch.root, default: []].append(contentsOf: checked.added)
                     if !checked.versions.isEmpty { pending.versions[batch.root, default: []] += checked.versions.map(\.kept.event) }
                     results.append(.success(checked.outcome))
@@ -253,10 +288,11 @@ final class StoreWriter {
                 } else {
                     LaterbaseError(.internal, "the write failed: \(error); nothing of this batch was stored")
                 }
-            let unencodable = error as? StateDoesNotEncode
-            if unencodable == nil { logger.error("write transaction failed", metadata: ["error": "\(error)"]) }
+            let culprit: Culprit? =
+                if let bad = error as? AggregateFoldFailure { .aggregate(bad) } else if let bad = error as? DamagedBatch { .batch(bad.index, reason: bad.reason) } else { nil }
+            if culprit == nil { logger.error("write transaction failed", metadata: ["error": "\(error)"]) }
             let refusals = results + batches.dropFirst(results.count).map { _ in .success(WriteOutcome(events: [], created: false)) }
-            return (refusals.map { r in r.flatMap { _ in .failure(failure) } }, CommittedChanges(roots: []), pending, nil, unencodable)
+            return (refusals.map { r in r.flatMap { _ in .failure(failure) } }, CommittedChanges(roots: []), pending, nil, culprit)
         }
     }
 
@@ -564,4 +600,10 @@ extension Array {
             return
         }
     }
+}
+
+/// Staging the batch at `index` of a transaction read a damaged aggregate of it.
+private struct DamagedBatch: Error {
+    let index: Int
+    let reason: String
 }
