@@ -13,12 +13,15 @@ struct Route: Sendable, Hashable {
     let documented: String
     /// Served to anyone, without a token.
     let isPublic: Bool
+    /// A pattern with no parameter: matched by equality.
+    let isLiteral: Bool
 
     init(_ method: HTTPRequest.Method, _ pattern: String, documented: String? = nil, public isPublic: Bool = false) {
         self.method = method
         self.pattern = pattern
         self.documented = documented ?? pattern
         self.isPublic = isPublic
+        isLiteral = !pattern.contains(":") && !pattern.contains("*")
     }
 
     static let writeEvents = Route(.post, "/e/:root", documented: "/e/{root}")
@@ -42,6 +45,7 @@ struct Route: Sendable, Hashable {
 
     /// Whether `path` is one this route's pattern takes.
     func matches(_ path: String) -> Bool {
+        if isLiteral { return path == pattern }  // every public route, asked once per request
         let want = pattern.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
         let have = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
         var w = want.startIndex, h = have.startIndex
