@@ -18,10 +18,19 @@ public final class Environment: @unchecked Sendable {
     private let maxPooledReaders: Int
     /// Whether commits skip the meta page's sync (``Options/deferMetaSync``).
     public let defersMetaSync: Bool
-    /// The last transaction known durable, and whether a sync failed; readers wait on it.
-    private let durability = NSCondition()
-    private nonisolated(unsafe) var durableID = 0
-    private nonisolated(unsafe) var syncFailed = false
+    /// The last transaction known durable, whether a sync failed, and the async readers waiting
+    /// for a newer one (continuations, resumed outside the lock).
+    private let durability: Mutex<Durability>
+    /// Where a synchronous reader (a thread of its own: a peer link, a tool) sleeps until
+    /// ``markDurable(through:)``: the one wait that must block a thread. Async readers never
+    /// touch it (``awaitDurable()``).
+    private let durabilityChanged = NSCondition()
+
+    private struct Durability {
+        var durableID: Int
+        var failed = false
+        var waiters: [(id: Int, waiter: CheckedContinuation<Void, any Error>)] = []
+    }
 
     /// Options for opening an environment.
     public struct Options: Sendable {
@@ -70,7 +79,7 @@ public final class Environment: @unchecked Sendable {
         self.defersMetaSync = options.deferMetaSync && !options.noSync
         var info = MDB_envinfo()
         mdb_env_info(env, &info)
-        durableID = info.me_last_txnid  // what is on disk at open is durable
+        durability = Mutex(Durability(durableID: info.me_last_txnid))  // what is on disk at open is durable
     }
 
     deinit {
@@ -122,32 +131,80 @@ public final class Environment: @unchecked Sendable {
         return ReadTransaction(handle: txn, environment: self)
     }
 
-    /// Waits until the commit `id` is durable.
+    private static let notDurable = LMDBError(code: EIO, operation: "reading a commit that could not be made durable")
+
+    /// Waits, blocking this thread, until the commit `id` is durable (at most one sync).
     /// - Throws: EIO when a sync failed, since then nothing newer may be shown.
     private func awaitDurable(_ id: Int) throws(LMDBError) {
-        durability.lock()
-        defer { durability.unlock() }
-        while durableID < id {
-            if syncFailed { throw LMDBError(code: EIO, operation: "reading a commit that could not be made durable") }
-            durability.wait()
+        durabilityChanged.lock()
+        defer { durabilityChanged.unlock() }
+        while true {
+            let (durable, failed) = durability.withLock { ($0.durableID >= id, $0.failed) }
+            if durable { return }
+            if failed { throw Self.notDurable }
+            durabilityChanged.wait()
+        }
+    }
+
+    /// Waits, without blocking a thread, until every commit made so far is durable: a read begun
+    /// after it returns waits for no sync (unless a commit lands in between, then for that one).
+    /// What an async caller (an HTTP handler) does before reading, so a slow disk holds its
+    /// request, never the cooperative pool that answers `/healthz`.
+    /// - Throws: EIO when a sync failed.
+    public func awaitDurable() async throws(LMDBError) {
+        guard defersMetaSync else { return }
+        var info = MDB_envinfo()
+        mdb_env_info(handle, &info)
+        try await waitDurable(info.me_last_txnid)
+    }
+
+    private func waitDurable(_ id: Int) async throws(LMDBError) {
+        do {
+            try await withCheckedThrowingContinuation { (waiter: CheckedContinuation<Void, any Error>) in
+                let answer: Result<Void, LMDBError>? = durability.withLock { state in
+                    if state.durableID >= id { return .success(()) }
+                    if state.failed { return .failure(Self.notDurable) }
+                    state.waiters.append((id, waiter))
+                    return nil
+                }
+                switch answer {
+                case .success?: waiter.resume()
+                case .failure(let error)?: waiter.resume(throwing: error)
+                case nil: break
+                }
+            }
+        } catch {
+            throw Self.notDurable
         }
     }
 
     /// Says every commit up to `id` is durable (a sync that began after it returned has ended);
     /// readers waiting for them go on.
     public func markDurable(through id: Int) {
-        durability.lock()
-        if id > durableID { durableID = id }
-        durability.broadcast()
-        durability.unlock()
+        let ready = durability.withLock { state -> [CheckedContinuation<Void, any Error>] in
+            if id > state.durableID { state.durableID = id }
+            let durable = state.durableID
+            let ready = state.waiters.filter { $0.id <= durable }.map(\.waiter)
+            state.waiters.removeAll { $0.id <= durable }
+            return ready
+        }
+        for waiter in ready { waiter.resume() }
+        durabilityChanged.lock()
+        durabilityChanged.broadcast()
+        durabilityChanged.unlock()
     }
 
     /// Says a sync failed: readers waiting for a newer commit get an error instead of waiting.
     public func durabilityFailed() {
-        durability.lock()
-        syncFailed = true
-        durability.broadcast()
-        durability.unlock()
+        let waiting = durability.withLock { state -> [CheckedContinuation<Void, any Error>] in
+            state.failed = true
+            defer { state.waiters = [] }
+            return state.waiters.map(\.waiter)
+        }
+        for waiter in waiting { waiter.resume(throwing: Self.notDurable) }
+        durabilityChanged.lock()
+        durabilityChanged.broadcast()
+        durabilityChanged.unlock()
     }
 
     func recycle(reader txn: OpaquePointer) {

@@ -225,4 +225,42 @@ private final class TemporaryEnvironment {
         env.durabilityFailed()
         #expect(throws: LMDBError.self) { try env.read { (txn) throws(LMDBError) in _ = try txn.get(db, Array("a".utf8)) } }
     }
+
+    /// An async reader waits for durability without a thread: its task is suspended while the
+    /// sync is out (the pool's threads are free meanwhile), goes on once the commit is marked
+    /// durable, and fails, not waits, when the sync failed.
+    @Test func anAsyncReaderAwaitsDurabilityWithoutAThread() async throws {
+        var options = Environment.Options()
+        options.deferMetaSync = true
+        let temporary = try TemporaryEnvironment(options: options)
+        let env = temporary.env
+        let db = try env.openDatabase("things")
+        try await env.awaitDurable()  // nothing pending: at once
+        let txn = try env.beginWrite()
+        try txn.put(db, Array("a".utf8), Array("1".utf8))
+        let id = try txn.commitDeferringDurability()
+        let waiters = (0..<64).map { _ in Task { try await env.awaitDurable() } }  // more than the pool has threads
+        let done = Mutex(false)
+        let watcher = Task {
+            for w in waiters { try await w.value }
+            done.withLock { $0 = true }
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(done.withLock { $0 } == false, "an async reader went on before the commit was durable")
+        // The pool still runs other work while 64 readers wait.
+        let other = await Task { 6 * 7 }.value
+        #expect(other == 42)
+        try env.sync()
+        env.markDurable(through: id)
+        try await watcher.value
+        #expect(try env.read { (txn) throws(LMDBError) in try txn.get(db, Array("a".utf8)).map { Array($0) } } == Array("1".utf8))
+
+        let next = try env.beginWrite()
+        try next.put(db, Array("b".utf8), Array("2".utf8))
+        _ = try next.commitDeferringDurability()
+        let failing = Task { try await env.awaitDurable() }
+        try await Task.sleep(for: .milliseconds(50))
+        env.durabilityFailed()
+        await #expect(throws: LMDBError.self) { try await failing.value }
+    }
 }

@@ -1,5 +1,15 @@
 import Foundation
 
+extension EventStore {
+    /// Waits, without blocking a thread, until every commit made so far is durable, so that a
+    /// read begun next waits for no sync (``LMDB/Environment/awaitDurable()``): what an async
+    /// caller does before reading.
+    /// - Throws: `internal` when a sync failed (nothing newer may be shown).
+    public func awaitReadable() async throws(LaterbaseError) {
+        do { try await env.awaitDurable() } catch { throw LaterbaseError(storage: error, "reading") }
+    }
+}
+
 /// In-process reads and writes of a typed root, for an application that embeds a node: its own
 /// types in and out, no JSON of its own to write or parse.
 extension EventStore {

@@ -36,6 +36,7 @@ struct OperationsRoutes {
         }
         router.on(.stats) { _, context -> Response in
             try context.caller().authorizeAdmin("/stats")
+            try await store.awaitReadable()
             return .json(try store.statistics().json.bytes)
         }
         router.on(.openAPI) { _, context -> Response in

@@ -91,6 +91,7 @@ struct LiveFeed: Sendable {
                     }
                 }
                 let version = signal.version(of: root)
+                try await store.awaitReadable()  // a slow sync holds this feed, not a pool thread
                 let next = try page(cursor)
                 if next.count > 0 {
                     try await send(next.event, to: &writer)
