@@ -29,14 +29,9 @@ struct SyncService: Service {
         ingest?.start()
         replication?.start()
         try? await gracefulShutdown()
-        // Both stop calls block until their threads are done; keep them off the cooperative pool.
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            Thread.detachNewThread {
-                ingest?.stop()
-                zap.stop()
-                replication?.stop()
-                c.resume()
-            }
-        }
+        // Each returns once its thread has ended; none blocks a thread of the pool.
+        await ingest?.stop()
+        await zap.stop()
+        await replication?.stop()
     }
 }

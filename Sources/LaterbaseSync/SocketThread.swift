@@ -9,7 +9,8 @@ final class SocketThread: Sendable {
     private enum State {
         case idle
         case running(failure: String?)
-        case stopping
+        /// Asked to stop; those awaiting the end (``stop()`` async) are resumed when it comes.
+        case stopping(waiters: [CheckedContinuation<Void, Never>])
         /// The loop returned; `failure` is why when nobody had asked it to stop.
         case ended(failure: String?)
     }
@@ -35,13 +36,21 @@ final class SocketThread: Sendable {
         guard starts else { return }
         let thread = Thread { [self] in
             body()
-            state.withLock { state in
+            let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
                 switch state {
-                case .running(let failure): state = .ended(failure: failure ?? "its loop returned")
-                case .idle, .stopping, .ended: state = .ended(failure: nil)
+                case .running(let failure):
+                    state = .ended(failure: failure ?? "its loop returned")
+                    return []
+                case .stopping(let waiters):
+                    state = .ended(failure: nil)
+                    return waiters
+                case .idle, .ended:
+                    state = .ended(failure: nil)
+                    return []
                 }
             }
             finished.fulfil(())
+            for waiter in waiters { waiter.resume() }
         }
         thread.name = name
         thread.start()
@@ -59,26 +68,51 @@ final class SocketThread: Sendable {
         }
     }
 
-    /// Asks the loop to stop and waits until `body` has returned.
+    /// Asks the loop to stop and waits, blocking this thread, until `body` has returned: for a
+    /// caller on a thread of its own (a peer link stopping its relay); async callers await
+    /// ``stop()`` instead.
     /// - Returns: false when the thread was never started (its sockets are still the caller's).
+    @available(*, noasync, message: "await stop(): this one blocks the calling thread until the loop has returned")
     @discardableResult
     func stop() -> Bool {
+        guard askToStop(nil) else { return false }
+        finished.wait()
+        return true
+    }
+
+    /// Asks the loop to stop and returns once `body` has returned, without blocking a thread.
+    /// - Returns: false when the thread was never started (its sockets are still the caller's).
+    @discardableResult
+    func stop() async -> Bool {
+        var started = true
+        await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
+            started = askToStop(waiter)
+        }
+        return started
+    }
+
+    /// Sets the flag and the state; `waiter` is resumed once the loop has returned (at once when
+    /// it has, or never started). - Returns: whether it was started.
+    private func askToStop(_ waiter: CheckedContinuation<Void, Never>?) -> Bool {
         stopping.store(true, ordering: .relaxed)
-        let running = state.withLock { state -> Bool in
+        let (started, now) = state.withLock { state -> (Bool, Bool) in
             switch state {
             case .idle:
                 state = .ended(failure: nil)
-                return false
+                return (false, true)
             case .running:
-                state = .stopping
-                return true
-            case .stopping, .ended:
-                return true
+                state = .stopping(waiters: waiter.map { [$0] } ?? [])
+                return (true, false)
+            case .stopping(var waiters):
+                if let waiter { waiters.append(waiter) }
+                state = .stopping(waiters: waiters)
+                return (true, false)
+            case .ended:
+                return (true, true)
             }
         }
-        guard running else { return false }
-        finished.wait()
-        return true
+        if now { waiter?.resume() }
+        return started
     }
 }
 

@@ -50,4 +50,22 @@ struct SocketThreadTests {
         #expect(!didRun)
         #expect(thread.failure == nil)
     }
+
+    @Test("stop() awaited returns once the loop has returned, with no thread blocked; before start it says so")
+    func stoppedAsync() async {
+        let thread = SocketThread(name: "test-async")
+        let ended = Atomic<Bool>(false)
+        thread.start {
+            while !thread.isStopping { usleep(1000) }
+            usleep(50_000)  // closing its sockets takes a while
+            ended.store(true, ordering: .relaxed)
+        }
+        let stopped = await thread.stop()
+        let returned = ended.load(ordering: .relaxed)
+        #expect(stopped && returned, "stop() returned before the loop had")
+        #expect(thread.failure == nil)
+        #expect(await thread.stop(), "again: at once")
+        let never = SocketThread(name: "test-async-never")
+        #expect(await never.stop() == false)
+    }
 }

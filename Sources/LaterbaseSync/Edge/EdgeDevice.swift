@@ -99,7 +99,7 @@ public final class EdgeDevice: Sendable {
 
     /// Stops syncing, writes what is queued, and closes the ZeroMQ context.
     public func stop() async {
-        replication.stop()
+        await replication.stop()
         await writer.shutdown()
         context.shutdown()
         context.terminate()

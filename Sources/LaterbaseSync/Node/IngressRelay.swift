@@ -85,8 +85,13 @@ public final class IngressRelay: Sendable {
         }
     }
 
+    @available(*, noasync, message: "await stop(): this one blocks the calling thread until the relay thread has ended")
     public func stop() {
         if !thread.stop() { close(listener) }
+    }
+
+    public func stop() async {
+        if await !thread.stop() { close(listener) }
     }
 
     // MARK: the relay thread

@@ -230,8 +230,16 @@ public final class ZAPHandler: Sendable {
         }
     }
 
+    @available(*, noasync, message: "await stop(): this one blocks the calling thread until the ZAP thread has ended")
     public func stop() {
         if !thread.stop() {
+            zap.close()
+            monitor.withLock { $0?.close() }
+        }
+    }
+
+    public func stop() async {
+        if await !thread.stop() {
             zap.close()
             monitor.withLock { $0?.close() }
         }

@@ -125,9 +125,9 @@ final class PeerLink: Sendable {
         }
     }
 
-    func stop() {
+    func stop() async {
         inbox.wake()
-        thread.stop()
+        await thread.stop()
     }
 
     // MARK: the loop

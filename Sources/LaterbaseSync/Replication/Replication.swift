@@ -58,10 +58,11 @@ public final class Replication: Sendable {
         links.lazy.compactMap { link in link.failure.map { "the link to \(link.client.url) stopped: \($0)" } }.first
     }
 
-    /// Stops every link (each saves what its peer acknowledged) and the HTTP client.
-    public func stop() {
-        for link in links { link.stop() }
-        try? http.syncShutdown()
+    /// Stops every link (each saves what its peer acknowledged) and the HTTP client, without
+    /// blocking a thread.
+    public func stop() async {
+        for link in links { await link.stop() }
+        try? await http.shutdown()
     }
 
     /// What each link knows of its peer.
