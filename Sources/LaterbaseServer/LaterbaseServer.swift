@@ -210,18 +210,22 @@ public final class LaterbaseServer: Service, Sendable {
         }
         let start = lifecycle.withLock { $0.starting(serviceGroup) }
         if start == .alreadyRan { throw LaterbaseError(.unavailable, "this node has run already; a node has one life (make another)") }
-        defer { giveBack() }
-        guard start == .run else { return }  // shut down before it ran: what init took is given back
+        guard start == .run else {  // shut down before it ran: what init took is given back
+            giveBack()
+            return
+        }
         parsers.start()
+        var failure: (any Error)?
         do {
             try await serviceGroup.run()
         } catch {
-            try? await parsers.shutdownGracefully()
-            stopped(error)
-            throw error
+            failure = error
         }
         try? await parsers.shutdownGracefully()
-        stopped(nil)
+        // The folder is free before anyone waiting hears the node stopped.
+        giveBack()
+        stopped(failure)
+        if let failure { throw failure }
         logger.info("laterbase stopped")
     }
 

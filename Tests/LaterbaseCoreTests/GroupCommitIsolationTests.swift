@@ -57,6 +57,33 @@ struct Gauges: AggregateRoot {
     }
 }
 
+@Suite struct WriterLifecycleTests {
+    @Test("a writer's ready() waits for start and the heads; shutdown of one never started returns and lets ready() go on; a write after shutdown is refused")
+    func lifecycle() async throws {
+        let folder = TestNode.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let store = try EventStore(directory: folder, roots: TestNode.roots, replicaID: "hq-1", logger: quietLogger)
+        let idle = Writer(store: store, logger: quietLogger)
+        let waiting = Task { await idle.ready() }
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(!idle.isReady && !idle.isAlive)
+        await idle.shutdown()
+        await waiting.value  // would hang before: nothing resumed a ready() of a writer never started
+        #expect(!idle.isAlive)
+
+        let writer = Writer(store: store, logger: quietLogger)
+        writer.start()
+        await writer.ready()
+        #expect(writer.isReady && writer.isAlive)
+        _ = try await writer.write(store.prepare(root: "notes", events: [EventInput(id: nil, aggregate: "n", type: "t", data: .object([]))]))
+        await writer.shutdown()
+        #expect(!writer.isAlive)
+        await #expect(throws: LaterbaseError.self) {
+            _ = try await writer.write(store.prepare(root: "notes", events: [EventInput(id: nil, aggregate: "n", type: "t", data: .object([]))]))
+        }
+    }
+}
+
 /// Outcomes of submitted batches, by index, awaited together.
 final class Outcomes: @unchecked Sendable {
     private let lock = NSLock()

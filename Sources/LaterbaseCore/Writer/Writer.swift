@@ -189,17 +189,21 @@ public final class Writer: Sendable {
     public func shutdown() async {
         queue.close()
         await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
-            let now = lifecycle.withLock { state -> Bool in
+            let resume = lifecycle.withLock { state -> [CheckedContinuation<Void, Never>] in
                 switch state {
                 case .running(let ready, let waiters, var end):
                     end.append(waiter)
                     state = .running(ready: ready, readyWaiters: waiters, endWaiters: end)
-                    return false
-                case .idle, .finished:
-                    return true
+                    return []
+                case .idle(let waiters):
+                    // Never started: it never will; whoever awaits ready() goes on.
+                    state = .finished
+                    return waiters + [waiter]
+                case .finished:
+                    return [waiter]
                 }
             }
-            if now { waiter.resume() }
+            for w in resume { w.resume() }
         }
     }
 
