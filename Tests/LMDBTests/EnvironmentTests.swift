@@ -186,9 +186,7 @@ private final class TemporaryEnvironment {
     /// With the meta page's sync deferred, a commit is not readable until it is marked durable:
     /// a reader that starts in between waits, then sees it.
     @Test func aCommitIsNotReadUntilMarkedDurable() async throws {
-        var options = Environment.Options()
-        options.deferMetaSync = true
-        let temporary = try TemporaryEnvironment(options: options)
+        let temporary = try TemporaryEnvironment.deferringMetaSync()
         let env = temporary.env
         #expect(env.defersMetaSync)
         let db = try env.openDatabase("things")  // a plain commit() is durable at once
@@ -214,9 +212,7 @@ private final class TemporaryEnvironment {
 
     /// A failed sync makes waiting readers fail rather than wait for ever or see the commit.
     @Test func aFailedSyncFailsTheReadersWaitingForIt() async throws {
-        var options = Environment.Options()
-        options.deferMetaSync = true
-        let temporary = try TemporaryEnvironment(options: options)
+        let temporary = try TemporaryEnvironment.deferringMetaSync()
         let env = temporary.env
         let db = try env.openDatabase("things")
         let txn = try env.beginWrite()
@@ -230,9 +226,7 @@ private final class TemporaryEnvironment {
     /// sync is out (the pool's threads are free meanwhile), goes on once the commit is marked
     /// durable, and fails, not waits, when the sync failed.
     @Test func anAsyncReaderAwaitsDurabilityWithoutAThread() async throws {
-        var options = Environment.Options()
-        options.deferMetaSync = true
-        let temporary = try TemporaryEnvironment(options: options)
+        let temporary = try TemporaryEnvironment.deferringMetaSync()
         let env = temporary.env
         let db = try env.openDatabase("things")
         try await env.awaitDurable()  // nothing pending: at once
@@ -262,5 +256,14 @@ private final class TemporaryEnvironment {
         try await Task.sleep(for: .milliseconds(50))
         env.durabilityFailed()
         await #expect(throws: LMDBError.self) { try await failing.value }
+    }
+}
+
+extension TemporaryEnvironment {
+    /// An environment whose commits are durable only once marked (``Environment/Options/deferMetaSync``).
+    static func deferringMetaSync() throws -> TemporaryEnvironment {
+        var options = Environment.Options()
+        options.deferMetaSync = true
+        return try TemporaryEnvironment(options: options)
     }
 }

@@ -26,6 +26,11 @@ struct NodeLifecycleTests {
         return configuration
     }
 
+    /// A node on `folder` with the demo's roots (and `notes`).
+    static func node(_ folder: String, notes: Bool = false) throws -> LaterbaseServer {
+        try LaterbaseServer(roots: Demo.roots + (notes ? [.jsonMerge("notes")] : []), configuration: configuration(folder), logger: quiet)
+    }
+
     static var quiet: Logger {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
@@ -36,14 +41,14 @@ struct NodeLifecycleTests {
     func oneNodePerFolder() async throws {
         let folder = temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let first = try LaterbaseServer(roots: Demo.roots + [.jsonMerge("notes")], configuration: Self.configuration(folder), logger: Self.quiet)
+        let first = try Self.node(folder, notes: true)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await first.run(gracefulShutdownSignals: []) }
             let http = HTTP(port: try await first.waitUntilRunning())
             #expect(try await http.post("/e/notes", #"[{"aggregate":"n-1","type":"t"},{"aggregate":"n-2","type":"t"}]"#).status == 201)
             // The mistake of an app started twice on one folder, here within one process.
             #expect {
-                _ = try LaterbaseServer(roots: Demo.roots + [.jsonMerge("notes")], configuration: Self.configuration(folder), logger: Self.quiet)
+                _ = try Self.node(folder, notes: true)
             } throws: { error in
                 (error as? LaterbaseError)?.message.contains("a node in this process already holds \(folder)") == true
             }
@@ -60,7 +65,7 @@ struct NodeLifecycleTests {
             try await group.waitForAll()
         }
         // `first` is still referenced, but it has stopped: the folder is free.
-        let next = try LaterbaseServer(roots: Demo.roots + [.jsonMerge("notes")], configuration: Self.configuration(folder), logger: Self.quiet)
+        let next = try Self.node(folder, notes: true)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await next.run(gracefulShutdownSignals: []) }
             let http = HTTP(port: try await next.waitUntilRunning())
@@ -76,7 +81,7 @@ struct NodeLifecycleTests {
     func aPortInUseIsThrownToTheWaiter() async throws {
         let holder = temporaryFolder(), folder = temporaryFolder()
         defer { for f in [holder, folder] { try? FileManager.default.removeItem(atPath: f) } }
-        let first = try LaterbaseServer(roots: Demo.roots, configuration: Self.configuration(holder), logger: Self.quiet)
+        let first = try Self.node(holder)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await first.run() }
             let port = try await first.waitUntilRunning()
@@ -89,7 +94,7 @@ struct NodeLifecycleTests {
             await #expect(throws: (any Error).self) { _ = try await waiting.value }
             await #expect(throws: (any Error).self) { _ = try await second.waitUntilRunning() }
             #expect(second.port == nil)
-            _ = try LaterbaseServer(roots: Demo.roots, configuration: Self.configuration(folder), logger: Self.quiet)
+            _ = try Self.node(folder)
             await first.shutdown()
             try await group.waitForAll()
         }
@@ -99,13 +104,13 @@ struct NodeLifecycleTests {
     func shutdownBeforeRun() async throws {
         let folder = temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let node = try LaterbaseServer(roots: Demo.roots, configuration: Self.configuration(folder), logger: Self.quiet)
+        let node = try Self.node(folder)
         await node.shutdown()
         try await node.run()
         #expect(node.port == nil)
         await #expect(throws: LaterbaseError.self) { _ = try await node.waitUntilRunning() }
         await #expect(throws: LaterbaseError.self) { try await node.run() }  // one life
-        _ = try LaterbaseServer(roots: Demo.roots, configuration: Self.configuration(folder), logger: Self.quiet)
+        _ = try Self.node(folder)
     }
 
     final class Acknowledged: Sendable {
@@ -132,7 +137,7 @@ struct NodeLifecycleTests {
     func composedInAServiceGroup() async throws {
         let folder = temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let node = try LaterbaseServer(roots: Demo.roots + [.jsonMerge("notes")], configuration: Self.configuration(folder), logger: Self.quiet)
+        let node = try Self.node(folder, notes: true)
         let acknowledged = Acknowledged()
         let group = ServiceGroup(configuration: .init(
             services: [
@@ -145,7 +150,7 @@ struct NodeLifecycleTests {
         let ids = acknowledged.withLock { $0 }
         #expect(ids.count == 20)
         // A node opened on the folder afterwards has each of them.
-        let next = try LaterbaseServer(roots: Demo.roots + [.jsonMerge("notes")], configuration: Self.configuration(folder), logger: Self.quiet)
+        let next = try Self.node(folder, notes: true)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await next.run() }
             let feed = try await HTTP(port: try await next.waitUntilRunning()).allEvents("notes")
@@ -159,7 +164,7 @@ struct NodeLifecycleTests {
     func typedInProcessWritesAndReads() async throws {
         let folder = temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let node = try LaterbaseServer(roots: Demo.roots, configuration: Self.configuration(folder), logger: Self.quiet)
+        let node = try Self.node(folder)
         await #expect(throws: LaterbaseError.self) {
             try await node.write(Inventory.self, aggregate: "SKU-1@AKL", type: "stock.received", Inventory.Quantity(qty: 5))
         }
