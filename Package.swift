@@ -37,8 +37,11 @@ let package = Package(
         .systemLibrary(name: "CLMDB", providers: [.apt(["liblmdb-dev"])]),
         .systemLibrary(name: "CZMQ", providers: [.apt(["libzmq3-dev"])]),
 
+        // Where a thread the runtime owns sleeps: one lock-and-condition (ThreadLock) and the one
+        // queue (WorkQueue) that hands work to such threads. Nothing else in the runtime blocks.
+        .target(name: "Blocking", swiftSettings: swiftSettings),
         // A thin, typed Swift wrapper over LMDB.
-        .target(name: "LMDB", dependencies: ["CLMDB"], swiftSettings: swiftSettings),
+        .target(name: "LMDB", dependencies: ["CLMDB", "Blocking"], swiftSettings: swiftSettings),
         // A thin Swift wrapper over libzmq: context, sockets, multipart messages, poll.
         .target(name: "ZeroMQ", dependencies: ["CZMQ"], swiftSettings: swiftSettings),
 
@@ -46,6 +49,7 @@ let package = Package(
         .target(
             name: "LaterbaseCore",
             dependencies: [
+                "Blocking",
                 "LMDB",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -57,12 +61,14 @@ let package = Package(
         .target(
             name: "LaterbaseSync",
             dependencies: [
+                "Blocking",
                 "LaterbaseCore",
                 "ZeroMQ",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
@@ -146,7 +152,7 @@ let package = Package(
         ),
 
         // The writer alone under a synchronous main, for valgrind's instruction counts (ops/profile-writer.sh).
-        .executableTarget(name: "LaterbaseProfile", dependencies: ["LaterbaseCore", "LaterbaseDemo"], swiftSettings: swiftSettings),
+        .executableTarget(name: "LaterbaseProfile", dependencies: ["Blocking", "LaterbaseCore", "LaterbaseDemo"], swiftSettings: swiftSettings),
 
         // libFuzzer targets (ops/fuzz.sh builds them with -sanitize=fuzzer,address -D FUZZING);
         // built plainly, a corpus replayer.
@@ -154,6 +160,7 @@ let package = Package(
         .executableTarget(
             name: "LaterbaseFuzz", dependencies: ["CLibFuzzer", "LaterbaseCore", "LaterbaseSync", "LaterbaseDemo", "LMDB"], swiftSettings: swiftSettings),
 
+        .testTarget(name: "BlockingTests", dependencies: ["Blocking"], swiftSettings: swiftSettings),
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"], swiftSettings: swiftSettings),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], swiftSettings: swiftSettings),
         .testTarget(name: "LaterbaseSyncTests", dependencies: ["LaterbaseSync", "LaterbaseCore"], swiftSettings: swiftSettings),

@@ -1,3 +1,4 @@
+import Blocking
 import CLMDB
 
 #if canImport(Glibc)
@@ -19,12 +20,10 @@ public final class Environment: @unchecked Sendable {
     /// Whether commits skip the meta page's sync (``Options/deferMetaSync``).
     public let defersMetaSync: Bool
     /// The last transaction known durable, whether a sync failed, and the async readers waiting
-    /// for a newer one (continuations, resumed outside the lock).
-    private let durability: Mutex<Durability>
-    /// Where a synchronous reader (a thread of its own: a peer link, a tool) sleeps until
-    /// ``markDurable(through:)``: the one wait that must block a thread. Async readers never
-    /// touch it (``awaitDurable()``).
-    private let durabilityChanged = NSCondition()
+    /// for a newer one (continuations, resumed outside the lock). A ``Blocking/ThreadLock``, not a
+    /// `Mutex`: a synchronous reader (a thread of its own: a peer link, a tool) sleeps on it until
+    /// ``markDurable(through:)``. Async readers never sleep on it (``awaitDurable()``).
+    private let durability: ThreadLock<Durability>
 
     private struct Durability {
         var durableID: Int
@@ -79,7 +78,7 @@ public final class Environment: @unchecked Sendable {
         self.defersMetaSync = options.deferMetaSync && !options.noSync
         var info = MDB_envinfo()
         mdb_env_info(env, &info)
-        durability = Mutex(Durability(durableID: info.me_last_txnid))  // what is on disk at open is durable
+        durability = ThreadLock(Durability(durableID: info.me_last_txnid))  // what is on disk at open is durable
     }
 
     deinit {
@@ -135,15 +134,10 @@ public final class Environment: @unchecked Sendable {
 
     /// Waits, blocking this thread, until the commit `id` is durable (at most one sync).
     /// - Throws: EIO when a sync failed, since then nothing newer may be shown.
+    @available(*, noasync, message: "async readers await awaitDurable() before reading")
     private func awaitDurable(_ id: Int) throws(LMDBError) {
-        durabilityChanged.lock()
-        defer { durabilityChanged.unlock() }
-        while true {
-            let (durable, failed) = durability.withLock { ($0.durableID >= id, $0.failed) }
-            if durable { return }
-            if failed { throw Self.notDurable }
-            durabilityChanged.wait()
-        }
+        let durable = durability.wait(until: { $0.durableID >= id || $0.failed }) { state, _ in state.durableID >= id }
+        if !durable { throw Self.notDurable }
     }
 
     /// Waits, without blocking a thread, until every commit made so far is durable: a read begun
@@ -181,7 +175,7 @@ public final class Environment: @unchecked Sendable {
     /// Says every commit up to `id` is durable (a sync that began after it returned has ended);
     /// readers waiting for them go on.
     public func markDurable(through id: Int) {
-        let ready = durability.withLock { state -> [CheckedContinuation<Void, any Error>] in
+        let ready = durability.change { state -> [CheckedContinuation<Void, any Error>] in
             if id > state.durableID { state.durableID = id }
             let durable = state.durableID
             let ready = state.waiters.filter { $0.id <= durable }.map(\.waiter)
@@ -189,22 +183,16 @@ public final class Environment: @unchecked Sendable {
             return ready
         }
         for waiter in ready { waiter.resume() }
-        durabilityChanged.lock()
-        durabilityChanged.broadcast()
-        durabilityChanged.unlock()
     }
 
     /// Says a sync failed: readers waiting for a newer commit get an error instead of waiting.
     public func durabilityFailed() {
-        let waiting = durability.withLock { state -> [CheckedContinuation<Void, any Error>] in
+        let waiting = durability.change { state -> [CheckedContinuation<Void, any Error>] in
             state.failed = true
             defer { state.waiters = [] }
             return state.waiters.map(\.waiter)
         }
         for waiter in waiting { waiter.resume(throwing: Self.notDurable) }
-        durabilityChanged.lock()
-        durabilityChanged.broadcast()
-        durabilityChanged.unlock()
     }
 
     func recycle(reader txn: OpaquePointer) {

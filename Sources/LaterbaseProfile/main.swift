@@ -16,6 +16,7 @@
 // catching up would (parse, recorded events, schema): count that with
 // --toggle-collect='*replicaPrepares*'.
 
+import Blocking
 import Foundation
 import LaterbaseCore
 import LaterbaseDemo
@@ -36,24 +37,20 @@ let batches = try SampleLoad.bodies(root, events: events, batchSize: batchSize, 
     try store.prepare(root: root, body: $0)
 }
 
-let done = NSCondition()
-nonisolated(unsafe) var remaining = batches.count
-nonisolated(unsafe) var failures = 0
+/// Batches not yet answered, and failures.
+let outcomes = ThreadLock((remaining: batches.count, failures: 0))
 let writer = Writer(store: store)
 writer.start()
 let start = ContinuousClock.now
 for batch in batches {
-    writer.submit(batch, waitForRoom: true) { result in
-        done.lock()
-        if case .failure = result { failures += 1 }
-        remaining -= 1
-        done.broadcast()
-        done.unlock()
+    writer.submitWaitingForRoom(batch) { result in
+        outcomes.change { o in
+            if case .failure = result { o.failures += 1 }
+            o.remaining -= 1
+        }
     }
 }
-done.lock()
-while remaining > 0 { done.wait() }
-done.unlock()
+let failures = outcomes.wait(until: { $0.remaining == 0 }) { o, _ in o.failures }
 let elapsed = ContinuousClock.now - start
 let (s, a) = elapsed.components
 let seconds = Double(s) + Double(a) / 1e18
@@ -84,18 +81,12 @@ if pages {
         let batch = try replicaPrepares(body)
         prepared += batch.events.count
         if let replicaWriter {
-            let written = NSCondition()
-            nonisolated(unsafe) var done = false
+            let written = ThreadLock(false)
             replicaWriter.submit(batch) { result in
                 if case .failure(let e) = result { print("replica write failed: \(e)") }
-                written.lock()
-                done = true
-                written.broadcast()
-                written.unlock()
+                written.change { $0 = true }
             }
-            written.lock()
-            while !done { written.wait() }
-            written.unlock()
+            written.wait(until: { $0 }) { _, _ in }
         }
         vv = page.vv
         if !page.more { break }

@@ -158,12 +158,13 @@ public final class LaterbaseServer: Service, Sendable {
 
     /// Every long-lived part, as `/healthz` reports them: 503 naming each that stopped.
     var health: NodeHealth {
-        let (writer, ingest, zap, replication) = (writer, ingest, zap, replication)
+        let (writer, ingest, zap, replication, publisher) = (writer, ingest, zap, replication, publisher)
         var parts: [(part: String, failure: @Sendable () -> String?)] = [
             ("writer", { writer.isAlive ? nil : "the writer is not running" }),
             ("zap", { zap.failure }),
         ]
         if let ingest { parts.append(("ingest", { ingest.failure })) }
+        if let publisher { parts.append(("publisher", { publisher.failure })) }
         if let replication { parts.append(("replication", { replication.failure })) }
         return NodeHealth(parts: parts)
     }
@@ -203,7 +204,7 @@ public final class LaterbaseServer: Service, Sendable {
         } catch {
             // TLS that NIO refuses: this node never runs.
             if lifecycle.withLock({ $0.isIdle }) {
-                giveBack()
+                await giveBack()
                 stopped(error)
             }
             throw error
@@ -211,7 +212,7 @@ public final class LaterbaseServer: Service, Sendable {
         let start = lifecycle.withLock { $0.starting(serviceGroup) }
         if start == .alreadyRan { throw LaterbaseError(.unavailable, "this node has run already; a node has one life (make another)") }
         guard start == .run else {  // shut down before it ran: what init took is given back
-            giveBack()
+            await giveBack()
             return
         }
         parsers.start()
@@ -223,7 +224,7 @@ public final class LaterbaseServer: Service, Sendable {
         }
         try? await parsers.shutdownGracefully()
         // The folder is free before anyone waiting hears the node stopped.
-        giveBack()
+        await giveBack()
         stopped(failure)
         if let failure { throw failure }
         logger.info("laterbase stopped")
@@ -256,12 +257,13 @@ public final class LaterbaseServer: Service, Sendable {
     }
 
     /// Gives back what `init` took: the sockets, the ZeroMQ context, the folder.
-    private func giveBack() {
+    private func giveBack() async {
         // Every socket's owner has closed it by now (the services stopped; an ingest that never
         // started closes its socket here), so this cannot hang.
-        ingest?.stop()
-        zap.stop()
-        publisher?.close()
+        await ingest?.stop()
+        await zap.stop()
+        await replication?.stop()  // a node shut down before it ran: its HTTP client and loop
+        await publisher?.close()
         context.shutdown()
         context.terminate()
         folderLock.release()

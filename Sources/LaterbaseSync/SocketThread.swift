@@ -1,3 +1,4 @@
+import Blocking
 import Foundation
 import LaterbaseCore
 import Synchronization
@@ -16,10 +17,11 @@ final class SocketThread: Sendable {
     }
 
     private let name: String
-    private let state = Mutex(State.idle)
+    /// A ``Blocking/ThreadLock`` rather than a `Mutex` for one caller: a peer link's thread
+    /// stopping its relay sleeps on it until the loop has returned (``stop()``, `noasync`).
+    private let state = ThreadLock(State.idle)
     /// The loop's flag, read between polls without the lock.
     private let stopping = Atomic<Bool>(false)
-    private let finished = Completion<Void>()
 
     init(name: String) { self.name = name }
 
@@ -36,7 +38,7 @@ final class SocketThread: Sendable {
         guard starts else { return }
         let thread = Thread { [self] in
             body()
-            let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            let waiters = state.change { state -> [CheckedContinuation<Void, Never>] in
                 switch state {
                 case .running(let failure):
                     state = .ended(failure: failure ?? "its loop returned")
@@ -49,7 +51,6 @@ final class SocketThread: Sendable {
                     return []
                 }
             }
-            finished.fulfil(())
             for waiter in waiters { waiter.resume() }
         }
         thread.name = name
@@ -76,7 +77,7 @@ final class SocketThread: Sendable {
     @discardableResult
     func stop() -> Bool {
         guard askToStop(nil) else { return false }
-        finished.wait()
+        state.wait(until: { if case .ended = $0 { true } else { false } }) { _, _ in }
         return true
     }
 
@@ -113,27 +114,5 @@ final class SocketThread: Sendable {
         }
         if now { waiter?.resume() }
         return started
-    }
-}
-
-/// A value handed from one thread to another that blocks for it.
-final class Completion<Value: Sendable>: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var value: Value?
-
-    init() {}
-
-    func fulfil(_ v: Value) {
-        condition.lock()
-        value = v
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    func wait() -> Value {
-        condition.lock()
-        defer { condition.unlock() }
-        while value == nil { condition.wait() }
-        return value!
     }
 }

@@ -268,7 +268,7 @@ func eventually(_ condition: @Sendable () async throws -> Bool) async throws {
             try pushing.send(["notes", good.body])
             let forged = #"[{"id":"0193a1b2-c3d4-7e5f-8a9b-000000000009","aggregate":"x","type":"t","origin":"truck-9","seq":1,"hlc":"0001934f5a2b0000"}]"#
             try pushing.send(["notes", forged])
-            let seen = try watching.receive(timeout: .seconds(10)) { got in got.contains { $0.topic == "_rejected" } && got.contains { $0.topic == "notes" } }
+            let seen = try await watching.receive(timeout: .seconds(10)) { got in got.contains { $0.topic == "_rejected" } && got.contains { $0.topic == "notes" } }
             let rejection = try #require(seen.first { $0.topic == "_rejected" }?.body)
             #expect(rejection["error"] == .string("forbidden"))
             #expect(rejection["ids"] == .array([.string("0193a1b2-c3d4-7e5f-8a9b-000000000009")]))
@@ -295,7 +295,7 @@ func eventually(_ condition: @Sendable () async throws -> Bool) async throws {
             try await Task.sleep(for: .milliseconds(300))
             let after = try await http.allEvents("notes").events
             #expect(!after.contains { lost.ids.contains($0["id"]?.stringValue ?? "") })
-            #expect(try pushing.receive(timeout: .milliseconds(300)) { _ in false }.isEmpty, "the device has no subscription")
+            #expect(try await pushing.receive(timeout: .milliseconds(300)) { _ in false }.isEmpty, "the device has no subscription")
         }
     }
 
@@ -465,7 +465,7 @@ extension CurveAccessTests {
             #expect(ids.isDisjoint(with: refused.ids))
             // The reader's subscription is admitted (deltas reach it); the monitor's is not.
             try await asReader.awaitSubscription { _ = try await http.post("/e/notes", #"{"aggregate":"later","type":"t"}"#) }
-            #expect(try asMonitor.receive(timeout: .milliseconds(300)) { _ in false }.isEmpty)
+            #expect(try await asMonitor.receive(timeout: .milliseconds(300)) { _ in false }.isEmpty)
         }
     }
 }

@@ -45,7 +45,7 @@ import Testing
         try await withServer { http, _ in
             let health = try await http.get("/healthz")
             #expect(health.status == 200)
-            #expect(health.json["parts"] == .array(["writer", "zap", "ingest"].map { .string($0) }))
+            #expect(health.json["parts"] == .array(["writer", "zap", "ingest", "publisher"].map { .string($0) }))
         }
     }
 }

@@ -11,7 +11,7 @@ struct IngestTests {
         try await withSubscribedClient { http, client in
             let (body, ids) = newEvents(100)
             try client.send(["notes", body])
-            let got = try client.receive(timeout: .seconds(10)) { $0.contains { $0.topic == "notes" && !isPoke($0.body) } }
+            let got = try await client.receive(timeout: .seconds(10)) { $0.contains { $0.topic == "notes" && !isPoke($0.body) } }
             let deltas = got.filter { $0.topic == "notes" && !isPoke($0.body) }
             #expect(deltas.count == 1)
             let delta = try #require(deltas.first).body
@@ -31,7 +31,7 @@ struct IngestTests {
         try await withSubscribedClient { http, client in
             let good = newEvents(3)
             _ = try await http.post("/e/notes", good.body)
-            _ = try client.receive(timeout: .milliseconds(200)) { _ in false }  // the deltas so far
+            _ = try await client.receive(timeout: .milliseconds(200)) { _ in false }  // the deltas so far
             let before = try await http.allEvents("notes")
             let gapID = UUID().uuidString.lowercased()
             let cases: [(frames: [String], error: String)] = [
@@ -43,7 +43,7 @@ struct IngestTests {
                 (["inventory", #"{"aggregate":"x","type":"stock.counted","data":{"sku":"x"}}"#], "invalid_event"),
             ]
             for c in cases { try client.send(c.frames) }
-            let got = try client.receive(timeout: .seconds(10)) { $0.filter { $0.topic == "_rejected" }.count >= cases.count }
+            let got = try await client.receive(timeout: .seconds(10)) { $0.filter { $0.topic == "_rejected" }.count >= cases.count }
             let rejected = got.filter { $0.topic == "_rejected" }.map(\.body)
             // Shape errors are found on the ingest thread, gaps by the writer: the order may differ.
             #expect(rejected.compactMap { $0["error"]?.stringValue }.sorted() == cases.map(\.error).sorted())
@@ -62,7 +62,7 @@ struct IngestTests {
             // The socket still works after the refusals.
             let later = newEvents(2)
             try client.send(["notes", later.body])
-            _ = try client.receive(timeout: .seconds(10)) { $0.contains { $0.topic == "notes" } }
+            _ = try await client.receive(timeout: .seconds(10)) { $0.contains { $0.topic == "notes" } }
             #expect(try await http.allEvents("notes").events.count == before.events.count + 2)
         }
     }

@@ -18,7 +18,7 @@ import Glibc
             let body = "[" + (0..<8).map { #"{"aggregate":"big","type":"noted","data":{"i":\#($0),"fill":"\#(big)"}}"# }.joined(separator: ",") + "]"
             let written = try await http.post("/e/notes", body)
             #expect(written.status == 201)
-            let deltas = try client.receive(timeout: .seconds(10)) { got in
+            let deltas = try await client.receive(timeout: .seconds(10)) { got in
                 got.reduce(0) { n, m in if case .array(let e)? = m.body["events"] { n + e.count } else { n } } >= 8
             }.filter { $0.topic == "notes" && !isPoke($0.body) }
             #expect(deltas.count == 2)
@@ -47,7 +47,7 @@ import Glibc
             #expect(health.status == 200)
             #expect(ContinuousClock.now - started < .seconds(10))
             // The first ones accepted were idle past the timeout and closed by the server.
-            #expect(idle[0].closedByServer(within: 5))
+            #expect(await blocking { idle[0].closedByServer(within: 5) })
             withExtendedLifetime(idle) {}
             #expect(try await http.post("/e/notes", #"{"aggregate":"x","type":"t"}"#).status == 201)
         }
@@ -99,7 +99,7 @@ import Glibc
             #expect(try await http.post("/e/notes", #"{"aggregate":"small","type":"t"}"#).status == 201)
             // The slow client finishes: written, and its reservation is returned.
             slow.send(Array(body.dropFirst(body.count / 2)))
-            #expect(slow.statusLine().hasPrefix("HTTP/1.1 201"))
+            #expect(await blocking { slow.statusLine() }.hasPrefix("HTTP/1.1 201"))
             #expect(try await http.post("/e/notes", other).status == 201)
             let events = try await http.allEvents("notes").events
             #expect(events.filter { $0["aggregate"]?.stringValue == "slow" }.count == 1)

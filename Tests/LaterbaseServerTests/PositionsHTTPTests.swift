@@ -78,7 +78,7 @@ import Testing
     @Test func deltasChainByPosition() async throws {
         try await withSubscribedClient { http, client in
             for i in 0..<6 { _ = try await http.post("/e/notes", newEvents(1 + i % 3, tag: "d\(i)").body) }
-            let deltas = try client.receive(timeout: .seconds(10)) { got in got.filter { $0.topic == "notes" }.count >= 6 }.filter { $0.topic == "notes" }
+            let deltas = try await client.receive(timeout: .seconds(10)) { got in got.filter { $0.topic == "notes" }.count >= 6 }.filter { $0.topic == "notes" }
             #expect(deltas.count == 6)
             for (a, b) in zip(deltas, deltas.dropFirst()) { #expect(b.body["previous"] == a.body["position"]) }
             let feed = try await http.get("/e/notes?since=").json

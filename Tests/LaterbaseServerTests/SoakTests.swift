@@ -12,7 +12,6 @@ import ZeroMQ
 final class ZMQLoad: Sendable {
     private let stopping = Atomic<Bool>(false)
     private let done = Mutex<[String]?>(nil)
-    private let finished = NSCondition()
 
     init(ingest: String, publish: String, tag: String) {
         Thread.detachNewThread { [self] in
@@ -33,21 +32,16 @@ final class ZMQLoad: Sendable {
                 }
                 client.close()
             }
-            finished.lock()
             done.withLock { $0 = acknowledged }
-            finished.signal()
-            finished.unlock()
         }
     }
 
     /// Stops pushing. - Returns: the ids seen in deltas.
-    func stop() -> [String] {
+    func stop() async -> [String] {
         stopping.store(true, ordering: .relaxed)
-        finished.lock()
-        defer { finished.unlock() }
         while true {
             if let ids = done.withLock({ $0 }) { return ids }
-            finished.wait()
+            try? await Task.sleep(for: .milliseconds(5))
         }
     }
 }
@@ -83,7 +77,7 @@ struct SoakTests {
             async let loadB: Void = load(b.http, clients: 1, acknowledged: onB, stopAfter: killAfter, runFor: runFor, requestTimeout: .milliseconds(500))
             try await Task.sleep(for: killAfter)
             await a.stop(SIGKILL)
-            let fromDevice = device.stop()
+            let fromDevice = await device.stop()
             await loadA
             await loadB
             acknowledged.formUnion(onA.all)

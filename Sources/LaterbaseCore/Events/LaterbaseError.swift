@@ -4,29 +4,50 @@ import LMDB
 /// offending event by its index in the batch. How it goes on the wire (an HTTP status, a
 /// `_rejected` announcement) is for the edge that sends it to decide.
 public struct LaterbaseError: Error, CustomStringConvertible, Sendable {
-    /// The contract's error codes.
-    public enum Code: String, Sendable, CaseIterable {
-        case badRequest = "bad_request"
-        case unauthorized
-        case forbidden
-        case unknownRoot = "unknown_root"
-        case notFound = "not_found"
-        case tooLarge = "too_large"
-        case invalidEvent = "invalid_event"
-        case gap
-        case conflict
-        case overloaded
-        case storageFull = "storage_full"
-        case unavailable
-        case `internal`
+    /// A refusal's code: the contract's (`bad_request`, `gap`, …, each a static member) or an
+    /// application's own, made from its wire name (as swift-service-lifecycle's
+    /// `ServiceGroupError.Code` is a struct, not a closed enum, so a code can be added without
+    /// breaking anyone's exhaustive `switch`):
+    ///
+    /// ```swift
+    /// extension LaterbaseError.Code { static let outOfStock = Self("out_of_stock") }
+    /// ```
+    ///
+    /// An HTTP edge answers a code it does not know with 400.
+    public struct Code: Hashable, Sendable, RawRepresentable, CustomStringConvertible {
+        /// The wire name: the `error` of the contract's body, the `reason` of a metric.
+        public let rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public init(_ rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+
+        public static let badRequest = Self("bad_request")
+        public static let unauthorized = Self("unauthorized")
+        public static let forbidden = Self("forbidden")
+        public static let unknownRoot = Self("unknown_root")
+        public static let notFound = Self("not_found")
+        public static let tooLarge = Self("too_large")
+        public static let invalidEvent = Self("invalid_event")
+        public static let gap = Self("gap")
+        public static let conflict = Self("conflict")
+        public static let overloaded = Self("overloaded")
+        public static let storageFull = Self("storage_full")
+        public static let unavailable = Self("unavailable")
+        public static let `internal` = Self("internal")
         /// An HTTP method the path does not take (405, with `Allow`).
-        case methodNotAllowed = "method_not_allowed"
+        public static let methodNotAllowed = Self("method_not_allowed")
         /// A `since` token this node did not issue, or from before a restore (410): the client
         /// starts again from its vv.
-        case positionExpired = "position_expired"
+        public static let positionExpired = Self("position_expired")
         /// A caller holds as many of something as it may (live feeds per principal): 429 with
         /// Retry-After.
-        case tooManyRequests = "too_many_requests"
+        public static let tooManyRequests = Self("too_many_requests")
+
+        /// The contract's codes (CONTRACT.md), each counted on `/metrics` from the start.
+        public static let contract: [Self] = [
+            .badRequest, .unauthorized, .forbidden, .unknownRoot, .notFound, .tooLarge, .invalidEvent, .gap, .conflict, .overloaded,
+            .storageFull, .unavailable, .internal, .methodNotAllowed, .positionExpired, .tooManyRequests,
+        ]
     }
 
     public let code: Code

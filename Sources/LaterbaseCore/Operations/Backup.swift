@@ -1,3 +1,4 @@
+import Blocking
 import Foundation
 import LMDB
 
@@ -40,12 +41,13 @@ public enum Backup {
         // LMDB writes the copy into a pipe from a thread; this one moves it to the file, counting.
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { throw LaterbaseError(.internal, "pipe: \(String(cString: strerror(errno)))") }
-        let copied = CopyResult()
+        // Copying, then done with LMDB's error if any: the one thing this thread waits for.
+        let copied = ThreadLock<Result<Void, LMDBError>?>(nil)
         let writeEnd = fds[1]
         let copier = Thread {
-            do { try env.copyCompacted(to: writeEnd) } catch { copied.set(error) }
+            let result = Result { () throws(LMDBError) in try env.copyCompacted(to: writeEnd) }
             close(writeEnd)
-            copied.finish()
+            copied.change { $0 = result }
         }
         copier.name = "laterbase-backup"
         copier.start()
@@ -55,8 +57,8 @@ public enum Backup {
         }
         if case .failure = pumped { while drain(fds[0]) {} }
         close(fds[0])
-        copied.wait()
-        if let error = copied.error { throw LaterbaseError(.internal, "copying \(directory): \(error)") }
+        let copy = copied.wait(until: { $0.map { _ in true } ?? false }) { result, _ in result! }
+        if case .failure(let error) = copy { throw LaterbaseError(.internal, "copying \(directory): \(error)") }
         let total = try pumped.get()
         // What the snapshot holds may include a commit the node has not yet synced: sync it here.
         try env.sync()
@@ -183,15 +185,4 @@ public enum Backup {
         let fd = open(folder.isEmpty ? "." : folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if fd >= 0 { fsync(fd); close(fd) }
     }
-}
-
-/// The copying thread's outcome.
-private final class CopyResult: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var done = false
-    private(set) var error: (any Error)?
-
-    func set(_ error: any Error) { condition.lock(); self.error = error; condition.unlock() }
-    func finish() { condition.lock(); done = true; condition.broadcast(); condition.unlock() }
-    func wait() { condition.lock(); while !done { condition.wait() }; condition.unlock() }
 }

@@ -1,3 +1,4 @@
+import Blocking
 import Foundation
 import Logging
 import Synchronization
@@ -33,23 +34,22 @@ public final class Writer: Sendable {
     }
 
     public let store: EventStore
-    private let queue: WriteQueue
+    /// The bounded queue every producer feeds: HTTP, the ZeroMQ ingest and replication. When it
+    /// holds ``Options/queueCapacity`` events (or bytes), a new batch is refused with
+    /// `overloaded` (HTTP) or its producer waits for room (the ZeroMQ ingest, which then stops
+    /// reading its socket): either way memory stays bounded.
+    private let queue: WorkQueue<QueuedBatch>
     private let options: Options
     private let metrics: StoreMetrics
     private let onCommit: @Sendable (CommittedChanges) -> Void
     private let lifecycle = Mutex(Lifecycle.idle(readyWaiters: []))
     private let logger: Logger
     /// Commits waiting for the acknowledging thread.
-    private let acknowledgements = Handoff<Acknowledgement>()
-    /// What the writer's own data syncs have made durable, for the acknowledging thread. A
-    /// condition, not a continuation: the one wait on it is the acknowledging thread's own, with
-    /// a deadline of a few syncs (``coveredByNextCommit(_:)``), never on the cooperative pool.
-    private let coverage = NSCondition()
-    /// Whether the writer is in a transaction (under `coverage`).
-    private nonisolated(unsafe) var writing = false
-    /// Every commit up to this id is durable: the writer's data sync of the commit after it
-    /// covered its meta page (under `coverage`).
-    private nonisolated(unsafe) var coveredThrough = 0
+    private let acknowledgements = WorkQueue<Acknowledgement>()
+    /// What the writer's own data syncs have made durable (``CommitCoverage``). A thread lock, not
+    /// a continuation: the one wait on it is the acknowledging thread's own, with a deadline of a
+    /// few syncs (``coveredByNextCommit(_:)``), never on the cooperative pool.
+    private let coverage = ThreadLock(CommitCoverage())
 
     /// Where the writer is in its one life. Those who wait for it to be ready or to finish are
     /// continuations, resumed outside the lock.
@@ -62,9 +62,17 @@ public final class Writer: Sendable {
         case finished
     }
 
+    /// A batch waiting for the writer.
+    struct QueuedBatch {
+        let batch: PreparedBatch
+        let enqueued: ContinuousClock.Instant
+        /// Called on the writer thread once the batch is committed or refused.
+        let complete: @Sendable (Result<WriteOutcome, LaterbaseError>) -> Void
+    }
+
     /// A commit on its way to being acknowledged.
     private struct Acknowledgement {
-        let items: [WriteQueue.Item]
+        let items: [QueuedBatch]
         let results: [Result<WriteOutcome, LaterbaseError>]
         let changes: CommittedChanges
         /// What the transaction held, freed with the commit.
@@ -86,7 +94,9 @@ public final class Writer: Sendable {
     ) {
         self.store = store
         self.options = options
-        self.queue = WriteQueue(capacity: options.queueCapacity, byteCapacity: options.queueCapacityBytes)
+        self.queue = WorkQueue(limit: .init(weight: options.queueCapacity, bytes: options.queueCapacityBytes)) {
+            .init(weight: $0.batch.events.count, bytes: $0.batch.bytes)
+        }
         self.metrics = metrics
         self.onCommit = onCommit
         self.logger = logger
@@ -157,7 +167,7 @@ public final class Writer: Sendable {
     }
 
     /// Events waiting in the queue for the writer.
-    public var queuedEvents: Int { queue.depth }
+    public var queuedEvents: Int { queue.load.weight }
 
     /// Writes a batch atomically and durably.
     /// - Returns: once the batch is committed and fsync'd, what was stored.
@@ -170,18 +180,41 @@ public final class Writer: Sendable {
         return try result.get()
     }
 
-    /// Queues a batch without waiting for it to be written; for producers on their own threads.
-    /// - Parameters:
-    ///   - waitForRoom: when the queue is full, block the calling thread until there is room
-    ///     (backpressure) instead of refusing with `overloaded`.
-    ///   - completion: called once with the outcome: on the writer thread after the commit, or at
-    ///     once on the caller's thread when the batch is refused before queueing.
+    /// Queues a batch without waiting for it to be written.
+    /// - Parameter completion: called once with the outcome: on the writer thread after the
+    ///   commit, or at once on the caller's thread when the batch is refused before queueing
+    ///   (`overloaded` when the queue is full, `unavailable` after shutdown began).
+    public func submit(_ batch: PreparedBatch, completion: @escaping @Sendable (Result<WriteOutcome, LaterbaseError>) -> Void) {
+        do {
+            try queue.put(QueuedBatch(batch: batch, enqueued: .now, complete: completion))
+        } catch {
+            completion(.failure(refusal(error)))
+        }
+    }
+
+    /// Queues a batch, blocking this thread while the queue is full (backpressure): for a
+    /// producer on a thread of its own (the ZeroMQ ingest, a peer link), which then stops reading
+    /// its socket.
+    /// - Parameter completion: as ``submit(_:completion:)``'s.
     /// - Returns: whether the caller had to wait for room.
+    @available(*, noasync, message: "blocks while the write queue is full; async code calls write(_:) or submit(_:completion:)")
     @discardableResult
-    public func submit(_ batch: PreparedBatch, waitForRoom: Bool = false, completion: @escaping @Sendable (Result<WriteOutcome, LaterbaseError>) -> Void) -> Bool {
-        let (refusal, waited) = queue.enqueue(.init(batch: batch, enqueued: .now, complete: completion), waitForRoom: waitForRoom)
-        if let refusal { completion(.failure(refusal)) }
-        return waited
+    public func submitWaitingForRoom(_ batch: PreparedBatch, completion: @escaping @Sendable (Result<WriteOutcome, LaterbaseError>) -> Void) -> Bool {
+        do {
+            return try queue.putWaitingForRoom(QueuedBatch(batch: batch, enqueued: .now, complete: completion))
+        } catch {
+            completion(.failure(refusal(error)))
+            return false
+        }
+    }
+
+    private func refusal(_ refusal: WorkQueue<QueuedBatch>.Refusal) -> LaterbaseError {
+        switch refusal {
+        case .closed: LaterbaseError(.unavailable, "the store is shutting down")
+        case .full:
+            LaterbaseError(
+                .overloaded, "the write queue is full (\(options.queueCapacity) events or \(options.queueCapacityBytes >> 20) MiB); retry shortly")
+        }
     }
 
     /// Stops taking writes, writes everything queued, and returns once it is all acknowledged
@@ -230,7 +263,7 @@ public final class Writer: Sendable {
             becomeReady()
             queue.close()
             let refusal = LaterbaseError(.unavailable, "the writer could not start: \(error)")
-            while let items = queue.take(maxEvents: options.maxTransactionEvents, maxDelay: .zero) {
+            while let items = queue.take(maxWeight: options.maxTransactionEvents) {
                 for item in items { item.complete(.failure(refusal)) }
             }
             return
@@ -247,20 +280,12 @@ public final class Writer: Sendable {
             logger.error("folding the events a newer schema knows failed; they stay unfolded", metadata: ["error": "\(error)"])
         }
         becomeReady()
-        while let items = queue.take(maxEvents: options.maxTransactionEvents, maxDelay: options.maxDelay) {
-            coverage.lock()
-            writing = true
-            coverage.unlock()
+        while let items = queue.take(maxWeight: options.maxTransactionEvents, linger: options.maxDelay) {
+            coverage.change { $0.began() }
             let started = ContinuousClock.now
             for item in items { metrics.queueWait.record(duration: started - item.enqueued) }
             let (results, changes, spent, commit) = writer.write(items.map(\.batch))
-            coverage.lock()
-            writing = false
-            // A commit always writes (at least the clock's mark), so its data sync ran, after
-            // the previous commit had written its meta page: that one is durable now.
-            if let commit { coveredThrough = max(coveredThrough, commit - 1) }
-            coverage.broadcast()
-            coverage.unlock()
+            coverage.change { $0.ended(commit: commit) }
             let elapsed = ContinuousClock.now - started
             metrics.commitLatency.record(duration: elapsed)
             metrics.commits.increment()
@@ -275,9 +300,10 @@ public final class Writer: Sendable {
             metrics.eventsWritten.increment(by: written)
             metrics.commitEvents.record(written)
             let load = queue.load
-            metrics.queueDepth.record(load.events)
+            metrics.queueDepth.record(load.weight)
             metrics.queueBytes.record(load.bytes)
-            acknowledgements.put(Acknowledgement(items: items, results: results, changes: changes, spent: spent, id: commit))
+            // Never refused: the acknowledgements are unbounded and closed only after this loop.
+            try? acknowledgements.put(Acknowledgement(items: items, results: results, changes: changes, spent: spent, id: commit))
         }
     }
 
@@ -286,25 +312,28 @@ public final class Writer: Sendable {
     /// without having covered it, or after ``coverWait`` (a large commit under way would hold
     /// the acknowledgements longer than a sync of their own): then the caller syncs.
     private func coveredByNextCommit(_ id: Int) -> Bool {
-        coverage.lock()
-        defer { coverage.unlock() }
-        let deadline = Date(timeIntervalSinceNow: Self.coverWait)
-        while coveredThrough < id {
-            guard writing || queue.depth > 0 else { return false }
-            guard coverage.wait(until: deadline) else { return coveredThrough >= id }
+        let queue = self.queue
+        var decision = CommitCoverage.Decision.wait
+        coverage.wait(
+            until: { coverage in
+                decision = coverage.decide(for: id, workQueued: queue.load.weight > 0, waitedEnough: false)
+                return decision != .wait
+            }, deadline: .now + Self.coverWait
+        ) { coverage, ready in
+            if !ready { decision = coverage.decide(for: id, workQueued: true, waitedEnough: true) }
         }
-        return true
+        return decision == .covered
     }
 
-    /// How long acknowledgements wait for the next commit to cover them, in seconds: a few syncs.
-    static let coverWait = 0.005
+    /// How long acknowledgements wait for the next commit to cover them: a few syncs.
+    static let coverWait = Duration.milliseconds(5)
 
     /// The acknowledging thread: makes commits durable (one sync for all waiting), then
     /// publishes them and releases their callers in commit order. What they held (the batches'
     /// parsed JSON, the commit's bookkeeping) is freed here, not on the writer's thread.
     private func acknowledge() {
         let env = store.env
-        while let commits = acknowledgements.takeAll() {
+        while let commits = acknowledgements.take() {
             var failure: LaterbaseError? = nil
             if env.defersMetaSync, let last = commits.lazy.compactMap(\.id).max() {
                 do {

@@ -40,7 +40,7 @@ public struct StoreMetrics: Sendable {
         metaSyncs = Counter(label: "laterbase_meta_syncs_total", dimensions: [("by", "acknowledger")], factory: factory)
         metaSyncsCovered = Counter(label: "laterbase_meta_syncs_total", dimensions: [("by", "next_commit")], factory: factory)
         // Made once: looking a counter up in the factory on every request would cost a lock.
-        errors = Dictionary(uniqueKeysWithValues: LaterbaseError.Code.allCases.map {
+        errors = Dictionary(uniqueKeysWithValues: LaterbaseError.Code.contract.map {
             ($0, Counter(label: "laterbase_errors_total", dimensions: [("code", $0.rawValue)], factory: factory))
         })
         reads = Dictionary(uniqueKeysWithValues: Read.allCases.map {
@@ -48,8 +48,13 @@ public struct StoreMetrics: Sendable {
         })
     }
 
-    /// Counts a refusal by its contract code.
-    public func error(_ code: LaterbaseError.Code) { errors[code]?.increment() }
+    /// Counts a refusal by its code (an application's own code gets its counter on first use).
+    public func error(_ code: LaterbaseError.Code) {
+        guard let counter = errors[code] else {
+            return Counter(label: "laterbase_errors_total", dimensions: [("code", code.rawValue)], factory: factory).increment()
+        }
+        counter.increment()
+    }
 
     /// Counts a read of the feed or of aggregates.
     public func read(_ kind: Read) { reads[kind]?.increment() }

@@ -3,7 +3,9 @@ import Hummingbird
 import LaterbaseCore
 import Logging
 
-/// Turns every error into the contract's JSON body and status; counts refusals by code.
+/// Counts every refusal by its code, and makes every error one of the contract's: Hummingbird's
+/// own (no route, 405, a body over the limit) and anything unexpected (500, logged) become a
+/// ``LaterbaseCore/LaterbaseError``, which Hummingbird renders (it is an `HTTPResponseError`).
 struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     let metrics: StoreMetrics
 
@@ -12,7 +14,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as LaterbaseError {
             metrics.error(error.code)
-            return error.response
+            throw error
         } catch let error as any HTTPResponseError {
             let mapped: LaterbaseError
             switch error.status.code {
@@ -20,20 +22,19 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
                 if let allowed = Route.allowedMethods(request.uri.path), !allowed.split(separator: ",").contains(where: { $0.trimmingCharacters(in: .whitespaces) == "\(request.method)" }) {
                     let refusal = LaterbaseError(.methodNotAllowed, "\(request.uri.path) takes \(allowed), not \(request.method)")
                     metrics.error(refusal.code)
-                    var response = refusal.response
-                    response.headers[.allow] = allowed
-                    return response
+                    throw MethodNotAllowed(refusal: refusal, allowed: allowed)
+                } else {
+                    mapped = LaterbaseError(.notFound, "no route for \(request.method) \(request.uri.path)")
                 }
-                mapped = LaterbaseError(.notFound, "no route for \(request.method) \(request.uri.path)")
             case 413: mapped = LaterbaseError(.tooLarge, "the body is larger than the limit")
             default: mapped = LaterbaseError(.badRequest, "\(error)")
             }
             metrics.error(mapped.code)
-            return mapped.response
+            throw mapped
         } catch {
             context.logger.error("unexpected error", metadata: ["error": "\(error)"])
             metrics.error(.internal)
-            return LaterbaseError(.internal, "internal error").response
+            throw LaterbaseError(.internal, "internal error")
         }
     }
 }
@@ -56,6 +57,7 @@ extension LaterbaseError: HTTPResponseError {
         case .methodNotAllowed: .methodNotAllowed
         case .positionExpired: .gone
         case .tooManyRequests: .tooManyRequests
+        default: .badRequest  // an application's own code: a refusal of the request
         }
     }
 
@@ -69,10 +71,28 @@ extension LaterbaseError: HTTPResponseError {
         return headers
     }
 
-    public func response(from request: Request, context: some RequestContext) throws -> Response { response }
-
-    var response: Response {
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
         Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}
+
+/// 405: the contract's refusal, with the `Allow` header the route table gives.
+struct MethodNotAllowed: HTTPResponseError {
+    let refusal: LaterbaseError
+    let allowed: String
+
+    var status: HTTPResponse.Status { refusal.status }
+
+    var headers: HTTPFields {
+        var headers = refusal.headers
+        headers[.allow] = allowed
+        return headers
+    }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        var response = try refusal.response(from: request, context: context)
+        response.headers[.allow] = allowed
+        return response
     }
 }
 

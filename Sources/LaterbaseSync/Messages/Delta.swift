@@ -149,7 +149,7 @@ public enum Rejection {
 
         init?(_ body: [UInt8]) {
             guard let json = try? JSONParser.parse(body), let root = json["root"]?.stringValue,
-                  let code = json["error"]?.stringValue.flatMap(LaterbaseError.Code.init(rawValue:))
+                  let name = json["error"]?.stringValue, let code = LaterbaseError.Code.contract.first(where: { $0.rawValue == name })
             else { return nil }
             self.root = root
             self.code = code

@@ -213,7 +213,7 @@ public final class Ingest: Sendable {
             return
         }
         let count = batch.events.count
-        let waited = writer.submit(batch, waitForRoom: true) { [self] result in
+        let waited = writer.submitWaitingForRoom(batch) { [self] result in
             switch result {
             case .success: metrics.ingestEvents.increment(by: count)
             case .failure(let error): refuse(root: root, error, body: body)

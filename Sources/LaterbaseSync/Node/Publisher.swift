@@ -1,3 +1,4 @@
+import Blocking
 import LaterbaseCore
 import Logging
 import Synchronization
@@ -32,7 +33,7 @@ public final class Publisher: Sendable {
     /// The endpoint subscribers connect to (with the port chosen, when `*` was asked for).
     public let endpoint: String
     private let metrics: SyncMetrics
-    private let outbox: Handoff<CommittedChanges>
+    private let outbox: WorkQueue<CommittedChanges>
     private let thread = SocketThread(name: "laterbase-publish")
 
     /// Binds the PUB socket.
@@ -46,12 +47,12 @@ public final class Publisher: Sendable {
         self.endpoint = s.lastEndpoint ?? endpoint
         self.socket = Mutex(s)
         self.metrics = metrics
-        let outbox = Handoff<CommittedChanges>(maxWeight: options.maxPendingEvents, weigh: \.eventCount) { dropped in
-            metrics.deltasDropped.increment(by: dropped.roots.count)
-        }
+        let outbox = WorkQueue<CommittedChanges>(
+            limit: .init(weight: options.maxPendingEvents, bytes: .max), weigh: { .init(weight: $0.eventCount) },
+            whenFull: .dropOldest { dropped in metrics.deltasDropped.increment(by: dropped.roots.count) })
         self.outbox = outbox
         thread.start { [self] in
-            while let commits = outbox.takeAll() {
+            while let commits = outbox.take() {
                 for changes in commits { send(changes) }
             }
         }
@@ -60,7 +61,7 @@ public final class Publisher: Sendable {
     /// Publishes a commit's changes: one message per root. Called on the writer's acknowledging
     /// thread once the commit is durable; returns at once, the publisher's thread encodes and sends.
     public func publish(_ changes: CommittedChanges) {
-        outbox.put(changes)
+        try? outbox.put(changes)  // refused only once closed: nothing is published after close()
     }
 
     private func send(_ changes: CommittedChanges) {
@@ -90,14 +91,17 @@ public final class Publisher: Sendable {
     }
 
     /// Sends what is pending, then closes the socket; later publishes do nothing.
-    public func close() {
+    public func close() async {
         outbox.close()
-        thread.stop()
+        await thread.stop()
         socket.withLock { s in
             s?.close()
             s = nil
         }
     }
+
+    /// Why the publishing thread ended without being asked to, or nil (for `/healthz`).
+    public var failure: String? { thread.failure }
 }
 
 extension CommittedChanges {

@@ -18,7 +18,7 @@ public struct SyncMetrics: Sendable {
         ingestMessages = Counter(label: "laterbase_ingest_messages_total", factory: factory)
         ingestEvents = Counter(label: "laterbase_ingest_events_total", factory: factory)
         ingestWaits = Counter(label: "laterbase_ingest_backpressure_waits_total", factory: factory)
-        ingestRefused = Dictionary(uniqueKeysWithValues: LaterbaseError.Code.allCases.map {
+        ingestRefused = Dictionary(uniqueKeysWithValues: LaterbaseError.Code.contract.map {
             ($0, Counter(label: "laterbase_ingest_refused_total", dimensions: [("reason", $0.rawValue)], factory: factory))
         })
         deltasPublished = Counter(label: "laterbase_deltas_published_total", factory: factory)
@@ -27,7 +27,12 @@ public struct SyncMetrics: Sendable {
         deltasDropped = Counter(label: "laterbase_deltas_dropped_total", factory: factory)
     }
 
-    func refused(_ code: LaterbaseError.Code) { ingestRefused[code]?.increment() }
+    func refused(_ code: LaterbaseError.Code) {
+        guard let counter = ingestRefused[code] else {
+            return Counter(label: "laterbase_ingest_refused_total", dimensions: [("reason", code.rawValue)], factory: factory).increment()
+        }
+        counter.increment()
+    }
 
     /// Counters for one peer, labelled with its URL.
     func peer(_ url: String) -> PeerMetrics { PeerMetrics(url: url, factory: factory) }

@@ -97,11 +97,11 @@ final class PeerClient: Sendable {
     func node(timeout: Duration) -> EventLoopFuture<NodeInfo> {
         getJSON("/node", timeout: timeout).flatMapThrowing { [url, host] json in
             guard let replica = json["replica"]?.stringValue, case .array(let roots)? = json["roots"] else {
-                throw LaterbaseError(.badRequest, "\(url)/node did not describe a Laterbase node")
+                throw PeerError(.malformedAnswer, "\(url)/node did not describe a Laterbase node")
             }
             // The replica names a file under peers/ and the origin of what the peer sends.
             guard Names.isValidOrigin(replica) else {
-                throw LaterbaseError(.badRequest, "\(url)/node names replica '\(replica.prefix(80))', which is not a valid origin; not syncing with it")
+                throw PeerError(.malformedAnswer, "\(url)/node names replica '\(replica.prefix(80))', which is not a valid origin; not syncing with it")
             }
             var linked: Set<String> = []
             if case .array(let peers)? = json["peers"] {
@@ -112,7 +112,7 @@ final class PeerClient: Sendable {
             let curve = json["curve"] == .bool(true)
             let key = json["curve_public_key"]?.stringValue
             if curve, key.map(Z85.isKey) != true {
-                throw LaterbaseError(.badRequest, "\(url)/node says its sockets are CURVE servers but gives no valid curve_public_key")
+                throw PeerError(.malformedAnswer, "\(url)/node says its sockets are CURVE servers but gives no valid curve_public_key")
             }
             // A node with credentials says which roots this node may read there: only those are synced.
             var names = roots.compactMap(\.stringValue).filter(Names.isValidRoot)
@@ -128,15 +128,23 @@ final class PeerClient: Sendable {
         }
     }
 
+    /// What `read` makes of a peer's feed page; what it refuses (events no node records, say) is
+    /// the peer's malformed answer.
+    private static func answer<T>(_ url: String, _ root: String, _ read: () throws(LaterbaseError) -> T) throws(PeerError) -> T {
+        do { return try read() } catch { throw PeerError(.malformedAnswer, "\(url)/e/\(root): \(error.message)") }
+    }
+
     /// `GET /e/{root}?vv=…&limit=…`.
     /// - Parameter end: told the page's `vv` and `more` from its tail, before its events are read.
     func feed(root: String, after vv: VersionVector, limit: Int, timeout: Duration, end: (@Sendable (VersionVector, Bool) -> Void)? = nil) -> EventLoopFuture<FeedResponse> {
         let query = "vv=\(vv.description.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(["&", "+", "="])) ?? "")&limit=\(limit)"
         return get("/e/\(root)?\(query)", timeout: timeout).flatMapThrowing { [url] body in
             if let end, let (vv, more) = Self.pageEnd(body) { end(vv, more) }
-            let (delta, json) = try body.withUnsafeBytes { b in Result { () throws(LaterbaseError) in try Delta.parsing(b) } }.get()
+            let (delta, json) = try Self.answer(url, root) { () throws(LaterbaseError) in
+                try body.withUnsafeBytes { b in Result { () throws(LaterbaseError) in try Delta.parsing(b) } }.get()
+            }
             guard let vvText = json["vv"]?.stringValue, let after = try? VersionVector(parsing: vvText), case .bool(let more)? = json["more"] else {
-                throw LaterbaseError(.badRequest, "\(url)/e/\(root) did not return a feed page")
+                throw PeerError(.malformedAnswer, "\(url)/e/\(root) did not return a feed page")
             }
             let digest = json["digest"]?.stringValue.flatMap { UInt64($0, radix: 16) }
             let position = json["position"]?.stringValue.flatMap { Self.isToken($0) ? $0 : nil }
@@ -157,16 +165,19 @@ final class PeerClient: Sendable {
         let query = "since=\(token)&limit=\(limit)" + (digests ? "&digests=true" : "")
         return get("/e/\(root)?\(query)", timeout: timeout).flatMapThrowing { [url] body in
             if let end, let tail = Self.tail(body), let next = tail["next"]?.stringValue, case .bool(let more)? = tail["more"] { end(next, more) }
-            let (events, json) = try body.withUnsafeBytes { b in
-                Result { () throws(LaterbaseError) in
-                    try EventInput.page(reading: b) { (json) throws(LaterbaseError) in
-                        guard case .array? = json["events"] else { throw LaterbaseError(.badRequest, "not a feed page: it needs events") }
+            let (events, json) = try Self.answer(url, root) { () throws(LaterbaseError) in
+                let (events, json) = try body.withUnsafeBytes { b in
+                    Result { () throws(LaterbaseError) in
+                        try EventInput.page(reading: b) { (json) throws(LaterbaseError) in
+                            guard case .array? = json["events"] else { throw LaterbaseError(.badRequest, "not a feed page: it needs events") }
+                        }
                     }
-                }
-            }.get()
-            try Delta.recordedOnly(events)
+                }.get()
+                try Delta.recordedOnly(events)
+                return (events, json)
+            }
             guard let next = json["next"]?.stringValue, Self.isToken(next), case .bool(let more)? = json["more"] else {
-                throw LaterbaseError(.badRequest, "\(url)/e/\(root) did not return a feed page by position")
+                throw PeerError(.malformedAnswer, "\(url)/e/\(root) did not return a feed page by position")
             }
             var summary: RootSummary?
             if let d = json["digest"]?.stringValue.flatMap({ UInt64($0, radix: 16) }), let h = json["head_digest"]?.stringValue.flatMap({ UInt64($0, radix: 16) }) {
@@ -189,12 +200,12 @@ final class PeerClient: Sendable {
     func digests(root: String, timeout: Duration) -> EventLoopFuture<RootDigests> {
         getJSON("/e/\(root)?vv=&limit=0&digests=true", timeout: timeout).flatMapThrowing { [url] json in
             guard let headText = json["head"]?.stringValue, let head = try? VersionVector(parsing: headText), case .object(let members)? = json["digests"] else {
-                throw LaterbaseError(.badRequest, "\(url)/e/\(root) did not return digests")
+                throw PeerError(.malformedAnswer, "\(url)/e/\(root) did not return digests")
             }
             var origins: [String: UInt64] = [:]
             for (origin, value) in members {
                 guard Names.isValidOrigin(origin), let text = value.stringValue, let digest = UInt64(text, radix: 16) else {
-                    throw LaterbaseError(.badRequest, "\(url)/e/\(root) returned a malformed digest for \(origin)")
+                    throw PeerError(.malformedAnswer, "\(url)/e/\(root) returned a malformed digest for \(origin)")
                 }
                 origins[origin] = digest
             }
@@ -255,7 +266,7 @@ final class PeerClient: Sendable {
             let bytes = response.body.map { Array($0.readableBytesView) } ?? []
             guard (200..<300).contains(response.status.code) else {
                 // 410: a position token the peer no longer knows (the link starts again from its vv).
-                throw LaterbaseError(response.status.code == 410 ? .positionExpired : .unavailable, "\(method) \(url)\(path): HTTP \(response.status.code) \(String(decoding: bytes.prefix(200), as: UTF8.self))")
+                throw PeerError(response.status.code == 410 ? .positionExpired : .status(Int(response.status.code)), "\(method) \(url)\(path): HTTP \(response.status.code) \(String(decoding: bytes.prefix(200), as: UTF8.self))")
             }
             return bytes
         }

@@ -34,7 +34,7 @@ extension PeerLink {
             do {
                 let batch = try store.prepare(root: root, events: page.events, replicating: true)
                 metrics.eventsReceived.increment(by: page.events.count)
-                writer.submit(batch, waitForRoom: true) { result in
+                writer.submitWaitingForRoom(batch) { result in
                     switch result {
                     case .success: promise.succeed()
                     case .failure(let error): promise.fail(error)

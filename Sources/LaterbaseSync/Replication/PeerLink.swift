@@ -247,8 +247,8 @@ final class PeerLink: Sendable {
                 status.withLock { $0.limits = shortfall }
             }
         case .node(.failure(let error)):
-            let refused = (error as? LaterbaseError)?.code == .badRequest
-            let reason = (error as? LaterbaseError)?.message ?? "\(error)"
+            let refused = (error as? PeerError)?.kind == .malformedAnswer
+            let reason = (error as? PeerError)?.message ?? "\(error)"
             if refused, shell.machine.error != reason { logger.error("peer refused", metadata: ["peer": "\(client.url)", "error": "\(reason)"]) }
             logger.debug("peer not reachable", metadata: ["peer": "\(client.url)", "error": "\(reason)"])
             shell.machine.discoveryFailed(reason, refused: refused, now: now)
@@ -276,7 +276,7 @@ final class PeerLink: Sendable {
             let actions = admitting(page.root, page.events) { ours in shell.machine.pageArrived(page, now: now, ours: ours) }
             perform(actions, &shell)
         case .page(let root, let after, .failure(let error)):
-            let expired = (error as? LaterbaseError)?.code == .positionExpired
+            let expired = (error as? PeerError)?.kind == .positionExpired
             perform(shell.machine.fetchFailed(root: root, after: after, "\(error)", expired: expired, now: now), &shell)
         case .pageEnd(let root, let after, let next, let more):
             perform(shell.machine.pageEndKnown(root: root, after: after, next: next, more: more), &shell)
@@ -329,7 +329,7 @@ final class PeerLink: Sendable {
                     // Answered on the writer's acknowledging thread, which must take no lock a
                     // store read can wait under (reads wait for durability, which that thread
                     // gives): the claims are settled on the link's thread.
-                    writer.submit(batch, waitForRoom: true) { [inbox] result in
+                    writer.submitWaitingForRoom(batch) { [inbox] result in
                         if case .failure(let e) = result { inbox.post(.written(root: root, e, [:])) } else { inbox.post(.written(root: root, nil, written)) }
                     }
                 } catch {
@@ -357,7 +357,7 @@ final class PeerLink: Sendable {
         var curve: (server: String, pair: CurveKeyPair)?
         if info.curve {
             guard let server = info.curvePublicKey, let pair = keyPair else {
-                throw LaterbaseError(.unavailable, "the peer's sockets need CURVE and this node has no key pair to present")
+                throw PeerError(.cannotConnect, "the peer's sockets need CURVE and this node has no key pair to present")
             }
             curve = (server, pair)
         }
@@ -451,7 +451,7 @@ final class PeerLink: Sendable {
                 if let token {
                     // A 410 is an answer (the link starts that root again by vv), not a failed probe.
                     let page = client.changes(root: root, since: token, limit: 0, digests: true, timeout: timeout).map { Optional($0) }.flatMapErrorThrowing { error in
-                        guard (error as? LaterbaseError)?.code == .positionExpired else { throw error }
+                        guard (error as? PeerError)?.kind == .positionExpired else { throw error }
                         return nil
                     }
                     byPosition.append(page.map { (root, (token, $0)) })

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import LaterbaseCore
 import Logging
+import NIOPosix
 import NIOSSL
 import ZeroMQ
 
@@ -8,6 +9,10 @@ import ZeroMQ
 public final class Replication: Sendable {
     private let links: [PeerLink]
     private let http: HTTPClient
+    /// The peer links' HTTP client has an event loop of its own: what runs in its futures (a
+    /// fork's reconciliation reads the store and may wait for room in the write queue) never
+    /// holds up the loops that serve this node's HTTP API.
+    private let loop: MultiThreadedEventLoopGroup
 
     /// - Parameters:
     ///   - peers: the peers' HTTP URLs, e.g. `http://10.0.0.2:8080`; everything else is discovered
@@ -29,7 +34,9 @@ public final class Replication: Sendable {
         var tls = TLSConfiguration.makeClientConfiguration()
         if !credentials.trustRoots.isEmpty { tls.additionalTrustRoots = [.certificates(credentials.trustRoots)] }
         configuration.tlsConfiguration = tls
-        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        let loop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let http = HTTPClient(eventLoopGroupProvider: .shared(loop), configuration: configuration)
+        self.loop = loop
         self.http = http
         var options = PeerLink.Options()
         options.machine.probeInterval = probeInterval
@@ -46,6 +53,7 @@ public final class Replication: Sendable {
             }
         } catch {
             try? http.syncShutdown()
+            try? loop.syncShutdownGracefully()
             throw error
         }
     }
@@ -63,6 +71,7 @@ public final class Replication: Sendable {
     public func stop() async {
         for link in links { await link.stop() }
         try? await http.shutdown()
+        try? await loop.shutdownGracefully()
     }
 
     /// What each link knows of its peer.

@@ -27,12 +27,17 @@ final class ZMQClient: @unchecked Sendable {
     /// Sends a message of any number of frames.
     func send(_ frames: [String]) throws { try push.send(frames.map { Array($0.utf8) }) }
 
-    /// Messages received within `timeout` until `done` says enough.
-    func receive(timeout: Duration, until done: ([(topic: String, body: JSON)]) -> Bool) throws -> [(topic: String, body: JSON)] {
+    /// Messages received within `timeout` until `done` says enough. Polls without blocking and
+    /// sleeps between polls: a blocking poll would hold one of the cooperative pool's threads
+    /// (two here), which the in-process servers of tests running beside it need.
+    func receive(timeout: Duration, until done: ([(topic: String, body: JSON)]) -> Bool) async throws -> [(topic: String, body: JSON)] {
         var got: [(topic: String, body: JSON)] = []
         let deadline = ContinuousClock.now + timeout
         while !done(got) && ContinuousClock.now < deadline {
-            guard try zmqPoll([sub], timeout: .milliseconds(50))[0] else { continue }
+            guard try zmqPoll([sub], timeout: .zero)[0] else {
+                try await Task.sleep(for: .milliseconds(5))
+                continue
+            }
             while let frames = try sub.receive(wait: false) {
                 got.append((String(decoding: frames[0], as: UTF8.self), (try? JSONParser.parse(frames[1])) ?? .null))
             }
@@ -45,9 +50,12 @@ final class ZMQClient: @unchecked Sendable {
     func awaitSubscription(poke: () async throws -> Void) async throws {
         for _ in 0..<100 {
             try await poke()
-            if try zmqPoll([sub], timeout: .milliseconds(50))[0] {
-                while try sub.receive(wait: false) != nil {}
-                return
+            for _ in 0..<10 {
+                if try zmqPoll([sub], timeout: .zero)[0] {
+                    while try sub.receive(wait: false) != nil {}
+                    return
+                }
+                try await Task.sleep(for: .milliseconds(5))
             }
         }
         throw ServerProcess.ProcessError(message: "the subscription never reached the publisher")
