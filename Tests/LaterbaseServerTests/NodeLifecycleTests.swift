@@ -50,12 +50,12 @@ struct NodeLifecycleTests {
             #expect {
                 _ = try Self.node(folder, notes: true)
             } throws: { error in
-                (error as? LaterbaseError)?.message.contains("a node in this process already holds \(folder)") == true
+                (error as? DataFolderError)?.message.contains("a node in this process already holds \(folder)") == true
             }
             #expect {
                 _ = try EdgeDevice(directory: folder, roots: Demo.roots + [.jsonMerge("notes")], upstream: "http://127.0.0.1:9", logger: Self.quiet)
             } throws: { error in
-                (error as? LaterbaseError)?.message.contains("already holds") == true
+                (error as? DataFolderError)?.message.contains("already holds") == true
             }
             // The refused ones changed nothing: the first still writes, seqs go on from its own.
             let third = try await http.post("/e/notes", #"{"aggregate":"n-3","type":"t"}"#)

@@ -12,7 +12,9 @@ import Testing
 @Suite("The route table")
 struct RouteTableTests {
     /// A node on a temporary folder whose only principal is an admin with token `t`.
-    static func withRouter(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+    static func withRouter(
+        configure: (inout ServerConfiguration) -> Void = { _ in }, _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void
+    ) async throws {
         let folder = temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let credentials = folder + "/credentials.json"
@@ -23,6 +25,7 @@ struct RouteTableTests {
         configuration.dataDirectory = folder + "/data"
         configuration.store.mapSize = 1 << 30
         configuration.access = try Access(credentialsFile: credentials)
+        configure(&configuration)
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let node = try LaterbaseServer(roots: Demo.roots + [.jsonMerge("notes")], configuration: configuration, logger: logger)
@@ -87,4 +90,38 @@ struct RouteTableTests {
         #expect(Route.allowedMethods("/nowhere") == nil)
         #expect(Route.isPublic("/healthz") && Route.isPublic("/console/console.js") && !Route.isPublic("/metrics"))
     }
+
+    struct Unexpected: Error {}
+
+    @Test("an application's own refusal code is answered 400 with its code and counted; anything else it throws is the contract's 500")
+    func anApplicationsOwnCodes() async throws {
+        try await Self.withRouter(configure: { configuration in
+            configuration.routes = { router in
+                router.post("/app/reserve") { _, _ -> Response in throw LaterbaseError(.outOfStock, "SKU-1 has none left") }
+                router.get("/app/broken") { _, _ -> Response in throw Unexpected() }
+            }
+        }) { client in
+            let auth: HTTPFields = [.authorization: "Bearer t"]
+            try await client.execute(uri: "/app/reserve", method: .post, headers: auth) { response in
+                #expect(response.status == .badRequest)
+                let body = try JSONParser.parse(Array(buffer: response.body))
+                #expect(body["error"] == .string("out_of_stock") && body["message"] == .string("SKU-1 has none left"))
+            }
+            try await client.execute(uri: "/app/broken", method: .get, headers: auth) { response in
+                #expect(response.status == .internalServerError)
+                let body = try JSONParser.parse(Array(buffer: response.body))
+                #expect(body["error"] == .string("internal"))
+            }
+            try await client.execute(uri: "/metrics", method: .get, headers: auth) { response in
+                let text = String(buffer: response.body)
+                #expect(text.contains(#"laterbase_errors_total{code="out_of_stock"} 1"#), "\(text.split(separator: "\n").filter { $0.contains("errors_total") })")
+                #expect(text.contains(#"laterbase_errors_total{code="internal"} 1"#))
+            }
+        }
+    }
+}
+
+extension LaterbaseError.Code {
+    /// An application's own code, as one would add it.
+    static let outOfStock = Self("out_of_stock")
 }

@@ -26,7 +26,7 @@ public enum Backup {
     /// - Parameter progress: called with the bytes copied so far and the data file's bytes in use.
     public static func create(from directory: String, to file: String, progress: (Int, Int) -> Void = { _, _ in }) throws -> Summary {
         guard FileManager.default.fileExists(atPath: directory + "/data.mdb") else {
-            throw LaterbaseError(.badRequest, "\(directory) holds no Laterbase store (no data.mdb)")
+            throw DataFolderError(.notAStore, "\(directory) holds no Laterbase store (no data.mdb)")
         }
         var options = Environment.Options()
         options.mapSize = 0
@@ -34,13 +34,13 @@ public enum Backup {
         let sourceBytes = env.usedBytes()
         let partial = file + ".partial"
         let out = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, PrivateFiles.fileMode)
-        guard out >= 0 else { throw LaterbaseError(.badRequest, "cannot create \(partial): \(String(cString: strerror(errno)))") }
+        guard out >= 0 else { throw DataFolderError(.io, "cannot create \(partial): \(String(cString: strerror(errno)))") }
         var closed = false
         defer { if !closed { close(out); unlink(partial) } }
 
         // LMDB writes the copy into a pipe from a thread; this one moves it to the file, counting.
         var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { throw LaterbaseError(.internal, "pipe: \(String(cString: strerror(errno)))") }
+        guard pipe(&fds) == 0 else { throw DataFolderError(.io, "pipe: \(String(cString: strerror(errno)))") }
         // Copying, then done with LMDB's error if any: the one thing this thread waits for.
         let copied = ThreadLock<Result<Void, LMDBError>?>(nil)
         let writeEnd = fds[1]
@@ -52,20 +52,20 @@ public enum Backup {
         copier.name = "laterbase-backup"
         copier.start()
         // On a failed write, read the pipe to its end anyway, so the copying thread finishes.
-        let pumped = Result { () throws(LaterbaseError) in
+        let pumped = Result { () throws(DataFolderError) in
             try pump(from: fds[0], named: "the copy of \(directory)", to: out, named: partial) { progress($0, sourceBytes) }
         }
         if case .failure = pumped { while drain(fds[0]) {} }
         close(fds[0])
         let copy = copied.wait(until: { $0.map { _ in true } ?? false }) { result, _ in result! }
-        if case .failure(let error) = copy { throw LaterbaseError(.internal, "copying \(directory): \(error)") }
+        if case .failure(let error) = copy { throw DataFolderError(.io, "copying \(directory): \(error)") }
         let total = try pumped.get()
         // What the snapshot holds may include a commit the node has not yet synced: sync it here.
         try env.sync()
-        guard fsync(out) == 0 else { throw LaterbaseError(.storageFull, "syncing \(partial): \(String(cString: strerror(errno)))") }
+        guard fsync(out) == 0 else { throw DataFolderError(.noSpace, "syncing \(partial): \(String(cString: strerror(errno)))") }
         close(out)
         closed = true
-        guard rename(partial, file) == 0 else { throw LaterbaseError(.internal, "renaming \(partial) to \(file): \(String(cString: strerror(errno)))") }
+        guard rename(partial, file) == 0 else { throw DataFolderError(.io, "renaming \(partial) to \(file): \(String(cString: strerror(errno)))") }
         syncFolder(of: file)
         return Summary(bytes: total, sourceBytes: sourceBytes)
     }
@@ -84,18 +84,18 @@ public enum Backup {
 
     /// Makes a data folder from a backup file.
     /// - Returns: the backup's replica id and the restored node's.
-    /// - Throws: `bad_request` when `directory` already holds a store or `file` is not a backup
-    ///   this build reads.
+    /// - Throws: ``DataFolderError`` (`holdsAStore` when `directory` already holds a store, `notABackup` when `file` is not a backup
+    ///   this build reads), or the store's own error reading the copy.
     public static func restore(from file: String, into directory: String, identity: Identity = .fresh) throws -> (old: String, new: String) {
-        guard FileManager.default.fileExists(atPath: file) else { throw LaterbaseError(.badRequest, "no backup file at \(file)") }
+        guard FileManager.default.fileExists(atPath: file) else { throw DataFolderError(.notABackup, "no backup file at \(file)") }
         let target = directory + "/data.mdb"
         if FileManager.default.fileExists(atPath: target) {
-            throw LaterbaseError(.badRequest, "\(directory) already holds a store; restore into a new or empty folder")
+            throw DataFolderError(.holdsAStore, "\(directory) already holds a store; restore into a new or empty folder")
         }
         try PrivateFiles.makeFolder(directory)
         let partial = target + ".partial"
         try copyFile(file, to: partial)
-        guard rename(partial, target) == 0 else { throw LaterbaseError(.internal, "renaming \(partial): \(String(cString: strerror(errno)))") }
+        guard rename(partial, target) == 0 else { throw DataFolderError(.io, "renaming \(partial): \(String(cString: strerror(errno)))") }
         func discard() {
             try? FileManager.default.removeItem(atPath: target)
             try? FileManager.default.removeItem(atPath: directory + "/lock.mdb")
@@ -105,7 +105,7 @@ public enum Backup {
         let env: Environment
         do { env = try Environment(path: directory, options: options) } catch {
             discard()
-            throw LaterbaseError(.badRequest, "\(file) is not a Laterbase backup: \(error)")
+            throw DataFolderError(.notABackup, "\(file) is not a Laterbase backup: \(error)")
         }
         let meta = try env.openDatabase("_meta")
         let (stored, format) = try env.read { (txn) throws(LMDBError) in
@@ -114,14 +114,14 @@ public enum Backup {
         }
         guard let stored, let format, format == EventStore.format || EventStore.upgradable.contains(format) else {
             discard()
-            throw LaterbaseError(.badRequest, "\(file) is not a Laterbase backup of store format \(([EventStore.format] + EventStore.upgradable).joined(separator: ", "))")
+            throw DataFolderError(.notABackup, "\(file) is not a Laterbase backup of store format \(([EventStore.format] + EventStore.upgradable).joined(separator: ", "))")
         }
         let new: String
         switch identity {
         case .fresh: new = EventStore.newReplicaID()
         case .kept: new = stored
         case .named(let id):
-            guard Names.isValidOrigin(id) else { throw LaterbaseError(.badRequest, "'\(id)' is not a valid replica id") }
+            guard Names.isValidOrigin(id) else { throw DataFolderError(.invalidArgument, "'\(id)' is not a valid replica id") }
             new = id
         }
         // A restore starts a new epoch: positions issued before it are refused (410), and a
@@ -135,27 +135,27 @@ public enum Backup {
 
     private static func copyFile(_ source: String, to destination: String) throws {
         let input = open(source, O_RDONLY | O_CLOEXEC)
-        guard input >= 0 else { throw LaterbaseError(.badRequest, "cannot read \(source): \(String(cString: strerror(errno)))") }
+        guard input >= 0 else { throw DataFolderError(.io, "cannot read \(source): \(String(cString: strerror(errno)))") }
         defer { close(input) }
         let output = open(destination, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, PrivateFiles.fileMode)
-        guard output >= 0 else { throw LaterbaseError(.badRequest, "cannot create \(destination): \(String(cString: strerror(errno)))") }
+        guard output >= 0 else { throw DataFolderError(.io, "cannot create \(destination): \(String(cString: strerror(errno)))") }
         defer { close(output) }
         _ = try pump(from: input, named: source, to: output, named: destination)
-        guard fsync(output) == 0 else { throw LaterbaseError(.storageFull, "syncing \(destination): \(String(cString: strerror(errno)))") }
+        guard fsync(output) == 0 else { throw DataFolderError(.noSpace, "syncing \(destination): \(String(cString: strerror(errno)))") }
     }
 
     /// Copies everything `input` gives to `output`; returns the bytes copied.
     private static func pump(
         from input: Int32, named source: String, to output: Int32, named destination: String, progress: (Int) -> Void = { _ in }
-    ) throws(LaterbaseError) -> Int {
+    ) throws(DataFolderError) -> Int {
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         var total = 0
         while true {
             let n = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
             if n < 0 && errno == EINTR { continue }
-            if n < 0 { throw LaterbaseError(.internal, "reading \(source): \(String(cString: strerror(errno)))") }
+            if n < 0 { throw DataFolderError(.io, "reading \(source): \(String(cString: strerror(errno)))") }
             if n == 0 { return total }
-            guard writeAll(output, buffer, count: n) else { throw LaterbaseError(.storageFull, "writing \(destination): \(String(cString: strerror(errno)))") }
+            guard writeAll(output, buffer, count: n) else { throw DataFolderError(.noSpace, "writing \(destination): \(String(cString: strerror(errno)))") }
             total += n
             progress(total)
         }

@@ -16,18 +16,18 @@ public final class DataFolderLock: Sendable {
     private let descriptor: Mutex<Int32?>
 
     /// Takes the lock on `directory` (creating the folder), or throws naming the holder.
-    public init(directory: String) throws(LaterbaseError) {
+    public init(directory: String) throws(DataFolderError) {
         try? PrivateFiles.makeFolder(directory)
         let path = directory + "/laterbase.pid"
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, PrivateFiles.fileMode)
-        guard fd >= 0 else { throw LaterbaseError(.badRequest, "cannot open \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw DataFolderError(.io, "cannot open \(path): \(String(cString: strerror(errno)))") }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             let holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
             close(fd)
             if holder == "\(getpid())" {
-                throw LaterbaseError(.badRequest, "a node in this process already holds \(directory); stop it (its run() returns) before opening another on the folder")
+                throw DataFolderError(.inUse, "a node in this process already holds \(directory); stop it (its run() returns) before opening another on the folder")
             }
-            throw LaterbaseError(.badRequest, "another laterbase process\(holder.isEmpty ? "" : " (pid \(holder))") is using \(directory); stop it first, or use a copy (laterbase backup)")
+            throw DataFolderError(.inUse, "another laterbase process\(holder.isEmpty ? "" : " (pid \(holder))") is using \(directory); stop it first, or use a copy (laterbase backup)")
         }
         ftruncate(fd, 0)
         let pid = Array("\(getpid())\n".utf8)
