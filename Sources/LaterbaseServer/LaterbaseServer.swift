@@ -27,20 +27,22 @@ import ZeroMQ
 ///
 /// It holds its data folder (``DataFolderLock``) from `init` until it has stopped, and runs once.
 public final class LaterbaseServer: Service, Sendable {
-    public let store: EventStore
-    public let writer: Writer
+    // The parts are the node's own (`package`: the benchmarks and tests reach them). An embedding
+    // application uses the typed `write`/`aggregate`, HTTP, and the endpoints below.
+    package let store: EventStore
+    package let writer: Writer
     public let configuration: ServerConfiguration
     /// The Prometheus registry behind `/metrics`.
-    public let registry: PrometheusCollectorRegistry
+    package let registry: PrometheusCollectorRegistry
     /// The PUB socket deltas leave on, if configured.
-    public let publisher: Publisher?
+    package let publisher: Publisher?
     /// The PULL socket edge devices and peers push to, if configured.
-    public let ingest: Ingest?
+    package let ingest: Ingest?
     /// Sync with the configured peers, if any.
-    public let replication: Replication?
+    package let replication: Replication?
     private let context: ZMQContext
     /// The node's ZAP handler: who may connect to the ZeroMQ sockets, and how many ingest senders.
-    public let zap: ZAPHandler
+    package let zap: ZAPHandler
     private let logger: Logger
     private let metrics: StoreMetrics
     private let bodies: BodyBudget
@@ -51,7 +53,17 @@ public final class LaterbaseServer: Service, Sendable {
     private let tls: TLSConfiguration?
     private let gauges: ScrapeGauges
     /// What `/node` announces, and what peers' announcements are compared with.
-    public let limits: NodeLimits
+    package let limits: NodeLimits
+
+    /// This node's replica id: the origin of the events written here.
+    public var replicaID: String { store.replicaID }
+    /// The ZeroMQ endpoint devices push to (with the port chosen when `*` was asked), if any.
+    public var ingestEndpoint: String? { ingest?.endpoint }
+    /// The ZeroMQ endpoint deltas are published on, if any.
+    public var publishEndpoint: String? { publisher?.endpoint }
+    /// The node's public CURVE key (`/node`'s `curve_public_key`): what its ZeroMQ sockets present
+    /// when it has credentials, and what it presents to its peers.
+    public var curvePublicKey: String { zap.keyPair.publicKey }
     /// Wakes live feeds (SSE) when a commit is durable.
     private let commits = CommitSignal()
     private let liveFeed: LiveFeed

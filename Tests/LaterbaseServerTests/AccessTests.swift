@@ -255,7 +255,7 @@ func eventually(_ condition: @Sendable () async throws -> Bool) async throws {
             let node = try await http.get("/node").json
             #expect(node["curve"] == .bool(true))
             let serverKey = try #require(node["curve_public_key"]?.stringValue)
-            #expect(serverKey == server.zap.keyPair.publicKey && Z85.isKey(serverKey))
+            #expect(serverKey == server.curvePublicKey && Z85.isKey(serverKey))
             let ingest = try #require(node["ingest"]?.stringValue), publish = try #require(node["publish"]?.stringValue)
 
             // The reader may subscribe (it reads every root); the device pushes.
@@ -303,7 +303,7 @@ func eventually(_ condition: @Sendable () async throws -> Bool) async throws {
         try await withServer { http, server in
             let node = try await http.get("/node").json
             #expect(node["curve"] == .bool(false))
-            #expect(node["curve_public_key"] == .string(server.zap.keyPair.publicKey))
+            #expect(node["curve_public_key"] == .string(server.curvePublicKey))
         }
     }
 }

@@ -246,9 +246,9 @@ import Testing
             #expect(node.json["replica"] == .string("hq-9"))
             #expect(node.json["roots"] == .array([.string("shipments"), .string("inventory"), .string("notes")]))
             // The endpoints actually bound, with the ports ZeroMQ chose for `*`.
-            #expect(node.json["ingest"]?.stringValue == server.ingest?.endpoint)
-            #expect(node.json["publish"]?.stringValue == server.publisher?.endpoint)
-            #expect(server.ingest?.endpoint.hasPrefix("tcp://127.0.0.1:") == true && server.ingest?.endpoint.hasSuffix("*") == false)
+            #expect(node.json["ingest"]?.stringValue == server.ingestEndpoint)
+            #expect(node.json["publish"]?.stringValue == server.publishEndpoint)
+            #expect(server.ingestEndpoint?.hasPrefix("tcp://127.0.0.1:") == true && server.ingest?.endpoint.hasSuffix("*") == false)
             let noRoute = try await http.get("/nowhere")
             #expect(noRoute.status == 404)
             #expect(noRoute.error == "not_found")
