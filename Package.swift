@@ -163,7 +163,7 @@ let package = Package(
         .testTarget(name: "BlockingTests", dependencies: ["Blocking"], swiftSettings: swiftSettings),
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"], swiftSettings: swiftSettings),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], swiftSettings: swiftSettings),
-        .testTarget(name: "LaterbaseSyncTests", dependencies: ["LaterbaseSync", "LaterbaseCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "LaterbaseSyncTests", dependencies: ["LaterbaseSync", "LaterbaseCore", "ZeroMQ"], swiftSettings: swiftSettings),
         .testTarget(
             name: "LaterbaseCoreTests",
             dependencies: [

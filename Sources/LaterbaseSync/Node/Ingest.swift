@@ -147,15 +147,8 @@ public final class Ingest: Sendable {
         thread.failure ?? relay?.failure.map { "its relay stopped: \($0)" }
     }
 
-    /// Stops reading and closes the socket; messages not yet read were never acknowledged.
-    /// Safe to call more than once, and without ``start()``.
-    @available(*, noasync, message: "await stop(): this one blocks the calling thread until the ingest thread has ended")
-    public func stop() {
-        if !thread.stop() { socket.close() }
-        relay?.stop()
-    }
-
-    /// Stops reading and closes the socket, without blocking a thread.
+    /// Stops reading and closes the socket, without blocking a thread; messages not yet read were
+    /// never acknowledged. Safe to call more than once, and without ``start()``.
     public func stop() async {
         if await !thread.stop() { socket.close() }
         await relay?.stop()

@@ -24,13 +24,10 @@ import ZeroMQ
 /// ``handshakeTimeout`` (CONTRACT.md v3: 10 s), so a connection that never greets is closed then,
 /// and a held sender reconnects and queues again.
 ///
-/// Only completed handshakes count (contract v3): the admitted are the handshakes the ingest
-/// socket's monitor reported succeeded, less the disconnections of such connections, plus the
-/// admissions sent whose success has not been reported yet. libzmq reports a connection that
-/// ends in its handshake as a handshake failure followed at once by its disconnection (one I/O
-/// thread, so nothing comes between), which tells those apart from admitted senders leaving. Before,
-/// the admitted were the open connections less the held requests, so 300 connections that never
-/// greeted took every place and a real device waited.
+/// Its decisions are ``ZAPAdmission``'s, a state machine without sockets; this class is the
+/// thread that feeds it and carries them out. Before, the admitted were the open connections less
+/// the held requests, so 300 connections that never greeted took every place and a real device
+/// waited.
 public final class ZAPHandler: Sendable {
     enum Domain: String {
         case ingest = "laterbase-ingest"
@@ -40,10 +37,7 @@ public final class ZAPHandler: Sendable {
     }
 
     private static let monitorEndpoint = "inproc://laterbase.ingest.monitor"
-    static let handshakeTimeout: Duration = .seconds(10)
-    /// How long an admission is counted while its success is not reported (the connection may
-    /// have gone away before the answer reached it).
-    static let admissionReport: Duration = .seconds(5)
+    static var handshakeTimeout: Duration { ZAPAdmission<Held>.handshakeTimeout }
 
     /// Who may connect; with credentials, both sockets are CURVE servers.
     public let access: Access
@@ -116,45 +110,11 @@ public final class ZAPHandler: Sendable {
     /// Ingest senders admitted and connected now (their handshake completed).
     var admittedSenders: Int { admittedCount.load(ordering: .relaxed) }
 
-    /// What the monitor says of the ingest socket's connections.
-    private struct Connections {
-        /// Open connections by file descriptor, in their handshake or not.
-        var live: Set<UInt32> = []
-        /// Connections whose handshake succeeded and that have not disconnected.
-        var admitted = 0
-        /// Admissions sent, oldest first, whose success is not reported yet.
-        var answered: [ContinuousClock.Instant] = []
-        /// Whether the last event was a handshake failure: the disconnection that follows is of
-        /// a connection that was never admitted.
-        var failedInHandshake = false
-
-        /// The admitted, counting admissions on their way.
-        var taken: Int { admitted + answered.count }
-
-        mutating func take(_ event: ZMQMonitorEvent) {
-            let failed = failedInHandshake
-            failedInHandshake = false
-            switch event.kind {
-            case .accepted: live.insert(event.value)
-            case .closed: live.remove(event.value)
-            case .disconnected:
-                live.remove(event.value)
-                if !failed { admitted = max(0, admitted - 1) }
-            case .handshakeSucceeded:
-                admitted += 1
-                if !answered.isEmpty { answered.removeFirst() }
-            case let kind where !kind.isDisjoint(with: .handshakeFailed): failedInHandshake = true
-            default: break
-            }
-        }
-    }
-
     /// A request held until a connection closes.
-    private struct Held {
+    struct Held {
         var envelope: [[UInt8]]
         var request: ZAPRequest
         var userID: String
-        var since: ContinuousClock.Instant
     }
 
     /// Why the handler stopped admitting without being asked to, or nil.
@@ -164,9 +124,7 @@ public final class ZAPHandler: Sendable {
         let monitor = self.monitor.withLock { $0 }
         let maxSenders = self.maxSenders.load(ordering: .relaxed)
         thread.start { [self] in
-            var connections = Connections()
-            var queue: [Held] = []
-            var lastWarning: ContinuousClock.Instant?
+            var admission = ZAPAdmission<Held>(maxSenders: maxSenders)
             let sockets = [zap] + (monitor.map { [$0] } ?? [])
             while !thread.isStopping {
                 let ready: [Bool]
@@ -180,7 +138,7 @@ public final class ZAPHandler: Sendable {
                 }
                 // A connection asking was accepted before its handshake began: its event is already
                 // in the monitor's queue, so the monitor is read first.
-                if let monitor { readMonitor(monitor, &connections) }
+                if let monitor { readMonitor(monitor, &admission) }
                 if ready[0] {
                     while let frames = try? zap.receive(wait: false) {
                         // ROUTER: [routing id, empty, request...]
@@ -190,7 +148,7 @@ public final class ZAPHandler: Sendable {
                             _ = try? zap.send(envelope + request.reply(admit: true, text: "OK"))
                             continue
                         }
-                        switch admit(request, domain) {
+                        switch ZAPAdmission<Held>.identify(request, on: domain.socket, access: access) {
                         case .failure(let refusal):
                             refusals["\(domain.socket.rawValue)/\(refusal.reason)"]?.increment()
                             logger.notice("ZeroMQ handshake refused", metadata: [
@@ -200,44 +158,30 @@ public final class ZAPHandler: Sendable {
                         case .success(let userID) where domain == .publish:
                             _ = try? zap.send(envelope + request.reply(admit: true, text: "OK", userID: userID))
                         case .success(let userID):
-                            if connections.taken + queue.count >= maxSenders { held.increment() }
-                            queue.append(Held(envelope: envelope, request: request, userID: userID, since: .now))
+                            if admission.asked(Held(envelope: envelope, request: request, userID: userID), now: .now) { held.increment() }
                         }
                     }
                 }
                 // Expired requests: libzmq closed those connections; their senders reconnect.
-                let now = ContinuousClock.now
-                queue.removeAll { now - $0.since > Self.handshakeTimeout + .seconds(1) }
-                connections.answered.removeAll { now - $0 > Self.admissionReport }
-                // Admit in order while the admitted are under the limit.
-                if let monitor { readMonitor(monitor, &connections) }
-                while let first = queue.first, connections.taken < maxSenders {
-                    queue.removeFirst()
-                    connections.answered.append(now)
+                // Then admit in order while the admitted are under the limit.
+                if let monitor { readMonitor(monitor, &admission) }
+                let settled = admission.settle(now: .now)
+                for first in settled.admit {
                     _ = try? zap.send(first.envelope + first.request.reply(admit: true, text: "OK", userID: first.userID))
                 }
-                // Every request waits `settle`; only one held a second is worth a warning.
-                if let first = queue.first, now - first.since > .seconds(1), lastWarning.map({ now - $0 > .seconds(10) }) ?? true {
+                if let warning = settled.warning {
                     logger.warning("ingest senders waiting: the node admits no more at once", metadata: [
-                        "waiting": "\(queue.count)", "open": "\(connections.live.count)", "admitted": "\(connections.admitted)", "max_senders": "\(maxSenders)",
+                        "waiting": "\(warning.waiting)", "open": "\(warning.open)", "admitted": "\(warning.admitted)", "max_senders": "\(maxSenders)",
                     ])
-                    lastWarning = now
                 }
-                waiting.record(queue.count)
+                waiting.record(admission.waiting)
             }
             zap.close()
             monitor?.close()
         }
     }
 
-    @available(*, noasync, message: "await stop(): this one blocks the calling thread until the ZAP thread has ended")
-    public func stop() {
-        if !thread.stop() {
-            zap.close()
-            monitor.withLock { $0?.close() }
-        }
-    }
-
+    /// Stops admitting and closes the handler's sockets, without blocking a thread.
     public func stop() async {
         if await !thread.stop() {
             zap.close()
@@ -245,30 +189,10 @@ public final class ZAPHandler: Sendable {
         }
     }
 
-    private struct Refusal: Error {
-        var reason: String
-        var text: String
-    }
-
-    /// Who the connection is (its user id), or why it may not connect.
-    private func admit(_ request: ZAPRequest, _ domain: Domain) -> Result<String, Refusal> {
-        guard curve else { return .success("") }
-        guard request.mechanism == "CURVE", let raw = request.credentials.first, raw.count == 32, let key = Z85.encode(raw) else {
-            return .failure(Refusal(reason: "mechanism", text: "CURVE is required"))
-        }
-        guard let principal = access.principal(curveKey: key) else {
-            return .failure(Refusal(reason: "unknown_key", text: "no principal has this public key"))
-        }
-        guard principal.mayConnect(to: domain.socket) else {
-            return .failure(Refusal(reason: "forbidden", text: "\(principal.name) (\(principal.role.rawValue)) may not connect to \(domain.socket.rawValue)"))
-        }
-        return .success(principal.name)
-    }
-
-    private func readMonitor(_ monitor: ZMQSocket, _ state: inout Connections) {
+    private func readMonitor(_ monitor: ZMQSocket, _ state: inout ZAPAdmission<Held>) {
         while let frames = try? monitor.receive(wait: false) {
             guard let event = ZMQMonitorEvent(frames: frames) else { continue }
-            state.take(event)
+            state.observed(event.kind, connection: event.value)
         }
         open.store(state.live.count, ordering: .relaxed)
         admittedCount.store(state.admitted, ordering: .relaxed)
