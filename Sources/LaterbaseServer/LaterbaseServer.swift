@@ -48,7 +48,7 @@ public final class LaterbaseServer: Service, Sendable {
     private let bodies: BodyBudget
     /// The HTTP connections' rules: header timeout, longest-idle eviction, refused bodies drained.
     private let connections: ConnectionTable
-    private let parsers: NIOThreadPool
+    package let parsers: NIOThreadPool
     /// HTTP's TLS, when served over TLS.
     private let tls: TLSConfiguration?
     private let gauges: ScrapeGauges
@@ -132,40 +132,53 @@ public final class LaterbaseServer: Service, Sendable {
             throw ConfigurationError("cannot read the CA file \(configuration.peerCAFile ?? ""): \(error)")
         }
         let keyPair = try NodeKey.load(dataDirectory: configuration.dataDirectory, secretKeyFile: configuration.curveSecretKeyFile)
+        // The sockets, bound now so their endpoints (ports chosen for `*`) are known before
+        // run(); no thread starts before run(). If one cannot bind (a port in use), those made
+        // are closed and the context ended, so nothing of this node stays bound.
         let context = try ZMQContext()
+        var zapMade: ZAPHandler?, publisherMade: Publisher?, ingestMade: Ingest?
+        do {
+            let zap = try ZAPHandler(context: context, access: configuration.access, keyPair: keyPair, metrics: syncMetrics, logger: logger)
+            zapMade = zap
+            let publisher = try configuration.publish.map { endpoint throws(ZMQError) in
+                try Publisher(context: context, endpoint: endpoint, zap: zap, options: configuration.publishOptions, metrics: syncMetrics)
+            }
+            publisherMade = publisher
+            let hook = configuration.onCommit
+            let commits = commits
+            let writer = Writer(store: store, options: configuration.writer, metrics: metrics, logger: logger) { changes in
+                hook?(changes)
+                publisher?.publish(changes)
+                commits.committed(changes)
+            }
+            let ingest = try configuration.ingest.map { endpoint throws(ZMQError) in
+                try Ingest(
+                    context: context, endpoint: endpoint, zap: zap, writer: writer, publisher: publisher, maxMessageBytes: configuration.maxBodyBytes,
+                    metrics: syncMetrics, storeMetrics: metrics,
+                    options: configuration.ingestOptions, logger: logger)
+            }
+            ingestMade = ingest
+            replication = configuration.peers.isEmpty ? nil : try Replication(
+                peers: configuration.peers, writer: writer, context: context, dataDirectory: configuration.dataDirectory,
+                probeInterval: configuration.peerProbeInterval, positions: configuration.peerPositions, credentials: PeerCredentials(token: configuration.peerToken, keyPair: keyPair, trustRoots: trustRoots),
+                limits: limits, metrics: syncMetrics,
+                logger: logger)
+            (self.zap, self.publisher, self.writer, self.ingest) = (zap, publisher, writer, ingest)
+        } catch {
+            ingestMade?.discard()
+            publisherMade?.discard()
+            zapMade?.discard()
+            context.shutdown()
+            context.terminate()
+            throw error
+        }
         self.context = context
-        let zap = try ZAPHandler(context: context, access: configuration.access, keyPair: keyPair, metrics: syncMetrics, logger: logger)
-        self.zap = zap
-        let publisher = try configuration.publish.map { endpoint throws(ZMQError) in
-            try Publisher(context: context, endpoint: endpoint, zap: zap, options: configuration.publishOptions, metrics: syncMetrics)
-        }
-        self.publisher = publisher
-        let hook = configuration.onCommit
-        let commits = commits
-        let writer = Writer(store: store, options: configuration.writer, metrics: metrics, logger: logger) { changes in
-            hook?(changes)
-            publisher?.publish(changes)
-            commits.committed(changes)
-        }
         liveFeed = LiveFeed(
             store: store, signal: commits, access: configuration.access,
             options: LiveFeed.Options(
                 keepAlive: configuration.liveFeedKeepAlive, writeTimeout: configuration.liveFeedWriteTimeout,
                 maxPerPrincipal: configuration.maxLiveFeedsPerPrincipal),
             metrics: LiveFeedMetrics(factory: factory))
-        self.writer = writer
-        let storeMetrics = metrics
-        ingest = try configuration.ingest.map { endpoint throws(ZMQError) in
-            try Ingest(
-                context: context, endpoint: endpoint, zap: zap, writer: writer, publisher: publisher, maxMessageBytes: configuration.maxBodyBytes,
-                metrics: syncMetrics, storeMetrics: storeMetrics,
-                options: configuration.ingestOptions, logger: logger)
-        }
-        replication = configuration.peers.isEmpty ? nil : try Replication(
-            peers: configuration.peers, writer: writer, context: context, dataDirectory: configuration.dataDirectory,
-            probeInterval: configuration.peerProbeInterval, positions: configuration.peerPositions, credentials: PeerCredentials(token: configuration.peerToken, keyPair: keyPair, trustRoots: trustRoots),
-            limits: limits, metrics: syncMetrics,
-            logger: logger)
     }
 
     /// Every long-lived part, as `/healthz` reports them: 503 naming each that stopped.
@@ -251,7 +264,7 @@ public final class LaterbaseServer: Service, Sendable {
                 address: .hostname(configuration.host, port: configuration.port), serverName: "laterbase",
                 availableConnectionsDelegate: connections.limit),
             services: [
-                WriterService(writer: writer), SyncService(zap: zap, ingest: ingest, replication: replication),
+                PublisherService(publisher: publisher), WriterService(writer: writer), SyncService(zap: zap, ingest: ingest, replication: replication),
                 CredentialsReloadService(access: configuration.access, logger: logger) { [self] in try reloadCredentials() },
             ],
             onServerRunning: { [self] channel in

@@ -3,6 +3,18 @@ import LaterbaseCore
 import LaterbaseSync
 import ServiceLifecycle
 
+/// Runs the publisher's thread. Listed first, so it stops last: after the writer has drained,
+/// every commit it made is published.
+struct PublisherService: Service {
+    let publisher: Publisher?
+
+    func run() async throws {
+        publisher?.start()
+        try? await gracefulShutdown()
+        await publisher?.close()
+    }
+}
+
 /// Runs the single writer as a Service. It is listed before the HTTP server, so on graceful
 /// shutdown HTTP stops first and the writer then drains the queue: nothing acknowledged is lost.
 struct WriterService: Service {

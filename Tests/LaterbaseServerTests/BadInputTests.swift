@@ -2,7 +2,8 @@ import Foundation
 import LaterbaseCore
 import Testing
 
-/// CONTRACT.md v2, "Bad input", against a live server: each hostile request gets its status and
+/// CONTRACT.md v2, "Bad input", through the node's router (HummingbirdTesting: the HTTP layer in
+/// process, no socket; the writer and LMDB are real): each hostile request gets its status and
 /// changes nothing, and the node keeps serving (every test ends by checking that it still
 /// answers and still writes).
 @Suite struct BadInputTests {
@@ -14,7 +15,7 @@ import Testing
 
     /// Was: LMDB's MDB_BAD_VALSIZE on an empty key trapped in the cursor wrapper.
     @Test func anEmptyAfterIs400NotACrash() async throws {
-        try await withServer { http, _ in
+        try await withRouter { http, _ in
             for path in ["/a/shipments?after=", "/a/notes?after=&limit=5", "/a/notes?after=%00"] {
                 let r = try await http.get(path)
                 #expect(r.status == 400, "\(path)")
@@ -28,7 +29,7 @@ import Testing
     /// Was: Int64.min was stored, then every read of it overflowed in the time arithmetic.
     @Test func timesOutsideYears0000To9999Are422AndInsideAreServed() async throws {
         // A skew allowance past 9999, so the range (not the skew rule) is what refuses.
-        try await withServer(configure: { $0.store.maxSkewMilliseconds = 10_000 * 366 * 86_400_000 }) { http, _ in
+        try await withRouter(configure: { $0.store.maxSkewMilliseconds = 10_000 * 366 * 86_400_000 }) { http, _ in
             let refused = [
                 "-9223372036854775808", "9223372036854775807", "-62167219200001", "253402300800000",
                 "99999999999999999999", #""0000-01-01T00:00:00+00:01""#, #""9999-12-31T23:59:59-00:01""#,
@@ -62,7 +63,7 @@ import Testing
 
     /// A recorded event's time defaults to its hlc's milliseconds: those must be in range too.
     @Test func recordedEventsObeyTheTimeRangeAndTheSkewRule() async throws {
-        try await withServer { http, _ in
+        try await withRouter { http, _ in
             let cases = [
                 (#""hlc":"0001934f5a2b0000","time":-9223372036854775808"#, "time"),
                 (#""hlc":"ffffffffffff0000""#, "hlc"),
@@ -79,7 +80,7 @@ import Testing
 
     /// Was: qty Int64.min passed the schema, then `on_hand -= qty` overflowed on the writer thread.
     @Test func demoQuantitiesAreBoundedAndIntegralNumbersCount() async throws {
-        try await withServer { http, _ in
+        try await withRouter { http, _ in
             for qty in ["-9223372036854775808", "9223372036854775807", "1000000001", "-1000000001", "1.5", "1e10", "\"3\"", "null"] {
                 let r = try await http.post("/e/inventory", #"{"aggregate":"SKU-1@AKL","type":"stock.picked","data":{"qty":\#(qty)}}"#)
                 #expect(r.status == 422, "\(qty)")
@@ -102,7 +103,7 @@ import Testing
     /// commit and across commits (the writer's cache used Swift's canonical equality), and JSON
     /// member names are bytes too.
     @Test func aggregateIDsAndMemberNamesAreTheirBytes() async throws {
-        try await withServer { http, _ in
+        try await withRouter { http, _ in
             let nfc = "caf\u{E9}", nfd = "cafe\u{301}"
             #expect(nfc == nfd && Array(nfc.utf8) != Array(nfd.utf8))  // what makes this a trap
             let both = #"[{"aggregate":"\#(nfc)","type":"t","data":{"a":1}},{"aggregate":"\#(nfd)","type":"t","data":{"b":2}}]"#
@@ -128,7 +129,7 @@ import Testing
     }
 
     @Test func versionVectorsAndTimesInQueriesAreChecked() async throws {
-        try await withServer { http, _ in
+        try await withRouter { http, _ in
             let paths = [
                 "/e/notes?vv=a:1,a:2", "/e/notes?vv=a:0", "/e/notes?vv=a:9223372036854775808", "/e/notes?vv=a%20b:1",
                 "/e/notes?vv=a:-1", "/e/notes?vv=:1", "/e/notes?vv=a:1,",
@@ -149,7 +150,7 @@ import Testing
     /// A relayed or restored event of this node's own origin is history like any other; the
     /// node's next own event follows it.
     @Test func aRecordedEventOfThisNodesOwnOriginIsStoredAndFollowed() async throws {
-        try await withServer(replica: "hq-1") { http, _ in
+        try await withRouter(replica: "hq-1") { http, _ in
             let relayed = #"{"id":"0193a1b2-c3d4-7e5f-8a9b-00000000000b","aggregate":"x","type":"t","origin":"hq-1","seq":1,"hlc":"0001934f5a2b0000"}"#
             #expect(try await http.post("/e/notes", relayed).status == 201)
             let next = try await http.post("/e/notes?head=true", #"{"aggregate":"x","type":"t"}"#)
@@ -161,7 +162,7 @@ import Testing
 
     /// Documents nested past the parser's limit, huge numbers and long strings are 400s.
     @Test func deepAndOddDocumentsAre400() async throws {
-        try await withServer { http, _ in
+        try await withRouter { http, _ in
             let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
             let deepData = #"{"aggregate":"d","type":"t","data":"# + String(repeating: #"{"a":"#, count: 200) + "1" + String(repeating: "}", count: 200) + "}"
             for body in [deep, deepData, "\u{FEFF}{}", #"{"aggregate":"\ud800","type":"t"}"#] {

@@ -7,6 +7,7 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 import Testing
+import ZeroMQ
 
 #if canImport(Glibc)
 import Glibc
@@ -131,6 +132,32 @@ struct NodeLifecycleTests {
                 if answer.status == 201, let head = answer.json["events"]?.arrayFirst?["id"]?.stringValue { acknowledged.withLock { $0.append(head) } }
             }
         }
+    }
+
+    @Test("a node whose ingest port is taken fails in init and keeps nothing: its publish port and its folder are free for the next node at once")
+    func aFailedInitGivesEverythingBack() async throws {
+        let folder = temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let taken = try RawListener()  // someone else's socket on the ingest port
+        let publish = "tcp://127.0.0.1:\(try freePort())"
+        var configuration = Self.configuration(folder)
+        configuration.publish = publish
+        configuration.ingest = "tcp://127.0.0.1:\(taken.port)"
+        configuration.ingestOptions.relay = false
+        #expect(throws: ZMQError.self) { _ = try LaterbaseServer(roots: [.jsonMerge("notes")], configuration: configuration, logger: Self.quiet) }
+        // Before, the publisher's socket stayed bound (and its thread ran) in a context never
+        // ended: the same publish endpoint could not be bound again in this process.
+        configuration.ingest = "tcp://127.0.0.1:*"
+        let next = try LaterbaseServer(roots: [.jsonMerge("notes")], configuration: configuration, logger: Self.quiet)
+        #expect(next.publishEndpoint == publish)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await next.run() }
+            let http = HTTP(port: try await next.waitUntilRunning())
+            #expect(try await http.post("/e/notes", #"{"aggregate":"n-1","type":"t"}"#).status == 201)
+            await next.shutdown()
+            try await group.waitForAll()
+        }
+        withExtendedLifetime(taken) {}
     }
 
     @Test("the node runs as one Service in an application's ServiceGroup and stops with it, every acknowledged write kept")

@@ -82,36 +82,15 @@ public final class Ingest: Sendable {
         storeMetrics: StoreMetrics, options: Options = Options(), logger: Logger
     ) throws(ZMQError) {
         let s = try context.socket(.pull)
-        try s.setReceiveHighWaterMark(options.receiveHighWaterMark)
-        try s.setMaxMessageSize(Int64(maxMessageBytes))
-        let perSender = (Int(options.receiveHighWaterMark) + 1) * maxMessageBytes
-        maxSenders = max(1, options.maxSenders ?? options.memoryBudgetBytes / perSender)
-        try zap.protect(ingest: s, maxSenders: maxSenders)
-        self.zap = zap
-        let budget = Self.messageBudget(receiveHighWaterMark: options.receiveHighWaterMark, maxMessageBytes: maxMessageBytes)
-        // The relay speaks IPv4: an IPv6 endpoint is bound directly.
-        if options.relay, let address = TCPEndpoint(endpoint), !address.isIPv6 {
-            // The socket on loopback, the relay where senders connect.
-            try s.setReceiveBuffer(256 << 10)
-            try s.bind("tcp://127.0.0.1:*")
-            guard let inside = s.lastEndpoint.flatMap(TCPEndpoint.init) else {
-                throw ZMQError(code: EINVAL, operation: "ingest: no loopback port for the relay")
-            }
-            do {
-                let relay = try IngressRelay(
-                    listen: (address.host, address.port), target: ("127.0.0.1", inside.port), direction: .accept, budget: budget, name: "ingest",
-                    factory: metrics.factory, logger: logger)
-                self.relay = relay
-                self.endpoint = "tcp://\(address.host == "*" ? "0.0.0.0" : address.host):\(relay.listenAddress.port)"
-            } catch {
-                s.close()
-                throw ZMQError(code: EADDRINUSE, operation: "ingest on \(endpoint): \(error)")
-            }
-        } else {
-            try s.bind(endpoint)
-            self.endpoint = s.lastEndpoint ?? endpoint
-            self.relay = nil
+        let bound: (maxSenders: Int, endpoint: String, relay: IngressRelay?)
+        do throws(ZMQError) {
+            bound = try Self.bind(s, endpoint, zap: zap, maxMessageBytes: maxMessageBytes, metrics: metrics, options: options, logger: logger)
+        } catch {
+            s.close()  // else the context could never terminate
+            throw error
         }
+        (self.maxSenders, self.endpoint, self.relay) = bound
+        self.zap = zap
         self.maxMessageBytes = maxMessageBytes
         self.socket = s
         self.writer = writer
@@ -121,6 +100,37 @@ public final class Ingest: Sendable {
         self.storeMetrics = storeMetrics
         self.options = options
         self.logger = logger
+    }
+
+    /// Guards and binds the socket: directly, or on loopback behind the relay.
+    private static func bind(
+        _ s: ZMQSocket, _ endpoint: String, zap: ZAPHandler, maxMessageBytes: Int, metrics: SyncMetrics, options: Options, logger: Logger
+    ) throws(ZMQError) -> (maxSenders: Int, endpoint: String, relay: IngressRelay?) {
+        try s.setReceiveHighWaterMark(options.receiveHighWaterMark)
+        try s.setMaxMessageSize(Int64(maxMessageBytes))
+        let perSender = (Int(options.receiveHighWaterMark) + 1) * maxMessageBytes
+        let maxSenders = max(1, options.maxSenders ?? options.memoryBudgetBytes / perSender)
+        try zap.protect(ingest: s, maxSenders: maxSenders)
+        let budget = Self.messageBudget(receiveHighWaterMark: options.receiveHighWaterMark, maxMessageBytes: maxMessageBytes)
+        // The relay speaks IPv4: an IPv6 endpoint is bound directly.
+        guard options.relay, let address = TCPEndpoint(endpoint), !address.isIPv6 else {
+            try s.bind(endpoint)
+            return (maxSenders, s.lastEndpoint ?? endpoint, nil)
+        }
+        // The socket on loopback, the relay where senders connect.
+        try s.setReceiveBuffer(256 << 10)
+        try s.bind("tcp://127.0.0.1:*")
+        guard let inside = s.lastEndpoint.flatMap(TCPEndpoint.init) else {
+            throw ZMQError(code: EINVAL, operation: "ingest: no loopback port for the relay")
+        }
+        do {
+            let relay = try IngressRelay(
+                listen: (address.host, address.port), target: ("127.0.0.1", inside.port), direction: .accept, budget: budget, name: "ingest",
+                factory: metrics.factory, logger: logger)
+            return (maxSenders, "tcp://\(address.host == "*" ? "0.0.0.0" : address.host):\(relay.listenAddress.port)", relay)
+        } catch {
+            throw ZMQError(code: EADDRINUSE, operation: "ingest on \(endpoint): \(error)")
+        }
     }
 
     /// Starts the reading thread.
@@ -145,6 +155,14 @@ public final class Ingest: Sendable {
     /// failed), or nil.
     public var failure: String? {
         thread.failure ?? relay?.failure.map { "its relay stopped: \($0)" }
+    }
+
+    /// Closes the socket of an ingest that never started (a node whose `init` failed after making
+    /// it), at once.
+    @available(*, noasync, message: "for an ingest that never started; await stop() otherwise")
+    public func discard() {
+        if !thread.stop() { socket.close() }
+        relay?.stop()
     }
 
     /// Stops reading and closes the socket, without blocking a thread; messages not yet read were

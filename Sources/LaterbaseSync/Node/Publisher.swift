@@ -36,7 +36,7 @@ public final class Publisher: Sendable {
     private let outbox: WorkQueue<CommittedChanges>
     private let thread = SocketThread(name: "laterbase-publish")
 
-    /// Binds the PUB socket.
+    /// Binds the PUB socket; its thread starts with ``start()``.
     /// - Parameter zap: the node's ZAP handler: with credentials, only principals that may read
     ///   every root can subscribe, over CURVE.
     public init(context: ZMQContext, endpoint: String, zap: ZAPHandler, options: Options = Options(), metrics: SyncMetrics) throws(ZMQError) {
@@ -51,6 +51,11 @@ public final class Publisher: Sendable {
             limit: .init(weight: options.maxPendingEvents, bytes: .max), weigh: { .init(weight: $0.eventCount) },
             whenFull: .dropOldest { dropped in metrics.deltasDropped.increment(by: dropped.roots.count) })
         self.outbox = outbox
+    }
+
+    /// Starts the publishing thread, once. Commits published before it starts wait for it.
+    public func start() {
+        let outbox = self.outbox
         thread.start { [self] in
             while let commits = outbox.take() {
                 for changes in commits { send(changes) }
@@ -94,6 +99,18 @@ public final class Publisher: Sendable {
     public func close() async {
         outbox.close()
         await thread.stop()
+        socket.withLock { s in
+            s?.close()
+            s = nil
+        }
+    }
+
+    /// Closes the socket of a publisher that never started (a node whose `init` failed after
+    /// making it), at once.
+    @available(*, noasync, message: "for a publisher that never started; await close() otherwise")
+    public func discard() {
+        outbox.close()
+        guard !thread.stop() else { return }
         socket.withLock { s in
             s?.close()
             s = nil

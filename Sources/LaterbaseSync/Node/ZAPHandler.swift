@@ -181,6 +181,15 @@ public final class ZAPHandler: Sendable {
         }
     }
 
+    /// Closes the sockets of a handler that never started (a node whose `init` failed after
+    /// making it), at once.
+    @available(*, noasync, message: "for a handler that never started; await stop() otherwise")
+    public func discard() {
+        guard !thread.stop() else { return }
+        zap.close()
+        monitor.withLock { $0?.close() }
+    }
+
     /// Stops admitting and closes the handler's sockets, without blocking a thread.
     public func stop() async {
         if await !thread.stop() {

@@ -1,5 +1,7 @@
 import AsyncHTTPClient
 import Foundation
+import HTTPTypes
+import HummingbirdTesting
 import LaterbaseCore
 import NIOCore
 import NIOHTTP1
@@ -23,10 +25,18 @@ struct HTTP: Sendable {
     var token: String?
     /// The client requests go through (one that trusts a test CA, for https).
     var client: HTTPClient = .shared
+    /// When set, requests go to the router in process, with no socket (``withRouter(configure:_:)``).
+    var router: (any TestClientProtocol)?
 
     init(port: Int, token: String? = nil) {
         base = "http://127.0.0.1:\(port)"
         self.token = token
+    }
+
+    /// A client of a node's router, through HummingbirdTesting: the HTTP layer alone.
+    init(router: any TestClientProtocol) {
+        base = ""
+        self.router = router
     }
 
     init(base: String, token: String? = nil, client: HTTPClient) {
@@ -43,6 +53,7 @@ struct HTTP: Sendable {
     }
 
     func request(_ method: HTTPMethod, _ path: String, body: [UInt8]? = nil, headers: [(String, String)] = [], timeout: TimeAmount = .seconds(30)) async throws -> HTTPResult {
+        if let router { return try await routed(router, method, path, body: body, headers: headers) }
         var request = HTTPClientRequest(url: base + path)
         request.method = method
         for (name, value) in headers { request.headers.add(name: name, value: value) }
@@ -54,6 +65,18 @@ struct HTTP: Sendable {
         let response = try await client.execute(request, timeout: timeout)
         let buffer = try await response.body.collect(upTo: 256 << 20)
         return HTTPResult(status: Int(response.status.code), headers: response.headers, body: Array(buffer.readableBytesView))
+    }
+
+    private func routed(_ router: any TestClientProtocol, _ method: HTTPMethod, _ path: String, body: [UInt8]?, headers: [(String, String)]) async throws -> HTTPResult {
+        var fields = HTTPFields()
+        for (name, value) in headers { if let name = HTTPField.Name(name) { fields.append(HTTPField(name: name, value: value)) } }
+        if let token { fields[.authorization] = "Bearer \(token)" }
+        if body != nil { fields[.contentType] = "application/json" }
+        let response = try await router.executeRequest(
+            uri: path, method: HTTPRequest.Method(rawValue: method.rawValue)!, headers: fields, body: body.map { ByteBuffer(bytes: $0) })
+        var converted = HTTPHeaders()
+        for field in response.headers { converted.add(name: field.name.rawName, value: field.value) }
+        return HTTPResult(status: response.status.code, headers: converted, body: Array(response.body.readableBytesView))
     }
 
     func post(_ path: String, _ body: String) async throws -> HTTPResult { try await request(.POST, path, body: Array(body.utf8)) }
