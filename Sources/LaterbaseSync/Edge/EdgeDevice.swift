@@ -85,17 +85,21 @@ public final class EdgeDevice: Sendable {
     /// - Returns: false if that did not happen within `timeout` (the upstream is unreachable, say).
     public func sync(timeout: Duration) async -> Bool {
         let deadline = ContinuousClock.now + timeout
-        let startProbes = upstream.probes
-        replication.probeNow()
-        while ContinuousClock.now < deadline {
-            let status = upstream
-            if status.reachable, status.probes > startProbes, status.catchingUp.isEmpty, Set(status.roots).isSubset(of: status.inSync) { return true }
-            if status.probes > startProbes + 1 { replication.probeNow() }
-            try? await Task.sleep(for: .milliseconds(20))
+        let start = upstream.probes
+        @Sendable func synced(_ status: PeerStatus) -> Bool {
+            status.probes > start && status.reachable && status.catchingUp.isEmpty && Set(status.roots).isSubset(of: status.inSync)
         }
-        return false
+        replication.probeNow()
+        // Each probe that answers without finding both sides in sync asks for the next one.
+        var probed = start
+        while true {
+            let seen = probed
+            guard let status = await replication.status(ofPeer: 0, until: { synced($0) || $0.probes > seen + 1 }, deadline: deadline) else { return false }
+            if synced(status) { return true }
+            probed = status.probes - 1
+            replication.probeNow()
+        }
     }
-
 
     /// Stops syncing, writes what is queued, and closes the ZeroMQ context.
     public func stop() async {

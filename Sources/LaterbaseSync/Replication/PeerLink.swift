@@ -86,7 +86,9 @@ final class PeerLink: Sendable {
     private let thread = SocketThread(name: "laterbase-peer")
     private let inbox: Inbox
     private let probeNow = Atomic<Bool>(false)
-    private let status: Mutex<PeerStatus>
+    /// What the link knows of its peer, published by the link's thread and awaited by
+    /// ``EdgeDevice/sync(timeout:)``.
+    let status: StatusWatch<PeerStatus>
 
     init(client: PeerClient, store: EventStore, writer: Writer, queued: QueuedHeads, context: ZMQContext, keyPair: CurveKeyPair?, metrics: PeerMetrics,
          dataDirectory: String, options: Options = Options(), logger: Logger) throws {
@@ -101,10 +103,10 @@ final class PeerLink: Sendable {
         self.options = options
         self.logger = logger
         self.inbox = try Inbox()
-        self.status = Mutex(PeerStatus(url: client.url))
+        self.status = StatusWatch(PeerStatus(url: client.url))
     }
 
-    var currentStatus: PeerStatus { status.withLock { $0 } }
+    var currentStatus: PeerStatus { status.value }
 
     /// Asks for a probe (and so a catch-up, if one is due) now.
     func requestProbe() {
@@ -244,7 +246,7 @@ final class PeerLink: Sendable {
             let shortfall = options.limits.flatMap { ours in info.limits?.shortfall(against: ours) }
             if shortfall != currentStatus.limits {
                 if let shortfall { logger.warning("peer has smaller limits", metadata: ["peer": "\(client.url)", "reason": "\(shortfall)"]) }
-                status.withLock { $0.limits = shortfall }
+                status.publish { $0.limits = shortfall }
             }
         case .node(.failure(let error)):
             let refused = (error as? PeerError)?.kind == .malformedAnswer
@@ -559,7 +561,7 @@ final class PeerLink: Sendable {
 
     /// What ``currentStatus`` reports, from the machine.
     private func publishStatus(_ m: PeerLinkStateMachine) {
-        status.withLock {
+        status.publish {
             $0.replica = m.peerReplica
             $0.roots = m.syncedRoots
             $0.reachable = m.reachable

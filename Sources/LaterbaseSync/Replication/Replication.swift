@@ -77,6 +77,12 @@ public final class Replication: Sendable {
     /// What each link knows of its peer.
     public var peers: [PeerStatus] { links.map(\.currentStatus) }
 
+    /// What the link to peer `index` knows once `condition` holds of it (at once if it does now),
+    /// or nil at `deadline`: awaited, not polled.
+    public func status(ofPeer index: Int, until condition: @escaping @Sendable (PeerStatus) -> Bool, deadline: ContinuousClock.Instant) async -> PeerStatus? {
+        await links[index].status.wait(until: condition, deadline: deadline)
+    }
+
     /// Asks every link to probe its peer now.
     public func probeNow() { for link in links { link.requestProbe() } }
 }
