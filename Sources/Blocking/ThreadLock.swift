@@ -15,7 +15,7 @@ import Glibc
 ///
 /// It is a pthread mutex and condition (NIO's `ConditionLock` is the same thing), the one kind
 /// of condition left in the runtime. The condition waits on `CLOCK_MONOTONIC`, so a deadline does
-/// not move when the wall clock is stepped (Foundation's `NSCondition.wait(until: Date)` does).
+/// not move when the wall clock is stepped (Foundation's condition waits until a `Date`, which does).
 public final class ThreadLock<State>: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let condition: UnsafeMutablePointer<pthread_cond_t>

@@ -153,6 +153,10 @@ public final class Environment: @unchecked Sendable {
     }
 
     private func waitDurable(_ id: Int) async throws(LMDBError) {
+        // Most reads find it durable already: no continuation for them.
+        let (durable, failed) = durability.withLock { ($0.durableID >= id, $0.failed) }
+        if durable { return }
+        if failed { throw Self.notDurable }
         do {
             try await withCheckedThrowingContinuation { (waiter: CheckedContinuation<Void, any Error>) in
                 let answer: Result<Void, LMDBError>? = durability.withLock { state in

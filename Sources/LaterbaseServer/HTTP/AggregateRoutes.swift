@@ -9,11 +9,9 @@ struct AggregateRoutes {
     let metrics: StoreMetrics
 
     func register(on router: Router<LaterbaseRequestContext>) {
-        // Each read first awaits the durability of what is committed: a slow sync holds the
-        // request, not a thread of the pool.
-        router.on(.aggregates) { request, context in try await store.awaitReadable(); return try list(request, context) }
-        router.on(.aggregate) { request, context in try await store.awaitReadable(); return try one(request, context) }
-        router.on(.history) { request, context in try await store.awaitReadable(); return try history(request, context) }
+        router.on(.aggregates, reading: store) { request, context in try list(request, context) }
+        router.on(.aggregate, reading: store) { request, context in try one(request, context) }
+        router.on(.history, reading: store) { request, context in try history(request, context) }
     }
 
     /// GET /h/{root}/{id}?limit=n: the aggregate's events in fold order (time, hlc, origin, seq),

@@ -24,7 +24,7 @@ struct EventRoutes {
 
     func register(on router: Router<LaterbaseRequestContext>) {
         router.on(.writeEvents) { request, context in try await write(request, context) }
-        router.on(.feed) { request, context in try await store.awaitReadable(); return try feed(request, context) }
+        router.on(.feed, reading: store) { request, context in try feed(request, context) }
     }
 
     private func write(_ request: Request, _ context: LaterbaseRequestContext) async throws -> Response {

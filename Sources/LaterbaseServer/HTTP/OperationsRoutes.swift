@@ -34,9 +34,8 @@ struct OperationsRoutes {
             registry.emit(into: &out)
             return .json(out, contentType: "text/plain; version=0.0.4; charset=utf-8")
         }
-        router.on(.stats) { _, context -> Response in
+        router.on(.stats, reading: store) { _, context -> Response in
             try context.caller().authorizeAdmin("/stats")
-            try await store.awaitReadable()
             return .json(try store.statistics().json.bytes)
         }
         router.on(.openAPI) { _, context -> Response in

@@ -1,5 +1,6 @@
 import HTTPTypes
 import Hummingbird
+import LaterbaseCore
 
 /// Every route of the contract, once. The route structs register their handlers through it
 /// (``Router/on(_:use:)``); the 405's `Allow` (``ErrorMiddleware``) and the paths that need no
@@ -78,5 +79,16 @@ extension Router {
     @discardableResult
     func on(_ route: Route, use handler: @escaping @Sendable (Request, Context) async throws -> some ResponseGenerator) -> Self {
         on(RouterPath(route.pattern), method: route.method, use: handler)
+    }
+
+    /// A route that reads `store`: the handler runs once what is committed is durable
+    /// (``LaterbaseCore/EventStore/awaitReadable()``), so its read waits for no sync and a slow
+    /// disk holds the request, not a thread of the pool.
+    @discardableResult
+    func on(_ route: Route, reading store: EventStore, use handler: @escaping @Sendable (Request, Context) async throws -> some ResponseGenerator) -> Self {
+        on(route) { request, context in
+            try await store.awaitReadable()
+            return try await handler(request, context)
+        }
     }
 }
